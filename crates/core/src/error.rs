@@ -1,0 +1,72 @@
+//! The one error type of the store. `Display` gives the exact messages the original
+//! package throws (`not_found`, `expired_abs`, `rotate_fail:ERR_*`); `code()` gives a
+//! stable machine-readable code for the rest.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A bad argument or configuration value; becomes a JavaScript `TypeError`.
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("not_found")]
+    NotFound,
+    #[error("expired_abs")]
+    ExpiredAbs,
+    /// `reason` is the script's code, e.g. `ERR_REPLAY`.
+    #[error("rotate_fail:{reason}")]
+    RotateFail { reason: String },
+    #[error("redis_unavailable: {0}")]
+    Unavailable(String),
+    #[error("redis_timeout: no reply within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("redis_error: {0}")]
+    Redis(String),
+    #[error("store_closed: close() was called on this store")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn invalid(argument: &str, rule: &str, received: &str) -> Self {
+        StoreError::InvalidArgument(format!("{argument} must be {rule} (received {received})"))
+    }
+
+    /// The value of the JavaScript error's `code` property.
+    pub fn code(&self) -> &str {
+        match self {
+            StoreError::InvalidArgument(_) => "ERR_INVALID_ARG",
+            StoreError::NotFound => "ERR_NOT_FOUND",
+            StoreError::ExpiredAbs => "ERR_EXPIRED_ABS",
+            StoreError::RotateFail { reason } => reason,
+            StoreError::Unavailable(_) => "ERR_REDIS_UNAVAILABLE",
+            StoreError::Timeout(_) => "ERR_REDIS_TIMEOUT",
+            StoreError::Redis(_) => "ERR_REDIS",
+            StoreError::Closed => "ERR_STORE_CLOSED",
+        }
+    }
+
+    pub fn is_type_error(&self) -> bool {
+        matches!(self, StoreError::InvalidArgument(_))
+    }
+
+    /// Maps a client error, scrubbing the connection password from its text.
+    pub(crate) fn from_redis(err: redis::RedisError, timeout: Duration, password: Option<&str>) -> Self {
+        let scrub = |text: String| match password {
+            Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
+            _ => text,
+        };
+        if err.is_timeout() {
+            StoreError::Timeout(timeout)
+        } else if err.is_io_error()
+            || err.is_connection_refusal()
+            || err.is_connection_dropped()
+            || err.is_unrecoverable_error()
+        {
+            StoreError::Unavailable(scrub(err.to_string()))
+        } else {
+            StoreError::Redis(scrub(err.to_string()))
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;

@@ -1,0 +1,79 @@
+//! Garbage collection: streams the keyspace with SCAN and cleans each page with one
+//! script call, so memory stays bounded and the server is never blocked for long.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redis::aio::ConnectionManager;
+
+use crate::error::Result;
+use crate::input::GcOptions;
+use crate::scripts;
+use crate::store::{GcReport, SessionStore};
+
+/// Keys asked of SCAN per page.
+const SCAN_PAGE: u32 = 1_000;
+
+/// The pages of one SCAN over keys of one type matching a pattern.
+struct ScanPages<'a> {
+    store: &'a SessionStore,
+    connection: ConnectionManager,
+    pattern: String,
+    key_type: &'static str,
+    cursor: Option<u64>,
+}
+
+impl<'a> ScanPages<'a> {
+    fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
+        Ok(ScanPages { store, connection: store.connection()?, pattern, key_type, cursor: Some(0) })
+    }
+
+    /// The next page (possibly empty), or `None` once the scan is complete.
+    async fn next(&mut self) -> Result<Option<Vec<String>>> {
+        let Some(cursor) = self.cursor else { return Ok(None) };
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&self.pattern)
+            .arg("COUNT")
+            .arg(SCAN_PAGE)
+            .arg("TYPE")
+            .arg(self.key_type)
+            .query_async(&mut self.connection)
+            .await
+            .map_err(|e| self.store.error(e))?;
+        self.cursor = (next != 0).then_some(next);
+        Ok(Some(keys))
+    }
+}
+
+pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcReport> {
+    let dry_run = if options.dry_run { "1" } else { "0" };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+    let grace = options.grace_seconds.to_string();
+    let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
+
+    // 1) Index members whose rid hash is gone.
+    let mut pages = ScanPages::new(store, store.layout().user_key_pattern(), "set")?;
+    while let Some(keys) = pages.next().await? {
+        if keys.is_empty() {
+            continue;
+        }
+        report.scanned_user_sets += keys.len() as u64;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        report.removed_from_sets += store.run::<u64>(&scripts::GC_INDEX, &keys, &[dry_run]).await?;
+    }
+
+    // 2) Rid hashes: delete garbage, re-index active sessions.
+    let mut pages = ScanPages::new(store, store.layout().rid_key_pattern(), "hash")?;
+    while let Some(keys) = pages.next().await? {
+        if keys.is_empty() {
+            continue;
+        }
+        report.scanned_rids += keys.len() as u64;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let (deleted, added): (u64, u64) = store.run(&scripts::GC_RIDS, &keys, &[&now, &grace, dry_run]).await?;
+        report.deleted_rid_hashes += deleted;
+        report.added_to_sets += added;
+    }
+    Ok(report)
+}

@@ -1,0 +1,240 @@
+//! Input checking, shared by every caller. The napi layer turns each JavaScript value
+//! into an [`Arg`] and the rules here decide, so the messages live in one place and are
+//! testable without Node. Nothing reaches Redis before these checks pass.
+
+use crate::error::{Result, StoreError};
+
+/// The largest id or binding value accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// A JavaScript value as the checks see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Undefined,
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array,
+    Function,
+    /// A plain object, with the properties the caller asked for (missing ones are `Undefined`).
+    Object(Vec<(&'static str, Arg)>),
+    /// Any other kind (bigint, symbol, external), by its `typeof` name.
+    Other(&'static str),
+}
+
+impl Arg {
+    /// What the value is, for error messages; never the value itself, which may be
+    /// large or secret.
+    pub fn kind(&self) -> String {
+        match self {
+            Arg::Undefined => "undefined".into(),
+            Arg::Null => "null".into(),
+            Arg::Bool(_) => "boolean".into(),
+            Arg::Number(n) if n.is_nan() => "NaN".into(),
+            Arg::Number(n) if n.is_infinite() => "Infinity".into(),
+            Arg::Number(n) => format!("number {n}"),
+            Arg::String(s) if s.is_empty() => "empty string".into(),
+            Arg::String(s) => format!("string of {} bytes", s.len()),
+            Arg::Array => "array".into(),
+            Arg::Function => "function".into(),
+            Arg::Object(_) => "object".into(),
+            Arg::Other(name) => (*name).into(),
+        }
+    }
+
+    /// A property of an object argument (`Undefined` when absent).
+    pub fn field(&self, name: &str) -> &Arg {
+        match self {
+            Arg::Object(fields) => fields.iter().find(|(n, _)| *n == name).map_or(&Arg::Undefined, |(_, v)| v),
+            _ => &Arg::Undefined,
+        }
+    }
+}
+
+/// The properties read from each object argument.
+pub const ISSUE_INPUT_FIELDS: &[&str] = &["now", "deviceId", "uaHash", "ipHash", "absTtlSeconds"];
+pub const ROTATE_INPUT_FIELDS: &[&str] = &["rid", "now", "deviceId", "uaHash", "ipHash"];
+pub const GC_OPTION_FIELDS: &[&str] = &["dryRun", "graceSeconds"];
+
+/// Device, user-agent and IP binding values; absent ones are `""`, as the original stores them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Binding {
+    pub device_id: String,
+    pub ua_hash: String,
+    pub ip_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueInput {
+    pub user_id: String,
+    pub now: u64,
+    pub binding: Binding,
+    /// `None` falls back to the store's `absTtlSeconds`.
+    pub abs_ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotateInput {
+    pub rid: String,
+    pub now: u64,
+    pub binding: Binding,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcOptions {
+    pub dry_run: bool,
+    pub grace_seconds: u64,
+}
+
+/// A required id: a non-empty string of at most [`MAX_ID_BYTES`].
+pub fn id(name: &str, value: &Arg) -> Result<String> {
+    match value {
+        Arg::String(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Ok(s.clone()),
+        other => Err(StoreError::invalid(name, "a non-empty string of at most 1024 bytes", &other.kind())),
+    }
+}
+
+/// An optional binding value: absent, `undefined`, `""` or a string of at most [`MAX_ID_BYTES`].
+pub fn binding_value(name: &str, value: &Arg) -> Result<String> {
+    match value {
+        Arg::Undefined => Ok(String::new()),
+        Arg::String(s) if s.len() <= MAX_ID_BYTES => Ok(s.clone()),
+        other => Err(StoreError::invalid(name, "a string of at most 1024 bytes, or undefined", &other.kind())),
+    }
+}
+
+/// Largest integer a JavaScript number holds exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Epoch seconds: a finite number >= 0, non-integers floored.
+pub fn now(name: &str, value: &Arg) -> Result<u64> {
+    match value {
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.floor() as u64),
+        other => Err(StoreError::invalid(name, "a finite number >= 0 (epoch seconds)", &other.kind())),
+    }
+}
+
+/// A lifetime in seconds: a finite number > 0; non-integers are rounded up, since Redis
+/// expiries are whole seconds and a positive lifetime must stay positive.
+pub fn ttl(name: &str, value: &Arg) -> Result<u64> {
+    match value {
+        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.ceil() as u64),
+        other => Err(StoreError::invalid(name, "a finite number > 0 (seconds)", &other.kind())),
+    }
+}
+
+fn object<'a>(name: &str, value: &'a Arg) -> Result<&'a Arg> {
+    match value {
+        Arg::Object(_) => Ok(value),
+        other => Err(StoreError::invalid(name, "an object", &other.kind())),
+    }
+}
+
+fn binding(input: &Arg) -> Result<Binding> {
+    Ok(Binding {
+        device_id: binding_value("input.deviceId", input.field("deviceId"))?,
+        ua_hash: binding_value("input.uaHash", input.field("uaHash"))?,
+        ip_hash: binding_value("input.ipHash", input.field("ipHash"))?,
+    })
+}
+
+pub fn issue_input(user_id: &Arg, input: &Arg) -> Result<IssueInput> {
+    let user_id = id("userId", user_id)?;
+    let input = object("input", input)?;
+    let abs_ttl_seconds = match input.field("absTtlSeconds") {
+        Arg::Undefined => None,
+        value => Some(ttl("input.absTtlSeconds", value)?),
+    };
+    Ok(IssueInput { user_id, now: now("input.now", input.field("now"))?, binding: binding(input)?, abs_ttl_seconds })
+}
+
+pub fn rotate_input(input: &Arg) -> Result<RotateInput> {
+    let input = object("input", input)?;
+    Ok(RotateInput {
+        rid: id("input.rid", input.field("rid"))?,
+        now: now("input.now", input.field("now"))?,
+        binding: binding(input)?,
+    })
+}
+
+pub fn gc_options(opts: &Arg) -> Result<GcOptions> {
+    // The original reads `opts?.dryRun`, so `null` means "no options" there too.
+    if matches!(opts, Arg::Undefined | Arg::Null) {
+        return Ok(GcOptions::default());
+    }
+    let opts = object("opts", opts)?;
+    let dry_run = match opts.field("dryRun") {
+        Arg::Undefined => false,
+        Arg::Bool(b) => *b,
+        other => return Err(StoreError::invalid("opts.dryRun", "a boolean", &other.kind())),
+    };
+    let grace_seconds = match opts.field("graceSeconds") {
+        Arg::Undefined => 0,
+        value => now("opts.graceSeconds", value)?,
+    };
+    Ok(GcOptions { dry_run, grace_seconds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(fields: Vec<(&'static str, Arg)>) -> Arg {
+        Arg::Object(fields)
+    }
+
+    #[test]
+    fn ids_must_be_non_empty_bounded_strings() {
+        assert_eq!(id("rid", &Arg::String("r".into())).unwrap(), "r");
+        for bad in [Arg::Undefined, Arg::Null, Arg::Number(1.0), Arg::String(String::new()), Arg::Array,
+                    Arg::String("x".repeat(MAX_ID_BYTES + 1))] {
+            let err = id("rid", &bad).unwrap_err();
+            assert!(err.is_type_error());
+            assert!(err.to_string().starts_with("rid must be a non-empty string"), "{err}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_checked_and_floored() {
+        assert_eq!(now("now", &Arg::Number(12.9)).unwrap(), 12);
+        assert_eq!(ttl("ttl", &Arg::Number(0.2)).unwrap(), 1);
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e300] {
+            assert!(now("now", &Arg::Number(bad)).is_err());
+            assert!(ttl("ttl", &Arg::Number(bad)).is_err());
+        }
+        assert!(ttl("ttl", &Arg::Number(0.0)).is_err());
+        assert!(now("now", &Arg::String("5".into())).is_err());
+    }
+
+    #[test]
+    fn binding_values_accept_absent_and_strings_only() {
+        assert_eq!(binding_value("d", &Arg::Undefined).unwrap(), "");
+        assert_eq!(binding_value("d", &Arg::String(String::new())).unwrap(), "");
+        assert!(binding_value("d", &Arg::Null).is_err());
+        assert!(binding_value("d", &Arg::Bool(true)).is_err());
+    }
+
+    #[test]
+    fn issue_input_falls_back_and_names_the_field() {
+        let input = obj(vec![("now", Arg::Number(100.0))]);
+        let parsed = issue_input(&Arg::String("u".into()), &input).unwrap();
+        assert_eq!(parsed.abs_ttl_seconds, None);
+        assert_eq!(parsed.binding, Binding::default());
+        let err = issue_input(&Arg::String("u".into()), &obj(vec![("now", Arg::Null)])).unwrap_err();
+        assert!(err.to_string().starts_with("input.now must be"), "{err}");
+        let err = issue_input(&Arg::String("u".into()), &Arg::Array).unwrap_err();
+        assert!(err.to_string().starts_with("input must be an object"), "{err}");
+    }
+
+    #[test]
+    fn gc_options_default_and_reject_wrong_types() {
+        assert_eq!(gc_options(&Arg::Undefined).unwrap(), GcOptions::default());
+        let ok = gc_options(&obj(vec![("dryRun", Arg::Bool(true)), ("graceSeconds", Arg::Number(5.5))])).unwrap();
+        assert_eq!(ok, GcOptions { dry_run: true, grace_seconds: 5 });
+        assert_eq!(gc_options(&Arg::Null).unwrap(), GcOptions::default());
+        assert!(gc_options(&Arg::Bool(true)).is_err());
+        assert!(gc_options(&obj(vec![("dryRun", Arg::Number(1.0))])).is_err());
+        assert!(gc_options(&obj(vec![("graceSeconds", Arg::Number(-1.0))])).is_err());
+    }
+}

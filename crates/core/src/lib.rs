@@ -1,0 +1,17 @@
+//! The Redis refresh-token session store, as plain Rust: configuration and input checks
+//! ([`config`], [`input`]), the key layout ([`keys`]), the Lua scripts ([`scripts`]), the
+//! operations ([`store`]) and garbage collection. No napi types: the addon's `src/lib.rs`
+//! only converts values and maps [`StoreError`] to JavaScript errors.
+
+pub mod config;
+pub mod error;
+mod gc;
+pub mod input;
+pub mod keys;
+pub mod scripts;
+pub mod store;
+
+pub use config::StoreConfig;
+pub use error::{Result, StoreError};
+pub use input::Arg;
+pub use store::{GcReport, RefreshIssue, Rotated, SessionStore};

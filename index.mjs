@@ -1,0 +1,8 @@
+// ESM entry: the addon loader is CommonJS, so this re-exports it.
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const cjs = require('./index.js')
+
+export const createRedisStore = cjs.createRedisStore
+export default cjs

@@ -1,0 +1,37 @@
+-- gc_rids: one SCAN page of rid hashes. Deletes hashes without a userId, re-indexes
+-- active sessions missing from their user's index, and deletes used / tombstoned
+-- sessions whose absExpAt + grace has passed.
+-- KEYS  the rid keys of the page
+-- ARGV[5] now (epoch seconds)  ARGV[6] grace seconds  ARGV[7] '1' for a dry run
+-- Returns {deleted, added to indexes}.
+
+local now, grace, dry_run = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local deleted, added = 0, 0
+
+for _, key in ipairs(KEYS) do
+  local h = load_hash(key)
+  if h.userId == nil or h.userId == '' then
+    if not dry_run then redis.call('DEL', key) end
+    deleted = deleted + 1
+  else
+    local status = h.status or 'active'
+    local abs_exp_at = seconds(h.absExpAt)
+    local index = user_key(h.userId)
+    if status == 'active' and redis.call('SISMEMBER', index, key) == 0 then
+      if not dry_run then
+        -- An index expiring in the past would vanish with its other members: a session
+        -- already past absExpAt is indexed without touching the index's expiry.
+        if abs_exp_at > now then index_add(index, key, abs_exp_at) else redis.call('SADD', index, key) end
+      end
+      added = added + 1
+    end
+    if (status == 'used' or status == 'tombstoned') and abs_exp_at ~= 0 and now > abs_exp_at + grace then
+      if not dry_run then
+        redis.call('DEL', key)
+        redis.call('SREM', index, key)
+      end
+      deleted = deleted + 1
+    end
+  end
+end
+return { deleted, added }

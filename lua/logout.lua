@@ -1,0 +1,8 @@
+-- logout: ends one session.
+-- KEYS[1] rid key
+-- Returns 1 when a session was ended, 0 when the rid is unknown (nothing written).
+
+local h = load_hash(KEYS[1])
+if h.userId == nil or h.userId == '' then return 0 end
+end_session(KEYS[1], h)
+return 1

@@ -1,0 +1,33 @@
+-- logout_device: ends every active session of one user bound to one device.
+-- KEYS[1] user index key   KEYS[2] device key
+-- ARGV[5] userId  ARGV[6] deviceId
+-- Returns the number of sessions ended. Sessions are matched on their own userId and
+-- deviceId fields, never on key names, so ids containing ':' cannot reach another user.
+
+local user_id, device_id = ARGV[5], ARGV[6]
+local ended = 0
+
+local function belongs(h)
+  return h.userId == user_id and h.deviceId == device_id
+end
+
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local h = load_hash(key)
+  if belongs(h) and h.status == 'active' then
+    end_session(key, h)
+    ended = ended + 1
+  end
+end
+
+-- The device key names the newest session of the device; end it too whatever its
+-- status (as the original does), then drop the key unless another user owns it.
+local newest = redis.call('GET', KEYS[2])
+if newest then
+  local h = load_hash(newest)
+  if belongs(h) then
+    if h.status == 'active' then ended = ended + 1 end
+    end_session(newest, h)
+  end
+  if h.userId == nil or belongs(h) then redis.call('DEL', KEYS[2]) end
+end
+return ended

@@ -1,0 +1,52 @@
+-- Shared prelude, prepended to every script at compile time.
+-- ARGV[1..4] carry the key layout, so no script hard-codes a key shape:
+--   ARGV[1] rid key prefix      ("auth:rid:")
+--   ARGV[2] user index prefix   ("auth:user:")
+--   ARGV[3] user index suffix   (":rids")
+--   ARGV[4] device key prefix   ("auth:device:")
+-- Each script's own arguments start at ARGV[5].
+
+local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+local function rid_key(rid) return RID_PREFIX .. rid end
+local function user_key(user_id) return USER_PREFIX .. user_id .. USER_SUFFIX end
+local function device_key(user_id, device_id) return DEVICE_PREFIX .. user_id .. ':' .. device_id end
+
+-- A hash as a Lua table; an empty table when the key is missing.
+local function load_hash(key)
+  local flat = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  return h
+end
+
+-- A stored epoch-seconds field as a whole number (the original reads them with
+-- JavaScript's Number(): "" is 0, anything unparsable is treated as 0 too).
+local function seconds(value)
+  return math.floor(tonumber(value) or 0)
+end
+
+local function fmt(n) return string.format('%d', n) end
+
+-- Adds a session to its user's index. The index's expiry only ever grows, so a
+-- short-lived session never makes the index vanish before a longer one.
+local function index_add(set_key, member, abs_exp_at)
+  local fresh = redis.call('EXISTS', set_key) == 0
+  redis.call('SADD', set_key, member)
+  local current = redis.call('EXPIRETIME', set_key)
+  if fresh or (current >= 0 and current < abs_exp_at) then
+    redis.call('EXPIREAT', set_key, abs_exp_at)
+  end
+end
+
+-- Ends one session: status tombstoned, out of its user's index, and its device
+-- key deleted when that key still points at it. h is the session's hash.
+local function end_session(key, h)
+  redis.call('HSET', key, 'status', 'tombstoned')
+  redis.call('SREM', user_key(h.userId), key)
+  local device_id = h.deviceId or ''
+  if device_id ~= '' then
+    local dkey = device_key(h.userId, device_id)
+    if redis.call('GET', dkey) == key then redis.call('DEL', dkey) end
+  end
+end

@@ -1,0 +1,225 @@
+//! The napi surface: turns JavaScript values into the core's [`Arg`]s, calls the core on
+//! the addon's Tokio runtime, and maps [`StoreError`] to JavaScript errors. Every method
+//! returns a Promise and never throws: bad arguments reject with a `TypeError`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use napi::bindgen_prelude::*;
+use napi::{JsValue, ValueType};
+use napi_derive::napi;
+use session_store_core::input::{self, Arg};
+use session_store_core::{store, SessionStore, StoreConfig, StoreError};
+
+/// Reads a JavaScript value; for a plain object, only the named properties.
+fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg> {
+    Ok(match value.get_type()? {
+        ValueType::Undefined => Arg::Undefined,
+        ValueType::Null => Arg::Null,
+        ValueType::Boolean => Arg::Bool(bool::from_unknown(value)?),
+        ValueType::Number => Arg::Number(f64::from_unknown(value)?),
+        ValueType::String => Arg::String(String::from_unknown(value)?),
+        ValueType::Function => Arg::Function,
+        ValueType::Object if value.is_array()? => Arg::Array,
+        ValueType::Object => {
+            let object = Object::from_unknown(value)?;
+            let mut read = Vec::with_capacity(fields.len());
+            for &name in fields {
+                read.push((name, to_arg(object.get_named_property::<Unknown>(name)?, &[])?));
+            }
+            Arg::Object(read)
+        }
+        ValueType::Symbol => Arg::Other("symbol"),
+        ValueType::BigInt => Arg::Other("bigint"),
+        _ => Arg::Other("external"),
+    })
+}
+
+/// The one error mapping: an `Error` (a `TypeError` for bad input) whose message is the
+/// core's and whose `code` property is machine-readable.
+fn to_js_error(env: &Env, err: StoreError) -> Error {
+    let message = err.to_string();
+    let reason = Error::new(err.code().to_string(), message.clone());
+    // SAFETY: `env` is the live environment of the current call or callback.
+    let raw = unsafe {
+        if err.is_type_error() {
+            JsTypeError::from(reason).into_value(env.raw())
+        } else {
+            JsError::from(reason).into_value(env.raw())
+        }
+    };
+    if raw.is_null() {
+        return Error::from_reason(message);
+    }
+    // Holding the object itself makes napi reject (or throw) with it unchanged.
+    match unsafe { Unknown::from_napi_value(env.raw(), raw) } {
+        Ok(object) => Error::from(object),
+        Err(_) => Error::from_reason(message),
+    }
+}
+
+/// Runs a core call on the runtime and settles a Promise with its outcome.
+fn settle<'env, T, V, F>(env: &'env Env, call: F, to_js: fn(T) -> V) -> Result<PromiseRaw<'env, V>>
+where
+    T: Send + 'static,
+    V: ToNapiValue + 'static,
+    F: Future<Output = session_store_core::Result<T>> + Send + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(call.await) }, move |env, outcome| match outcome {
+        Ok(value) => Ok(to_js(value)),
+        Err(err) => Err(to_js_error(env, err)),
+    })
+}
+
+/// Checks arguments, then runs the call; a bad argument settles as a rejection too.
+fn checked<'env, A, T, V, F, Fut>(
+    env: &'env Env,
+    args: session_store_core::Result<A>,
+    call: F,
+    to_js: fn(T) -> V,
+) -> Result<PromiseRaw<'env, V>>
+where
+    A: Send + 'static,
+    T: Send + 'static,
+    V: ToNapiValue + 'static,
+    F: FnOnce(A) -> Fut + Send + 'static,
+    Fut: Future<Output = session_store_core::Result<T>> + Send + 'static,
+{
+    settle(env, async move { call(args?).await }, to_js)
+}
+
+#[napi(object)]
+pub struct RefreshIssue {
+    pub rid: String,
+    pub abs_exp: f64,
+}
+
+#[napi(object)]
+pub struct RotateResult {
+    pub user_id: String,
+    pub new_rid: RefreshIssue,
+}
+
+#[napi(object)]
+pub struct GcReport {
+    pub scanned_user_sets: f64,
+    pub scanned_rids: f64,
+    pub removed_from_sets: f64,
+    pub added_to_sets: f64,
+    pub deleted_rid_hashes: f64,
+    pub removed_rids: f64,
+    pub dry_run: bool,
+}
+
+fn refresh_issue(issue: store::RefreshIssue) -> RefreshIssue {
+    RefreshIssue { rid: issue.rid, abs_exp: issue.abs_exp as f64 }
+}
+
+fn rotate_result(rotated: store::Rotated) -> RotateResult {
+    RotateResult { user_id: rotated.user_id, new_rid: refresh_issue(rotated.new_rid) }
+}
+
+fn gc_report(r: store::GcReport) -> GcReport {
+    GcReport {
+        scanned_user_sets: r.scanned_user_sets as f64,
+        scanned_rids: r.scanned_rids as f64,
+        removed_from_sets: r.removed_from_sets as f64,
+        added_to_sets: r.added_to_sets as f64,
+        deleted_rid_hashes: r.deleted_rid_hashes as f64,
+        removed_rids: r.deleted_rid_hashes as f64,
+        dry_run: r.dry_run,
+    }
+}
+
+fn unit<T>(_: T) {}
+
+/// The store behind `createRedisStore`; `index.js` wraps it in a plain object of
+/// functions so that methods work detached from the store, as the original's do.
+#[napi]
+pub struct NativeStore {
+    core: Arc<SessionStore>,
+}
+
+#[napi]
+impl NativeStore {
+    /// Throws a `TypeError` for a bad `cfg`; never connects, so an unreachable server
+    /// is reported by the calls instead.
+    #[napi(constructor)]
+    pub fn new(env: Env, cfg: Unknown<'_>) -> Result<Self> {
+        let cfg = to_arg(cfg, session_store_core::config::CONFIG_FIELDS)?;
+        let config = StoreConfig::from_arg(&cfg).map_err(|e| to_js_error(&env, e))?;
+        Ok(NativeStore { core: Arc::new(SessionStore::new(config)) })
+    }
+
+    #[napi(ts_return_type = "Promise<RefreshIssue>")]
+    pub fn issue_initial<'env>(&self, env: &'env Env, user_id: Unknown<'_>, input: Unknown<'_>) -> Result<PromiseRaw<'env, RefreshIssue>> {
+        let args = input::issue_input(&to_arg(user_id, &[])?, &to_arg(input, input::ISSUE_INPUT_FIELDS)?);
+        let core = self.core.clone();
+        checked(env, args, move |a| async move { core.issue_initial(a).await }, refresh_issue)
+    }
+
+    #[napi(ts_return_type = "Promise<RotateResult>")]
+    pub fn verify_and_rotate_refresh<'env>(&self, env: &'env Env, input: Unknown<'_>) -> Result<PromiseRaw<'env, RotateResult>> {
+        let args = input::rotate_input(&to_arg(input, input::ROTATE_INPUT_FIELDS)?);
+        let core = self.core.clone();
+        checked(env, args, move |a| async move { core.verify_and_rotate_refresh(a).await }, rotate_result)
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn tombstone_lineage<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
+        let args = input::id("rid", &to_arg(rid, &[])?);
+        let core = self.core.clone();
+        checked(env, args, move |rid| async move { core.tombstone_lineage(&rid).await }, unit)
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn logout<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
+        let args = input::id("rid", &to_arg(rid, &[])?);
+        let core = self.core.clone();
+        checked(env, args, move |rid| async move { core.logout(&rid).await }, unit)
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn logout_device<'env>(&self, env: &'env Env, user_id: Unknown<'_>, device_id: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
+        let user_id = input::id("userId", &to_arg(user_id, &[])?);
+        let device_id = input::id("deviceId", &to_arg(device_id, &[])?);
+        let args = user_id.and_then(|u| device_id.map(|d| (u, d)));
+        let core = self.core.clone();
+        checked(env, args, move |(u, d)| async move { core.logout_device(&u, &d).await }, unit)
+    }
+
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn logout_all<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
+        let args = input::id("userId", &to_arg(user_id, &[])?);
+        let core = self.core.clone();
+        checked(env, args, move |u| async move { core.logout_all(&u).await }, unit)
+    }
+
+    #[napi(ts_return_type = "Promise<Record<string, string> | null>")]
+    pub fn get_rid<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, Option<IndexMap<String, String>>>> {
+        let args = input::id("rid", &to_arg(rid, &[])?);
+        let core = self.core.clone();
+        checked(env, args, move |rid| async move { core.get_rid(&rid).await }, |hash| hash.map(IndexMap::from_iter))
+    }
+
+    #[napi(ts_return_type = "Promise<string[]>")]
+    pub fn scan_rids<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, Vec<String>>> {
+        let args = input::id("userId", &to_arg(user_id, &[])?);
+        let core = self.core.clone();
+        checked(env, args, move |u| async move { core.scan_rids(&u).await }, std::convert::identity)
+    }
+
+    #[napi(ts_return_type = "Promise<GcReport>")]
+    pub fn gc_orphans<'env>(&self, env: &'env Env, opts: Unknown<'_>) -> Result<PromiseRaw<'env, GcReport>> {
+        let args = input::gc_options(&to_arg(opts, input::GC_OPTION_FIELDS)?);
+        let core = self.core.clone();
+        checked(env, args, move |o| async move { core.gc_orphans(o).await }, gc_report)
+    }
+
+    /// Ends the connection. Later calls reject with code `ERR_STORE_CLOSED`.
+    #[napi]
+    pub fn close(&self) {
+        self.core.close();
+    }
+}
