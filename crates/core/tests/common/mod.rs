@@ -1,0 +1,113 @@
+//! Finds a real Redis for the integration tests, in this order: `REDIS_URL`; a
+//! `redis-server` on PATH, spawned on a free loopback port for this test binary; Docker
+//! through testcontainers. Without any of them the tests fail, saying how to get one.
+
+#![allow(dead_code)] // each test binary uses its own part of these helpers
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use session_store_core::{Arg, SessionStore, StoreConfig};
+
+static URL: OnceLock<String> = OnceLock::new();
+
+pub fn redis_url() -> String {
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return url;
+        }
+        if let Some(url) = spawn_redis_server() {
+            return url;
+        }
+        if let Some(url) = start_container() {
+            return url;
+        }
+        panic!(
+            "no Redis for the tests: set REDIS_URL, install redis-server \
+             (Debian: apt-get install -y redis-server), or run a Docker engine"
+        )
+    })
+    .clone()
+}
+
+fn spawn_redis_server() -> Option<String> {
+    Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().ok()?;
+    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+    // The server is spawned from a thread that lives as long as the test binary, and
+    // asks the kernel to kill it when that thread (so the binary) goes away.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null());
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = command.spawn();
+        let _ = tx.send(child.is_ok());
+        loop {
+            std::thread::park();
+        }
+    });
+    if !rx.recv().ok()? {
+        return None;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(format!("redis://127.0.0.1:{port}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn start_container() -> Option<String> {
+    use testcontainers_modules::redis::Redis;
+    use testcontainers_modules::testcontainers::runners::SyncRunner;
+    static CONTAINER: OnceLock<testcontainers_modules::testcontainers::Container<Redis>> = OnceLock::new();
+    let container = Redis::default().start().ok()?;
+    let port = container.get_host_port_ipv4(6379).ok()?;
+    let host = container.get_host().ok()?;
+    let _ = CONTAINER.set(container);
+    Some(format!("redis://{host}:{port}"))
+}
+
+/// A unique key prefix per test, so tests can share one server and run in parallel.
+pub fn unique_prefix(test: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("t{}:{test}:{n}", std::process::id())
+}
+
+pub fn config(prefix: &str, extra: Vec<(&'static str, Arg)>) -> StoreConfig {
+    let mut fields = vec![
+        ("url", Arg::String(redis_url())),
+        ("prefix", Arg::String(prefix.to_string())),
+        ("absTtlSeconds", Arg::Number(30.0 * 24.0 * 3600.0)),
+    ];
+    fields.extend(extra);
+    StoreConfig::from_arg(&Arg::Object(fields)).expect("valid test config")
+}
+
+pub fn store(test: &str) -> (SessionStore, String) {
+    let prefix = unique_prefix(test);
+    (SessionStore::new(config(&prefix, vec![])), prefix)
+}
+
+/// A plain connection for looking at what the store wrote.
+pub async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}

@@ -1,0 +1,348 @@
+//! The store's operations and Lua scripts against a real Redis.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{now, redis, store};
+use redis::AsyncCommands;
+use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
+use session_store_core::{scripts, SessionStore, StoreError};
+
+fn bind(device: &str, ua: &str, ip: &str) -> Binding {
+    Binding { device_id: device.into(), ua_hash: ua.into(), ip_hash: ip.into() }
+}
+
+async fn issue(s: &SessionStore, user: &str, at: u64, b: Binding, ttl: Option<u64>) -> String {
+    s.issue_initial(IssueInput { user_id: user.into(), now: at, binding: b, abs_ttl_seconds: ttl }).await.unwrap().rid
+}
+
+async fn rotate(s: &SessionStore, rid: &str, at: u64, b: Binding) -> Result<String, StoreError> {
+    s.verify_and_rotate_refresh(RotateInput { rid: rid.into(), now: at, binding: b }).await.map(|r| r.new_rid.rid)
+}
+
+async fn hash(s: &SessionStore, rid: &str) -> HashMap<String, String> {
+    s.get_rid(rid).await.unwrap().map(|h| h.into_iter().collect()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_writes_the_original_data_model() {
+    let (s, p) = store("issue");
+    let t = now();
+    let issued = s
+        .issue_initial(IssueInput { user_id: "u1".into(), now: t, binding: bind("d1", "ua", ""), abs_ttl_seconds: Some(3600) })
+        .await
+        .unwrap();
+    assert_eq!(issued.abs_exp, t + 3600);
+    let fields = s.get_rid(&issued.rid).await.unwrap().unwrap();
+    let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["userId", "parentRid", "createdAt", "expAt", "absExpAt", "deviceId", "uaHash", "ipHash", "status"]);
+    let h: HashMap<_, _> = fields.into_iter().collect();
+    assert_eq!(h["userId"], "u1");
+    assert_eq!(h["parentRid"], "");
+    assert_eq!(h["createdAt"], t.to_string());
+    assert_eq!(h["expAt"], (t + 3600).to_string());
+    assert_eq!(h["absExpAt"], (t + 3600).to_string());
+    assert_eq!((h["deviceId"].as_str(), h["uaHash"].as_str(), h["ipHash"].as_str()), ("d1", "ua", ""));
+    assert_eq!(h["status"], "active");
+
+    let mut r = redis().await;
+    let rid_key = format!("{p}:rid:{}", issued.rid);
+    let expire_at: i64 = redis::cmd("EXPIRETIME").arg(&rid_key).query_async(&mut r).await.unwrap();
+    assert_eq!(expire_at, (t + 3600) as i64);
+    let members: Vec<String> = r.smembers(format!("{p}:user:u1:rids")).await.unwrap();
+    assert_eq!(members, [rid_key.clone()]);
+    let device: String = r.get(format!("{p}:device:u1:d1")).await.unwrap();
+    assert_eq!(device, rid_key);
+    let device_exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:device:u1:d1")).query_async(&mut r).await.unwrap();
+    assert_eq!(device_exp, (t + 3600) as i64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_caps_exp_at_two_days_and_falls_back_to_the_configured_ttl() {
+    let (s, _) = store("issue-cap");
+    let t = now();
+    let rid = issue(&s, "u", t, Binding::default(), None).await;
+    let h = hash(&s, &rid).await;
+    assert_eq!(h["expAt"], (t + 2 * 86400).to_string());
+    assert_eq!(h["absExpAt"], (t + 30 * 86400).to_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_moves_the_lineage_forward() {
+    let (s, p) = store("rotate");
+    let t = now();
+    let r0 = issue(&s, "u", t, bind("d", "ua", "ip"), Some(10 * 86400)).await;
+    let rotated = s
+        .verify_and_rotate_refresh(RotateInput { rid: r0.clone(), now: t + 5, binding: bind("d", "ua", "ip") })
+        .await
+        .unwrap();
+    assert_eq!(rotated.user_id, "u");
+    assert_eq!(rotated.new_rid.abs_exp, t + 10 * 86400);
+    let r1 = rotated.new_rid.rid;
+    assert_eq!(hash(&s, &r0).await["status"], "used");
+    let h = hash(&s, &r1).await;
+    assert_eq!(h["parentRid"], r0);
+    assert_eq!(h["createdAt"], (t + 5).to_string());
+    assert_eq!(h["expAt"], (t + 5 + 7 * 86400).to_string());
+    assert_eq!(h["status"], "active");
+    let mut r = redis().await;
+    let device: String = r.get(format!("{p}:device:u:d")).await.unwrap();
+    assert_eq!(device, format!("{p}:rid:{r1}"));
+    // The index holds the active session only.
+    assert_eq!(s.scan_rids("u").await.unwrap(), [r1.clone()]);
+    let members: Vec<String> = r.smembers(format!("{p}:user:u:rids")).await.unwrap();
+    assert_eq!(members, [format!("{p}:rid:{r1}")]);
+    // expAt near the end is capped by absExpAt.
+    let r2 = rotate(&s, &r1, t + 10 * 86400 - 100, Binding::default()).await.unwrap();
+    assert_eq!(hash(&s, &r2).await["expAt"], (t + 10 * 86400).to_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_errors_come_in_the_original_order() {
+    let (s, _) = store("rotate-errors");
+    let t = now();
+    assert_eq!(rotate(&s, "missing", t, Binding::default()).await, Err(StoreError::NotFound));
+    let r0 = issue(&s, "u", t, bind("d", "ua", "ip"), Some(100)).await;
+    // Expired beats replay and binding.
+    assert_eq!(rotate(&s, &r0, t + 101, bind("x", "", "")).await, Err(StoreError::ExpiredAbs));
+    let _r1 = rotate(&s, &r0, t + 1, Binding::default()).await.unwrap();
+    // Replay beats binding.
+    assert_eq!(rotate(&s, &r0, t + 2, bind("x", "", "")).await.unwrap_err().to_string(), "rotate_fail:ERR_REPLAY");
+    // now == absExpAt still rotates.
+    let r2 = issue(&s, "u", t, Binding::default(), Some(100)).await;
+    assert!(rotate(&s, &r2, t + 100, Binding::default()).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binding_is_checked_only_for_given_values() {
+    let (s, _) = store("binding");
+    let t = now();
+    let cases: &[(Binding, Binding, bool)] = &[
+        (bind("d", "ua", "ip"), bind("d", "ua", "ip"), true),
+        (bind("d", "ua", "ip"), Binding::default(), true),
+        (bind("d", "ua", "ip"), bind("other", "", ""), false),
+        (bind("d", "ua", "ip"), bind("", "other", ""), false),
+        (bind("d", "ua", "ip"), bind("", "", "other"), false),
+        // A deviceless session rotated with a device: the stored "" is compared.
+        (bind("", "", ""), bind("d", "", ""), false),
+        (bind("", "ua", ""), bind("", "ua", ""), true),
+    ];
+    for (i, (stored, given, ok)) in cases.iter().enumerate() {
+        let rid = issue(&s, "u", t, stored.clone(), Some(1000)).await;
+        let got = rotate(&s, &rid, t + 1, given.clone()).await;
+        if *ok {
+            assert!(got.is_ok(), "case {i}: {got:?}");
+        } else {
+            assert_eq!(got.unwrap_err().to_string(), "rotate_fail:ERR_BINDING", "case {i}");
+            assert_eq!(hash(&s, &rid).await["status"], "active", "case {i}: a failure writes nothing");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collisions_are_refused_without_writing() {
+    let (s, p) = store("collision");
+    let t = now();
+    let r0 = issue(&s, "u", t, Binding::default(), Some(100)).await;
+    let mut r = redis().await;
+    let taken = format!("{p}:rid:taken");
+    let _: () = r.hset(&taken, "userId", "someone").await.unwrap();
+    let layout = s.layout();
+    let mut inv = scripts::ROTATE.prepare_invoke();
+    inv.key(layout.rid_key(&r0)).key(&taken);
+    for a in layout.script_args() {
+        inv.arg(a);
+    }
+    inv.arg(t + 1).arg(&r0).arg("").arg("").arg("");
+    let reply: Vec<String> = inv.invoke_async(&mut r).await.unwrap();
+    assert_eq!(reply, ["ERR_COLLISION"]);
+    assert_eq!(hash(&s, &r0).await["status"], "active");
+    let mut inv = scripts::ISSUE.prepare_invoke();
+    inv.key(&taken).key(layout.user_key("u2")).key(layout.device_key("u2", "d"));
+    for a in layout.script_args() {
+        inv.arg(a);
+    }
+    inv.arg("u2").arg(t).arg(t + 10).arg(t + 10).arg("d").arg("").arg("");
+    let reply: String = inv.invoke_async(&mut r).await.unwrap();
+    assert_eq!(reply, "ERR_COLLISION");
+    let exists: bool = r.exists(layout.user_key("u2")).await.unwrap();
+    assert!(!exists);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn index_expiry_only_grows() {
+    let (s, p) = store("index-expiry");
+    let t = now();
+    issue(&s, "u", t, Binding::default(), Some(10_000)).await;
+    issue(&s, "u", t, Binding::default(), Some(100)).await;
+    let mut r = redis().await;
+    let exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:user:u:rids")).query_async(&mut r).await.unwrap();
+    assert_eq!(exp, (t + 10_000) as i64);
+    issue(&s, "u", t, Binding::default(), Some(20_000)).await;
+    let exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:user:u:rids")).query_async(&mut r).await.unwrap();
+    assert_eq!(exp, (t + 20_000) as i64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_ends_one_session_and_ignores_unknown_rids() {
+    let (s, p) = store("logout");
+    let t = now();
+    let a = issue(&s, "u", t, bind("d", "", ""), Some(1000)).await;
+    let b = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    assert!(s.logout(&a).await.unwrap());
+    assert_eq!(hash(&s, &a).await["status"], "tombstoned");
+    assert_eq!(s.scan_rids("u").await.unwrap(), [b.clone()]);
+    let mut r = redis().await;
+    let device: Option<String> = r.get(format!("{p}:device:u:d")).await.unwrap();
+    assert_eq!(device, None);
+    assert!(!s.logout("unknown").await.unwrap());
+    let exists: bool = r.exists(format!("{p}:rid:unknown")).await.unwrap();
+    assert!(!exists, "logout of an unknown rid writes nothing");
+    assert_eq!(s.tombstone_lineage("unknown").await.unwrap(), 0);
+    s.logout_all("nobody").await.unwrap();
+    let keys: Vec<String> = r.keys(format!("{p}:*unknown*")).await.unwrap();
+    assert!(keys.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_device_ends_every_session_of_that_device_only() {
+    let (s, p) = store("logout-device");
+    let t = now();
+    let a = issue(&s, "u", t, bind("phone", "", ""), Some(1000)).await;
+    let b = issue(&s, "u", t, bind("phone", "", ""), Some(1000)).await;
+    let c = issue(&s, "u", t, bind("laptop", "", ""), Some(1000)).await;
+    let other = issue(&s, "v", t, bind("phone", "", ""), Some(1000)).await;
+    assert_eq!(s.logout_device("u", "phone").await.unwrap(), 2);
+    assert_eq!(hash(&s, &a).await["status"], "tombstoned");
+    assert_eq!(hash(&s, &b).await["status"], "tombstoned");
+    assert_eq!(hash(&s, &c).await["status"], "active");
+    assert_eq!(hash(&s, &other).await["status"], "active");
+    assert_eq!(s.scan_rids("u").await.unwrap(), [c]);
+    let mut r = redis().await;
+    let exists: bool = r.exists(format!("{p}:device:u:phone")).await.unwrap();
+    assert!(!exists);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn colons_in_ids_never_reach_another_user() {
+    let (s, p) = store("alias");
+    let t = now();
+    // Both write the device key "{p}:device:a:b:c".
+    let victim = issue(&s, "a", t, bind("b:c", "", ""), Some(1000)).await;
+    let attacker = issue(&s, "a:b", t, bind("c", "", ""), Some(1000)).await;
+    let victim2 = issue(&s, "a", t, bind("b:c", "", ""), Some(1000)).await;
+    // The shared device key now points at the victim's newest session.
+    assert_eq!(s.logout_device("a:b", "c").await.unwrap(), 1);
+    assert_eq!(hash(&s, &attacker).await["status"], "tombstoned");
+    assert_eq!(hash(&s, &victim).await["status"], "active");
+    assert_eq!(hash(&s, &victim2).await["status"], "active");
+    let mut r = redis().await;
+    let device: String = r.get(format!("{p}:device:a:b:c")).await.unwrap();
+    assert_eq!(device, format!("{p}:rid:{victim2}"), "another user's device key is left alone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_all_ends_every_indexed_session_in_batches() {
+    let (s, p) = store("logout-all");
+    let t = now();
+    let mut rids = Vec::new();
+    for i in 0..600 {
+        rids.push(issue(&s, "u", t, bind(&format!("d{}", i % 3), "", ""), Some(1000)).await);
+    }
+    let keep = issue(&s, "v", t, Binding::default(), Some(1000)).await;
+    s.logout_all("u").await.unwrap();
+    for rid in &rids {
+        assert_eq!(hash(&s, rid).await["status"], "tombstoned");
+    }
+    assert_eq!(hash(&s, &keep).await["status"], "active");
+    let mut r = redis().await;
+    let exists: bool = r.exists(format!("{p}:user:u:rids")).await.unwrap();
+    assert!(!exists, "the index is deleted");
+    for rid in &rids {
+        assert_eq!(rotate(&s, rid, t + 1, Binding::default()).await.unwrap_err().to_string(), "rotate_fail:ERR_REPLAY");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tombstone_lineage_ends_ancestors_and_descendants() {
+    let (s, _) = store("lineage");
+    let t = now();
+    let r0 = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let r1 = rotate(&s, &r0, t + 1, Binding::default()).await.unwrap();
+    let r2 = rotate(&s, &r1, t + 2, Binding::default()).await.unwrap();
+    let r3 = rotate(&s, &r2, t + 3, Binding::default()).await.unwrap();
+    let other = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let other_child = rotate(&s, &other, t + 1, Binding::default()).await.unwrap();
+    // From the middle: ancestors r0, r1 and descendants r2 (used) and r3 (active).
+    assert_eq!(s.tombstone_lineage(&r1).await.unwrap(), 4);
+    for rid in [&r0, &r1, &r2, &r3] {
+        assert_eq!(hash(&s, rid).await["status"], "tombstoned", "{rid}");
+    }
+    assert_eq!(hash(&s, &other).await["status"], "used");
+    assert_eq!(hash(&s, &other_child).await["status"], "active");
+    assert_eq!(s.scan_rids("u").await.unwrap(), [other_child]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_cleans_each_kind_of_garbage_and_dry_run_writes_nothing() {
+    let (s, p) = store("gc");
+    let t = now();
+    let live = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let used = issue(&s, "u", t - 5000, Binding::default(), Some(1000)).await; // absExpAt in the past
+    let mut r = redis().await;
+    let used_key = format!("{p}:rid:{used}");
+    let _: () = r.hset(&used_key, "status", "used").await.unwrap();
+    let _: () = r.persist(&used_key).await.unwrap();
+    let _: () = r.sadd(format!("{p}:user:u:rids"), format!("{p}:rid:gone")).await.unwrap();
+    let _: () = r.hset(format!("{p}:rid:nouser"), "status", "active").await.unwrap();
+    let unindexed = issue(&s, "w", t, Binding::default(), Some(1000)).await;
+    let _: () = r.srem(format!("{p}:user:w:rids"), format!("{p}:rid:{unindexed}")).await.unwrap();
+
+    let before: Vec<String> = r.keys(format!("{p}:*")).await.unwrap();
+    let dry = s.gc_orphans(GcOptions { dry_run: true, grace_seconds: 0 }).await.unwrap();
+    let after: Vec<String> = r.keys(format!("{p}:*")).await.unwrap();
+    assert_eq!(before.len(), after.len());
+    assert!(dry.dry_run);
+    let report = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!((dry.removed_from_sets, dry.deleted_rid_hashes, dry.added_to_sets), (1, 2, 1));
+    assert_eq!(report.scanned_user_sets, 1); // "w"'s index vanished when emptied
+    assert_eq!(report.scanned_rids, 4);
+    assert_eq!((report.removed_from_sets, report.deleted_rid_hashes, report.added_to_sets), (1, 2, 1));
+    assert!(s.get_rid(&used).await.unwrap().is_none());
+    assert!(s.get_rid("nouser").await.unwrap().is_none());
+    assert!(s.get_rid(&live).await.unwrap().is_some());
+    assert_eq!(s.scan_rids("w").await.unwrap(), [unindexed]);
+    // A grace period keeps recently expired sessions.
+    let recent = format!("{p}:rid:recent");
+    let fields = [("userId", "u".to_string()), ("status", "tombstoned".into()), ("absExpAt", (t - 100).to_string())];
+    let _: () = r.hset_multiple(&recent, &fields).await.unwrap();
+    let graced = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 3600 }).await.unwrap();
+    assert_eq!(graced.deleted_rid_hashes, 0);
+    let gone = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 60 }).await.unwrap();
+    assert_eq!(gone.deleted_rid_hashes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_escapes_glob_characters_in_the_prefix() {
+    let prefix = format!("{}*[x]?", common::unique_prefix("glob"));
+    let s = SessionStore::new(common::config(&prefix, vec![]));
+    let neighbour = SessionStore::new(common::config(&prefix.replace("*[x]?", "-ab"), vec![]));
+    let t = now();
+    let theirs = issue(&neighbour, "u", t, Binding::default(), Some(1000)).await;
+    let mut r = redis().await;
+    let _: () = r.hset(format!("{}:rid:{theirs}", prefix.replace("*[x]?", "-ab")), "userId", "").await.unwrap();
+    let report = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!(report.scanned_rids, 0);
+    assert_eq!(report.scanned_user_sets, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scripts_reload_after_a_script_flush() {
+    let (s, _) = store("noscript");
+    let t = now();
+    let rid = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let mut r = redis().await;
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut r).await.unwrap();
+    assert!(rotate(&s, &rid, t + 1, Binding::default()).await.is_ok());
+}
