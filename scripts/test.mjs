@@ -21,7 +21,7 @@ const redis = await redisForRun()
 console.log(`== redis: ${redis.started ? 'throwaway server at ' : ''}${redis.url.replace(/\/\/[^@]*@/, '//***@')}`)
 let ok = false
 try {
-  ok = run('rust', 'cargo', ['test', '--workspace', '--release'], { REDIS_URL: redis.url })
+  ok = run('rust', 'cargo', ['test', '-p', 'session-store-core'], { REDIS_URL: redis.url })
   ok = run('node', process.execPath, ['--test', '--test-concurrency=1', '__test__/'], { REDIS_URL: redis.url }) && ok
 } finally {
   await redis.stop()
