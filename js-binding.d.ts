@@ -28,6 +28,12 @@ export declare class NativeStore {
   getRid(rid: unknown): Promise<Record<string, string> | null>
   scanRids(userId: unknown): Promise<string[]>
   gcOrphans(opts: unknown): Promise<GcReport>
+  /**
+   * Benchmarking aid, not part of the store's API: a Promise that resolves to
+   * `undefined` through the same runtime and settle path as every store method, without
+   * touching Redis. `bench/` uses it to measure the cost of the napi boundary itself.
+   */
+  noop(): Promise<void>
   /** Ends the connection. Later calls reject with code `ERR_STORE_CLOSED`. */
   close(): void
 }

@@ -217,6 +217,14 @@ impl NativeStore {
         checked(env, args, move |o| async move { core.gc_orphans(o).await }, gc_report)
     }
 
+    /// Benchmarking aid, not part of the store's API: a Promise that resolves to
+    /// `undefined` through the same runtime and settle path as every store method, without
+    /// touching Redis. `bench/` uses it to measure the cost of the napi boundary itself.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn noop<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        settle(env, async { Ok(()) }, unit)
+    }
+
     /// Ends the connection. Later calls reject with code `ERR_STORE_CLOSED`.
     #[napi]
     pub fn close(&self) {
