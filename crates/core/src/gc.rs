@@ -14,7 +14,7 @@ use crate::store::{GcReport, SessionStore};
 const SCAN_PAGE: u32 = 1_000;
 
 /// The pages of one SCAN over keys of one type matching a pattern.
-struct ScanPages<'a> {
+pub(crate) struct ScanPages<'a> {
     store: &'a SessionStore,
     connection: ConnectionManager,
     pattern: String,
@@ -23,12 +23,12 @@ struct ScanPages<'a> {
 }
 
 impl<'a> ScanPages<'a> {
-    fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
+    pub(crate) fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
         Ok(ScanPages { store, connection: store.connection()?, pattern, key_type, cursor: Some(0) })
     }
 
     /// The next page (possibly empty), or `None` once the scan is complete.
-    async fn next(&mut self) -> Result<Option<Vec<String>>> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Vec<String>>> {
         let Some(cursor) = self.cursor else { return Ok(None) };
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
@@ -47,6 +47,16 @@ impl<'a> ScanPages<'a> {
 }
 
 pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcReport> {
+    run_observed(store, options, &mut |_| {}).await
+}
+
+/// [`run`], calling `progress` with the running totals after each SCAN page (for an
+/// operator's progress line on a large keyspace).
+pub(crate) async fn run_observed(
+    store: &SessionStore,
+    options: GcOptions,
+    progress: &mut (dyn FnMut(&GcReport) + Send),
+) -> Result<GcReport> {
     let dry_run = if options.dry_run { "1" } else { "0" };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
     let grace = options.grace_seconds.to_string();
@@ -61,6 +71,7 @@ pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcRe
         report.scanned_user_sets += keys.len() as u64;
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         report.removed_from_sets += store.run::<u64>(&scripts::GC_INDEX, &keys, &[dry_run]).await?;
+        progress(&report);
     }
 
     // 2) Rid hashes: delete garbage, re-index active sessions.
@@ -74,6 +85,7 @@ pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcRe
         let (deleted, added): (u64, u64) = store.run(&scripts::GC_RIDS, &keys, &[&now, &grace, dry_run]).await?;
         report.deleted_rid_hashes += deleted;
         report.added_to_sets += added;
+        progress(&report);
     }
     Ok(report)
 }

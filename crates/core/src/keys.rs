@@ -47,6 +47,16 @@ impl KeyLayout {
     pub fn rid_key_pattern(&self) -> String {
         format!("{}*", escape_glob(&self.rid_prefix))
     }
+
+    /// SCAN pattern matching every device key.
+    pub fn device_key_pattern(&self) -> String {
+        format!("{}*", escape_glob(&self.device_prefix))
+    }
+
+    /// The bare rid of a rid key, or `None` when the key is not one.
+    pub fn rid_of_key<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.rid_prefix.as_str()).filter(|rid| !rid.is_empty())
+    }
 }
 
 /// Escapes the characters SCAN's MATCH treats as glob syntax.
@@ -72,6 +82,9 @@ mod tests {
         assert_eq!(l.user_key("u1"), "auth:user:u1:rids");
         assert_eq!(l.device_key("u1", "d1"), "auth:device:u1:d1");
         assert_eq!(l.script_args(), ["auth:rid:", "auth:user:", ":rids", "auth:device:"]);
+        assert_eq!(l.rid_of_key("auth:rid:r1"), Some("r1"));
+        assert_eq!(l.rid_of_key("auth:rid:"), None);
+        assert_eq!(l.rid_of_key("other:rid:r1"), None);
     }
 
     #[test]
@@ -79,5 +92,6 @@ mod tests {
         let l = KeyLayout::new("a*b?[c]");
         assert_eq!(l.rid_key_pattern(), r"a\*b\?\[c\]:rid:*");
         assert_eq!(l.user_key_pattern(), r"a\*b\?\[c\]:user:*:rids");
+        assert_eq!(l.device_key_pattern(), r"a\*b\?\[c\]:device:*");
     }
 }

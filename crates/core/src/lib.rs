@@ -3,6 +3,7 @@
 //! operations ([`store`]) and garbage collection. No napi types: the addon's `src/lib.rs`
 //! only converts values and maps [`StoreError`] to JavaScript errors.
 
+pub mod admin;
 pub mod config;
 pub mod error;
 mod gc;
@@ -11,6 +12,7 @@ pub mod keys;
 pub mod scripts;
 pub mod store;
 
+pub use admin::{Lineage, Session, Stats};
 pub use config::StoreConfig;
 pub use error::{Result, StoreError};
 pub use input::Arg;

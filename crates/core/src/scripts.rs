@@ -23,3 +23,4 @@ script!(TOMBSTONE_LINEAGE, "tombstone_lineage.lua");
 script!(SCAN_RIDS, "scan_rids.lua");
 script!(GC_INDEX, "gc_index.lua");
 script!(GC_RIDS, "gc_rids.lua");
+script!(ADMIN_LOAD, "admin_load.lua");

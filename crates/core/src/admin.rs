@@ -1,0 +1,392 @@
+//! Read-only views for operators (the `redis-session-store` CLI): the sessions of a user
+//! with their hashes, the whole lineage of a rid as a tree, and keyspace statistics.
+//! Nothing here writes to Redis. Keys come from [`KeyLayout`](crate::keys::KeyLayout)
+//! only; hashes are read in batches by one read-only script (`lua/admin_load.lua`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use redis::Value;
+
+use crate::error::Result;
+use crate::gc::ScanPages;
+use crate::input::GcOptions;
+use crate::scripts;
+use crate::store::{GcReport, SessionStore};
+
+/// Keys read per `admin_load` call.
+const LOAD_BATCH: usize = 500;
+/// Parent links followed at most in one walk (a guard against corrupt cycles).
+const MAX_HOPS: usize = 100_000;
+
+/// One session: its rid and the nine fields of the data model, epoch seconds parsed as
+/// the scripts read them (missing or unparsable: 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub rid: String,
+    pub user_id: String,
+    pub parent_rid: String,
+    pub created_at: u64,
+    pub exp_at: u64,
+    pub abs_exp_at: u64,
+    pub device_id: String,
+    pub ua_hash: String,
+    pub ip_hash: String,
+    pub status: String,
+}
+
+impl Session {
+    /// A session from its hash; `None` when the hash is missing or has no userId.
+    fn from_fields(rid: &str, fields: &[(String, String)]) -> Option<Session> {
+        let get = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+        let secs = |name: &str| get(name).trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map_or(0, |n| n.floor() as u64);
+        let user_id = get("userId");
+        if user_id.is_empty() {
+            return None;
+        }
+        Some(Session {
+            rid: rid.to_string(),
+            user_id: user_id.to_string(),
+            parent_rid: get("parentRid").to_string(),
+            created_at: secs("createdAt"),
+            exp_at: secs("expAt"),
+            abs_exp_at: secs("absExpAt"),
+            device_id: get("deviceId").to_string(),
+            ua_hash: get("uaHash").to_string(),
+            ip_hash: get("ipHash").to_string(),
+            // A hash without status is treated as active, as gc does.
+            status: match get("status") {
+                "" => "active".to_string(),
+                s => s.to_string(),
+            },
+        })
+    }
+}
+
+/// The lineage a rid belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lineage {
+    pub user_id: String,
+    /// The rid that was asked about.
+    pub rid: String,
+    /// Every session of the lineage still in Redis, in tree order: the oldest ancestor
+    /// first, then depth-first, children by creation time. Each `parent_rid` links a node
+    /// to its parent.
+    pub sessions: Vec<Session>,
+    /// The oldest session's `parentRid` when that parent's hash is gone (expired or
+    /// collected): the lineage's earlier part cannot be shown.
+    pub missing_parent: Option<String>,
+    /// Whether the user's rid keys had to be found with SCAN: a `used` session had no
+    /// child reachable from the user's index (e.g. the lineage was logged out).
+    pub scanned: bool,
+}
+
+/// Counts and memory of the keys under the store's prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Rid hashes by `status` (`active`, `used`, `tombstoned`, or whatever else is stored;
+    /// `(no userId)` for hashes gc would delete).
+    pub sessions_by_status: BTreeMap<String, u64>,
+    pub rid_keys: u64,
+    pub rid_bytes: u64,
+    /// User index sets (users with at least one indexed session).
+    pub user_keys: u64,
+    pub user_bytes: u64,
+    /// Members of all user index sets.
+    pub indexed_members: u64,
+    pub device_keys: u64,
+    pub device_bytes: u64,
+}
+
+impl SessionStore {
+    /// Loads the sessions of some bare rids; missing ones (or hashes without userId) are
+    /// absent from the map.
+    async fn load_sessions(&self, rids: &[String]) -> Result<HashMap<String, Session>> {
+        let mut out = HashMap::with_capacity(rids.len());
+        for chunk in rids.chunks(LOAD_BATCH) {
+            let keys: Vec<String> = chunk.iter().map(|rid| self.layout.rid_key(rid)).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let hashes: Vec<Vec<(String, String)>> = self.run(&scripts::ADMIN_LOAD, &keys, &[]).await?;
+            for (rid, fields) in chunk.iter().zip(hashes) {
+                if let Some(session) = Session::from_fields(rid, &fields) {
+                    out.insert(rid.clone(), session);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn load_session(&self, rid: &str) -> Result<Option<Session>> {
+        Ok(self.load_sessions(&[rid.to_string()]).await?.remove(rid))
+    }
+
+    /// The bare rids in a user's index (members that are not rid keys are skipped).
+    async fn indexed_rids(&self, user_id: &str) -> Result<Vec<String>> {
+        let mut connection = self.connection()?;
+        let members: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.layout.user_key(user_id))
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(members.iter().filter_map(|key| self.layout.rid_of_key(key)).map(str::to_string).collect())
+    }
+
+    /// The active sessions of a user, oldest first. Reads the user's index, so it lists
+    /// what `scanRids` lists (indexes written by the original also hold used sessions:
+    /// those are left out), with each session's fields.
+    pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
+        let rids = self.indexed_rids(user_id).await?;
+        let loaded = self.load_sessions(&rids).await?;
+        let mut sessions: Vec<Session> =
+            loaded.into_values().filter(|s| s.user_id == user_id && s.status == "active").collect();
+        sessions.sort_by(|a, b| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid)));
+        Ok(sessions)
+    }
+
+    /// The lineage `rid` belongs to, or `None` when the rid is unknown. Ancestors are
+    /// found through `parentRid`. Sessions keep no pointer to their children, so
+    /// descendants are found by walking `parentRid` up from each session in the user's
+    /// index; when that leaves a `used` session without a child (its descendants were
+    /// logged out, so they left the index), the user's rid keys are found with SCAN.
+    pub async fn lineage(&self, rid: &str) -> Result<Option<Lineage>> {
+        let Some(start) = self.load_session(rid).await? else { return Ok(None) };
+        let user_id = start.user_id.clone();
+        let mut known: HashMap<String, Option<Session>> = HashMap::new();
+        let mut members: HashSet<String> = HashSet::from([rid.to_string()]);
+        known.insert(rid.to_string(), Some(start));
+
+        // Ancestors.
+        let mut missing_parent = None;
+        let mut at = known[rid].as_ref().map(|s| s.parent_rid.clone()).unwrap_or_default();
+        let mut hops = 0;
+        while !at.is_empty() && !members.contains(&at) && hops < MAX_HOPS {
+            let session = self.load_session(&at).await?.filter(|s| s.user_id == user_id);
+            let Some(session) = session else {
+                missing_parent = Some(at);
+                break;
+            };
+            let parent = session.parent_rid.clone();
+            known.insert(at.clone(), Some(session));
+            members.insert(at);
+            at = parent;
+            hops += 1;
+        }
+
+        // Descendants reachable from the index.
+        let indexed = self.indexed_rids(&user_id).await?;
+        for (rid, session) in self.load_sessions(&indexed).await? {
+            known.entry(rid).or_insert(Some(session));
+        }
+        let mut outside: HashSet<String> = HashSet::new();
+        for member in indexed {
+            let mut path = Vec::new();
+            let mut at = member;
+            let mut steps = 0;
+            while !at.is_empty() && !members.contains(&at) && !outside.contains(&at) && steps <= MAX_HOPS {
+                if !known.contains_key(&at) {
+                    let session = self.load_session(&at).await?;
+                    known.insert(at.clone(), session);
+                }
+                let Some(session) = known[&at].as_ref().filter(|s| s.user_id == user_id) else { break };
+                let parent = session.parent_rid.clone();
+                path.push(at);
+                at = parent;
+                steps += 1;
+            }
+            let joined = members.contains(&at);
+            for rid in path {
+                if joined {
+                    members.insert(rid);
+                } else {
+                    outside.insert(rid);
+                }
+            }
+        }
+
+        // A used session always has a child; when one is not found yet, scan.
+        let session_of = |rid: &String| known.get(rid).and_then(Option::as_ref);
+        let parents: HashSet<&str> = members.iter().filter_map(session_of).map(|s| s.parent_rid.as_str()).collect();
+        let incomplete =
+            members.iter().filter_map(session_of).any(|s| s.status == "used" && !parents.contains(s.rid.as_str()));
+        let scanned = incomplete;
+        if incomplete {
+            let mut candidates: HashMap<String, Session> = HashMap::new();
+            let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash")?;
+            while let Some(keys) = pages.next().await? {
+                let rids: Vec<String> = keys.iter().filter_map(|k| self.layout.rid_of_key(k)).map(str::to_string).collect();
+                for (rid, session) in self.load_sessions(&rids).await? {
+                    if session.user_id == user_id && !members.contains(&rid) {
+                        candidates.insert(rid, session);
+                    }
+                }
+            }
+            loop {
+                let joining: Vec<String> =
+                    candidates.iter().filter(|(_, s)| members.contains(&s.parent_rid)).map(|(r, _)| r.clone()).collect();
+                if joining.is_empty() {
+                    break;
+                }
+                for rid in joining {
+                    let session = candidates.remove(&rid);
+                    known.insert(rid.clone(), session);
+                    members.insert(rid);
+                }
+            }
+        }
+
+        // Tree order: roots (sessions whose parent is not in the lineage), then depth-first.
+        let mut children: HashMap<&str, Vec<&Session>> = HashMap::new();
+        let mut roots: Vec<&Session> = Vec::new();
+        for rid in &members {
+            let Some(session) = known.get(rid).and_then(Option::as_ref) else { continue };
+            if members.contains(&session.parent_rid) && session.parent_rid != session.rid {
+                children.entry(session.parent_rid.as_str()).or_default().push(session);
+            } else {
+                roots.push(session);
+            }
+        }
+        let by_age = |a: &&Session, b: &&Session| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid));
+        roots.sort_by(by_age);
+        for list in children.values_mut() {
+            list.sort_by(by_age);
+        }
+        let mut sessions = Vec::with_capacity(members.len());
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&Session> = roots.into_iter().rev().collect();
+        while let Some(session) = stack.pop() {
+            if !seen.insert(session.rid.as_str()) {
+                continue;
+            }
+            sessions.push(session.clone());
+            if let Some(list) = children.get(session.rid.as_str()) {
+                stack.extend(list.iter().rev());
+            }
+        }
+        Ok(Some(Lineage { user_id, rid: rid.to_string(), sessions, missing_parent, scanned }))
+    }
+
+    /// Counts the keys under the prefix by kind, rid hashes by status, and their memory
+    /// (`MEMORY USAGE`). Streams with SCAN, one pipelined batch per page.
+    pub async fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats::default();
+        let mut connection = self.connection()?;
+
+        let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash")?;
+        while let Some(keys) = pages.next().await? {
+            if keys.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("HMGET").arg(key).arg("userId").arg("status");
+                pipe.cmd("MEMORY").arg("USAGE").arg(key);
+            }
+            let replies: Vec<Value> = pipe.query_async(&mut connection).await.map_err(|e| self.error(e))?;
+            for pair in replies.chunks(2) {
+                let [fields, bytes] = pair else { continue };
+                let (user_id, status) = match fields {
+                    Value::Array(f) if f.len() == 2 => (text(&f[0]), text(&f[1])),
+                    _ => (None, None),
+                };
+                let Some(bytes) = integer(bytes) else { continue }; // gone since SCAN saw it
+                let status = match (user_id.as_deref(), status) {
+                    (None | Some(""), _) => "(no userId)".to_string(),
+                    (_, None) => "active".to_string(),
+                    (_, Some(s)) if s.is_empty() => "active".to_string(),
+                    (_, Some(s)) => s,
+                };
+                *stats.sessions_by_status.entry(status).or_default() += 1;
+                stats.rid_keys += 1;
+                stats.rid_bytes += bytes;
+            }
+        }
+
+        let mut pages = ScanPages::new(self, self.layout.user_key_pattern(), "set")?;
+        while let Some(keys) = pages.next().await? {
+            if keys.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("SCARD").arg(key);
+                pipe.cmd("MEMORY").arg("USAGE").arg(key);
+            }
+            let replies: Vec<Value> = pipe.query_async(&mut connection).await.map_err(|e| self.error(e))?;
+            for pair in replies.chunks(2) {
+                let [members, bytes] = pair else { continue };
+                let Some(bytes) = integer(bytes) else { continue };
+                stats.user_keys += 1;
+                stats.user_bytes += bytes;
+                stats.indexed_members += integer(members).unwrap_or(0);
+            }
+        }
+
+        let mut pages = ScanPages::new(self, self.layout.device_key_pattern(), "string")?;
+        while let Some(keys) = pages.next().await? {
+            if keys.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("MEMORY").arg("USAGE").arg(key);
+            }
+            let replies: Vec<Value> = pipe.query_async(&mut connection).await.map_err(|e| self.error(e))?;
+            for bytes in replies.iter().filter_map(integer) {
+                stats.device_keys += 1;
+                stats.device_bytes += bytes;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// `gcOrphans`, calling `progress` with the running totals after each SCAN page.
+    pub async fn gc_orphans_observed(
+        &self,
+        options: GcOptions,
+        progress: &mut (dyn FnMut(&GcReport) + Send),
+    ) -> Result<GcReport> {
+        crate::gc::run_observed(self, options, progress).await
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn integer(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) if *n >= 0 => Some(*n as u64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_session_reads_the_data_model_fields() {
+        let s = Session::from_fields(
+            "r1",
+            &fields(&[("userId", "u"), ("parentRid", "r0"), ("createdAt", "10"), ("expAt", "20.7"), ("absExpAt", "x"), ("status", "used")]),
+        )
+        .unwrap();
+        assert_eq!((s.rid.as_str(), s.user_id.as_str(), s.parent_rid.as_str()), ("r1", "u", "r0"));
+        assert_eq!((s.created_at, s.exp_at, s.abs_exp_at), (10, 20, 0));
+        assert_eq!((s.device_id.as_str(), s.status.as_str()), ("", "used"));
+    }
+
+    #[test]
+    fn a_hash_without_user_id_is_no_session() {
+        assert_eq!(Session::from_fields("r", &fields(&[("status", "active")])), None);
+        assert_eq!(Session::from_fields("r", &fields(&[])), None);
+        assert_eq!(Session::from_fields("r", &fields(&[("userId", "u")])).unwrap().status, "active");
+    }
+}
