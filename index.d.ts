@@ -43,6 +43,59 @@ export interface SessionStore {
   gcOrphans(opts?: { dryRun?: boolean; graceSeconds?: number }): Promise<GCReport>
   /** Ends the connection; later calls reject with code `ERR_STORE_CLOSED`. */
   close?(): Promise<void>
+  /** The active sessions of a user, oldest first, with their fields. Read-only. */
+  listSessions?(userId: UserId): Promise<SessionInfo[]>
+  /** The whole lineage a rid belongs to (ancestors and descendants), or `null` for an unknown rid. Read-only. */
+  inspectLineage?(rid: string): Promise<LineageInfo | null>
+  /** Sessions by status, users, keys and their memory, under the store's prefix (SCAN + MEMORY USAGE). Read-only. */
+  keyspaceStats?(): Promise<KeyspaceStats>
+  /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
+  gcOrphansWithProgress?(
+    opts: { dryRun?: boolean; graceSeconds?: number } | undefined,
+    onProgress: (report: GCReport) => void,
+  ): Promise<GCReport>
+}
+
+/** One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers. */
+export interface SessionInfo {
+  rid: string
+  userId: string
+  /** `""` for the first session of a lineage. */
+  parentRid: string
+  createdAt: number
+  expAt: number
+  absExpAt: number
+  deviceId: string
+  uaHash: string
+  ipHash: string
+  /** `active`, `used` or `tombstoned`. */
+  status: string
+}
+
+/** A lineage: every session still in Redis, oldest first in tree order (follow `parentRid`). */
+export interface LineageInfo {
+  userId: string
+  /** The rid that was asked about. */
+  rid: string
+  sessions: SessionInfo[]
+  /** The oldest session's `parentRid` when that parent's hash is gone (expired or collected). */
+  missingParent?: string
+  /** Whether the user's rid keys had to be found with SCAN (descendants no longer indexed). */
+  scanned: boolean
+}
+
+/** Keys under the store's prefix; sizes in bytes as `MEMORY USAGE` reports them. */
+export interface KeyspaceStats {
+  /** Rid hashes by status; `(no userId)` counts hashes gc would delete. */
+  sessionsByStatus: Record<string, number>
+  ridKeys: number
+  ridBytes: number
+  /** User index sets: users with at least one indexed session. */
+  userKeys: number
+  userBytes: number
+  indexedMembers: number
+  deviceKeys: number
+  deviceBytes: number
 }
 
 export type Cfg = {
@@ -71,4 +124,5 @@ export type SessionStoreErrorCode =
   | 'ERR_REDIS'
   | 'ERR_STORE_CLOSED'
 
-export function createRedisStore(cfg: Cfg): SessionStore & { close(): Promise<void> }
+export function createRedisStore(cfg: Cfg): SessionStore &
+  Required<Pick<SessionStore, 'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'gcOrphansWithProgress'>>

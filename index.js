@@ -20,6 +20,24 @@ function createRedisStore(cfg) {
     scanRids: (userId) => native.scanRids(userId),
     gcOrphans: (opts) => native.gcOrphans(opts),
     close: async () => native.close(),
+    // Read-only operator views (used by the `redis-session-store` CLI).
+    listSessions: (userId) => native.listSessions(userId),
+    inspectLineage: (rid) => native.inspectLineage(rid),
+    keyspaceStats: () => native.keyspaceStats(),
+    gcOrphansWithProgress: (opts, onProgress) =>
+      native.gcOrphansWithProgress(
+        opts,
+        // A throw from the callback would be fatal on the addon's thread: report it instead.
+        typeof onProgress === 'function'
+          ? (report) => {
+              try {
+                onProgress(report)
+              } catch (err) {
+                process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'GcProgressWarning')
+              }
+            }
+          : onProgress,
+      ),
   }
 }
 

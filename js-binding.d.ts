@@ -14,6 +14,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * functions so that methods work detached from the store, as the original's do.
  */
 export declare class NativeStore {
+  /** The active sessions of a user, oldest first, with their fields. */
+  listSessions(userId: unknown): Promise<SessionInfo[]>
+  /** The whole lineage `rid` belongs to, or `null` for an unknown rid. */
+  inspectLineage(rid: unknown): Promise<LineageInfo | null>
+  /** Sessions by status, users, keys and their memory. */
+  keyspaceStats(): Promise<KeyspaceStats>
+  /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
+  gcOrphansWithProgress(opts: unknown, onProgress: (report: GcReport) => void): Promise<GcReport>
   /**
    * Throws a `TypeError` for a bad `cfg`; never connects, so an unreachable server
    * is reported by the calls instead.
@@ -48,6 +56,30 @@ export interface GcReport {
   dryRun: boolean
 }
 
+/** Counts and memory (bytes, `MEMORY USAGE`) of the keys under the store's prefix. */
+export interface KeyspaceStats {
+  sessionsByStatus: Record<string, number>
+  ridKeys: number
+  ridBytes: number
+  userKeys: number
+  userBytes: number
+  indexedMembers: number
+  deviceKeys: number
+  deviceBytes: number
+}
+
+/** The lineage a rid belongs to, oldest session first, in tree order. */
+export interface LineageInfo {
+  userId: string
+  /** The rid that was asked about. */
+  rid: string
+  sessions: Array<SessionInfo>
+  /** The oldest session's parentRid when that parent's hash is gone. */
+  missingParent?: string
+  /** Whether the user's rid keys had to be found with SCAN. */
+  scanned: boolean
+}
+
 export interface RefreshIssue {
   rid: string
   absExp: number
@@ -56,4 +88,18 @@ export interface RefreshIssue {
 export interface RotateResult {
   userId: string
   newRid: RefreshIssue
+}
+
+/** One session: its rid and the data model's fields (epoch seconds as numbers). */
+export interface SessionInfo {
+  rid: string
+  userId: string
+  parentRid: string
+  createdAt: number
+  expAt: number
+  absExpAt: number
+  deviceId: string
+  uaHash: string
+  ipHash: string
+  status: string
 }

@@ -12,8 +12,10 @@ use napi_derive::napi;
 use session_store_core::input::{self, Arg};
 use session_store_core::{store, SessionStore, StoreConfig, StoreError};
 
+mod admin;
+
 /// Reads a JavaScript value; for a plain object, only the named properties.
-fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg> {
+pub(crate) fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg> {
     Ok(match value.get_type()? {
         ValueType::Undefined => Arg::Undefined,
         ValueType::Null => Arg::Null,
@@ -73,7 +75,7 @@ where
 }
 
 /// Checks arguments, then runs the call; a bad argument settles as a rejection too.
-fn checked<'env, A, T, V, F, Fut>(
+pub(crate) fn checked<'env, A, T, V, F, Fut>(
     env: &'env Env,
     args: session_store_core::Result<A>,
     call: F,
@@ -120,7 +122,7 @@ fn rotate_result(rotated: store::Rotated) -> RotateResult {
     RotateResult { user_id: rotated.user_id, new_rid: refresh_issue(rotated.new_rid) }
 }
 
-fn gc_report(r: store::GcReport) -> GcReport {
+pub(crate) fn gc_report(r: store::GcReport) -> GcReport {
     GcReport {
         scanned_user_sets: r.scanned_user_sets as f64,
         scanned_rids: r.scanned_rids as f64,
@@ -138,7 +140,7 @@ fn unit<T>(_: T) {}
 /// functions so that methods work detached from the store, as the original's do.
 #[napi]
 pub struct NativeStore {
-    core: Arc<SessionStore>,
+    pub(crate) core: Arc<SessionStore>,
 }
 
 #[napi]
