@@ -1,0 +1,186 @@
+// One benchmark child: runs one workload group against one implementation and prints a
+// single JSON line on stdout. Started by bench/run.mjs, one process per implementation
+// and round, so that the two never share a heap, an event loop or a connection.
+//
+//   node bench/child.mjs <original|native> <workload> '<json params>'
+//   REDIS_URL   the server to use (run.mjs starts a throwaway one)
+
+import { performance } from 'node:perf_hooks'
+import { loadImpl } from './impls.mjs'
+import { latencySummary } from './stats.mjs'
+
+const [implName, workload, rawParams = '{}'] = process.argv.slice(2)
+const params = JSON.parse(rawParams)
+const url = process.env.REDIS_URL
+const ABS_TTL = 30 * 24 * 3600
+const nowSec = () => Math.floor(Date.now() / 1000)
+const BINDING = { deviceId: 'd1', uaHash: 'ua', ipHash: 'ip' }
+
+const impl = await loadImpl(implName)
+const store = impl.createRedisStore({ url, prefix: 'auth', absTtlSeconds: ABS_TTL })
+
+function issue(userId) {
+  return store.issueInitial(userId, { now: nowSec(), ...BINDING, absTtlSeconds: ABS_TTL })
+}
+
+function cpuMicros(usage) {
+  return usage.user + usage.system
+}
+
+/**
+ * Runs `call(lane)` on `inflight` concurrent lanes until `durationMs` has passed.
+ * Returns throughput, latency percentiles and client CPU (all threads of this process,
+ * from process.cpuUsage()) per call.
+ */
+async function measure(call, inflight, durationMs) {
+  const latencies = []
+  const start = performance.now()
+  const deadline = start + durationMs
+  const cpu0 = process.cpuUsage()
+  const lane = async (i) => {
+    while (performance.now() < deadline) {
+      const t = performance.now()
+      await call(i)
+      latencies.push(performance.now() - t)
+    }
+  }
+  await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
+  const elapsedMs = performance.now() - start
+  const cpu = cpuMicros(process.cpuUsage(cpu0))
+  return {
+    calls: latencies.length,
+    opsPerSec: latencies.length / (elapsedMs / 1000),
+    ...latencySummary(latencies),
+    cpuUsPerCall: cpu / latencies.length,
+  }
+}
+
+/** Warm-up (discarded), then the measured run. */
+async function point(call, inflight, { warmupMs, durationMs }) {
+  await measure(call, inflight, warmupMs)
+  return measure(call, inflight, durationMs)
+}
+
+/** The per-call operation of each throughput workload, with its own fixtures. */
+async function operation(op, inflight) {
+  if (op === 'issueInitial') {
+    let n = 0
+    return () => issue(`u${n++ % 1000}`)
+  }
+  if (op === 'verifyAndRotateRefresh') {
+    // One lineage per lane: each rotation continues from the child the last one made.
+    const rids = []
+    for (let i = 0; i < inflight; i++) rids.push((await issue(`u${i % 1000}`)).rid)
+    return async (lane) => {
+      const { newRid } = await store.verifyAndRotateRefresh({ rid: rids[lane], now: nowSec(), ...BINDING })
+      rids[lane] = newRid.rid
+    }
+  }
+  if (op === 'getRid') {
+    const rids = []
+    for (let i = 0; i < 1000; i++) rids.push((await issue(`u${i}`)).rid)
+    let n = 0
+    return async () => {
+      if ((await store.getRid(rids[n++ % rids.length])) === null) throw new Error('getRid: session missing')
+    }
+  }
+  if (op === 'noop') {
+    if (!impl.NativeStore) throw new Error('noop: only the native implementation has it')
+    const native = new impl.NativeStore({ url, absTtlSeconds: ABS_TTL })
+    return () => native.noop()
+  }
+  if (op === 'jsAsyncNoop') {
+    const fn = async () => {}
+    return () => fn()
+  }
+  throw new Error(`unknown op ${op}`)
+}
+
+const workloads = {
+  /** params: { points: [{ op, inflight }], warmupMs, durationMs } */
+  async throughput({ points, warmupMs, durationMs }) {
+    const results = []
+    for (const { op, inflight } of points) {
+      const call = await operation(op, inflight)
+      results.push({ op, inflight, ...(await point(call, inflight, { warmupMs, durationMs })) })
+    }
+    return results
+  },
+
+  /** gcOrphans once over data run.mjs seeded; RSS sampled every 5 ms while it runs. */
+  async gc() {
+    await store.getRid('warm-up-connection')
+    const base = process.memoryUsage().rss
+    let peak = base
+    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+    const cpu0 = process.cpuUsage()
+    const t = performance.now()
+    const report = await store.gcOrphans({})
+    const ms = performance.now() - t
+    const cpuMs = cpuMicros(process.cpuUsage(cpu0)) / 1000
+    clearInterval(sampler)
+    peak = Math.max(peak, process.memoryUsage().rss)
+    return { ms, cpuMs, rssBaseMB: base / 2 ** 20, rssPeakDeltaMB: (peak - base) / 2 ** 20, report }
+  },
+
+  /** logoutAll of the one user run.mjs seeded. params: { userId } */
+  async logoutAll({ userId }) {
+    await store.getRid('warm-up-connection')
+    const cpu0 = process.cpuUsage()
+    const t = performance.now()
+    await store.logoutAll(userId)
+    return { ms: performance.now() - t, cpuMs: cpuMicros(process.cpuUsage(cpu0)) / 1000 }
+  },
+
+  /**
+   * A long mixed run at `inflight`: per call 50% getRid, 30% rotate, 15% issue, 5% logout,
+   * each lane on its own session (a new one after a logout). RSS is read at start, after
+   * the warm-up share of calls, and at the end.
+   * params: { calls, inflight, warmupShare }
+   */
+  async mixed({ calls, inflight, warmupShare }) {
+    const rss = () => process.memoryUsage().rss / 2 ** 20
+    const rssStart = rss()
+    const rids = []
+    for (let i = 0; i < inflight; i++) rids.push((await issue(`m${i}`)).rid)
+    const warmupCalls = Math.floor(calls * warmupShare)
+    let started = 0
+    let rssWarm = null
+    let seed = 12345
+    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+    const cpu0 = process.cpuUsage()
+    const t = performance.now()
+    const lane = async (i) => {
+      while (started < calls) {
+        started++
+        if (rssWarm === null && started > warmupCalls) rssWarm = rss()
+        const r = random()
+        if (r < 0.5) await store.getRid(rids[i])
+        else if (r < 0.8) {
+          try {
+            rids[i] = (await store.verifyAndRotateRefresh({ rid: rids[i], now: nowSec(), ...BINDING })).newRid.rid
+          } catch {
+            rids[i] = (await issue(`m${i}`)).rid // logged out earlier: start a new session
+            started++
+          }
+        } else if (r < 0.95) rids[i] = (await issue(`m${i}`)).rid
+        else await store.logout(rids[i])
+      }
+    }
+    await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
+    const ms = performance.now() - t
+    return {
+      calls: started,
+      opsPerSec: started / (ms / 1000),
+      cpuUsPerCall: cpuMicros(process.cpuUsage(cpu0)) / started,
+      rssStartMB: rssStart,
+      rssWarmMB: rssWarm ?? rss(),
+      rssEndMB: rss(),
+    }
+  },
+}
+
+if (!workloads[workload]) throw new Error(`unknown workload ${workload}`)
+const result = await workloads[workload](params)
+process.stdout.write(JSON.stringify({ impl: implName, workload, result }) + '\n')
+process.exit(0)

@@ -1,0 +1,371 @@
+// `npm run bench`: the original (@devcoons/redis-session-store 0.1.0 on ioredis) against
+// this package, each in its own child process, alternating, for BENCH_ROUNDS rounds, with
+// redis-benchmark's pipelined EVALSHA of the same scripts as the server's ceiling.
+// Prints a table and writes bench/results/latest.json. See BENCHMARKS.md.
+//
+//   BENCH_QUICK=1          small sizes and short runs (a smoke run, ~1 minute)
+//   BENCH_ROUNDS=n         rounds (default 3)
+//   BENCH_MIXED_CALLS=n    calls of the mixed run (default 1,000,000; quick 20,000)
+//   BENCH_GC_KEYS=n        rid keys of the gcOrphans run (default 100,000; quick 10,000)
+//   BENCH_ONLY=a,b         only these groups: throughput,noop,ceiling,gc,logoutAll,mixed
+
+import { spawn, execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { startRedis } from '../scripts/redis-server.mjs'
+import { IMPLS, ROOT } from './impls.mjs'
+import { median } from './stats.mjs'
+import { seedGc, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
+
+const Redis = createRequire(import.meta.url)('ioredis')
+const env = process.env
+const QUICK = env.BENCH_QUICK === '1'
+const int = (name, fallback) => (env[name] ? Number.parseInt(env[name], 10) : fallback)
+const CFG = {
+  quick: QUICK,
+  rounds: int('BENCH_ROUNDS', 3),
+  warmupMs: QUICK ? 200 : 700,
+  durationMs: QUICK ? 500 : 2000,
+  gcKeys: int('BENCH_GC_KEYS', QUICK ? 10_000 : 100_000),
+  gcUsers: QUICK ? 100 : 1000,
+  logoutAllSessions: QUICK ? 2_000 : 10_000,
+  mixedCalls: int('BENCH_MIXED_CALLS', QUICK ? 20_000 : 1_000_000),
+  mixedInflight: 256,
+  mixedWarmupShare: 0.1,
+  ceilingClients: 32,
+  ceilingPipeline: 16,
+  ceilingIssueCalls: QUICK ? 20_000 : 150_000,
+  ceilingRotateCalls: QUICK ? 10_000 : 60_000,
+  ceilingRotateParents: QUICK ? 100_000 : 600_000,
+}
+const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null
+const wanted = (group) => !ONLY || ONLY.has(group)
+const THROUGHPUT_POINTS = ['verifyAndRotateRefresh', 'issueInitial', 'getRid'].flatMap((op) => [1, 256].map((inflight) => ({ op, inflight })))
+
+// ---------------------------------------------------------------- processes
+
+function runChild(url, impl, workload, params) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench/child.mjs'), impl, workload, JSON.stringify(params)], {
+      env: { ...env, REDIS_URL: url },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => { out += d })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').pop()
+      if (code !== 0 || !line) return reject(new Error(`${impl} ${workload}: child exited ${code}`))
+      resolve(JSON.parse(line).result)
+    })
+  })
+}
+
+/** redis-benchmark, pipelined; returns requests per second. */
+function redisBenchmark(port, calls, keyspace, args) {
+  const out = execFileSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-n', String(calls),
+    '-c', String(CFG.ceilingClients), '-P', String(CFG.ceilingPipeline), '-r', String(keyspace), '--csv', ...args], { encoding: 'utf8' })
+  const row = out.trim().split('\n').pop().split('","')
+  return Number.parseFloat(row[1])
+}
+
+// ---------------------------------------------------------------- groups
+
+const LAYOUT = ['auth:rid:', 'auth:user:', ':rids', 'auth:device:']
+
+/**
+ * The server's ceiling: redis-benchmark (32 connections x 16 pipelined) running EVALSHA of
+ * the exact script text the addon runs (lua/prelude.lua + lua/<op>.lua).
+ *  issue:  a fresh random rid per call (success path), one user index, device key set.
+ *  rotate: the success path too: parents are 600k seeded active sessions named the way
+ *          __rand_int__ expands, children get a two-placeholder (collision-free) name;
+ *          a parent drawn twice fails as ERR_REPLAY, so ~5% of calls take the read-only
+ *          failure path. The measured success share is reported.
+ *  getRid: HGETALL of a random seeded session (what getRid sends).
+ */
+async function ceiling(redis, port, now) {
+  const absExpAt = now + 30 * 86400
+  await redis.flushall()
+  const issueSha = await redis.script('LOAD', scriptText('issue'))
+  const issue = redisBenchmark(port, CFG.ceilingIssueCalls, 1_000_000_000, ['EVALSHA', issueSha, '3',
+    'auth:rid:i__rand_int____rand_int__', 'auth:user:ceiling:rids', 'auth:device:ceiling:d1', ...LAYOUT,
+    'ceiling', String(now), String(now + 2 * 86400), String(absExpAt), 'd1', 'ua', 'ip'])
+
+  await redis.flushall()
+  await seedRotateParents(redis, { count: CFG.ceilingRotateParents, now })
+  const rotateSha = await redis.script('LOAD', scriptText('rotate'))
+  const before = await redis.dbsize()
+  const rotate = redisBenchmark(port, CFG.ceilingRotateCalls, CFG.ceilingRotateParents, ['EVALSHA', rotateSha, '2',
+    'auth:rid:__rand_int__', 'auth:rid:c__rand_int____rand_int__', ...LAYOUT, String(now), 'parent', 'd1', 'ua', 'ip'])
+  let deviceKeys = 0
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', 'auth:device:*', 'COUNT', 10_000)
+    deviceKeys += keys.length
+    cursor = next
+  } while (cursor !== '0')
+  const rotateSuccessShare = ((await redis.dbsize()) - before - deviceKeys) / CFG.ceilingRotateCalls
+
+  const getRid = redisBenchmark(port, CFG.ceilingIssueCalls, CFG.ceilingRotateParents, ['HGETALL', 'auth:rid:__rand_int__'])
+  await redis.flushall()
+  return { issue, rotate, rotateSuccessShare, getRid }
+}
+
+async function slowlogMaxMs(redis) {
+  const entries = await redis.slowlog('GET', 100_000)
+  const scripts = entries.filter((e) => /^(evalsha|eval)$/i.test(String(e[3][0])))
+  return {
+    maxMs: entries.reduce((m, e) => Math.max(m, e[2] / 1000), 0),
+    maxCommand: entries.length ? String(entries.reduce((a, b) => (b[2] > a[2] ? b : a))[3][0]) : null,
+    over1ms: entries.length,
+    scriptsOver1ms: scripts.length,
+  }
+}
+
+async function withSlowlog(redis, fn) {
+  await redis.config('SET', 'slowlog-log-slower-than', '1000')
+  await redis.config('SET', 'slowlog-max-len', '100000')
+  await redis.slowlog('RESET')
+  await redis.config('RESETSTAT')
+  const result = await fn()
+  const slow = await slowlogMaxMs(redis)
+  const stats = await redis.info('commandstats')
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(stats)
+  await redis.config('SET', 'slowlog-log-slower-than', '10000')
+  return { ...result, slowlog: slow, evalsha: m ? { calls: Number(m[1]), usecPerCall: Number(m[2]) / Number(m[1]) } : null }
+}
+
+const GROUPS = {
+  async throughput({ url, redis, impl }) {
+    await redis.flushall()
+    return runChild(url, impl, 'throughput', { points: THROUGHPUT_POINTS, warmupMs: CFG.warmupMs, durationMs: CFG.durationMs })
+  },
+  async gc({ url, redis, impl, now }) {
+    await redis.flushall()
+    const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
+    const run = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
+    return { ...run, seeded, digestAfter: await redis.call('DEBUG', 'DIGEST'), dbsizeAfter: await redis.dbsize() }
+  },
+  async logoutAll({ url, redis, impl, now }) {
+    const userId = 'big-user'
+    await redis.flushall()
+    await seedLogoutAll(redis, { userId, sessions: CFG.logoutAllSessions, now })
+    const run = await withSlowlog(redis, () => runChild(url, impl, 'logoutAll', { userId }))
+    return { ...run, check: await checkLogoutAll(redis, { userId, sessions: CFG.logoutAllSessions }) }
+  },
+  async mixed({ url, redis, impl }) {
+    await redis.flushall()
+    return runChild(url, impl, 'mixed', { calls: CFG.mixedCalls, inflight: CFG.mixedInflight, warmupShare: CFG.mixedWarmupShare })
+  },
+}
+
+// ---------------------------------------------------------------- summary
+
+const tp = (rounds, impl, op, inflight) => rounds.map((r) => r[impl]?.throughput?.find((p) => p.op === op && p.inflight === inflight))
+
+/** A row: median per implementation over rounds, and ours/original per round (median, min, max). */
+function row(label, unit, rounds, pick, { better = 'higher', digits = 1 } = {}) {
+  const orig = rounds.map((r) => pick(r, 'original'))
+  const ours = rounds.map((r) => pick(r, 'native'))
+  const ratios = rounds.map((_, i) => ours[i] / orig[i]).filter(Number.isFinite)
+  if (ratios.length === 0) ratios.push(NaN)
+  return {
+    label, unit, better, digits,
+    original: median(orig), native: median(ours),
+    ratio: median(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios),
+    perRound: { original: orig, native: ours },
+  }
+}
+
+function summarize(rounds) {
+  const rows = []
+  if (rounds.some((r) => r.native?.throughput)) {
+    for (const { op, inflight } of THROUGHPUT_POINTS) {
+      const at = (field) => (r, impl) => tp([r], impl, op, inflight)[0]?.[field]
+      const name = `${op} @${inflight}`
+      rows.push(row(`${name} throughput`, 'calls/s', rounds, at('opsPerSec'), { digits: 0 }))
+      rows.push(row(`${name} p50`, 'ms', rounds, at('p50Ms'), { better: 'lower', digits: 3 }))
+      rows.push(row(`${name} p99`, 'ms', rounds, at('p99Ms'), { better: 'lower', digits: 3 }))
+      rows.push(row(`${name} client CPU/call`, 'µs', rounds, at('cpuUsPerCall'), { better: 'lower' }))
+    }
+  }
+  if (rounds.some((r) => r.ceiling)) {
+    const share = (op, key) => (r, impl) => tp([r], impl, op, 256)[0]?.opsPerSec / r.ceiling?.[key]
+    rows.push(row('issueInitial @256 share of ceiling', '%', rounds, (r, i) => 100 * share('issueInitial', 'issue')(r, i)))
+    rows.push(row('verifyAndRotateRefresh @256 share of ceiling', '%', rounds, (r, i) => 100 * share('verifyAndRotateRefresh', 'rotate')(r, i)))
+    rows.push(row('getRid @256 share of ceiling', '%', rounds, (r, i) => 100 * share('getRid', 'getRid')(r, i)))
+  }
+  if (rounds.some((r) => r.native?.gc)) {
+    rows.push(row(`gcOrphans ${CFG.gcKeys} keys time`, 'ms', rounds, (r, i) => r[i]?.gc?.ms, { better: 'lower', digits: 0 }))
+    rows.push(row('gcOrphans client CPU', 'ms', rounds, (r, i) => r[i]?.gc?.cpuMs, { better: 'lower', digits: 0 }))
+    rows.push(row('gcOrphans RSS growth (peak)', 'MiB', rounds, (r, i) => r[i]?.gc?.rssPeakDeltaMB, { better: 'lower' }))
+    rows.push(row('gcOrphans longest server command', 'ms', rounds, (r, i) => r[i]?.gc?.slowlog.maxMs, { better: 'lower', digits: 2 }))
+  }
+  if (rounds.some((r) => r.native?.logoutAll)) {
+    rows.push(row(`logoutAll ${CFG.logoutAllSessions} sessions time`, 'ms', rounds, (r, i) => r[i]?.logoutAll?.ms, { better: 'lower' }))
+    rows.push(row('logoutAll longest server command', 'ms', rounds, (r, i) => r[i]?.logoutAll?.slowlog.maxMs, { better: 'lower', digits: 2 }))
+  }
+  if (rounds.some((r) => r.native?.mixed)) {
+    rows.push(row(`mixed ${CFG.mixedCalls} calls throughput`, 'calls/s', rounds, (r, i) => r[i]?.mixed?.opsPerSec, { digits: 0 }))
+    rows.push(row('mixed client CPU/call', 'µs', rounds, (r, i) => r[i]?.mixed?.cpuUsPerCall, { better: 'lower' }))
+    rows.push(row('mixed RSS at start', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssStartMB, { better: 'lower' }))
+    rows.push(row('mixed RSS after warm-up', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssWarmMB, { better: 'lower' }))
+    rows.push(row('mixed RSS at end', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssEndMB, { better: 'lower' }))
+    rows.push(row('mixed RSS end / after warm-up', 'x', rounds, (r, i) => r[i]?.mixed?.rssEndMB / r[i]?.mixed?.rssWarmMB, { better: 'lower', digits: 3 }))
+  }
+  return rows
+}
+
+function singleStats(rounds) {
+  const out = {}
+  const med = (f) => median(rounds.map(f))
+  if (rounds.some((r) => r.ceiling)) {
+    out.ceiling = {
+      issueCallsPerSec: med((r) => r.ceiling.issue),
+      rotateCallsPerSec: med((r) => r.ceiling.rotate),
+      rotateSuccessShare: med((r) => r.ceiling.rotateSuccessShare),
+      getRidCallsPerSec: med((r) => r.ceiling.getRid),
+    }
+  }
+  if (rounds.some((r) => r.noop)) {
+    const at = (op, inflight, f) => med((r) => r.noop.find((p) => p.op === op && p.inflight === inflight)?.[f])
+    out.noop = Object.fromEntries([1, 256].flatMap((n) => [
+      [`native noop @${n}`, { callsPerSec: at('noop', n, 'opsPerSec'), usPerCall: 1e6 / at('noop', n, 'opsPerSec'), cpuUsPerCall: at('noop', n, 'cpuUsPerCall'), p50Ms: at('noop', n, 'p50Ms') }],
+      [`js async noop @${n}`, { callsPerSec: at('jsAsyncNoop', n, 'opsPerSec'), usPerCall: 1e6 / at('jsAsyncNoop', n, 'opsPerSec'), cpuUsPerCall: at('jsAsyncNoop', n, 'cpuUsPerCall') }],
+    ]))
+  }
+  if (rounds.some((r) => r.native?.gc)) {
+    const fields = ['scannedUserSets', 'scannedRids', 'removedFromSets', 'addedToSets', 'deletedRidHashes']
+    const same = (a, b) => fields.every((f) => a[f] === b[f])
+    const pairs = rounds.filter((r) => r.original?.gc && r.native?.gc)
+    out.gc = {
+      reportsIdentical: pairs.every((r) => same(r.original.gc.report, r.native.gc.report)),
+      stateAfterIdentical: pairs.every((r) => r.original.gc.digestAfter === r.native.gc.digestAfter),
+      reports: pairs.map((r) => ({ original: r.original.gc.report, native: r.native.gc.report })),
+      nativeScriptsOver1ms: pairs.map((r) => r.native.gc.slowlog.scriptsOver1ms),
+      nativeScriptUsecPerCall: pairs.map((r) => r.native.gc.evalsha?.usecPerCall),
+    }
+  }
+  if (rounds.some((r) => r.native?.logoutAll)) {
+    const pairs = rounds.filter((r) => r.original?.logoutAll && r.native?.logoutAll)
+    out.logoutAll = {
+      checks: pairs.map((r) => ({ original: r.original.logoutAll.check, native: r.native.logoutAll.check })),
+      nativeScriptCalls: pairs.map((r) => r.native.logoutAll.evalsha?.calls),
+      nativeScriptUsecPerCall: pairs.map((r) => r.native.logoutAll.evalsha?.usecPerCall),
+      originalLongestCommand: pairs.map((r) => r.original.logoutAll.slowlog.maxCommand),
+    }
+  }
+  return out
+}
+
+const GOALS = [
+  ['verifyAndRotateRefresh @1 throughput', 'ratio', '>=', 1.6],
+  ['verifyAndRotateRefresh @256 throughput', 'ratio', '>=', 1.3],
+  ['verifyAndRotateRefresh @1 client CPU/call', 'ratio', '<=', 0.6],
+  ['verifyAndRotateRefresh @256 client CPU/call', 'ratio', '<=', 0.6],
+  ['verifyAndRotateRefresh @1 p99', 'ratio', '<=', 1],
+  ['verifyAndRotateRefresh @256 p99', 'ratio', '<=', 1],
+  ['getRid @1 throughput', 'ratio', '>=', 1.5],
+  ['issueInitial @256 throughput', 'ratio', '>=', 1],
+  ['issueInitial @256 share of ceiling', 'native', '>=', 80],
+  ['verifyAndRotateRefresh @256 share of ceiling', 'native', '>=', 80],
+  [`gcOrphans ${CFG.gcKeys} keys time`, 'ratio', '<=', 1 / 20],
+  [`logoutAll ${CFG.logoutAllSessions} sessions time`, 'ratio', '<=', 1 / 3],
+  ['mixed RSS end / after warm-up', 'native', '<=', 1.1],
+]
+
+function goals(rows, single) {
+  const out = GOALS.map(([label, field, op, target]) => {
+    const r = rows.find((x) => x.label === label)
+    const value = r?.[field]
+    const met = value === undefined || Number.isNaN(value) ? null : op === '>=' ? value >= target : value <= target
+    return { goal: `${label} ${field === 'ratio' ? 'ours/original' : 'ours'} ${op} ${+target.toFixed(3)}`, value, met }
+  })
+  if (single.gc) out.push({ goal: 'gcOrphans reports and resulting data identical', value: single.gc.reportsIdentical && single.gc.stateAfterIdentical, met: single.gc.reportsIdentical && single.gc.stateAfterIdentical })
+  return out
+}
+
+const fmt = (v, d) => (v === undefined || v === null || !Number.isFinite(v) ? '-' : Number(v).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }))
+
+function printTable(rows, single, goalRows) {
+  const lines = [['metric', 'unit', 'original', 'native', 'ours/orig', 'min', 'max']]
+  for (const r of rows) lines.push([r.label, r.unit, fmt(r.original, r.digits), fmt(r.native, r.digits), fmt(r.ratio, 2), fmt(r.ratioMin, 2), fmt(r.ratioMax, 2)])
+  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)))
+  const render = (l) => '| ' + l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ') + ' |'
+  console.log(render(lines[0]))
+  console.log('|' + widths.map((w, c) => (c < 2 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|')
+  for (const l of lines.slice(1)) console.log(render(l))
+  if (single.ceiling) {
+    const c = single.ceiling
+    console.log(`\nceiling (redis-benchmark EVALSHA, ${CFG.ceilingClients} conns x ${CFG.ceilingPipeline} pipelined, median): ` +
+      `issue ${fmt(c.issueCallsPerSec, 0)}/s, rotate ${fmt(c.rotateCallsPerSec, 0)}/s (${fmt(100 * c.rotateSuccessShare, 1)}% success path), HGETALL ${fmt(c.getRidCallsPerSec, 0)}/s`)
+  }
+  if (single.noop) {
+    console.log('\nnapi boundary (median):')
+    for (const [k, v] of Object.entries(single.noop)) console.log(`  ${k.padEnd(18)} ${fmt(v.usPerCall, 2)} µs/call wall, ${fmt(v.cpuUsPerCall, 2)} µs/call CPU`)
+  }
+  if (single.gc) console.log(`\ngcOrphans: reports identical ${single.gc.reportsIdentical}, data after identical ${single.gc.stateAfterIdentical}; native report ${JSON.stringify(single.gc.reports[0]?.native)}`)
+  if (single.logoutAll) console.log(`logoutAll checks: ${JSON.stringify(single.logoutAll.checks[0])}; native script calls ${single.logoutAll.nativeScriptCalls[0]}, ${fmt(single.logoutAll.nativeScriptUsecPerCall[0], 0)} µs each`)
+  console.log('\ngoals:')
+  for (const g of goalRows) console.log(`  ${g.met === null ? '?' : g.met ? 'met    ' : 'NOT met'}  ${g.goal}  (${typeof g.value === 'number' ? fmt(g.value, 3) : g.value})`)
+}
+
+// ---------------------------------------------------------------- main
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  return {
+    nproc: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
+    cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? cpus()[0]?.model,
+    memGiB: +(totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    redis: /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1],
+  }
+}
+
+const server = await startRedis({ extraArgs: ['--enable-debug-command', 'local', '--maxmemory', '0'] })
+const redis = new Redis(server.url, { lazyConnect: false })
+const started = Date.now()
+const rounds = []
+try {
+  for (let round = 0; round < CFG.rounds; round++) {
+    const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse()
+    const now = Math.floor(Date.now() / 1000)
+    const result = { round, order }
+    for (const [group, fn] of Object.entries(GROUPS)) {
+      if (!wanted(group)) continue
+      for (const impl of order) {
+        const t = Date.now()
+        ;(result[impl] ??= {})[group] = await fn({ url: server.url, redis, impl, now })
+        console.error(`round ${round + 1}/${CFG.rounds} ${group} ${impl}: ${((Date.now() - t) / 1000).toFixed(1)} s`)
+      }
+    }
+    if (wanted('noop')) {
+      await redis.flushall()
+      result.noop = await runChild(server.url, 'native', 'throughput', {
+        points: [1, 256].flatMap((inflight) => [{ op: 'noop', inflight }, { op: 'jsAsyncNoop', inflight }]),
+        warmupMs: CFG.warmupMs, durationMs: CFG.durationMs,
+      })
+    }
+    if (wanted('ceiling')) result.ceiling = await ceiling(redis, server.port, now)
+    console.error(`round ${round + 1}/${CFG.rounds} done at ${((Date.now() - started) / 1000).toFixed(0)} s`)
+    rounds.push(result)
+  }
+} finally {
+  redis.disconnect()
+  await server.stop()
+}
+
+const rows = summarize(rounds)
+const single = singleStats(rounds)
+const goalRows = goals(rows, single)
+printTable(rows, single, goalRows)
+const resultsDir = join(ROOT, 'bench/results')
+mkdirSync(resultsDir, { recursive: true })
+writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({
+  date: new Date().toISOString(), machine: machine(), config: CFG, command: 'npm run bench',
+  seconds: (Date.now() - started) / 1000, rows, ...single, goals: goalRows, rounds,
+}, null, 2))
+console.log(`\nwrote bench/results/latest.json (${((Date.now() - started) / 1000).toFixed(0)} s)`)

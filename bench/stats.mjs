@@ -1,0 +1,20 @@
+// Small statistics helpers shared by the benchmark parent and children.
+
+export function median(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return NaN
+  const mid = v.length >> 1
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+}
+
+/** Nearest-rank percentile of an unsorted array (p in 0..100). */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]
+}
+
+/** p50 / p99 in milliseconds of latencies in milliseconds. */
+export function latencySummary(latencies) {
+  const sorted = Float64Array.from(latencies).sort()
+  return { p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) }
+}
