@@ -1,0 +1,398 @@
+#!/usr/bin/env node
+// redis-session-store: an operator's command line for the session store.
+// Exit codes: 0 done; 1 operation refused (not found, replay, binding, expired);
+// 2 usage or connection error.
+
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+import { realpathSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { createRedisStore } from '../index.mjs'
+import { wantsColor, palette, table, time, duration, relative, bytes, count, statusColor } from './format.mjs'
+import { renderLineage } from './tree.mjs'
+
+const require = createRequire(import.meta.url)
+const { version } = require('../package.json')
+
+export const EXIT_OK = 0
+export const EXIT_REFUSED = 1
+export const EXIT_USAGE = 2
+
+/** Error codes that mean "the store said no", as opposed to "could not ask". */
+const REFUSALS = new Set(['ERR_NOT_FOUND', 'ERR_EXPIRED_ABS', 'ERR_REPLAY', 'ERR_BINDING', 'ERR_COLLISION'])
+
+const HINTS = {
+  ERR_NOT_FOUND: 'no such session (never issued, expired, or collected)',
+  ERR_EXPIRED_ABS: 'the lineage is past its absolute expiry',
+  ERR_REPLAY: 'this rid was already rotated or ended: presenting it again is a replay',
+  ERR_BINDING: 'the device, user-agent or IP binding does not match the session',
+  ERR_COLLISION: 'the new rid collided with an existing key; try again',
+}
+
+class Refused extends Error {
+  constructor(message, code) {
+    super(message)
+    this.code = code
+  }
+}
+
+const DEFAULT_URL = 'redis://127.0.0.1:6379'
+const DEFAULT_TTL = 30 * 24 * 3600
+
+const now = () => Math.floor(Date.now() / 1000)
+const plural = (n, one, many = `${one}s`) => `${count(n)} ${n === 1 ? one : many}`
+
+function positiveNumber(value) {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a number > 0')
+  return n
+}
+
+function nonNegativeNumber(value) {
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number >= 0')
+  return n
+}
+
+/** The output side of one run: text or JSON, colour or not. */
+function output(opts, io) {
+  const color = !opts.json && opts.color !== false && wantsColor(io.stdout, io.env)
+  const c = palette(color)
+  return {
+    c,
+    color,
+    json: Boolean(opts.json),
+    print: (text) => io.stdout.write(text + '\n'),
+    result(value, text) {
+      if (opts.json) io.stdout.write(JSON.stringify(value, null, 2) + '\n')
+      else io.stdout.write(text() + '\n')
+    },
+  }
+}
+
+function binding(opts) {
+  const b = {}
+  if (opts.device !== undefined) b.deviceId = opts.device
+  if (opts.uaHash !== undefined) b.uaHash = opts.uaHash
+  if (opts.ipHash !== undefined) b.ipHash = opts.ipHash
+  return b
+}
+
+/** Builds the program. `io` carries the streams and environment (tests, the demo). */
+export function buildProgram(io = { stdout: process.stdout, stderr: process.stderr, env: process.env }) {
+  const program = new Command()
+  program
+    .name('redis-session-store')
+    .description('Inspect and manage refresh-token session lineages kept in Redis by redis-session-store-native.')
+    .version(version, '-V, --version')
+    .option('--url <url>', `Redis URL (default: $REDIS_URL, then ${DEFAULT_URL})`)
+    .option('--prefix <prefix>', 'key prefix of the store', 'auth')
+    .option('--json', 'print machine-readable JSON instead of text')
+    .option('--no-color', 'never colour the output (colour is only used on a TTY anyway)')
+    .addOption(new Option('--timeout <ms>', 'command and connect timeout in milliseconds').default(2000).argParser(positiveNumber))
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 done, 1 operation refused (unknown rid, replay, binding, expired),
+2 usage or connection error. Colour only on a TTY (NO_COLOR / FORCE_COLOR respected).
+
+Examples:
+  $ redis-session-store list alice
+  $ redis-session-store inspect 6f1c2d3e-... --json
+  $ REDIS_URL=redis://cache:6379 redis-session-store gc --dry-run`,
+    )
+
+  /** Runs a command body with a store; closes the store afterwards. */
+  const withStore = (body) =>
+    async function (...args) {
+      const command = args[args.length - 1]
+      const opts = command.optsWithGlobals()
+      const out = output(opts, io)
+      const store = createRedisStore({
+        url: opts.url ?? io.env.REDIS_URL ?? DEFAULT_URL,
+        prefix: opts.prefix,
+        absTtlSeconds: DEFAULT_TTL,
+        commandTimeoutMs: opts.timeout,
+        connectTimeoutMs: opts.timeout,
+      })
+      try {
+        await body({ store, opts, out, args: args.slice(0, -2) })
+      } finally {
+        await store.close()
+      }
+    }
+
+  program
+    .command('issue')
+    .description('issue the first session of a new lineage for a user')
+    .argument('<userId>', 'the user')
+    .option('--device <deviceId>', 'bind the session to a device')
+    .option('--ua-hash <hash>', 'bind the session to a user-agent hash')
+    .option('--ip-hash <hash>', 'bind the session to an IP hash')
+    .option('--ttl <seconds>', 'absolute lifetime of the lineage', positiveNumber, DEFAULT_TTL)
+    .option('--now <epochSeconds>', 'the clock to use (default: now)', nonNegativeNumber)
+    .action(
+      withStore(async ({ store, opts, out, args: [userId] }) => {
+        const at = opts.now ?? now()
+        const issued = await store.issueInitial(userId, { now: at, absTtlSeconds: opts.ttl, ...binding(opts) })
+        out.result({ userId, ...issued }, () =>
+          [
+            `${out.c.green('issued')} ${issued.rid}`,
+            `  user      ${userId}`,
+            ...(opts.device ? [`  device    ${opts.device}`] : []),
+            `  expires   ${time(issued.absExp)} (${relative(issued.absExp, at)}, absolute)`,
+          ].join('\n'),
+        )
+      }),
+    )
+
+  program
+    .command('rotate')
+    .description('verify a refresh rid and rotate it into a new one (a used rid is refused as a replay)')
+    .argument('<rid>', 'the refresh rid to present')
+    .option('--device <deviceId>', 'the device presenting it (checked against the binding)')
+    .option('--ua-hash <hash>', 'the user-agent hash presenting it')
+    .option('--ip-hash <hash>', 'the IP hash presenting it')
+    .option('--now <epochSeconds>', 'the clock to use (default: now)', nonNegativeNumber)
+    .action(
+      withStore(async ({ store, opts, out, args: [rid] }) => {
+        const rotated = await store.verifyAndRotateRefresh({ rid, now: opts.now ?? now(), ...binding(opts) })
+        out.result(rotated, () =>
+          [
+            `${out.c.green('rotated')} ${rid}`,
+            `     into ${rotated.newRid.rid}`,
+            `  user      ${rotated.userId}`,
+            `  expires   ${time(rotated.newRid.absExp)} (absolute)`,
+          ].join('\n'),
+        )
+      }),
+    )
+
+  program
+    .command('get')
+    .description("print a session's stored fields")
+    .argument('<rid>', 'the rid')
+    .action(
+      withStore(async ({ store, out, args: [rid] }) => {
+        const hash = await store.getRid(rid)
+        if (!hash) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        const at = now()
+        out.result(hash, () => {
+          const names = Object.keys(hash)
+          const w = Math.max(...names.map((n) => n.length))
+          return names
+            .map((name) => {
+              const value = hash[name]
+              const shown =
+                ['createdAt', 'expAt', 'absExpAt'].includes(name) && /^\d+$/.test(value)
+                  ? `${value}  ${out.c.dim(`${time(Number(value))}, ${relative(Number(value), at)}`)}`
+                  : name === 'status'
+                    ? statusColor(value, out.c)(value)
+                    : value === ''
+                      ? out.c.dim('""')
+                      : value
+              return `${name.padEnd(w)}  ${shown}`
+            })
+            .join('\n')
+        })
+      }),
+    )
+
+  program
+    .command('list')
+    .description("table of a user's active sessions: rid, device, created, expires, age")
+    .argument('<userId>', 'the user')
+    .action(
+      withStore(async ({ store, out, args: [userId] }) => {
+        const sessions = await store.listSessions(userId)
+        const at = now()
+        out.result(sessions, () => {
+          if (sessions.length === 0) return `no active sessions for user ${userId}`
+          const rows = sessions.map((s) => [s.rid, s.deviceId || out.c.dim('-'), time(s.createdAt), time(s.absExpAt), duration(at - s.createdAt)])
+          return (
+            table(
+              [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
+              rows,
+              out.c,
+            ) + `\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
+          )
+        })
+      }),
+    )
+
+  program
+    .command('inspect')
+    .description('show the whole lineage of a rid as a tree, ancestors to descendants, the active leaf marked')
+    .argument('<rid>', 'any rid of the lineage')
+    .addHelpText('after', '\nUse it on a rid refused as a replay: the tree shows when that rid was rotated and which session holds the lineage now.')
+    .action(
+      withStore(async ({ store, out, args: [rid] }) => {
+        const lineage = await store.inspectLineage(rid)
+        if (!lineage) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        out.result(lineage, () => renderLineage(lineage, { color: out.color }))
+      }),
+    )
+
+  program
+    .command('logout')
+    .description('end one session (its lineage cannot be refreshed any more)')
+    .argument('<rid>', 'the rid')
+    .action(
+      withStore(async ({ store, out, args: [rid] }) => {
+        const before = await store.getRid(rid)
+        if (!before) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        await store.logout(rid)
+        out.result({ rid, userId: before.userId, previousStatus: before.status }, () => `${out.c.green('logged out')} ${rid} (user ${before.userId}, was ${before.status})`)
+      }),
+    )
+
+  program
+    .command('logout-device')
+    .description('end every active session of a user on one device')
+    .argument('<userId>', 'the user')
+    .argument('<deviceId>', 'the device')
+    .action(
+      withStore(async ({ store, out, args: [userId, deviceId] }) => {
+        const before = (await store.listSessions(userId)).filter((s) => s.deviceId === deviceId)
+        await store.logoutDevice(userId, deviceId)
+        const ended = before.map((s) => s.rid)
+        out.result({ userId, deviceId, ended }, () =>
+          ended.length === 0
+            ? `no active sessions of user ${userId} on device ${deviceId}`
+            : `${out.c.green('logged out')} ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId} on device ${deviceId}\n${ended.map((r) => `  ${r}`).join('\n')}`,
+        )
+      }),
+    )
+
+  program
+    .command('logout-all')
+    .description('end every session of a user')
+    .argument('<userId>', 'the user')
+    .action(
+      withStore(async ({ store, out, args: [userId] }) => {
+        const before = await store.listSessions(userId)
+        await store.logoutAll(userId)
+        const ended = before.map((s) => s.rid)
+        out.result({ userId, ended }, () =>
+          ended.length === 0
+            ? `no active sessions of user ${userId}`
+            : `${out.c.green('logged out')} all ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId}`,
+        )
+      }),
+    )
+
+  program
+    .command('gc')
+    .description('garbage-collect: drop stale index members, delete dead or old ended sessions, re-index live ones')
+    .option('--dry-run', 'count what would change, write nothing')
+    .option('--grace <seconds>', 'keep used/tombstoned sessions this long past their absolute expiry', nonNegativeNumber, 0)
+    .addHelpText('after', '\nOn a TTY a progress line shows the keys scanned so far (the keyspace is streamed with SCAN).')
+    .action(
+      withStore(async ({ store, opts, out }) => {
+        const progress = io.stderr.isTTY && !opts.json ? progressLine(io.stderr) : null
+        let report
+        try {
+          report = await store.gcOrphansWithProgress({ dryRun: Boolean(opts.dryRun), graceSeconds: opts.grace }, (r) =>
+            progress?.update(`gc${opts.dryRun ? ' (dry run)' : ''}: scanned ${count(r.scannedUserSets)} user indexes, ${count(r.scannedRids)} rid hashes…`),
+          )
+        } finally {
+          progress?.done()
+        }
+        const [removed, reindexed, deleted] = report.dryRun ? ['would remove', 'would re-index', 'would delete'] : ['removed', 're-indexed', 'deleted']
+        const row = (label, text) => `  ${label.padEnd(16)}${text}`
+        out.result(report, () =>
+          [
+            out.c.bold(report.dryRun ? 'gc (dry run, nothing written)' : 'gc'),
+            row('scanned', `${plural(report.scannedUserSets, 'user index', 'user indexes')}, ${plural(report.scannedRids, 'rid hash', 'rid hashes')}`),
+            row(removed, plural(report.removedFromSets, 'stale index member')),
+            row(reindexed, `${plural(report.addedToSets, 'active session')} missing from their index`),
+            row(deleted, `${plural(report.deletedRidHashes, 'rid hash', 'rid hashes')} (no userId, or ended and past absolute expiry + grace)`),
+          ].join('\n'),
+        )
+      }),
+    )
+
+  program
+    .command('stats')
+    .description('sessions by status, users, keys and their memory (SCAN + MEMORY USAGE)')
+    .action(
+      withStore(async ({ store, out }) => {
+        const s = await store.keyspaceStats()
+        out.result(s, () => {
+          const c = out.c
+          const keys = table(
+            [{ title: 'KEYS' }, { title: 'COUNT', align: 'right' }, { title: 'MEMORY', align: 'right' }],
+            [
+              ['rid hashes', count(s.ridKeys), bytes(s.ridBytes)],
+              ['user indexes', count(s.userKeys), bytes(s.userBytes)],
+              ['device keys', count(s.deviceKeys), bytes(s.deviceBytes)],
+              [c.bold('total'), c.bold(count(s.ridKeys + s.userKeys + s.deviceKeys)), c.bold(bytes(s.ridBytes + s.userBytes + s.deviceBytes))],
+            ],
+            c,
+          )
+          const statuses = Object.entries(s.sessionsByStatus)
+          const byStatus = table(
+            [{ title: 'SESSIONS' }, { title: 'COUNT', align: 'right' }],
+            statuses.length ? statuses.map(([status, n]) => [statusColor(status, c)(status), count(n)]) : [[c.dim('(none)'), '0']],
+            c,
+          )
+          return `${byStatus}\n\n${keys}\n\nusers with an index: ${count(s.userKeys)} · indexed sessions: ${count(s.indexedMembers)}`
+        })
+      }),
+    )
+
+  return program
+}
+
+/** A single status line rewritten in place on a TTY, at most every 100 ms. */
+function progressLine(stream) {
+  let last = 0
+  let shown = false
+  return {
+    update(text) {
+      const t = Date.now()
+      if (t - last < 100) return
+      last = t
+      shown = true
+      stream.write(`\r\x1b[2K${text}`)
+    },
+    done() {
+      if (shown) stream.write('\r\x1b[2K')
+    },
+  }
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function run(argv = process.argv, io = { stdout: process.stdout, stderr: process.stderr, env: process.env }) {
+  const program = buildProgram(io)
+  try {
+    await program.parseAsync(argv)
+    return EXIT_OK
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK
+      return EXIT_USAGE // commander has printed the message
+    }
+    const refused = REFUSALS.has(err?.code)
+    const code = refused ? EXIT_REFUSED : EXIT_USAGE
+    const json = argv.includes('--json')
+    if (json) {
+      io.stdout.write(JSON.stringify({ error: { message: err?.message ?? String(err), code: err?.code ?? null } }, null, 2) + '\n')
+    } else {
+      const c = palette(wantsColor(io.stderr, io.env) && !argv.includes('--no-color'))
+      const label = refused ? c.yellow('refused:') : c.red('error:')
+      const hint = HINTS[err?.code]
+      io.stderr.write(`${label} ${err?.message ?? err}${hint ? ` — ${hint}` : ''}\n`)
+    }
+    return code
+  }
+}
+
+// Run when executed (directly or through the npm bin link), not when imported.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : null
+if (invoked === fileURLToPath(import.meta.url)) {
+  process.exitCode = await run()
+}
