@@ -49,17 +49,20 @@ export function time(seconds) {
   return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 }
 
-/** A span of seconds in its two largest units: `3d 4h`, `12m 5s`, `0s`. */
+/** A span of seconds in its largest unit and the next one when not zero: `3d 4h`, `2h`, `12m 5s`, `0s`. */
 export function duration(seconds) {
-  let s = Math.max(0, Math.round(seconds))
-  const parts = []
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]]) {
-    if (s >= size || (unit === 's' && parts.length === 0)) {
-      parts.push(`${Math.floor(s / size)}${unit}`)
-      s %= size
-    }
+  const s = Math.max(0, Math.round(seconds))
+  const units = [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]]
+  const i = units.findIndex(([, size]) => s >= size)
+  if (i < 0) return '0s'
+  const [unit, size] = units[i]
+  const parts = [`${Math.floor(s / size)}${unit}`]
+  if (i + 1 < units.length) {
+    const [next, nextSize] = units[i + 1]
+    const rest = Math.floor((s % size) / nextSize)
+    if (rest > 0) parts.push(`${rest}${next}`)
   }
-  return parts.slice(0, 2).join(' ')
+  return parts.join(' ')
 }
 
 /** `in 3d 4h` or `5m ago`, relative to `now`. */

@@ -1,0 +1,369 @@
+// The `redis-session-store` CLI, spawned as a user runs it, against a real Redis: output,
+// exit codes (0 done, 1 refused, 2 usage or connection), JSON mode, colour only on a TTY.
+
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds } from './helpers.mjs'
+import { freePort } from '../scripts/redis-server.mjs'
+
+const url = await redisUrl()
+const CLI = fileURLToPath(new URL('../cli/main.mjs', import.meta.url))
+const ESC = '\x1b['
+
+/** Runs the CLI; resolves to { code, stdout, stderr }. */
+function cli(args, { env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const baseEnv = { ...process.env, REDIS_URL: url }
+    delete baseEnv.FORCE_COLOR
+    delete baseEnv.NO_COLOR
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? signal, stdout, stderr })
+    })
+  })
+}
+
+/** A CLI bound to one fresh prefix. */
+function scoped(name) {
+  const prefix = uniquePrefix(name)
+  const run = (args, opts) => cli(['--prefix', prefix, ...args], opts)
+  const json = async (args) => {
+    const r = await run([...args, '--json'])
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}${r.stdout}`)
+    return JSON.parse(r.stdout)
+  }
+  return { prefix, run, json }
+}
+
+test('--help lists every command, each command has its own help, exit 0', async () => {
+  const top = await cli(['--help'])
+  assert.equal(top.code, 0)
+  for (const name of ['issue', 'rotate', 'get', 'list', 'inspect', 'logout', 'logout-device', 'logout-all', 'gc', 'stats']) {
+    assert.match(top.stdout, new RegExp(`^  ${name}\\b`, 'm'), name)
+    const own = await cli([name, '--help'])
+    assert.equal(own.code, 0, name)
+    assert.match(own.stdout, new RegExp(`^Usage: redis-session-store ${name}\\b`, 'm'), name)
+  }
+  assert.match(top.stdout, /--url <url>/)
+  assert.match(top.stdout, /Exit codes: 0 done, 1 operation refused/)
+  const gc = await cli(['help', 'gc'])
+  assert.equal(gc.code, 0)
+  assert.match(gc.stdout, /--dry-run/)
+  assert.match(gc.stdout, /--grace <seconds>/)
+  const version = await cli(['--version'])
+  assert.equal(version.code, 0)
+  assert.match(version.stdout, /^\d+\.\d+\.\d+/)
+})
+
+test('usage errors exit 2 and say what is wrong', async () => {
+  const cases = [
+    [['bogus'], /unknown command 'bogus'/],
+    [['list'], /missing required argument 'userId'/],
+    [['logout-device', 'u'], /missing required argument 'deviceId'/],
+    [['gc', '--grace', '-1'], /must be a number >= 0/],
+    [['issue', 'u', '--ttl', '0'], /must be a number > 0/],
+    [['issue', 'u', '--wat'], /unknown option '--wat'/],
+    [['get', 'x'.repeat(2000)], /rid must be a non-empty string of at most 1024 bytes/],
+    [['--url', 'nope', 'list', 'u'], /cfg.url must be/],
+  ]
+  for (const [args, message] of cases) {
+    const r = await cli(args)
+    assert.equal(r.code, 2, `${args.join(' ').slice(0, 40)}: ${r.stderr}`)
+    assert.match(r.stderr, message)
+    assert.equal(r.stdout, '')
+  }
+})
+
+test('an unreachable server is exit 2 with the cause, as text and as JSON', async () => {
+  const dead = `redis://127.0.0.1:${await freePort()}`
+  const r = await cli(['--url', dead, 'list', 'u'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /^error: redis_unavailable: /)
+  const j = await cli(['--url', dead, 'stats', '--json'])
+  assert.equal(j.code, 2)
+  assert.equal(JSON.parse(j.stdout).error.code, 'ERR_REDIS_UNAVAILABLE')
+  // REDIS_URL is the default when --url is absent.
+  const env = await cli(['get', 'r'], { env: { REDIS_URL: dead } })
+  assert.equal(env.code, 2)
+  assert.match(env.stderr, /redis_unavailable/)
+})
+
+test('issue and rotate write the data model; a replay is refused with exit 1', async () => {
+  const { prefix, run, json } = scoped('cli-rotate')
+  const redis = await rawClient()
+  const t = nowSeconds()
+  const issued = await json(['issue', 'alice', '--device', 'laptop', '--ua-hash', 'ua1', '--ttl', '3600', '--now', String(t)])
+  assert.equal(issued.userId, 'alice')
+  assert.equal(issued.absExp, t + 3600)
+  assert.deepEqual(await redis.hgetall(`${prefix}:rid:${issued.rid}`), {
+    userId: 'alice', parentRid: '', createdAt: String(t), expAt: String(t + 3600), absExpAt: String(t + 3600),
+    deviceId: 'laptop', uaHash: 'ua1', ipHash: '', status: 'active',
+  })
+  assert.equal(await redis.get(`${prefix}:device:alice:laptop`), `${prefix}:rid:${issued.rid}`)
+
+  const text = await run(['rotate', issued.rid, '--device', 'laptop'])
+  assert.equal(text.code, 0, text.stderr)
+  const [, child] = text.stdout.match(/into ([0-9a-f-]{36})/)
+  assert.match(text.stdout, new RegExp(`^rotated ${issued.rid}$`, 'm'))
+  assert.equal(await redis.hget(`${prefix}:rid:${issued.rid}`, 'status'), 'used')
+  assert.equal(await redis.hget(`${prefix}:rid:${child}`, 'parentRid'), issued.rid)
+
+  const before = await dump(redis, prefix)
+  const replay = await run(['rotate', issued.rid])
+  assert.equal(replay.code, 1)
+  assert.match(replay.stderr, /^refused: rotate_fail:ERR_REPLAY — .*replay/)
+  assert.equal(replay.stdout, '')
+  const replayJson = await run(['rotate', issued.rid, '--json'])
+  assert.equal(replayJson.code, 1)
+  assert.deepEqual(JSON.parse(replayJson.stdout), { error: { message: 'rotate_fail:ERR_REPLAY', code: 'ERR_REPLAY' } })
+  const binding = await run(['rotate', child, '--device', 'phone'])
+  assert.equal(binding.code, 1)
+  assert.match(binding.stderr, /rotate_fail:ERR_BINDING/)
+  const unknown = await run(['rotate', 'no-such-rid'])
+  assert.equal(unknown.code, 1)
+  assert.match(unknown.stderr, /^refused: not_found/)
+  assert.deepEqual(await dump(redis, prefix), before, 'refusals write nothing')
+
+  const expiring = await json(['issue', 'bob', '--ttl', '100', '--now', String(t)])
+  const late = await run(['rotate', expiring.rid, '--now', String(t + 200)])
+  assert.equal(late.code, 1)
+  assert.match(late.stderr, /expired_abs/)
+})
+
+test('get prints the fields, exit 1 for an unknown rid', async () => {
+  const { run, json } = scoped('cli-get')
+  const t = nowSeconds()
+  const { rid } = await json(['issue', 'alice', '--device', 'd1', '--now', String(t), '--ttl', '600'])
+  const r = await run(['get', rid])
+  assert.equal(r.code, 0)
+  assert.match(r.stdout, /^userId +alice$/m)
+  assert.match(r.stdout, /^status +active$/m)
+  assert.match(r.stdout, new RegExp(`^absExpAt +${t + 600} +${new Date((t + 600) * 1000).toISOString().slice(0, 10)}`, 'm'))
+  assert.equal((await json(['get', rid])).deviceId, 'd1')
+  const missing = await run(['get', 'nope'])
+  assert.equal(missing.code, 1)
+  assert.match(missing.stderr, /not_found/)
+})
+
+test('list shows a table of the active sessions only', async () => {
+  const { run, json } = scoped('cli-list')
+  const t = nowSeconds()
+  const a = await json(['issue', 'alice', '--device', 'laptop', '--now', String(t - 7200)])
+  const b = await json(['issue', 'alice', '--device', 'phone', '--now', String(t - 60)])
+  const rotated = await json(['rotate', a.rid, '--now', String(t - 3600)])
+  const gone = await json(['issue', 'alice', '--now', String(t)])
+  assert.equal((await run(['logout', gone.rid])).code, 0)
+  await json(['issue', 'mallory', '--device', 'laptop'])
+
+  const r = await run(['list', 'alice'])
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.trimEnd().split('\n')
+  assert.match(lines[0], /^RID +DEVICE +CREATED +EXPIRES +AGE$/)
+  assert.equal(lines.length, 4, r.stdout)
+  assert.match(lines[1], new RegExp(`^${rotated.newRid.rid} +- +\\S+ \\S+ +\\S+ \\S+ +1h( \\dm)?$`))
+  assert.match(lines[2], new RegExp(`^${b.rid} +phone +\\S+ \\S+ +\\S+ \\S+ +1m( \\ds)?$`))
+  assert.match(lines[3], /^2 active sessions of user alice/)
+  assert.ok(!r.stdout.includes(a.rid), 'the used parent is not listed')
+  assert.ok(!r.stdout.includes(gone.rid), 'the logged-out session is not listed')
+
+  const listed = await json(['list', 'alice'])
+  assert.deepEqual(listed.map((s) => [s.rid, s.deviceId, s.status]), [[rotated.newRid.rid, '', 'active'], [b.rid, 'phone', 'active']])
+  const none = await run(['list', 'nobody'])
+  assert.equal(none.code, 0)
+  assert.match(none.stdout, /no active sessions for user nobody/)
+  assert.deepEqual(await json(['list', 'nobody']), [])
+})
+
+test('inspect draws the lineage from any of its rids and explains a replayed rid', async () => {
+  const { run, json } = scoped('cli-inspect')
+  const t = nowSeconds()
+  const r0 = (await json(['issue', 'alice', '--device', 'laptop', '--now', String(t - 300)])).rid
+  const r1 = (await json(['rotate', r0, '--device', 'laptop', '--now', String(t - 200)])).newRid.rid
+  const r2 = (await json(['rotate', r1, '--device', 'laptop', '--now', String(t - 100)])).newRid.rid
+  await json(['issue', 'alice', '--device', 'phone']) // another lineage: not drawn
+
+  const r = await run(['inspect', r0])
+  assert.equal(r.code, 0, r.stderr)
+  const lines = r.stdout.split('\n')
+  assert.match(lines[0], /^Lineage of user alice: 3 sessions \(2 used, 1 active\)$/)
+  const nodeLines = lines.filter((l) => /[0-9a-f-]{36}  \w+/.test(l))
+  assert.equal(nodeLines.length, 3, r.stdout)
+  assert.equal(nodeLines[0], `○ ${r0}  used  ◀ inspected`)
+  assert.equal(nodeLines[1], `└─○ ${r1}  used`)
+  assert.equal(nodeLines[2], `  └─● ${r2}  active  ◀ active leaf`)
+  assert.match(r.stdout, /rotated \S+ \S+ \(after 1m 40s\)/)
+  assert.match(r.stdout, new RegExp(`already rotated at \\S+ \\S+ into ${r1}: presenting it again is a replay`))
+  assert.match(r.stdout, new RegExp(`lives on in ${r2}, 2 rotations later`))
+
+  const fromLeaf = await run(['inspect', r2])
+  assert.equal(fromLeaf.code, 0)
+  assert.match(fromLeaf.stdout, new RegExp(`● ${r2}  active  ◀ inspected  ◀ active leaf`))
+  assert.match(fromLeaf.stdout, /The inspected rid is the active session/)
+
+  const asJson = await json(['inspect', r1])
+  assert.deepEqual(asJson.sessions.map((s) => [s.rid, s.status]), [[r0, 'used'], [r1, 'used'], [r2, 'active']])
+  assert.equal(asJson.rid, r1)
+
+  // After a logout the descendants leave the index; inspect still finds them.
+  assert.equal((await run(['logout', r2])).code, 0)
+  const ended = await run(['inspect', r0])
+  assert.match(ended.stdout, new RegExp(`✕ ${r2}  tombstoned`))
+  assert.match(ended.stdout, /No session of this lineage is active/)
+  assert.ok(!ended.stdout.includes('◀ active leaf'))
+
+  const missing = await run(['inspect', 'nope'])
+  assert.equal(missing.code, 1)
+  assert.match(missing.stderr, /not_found/)
+})
+
+test('inspect reads a lineage the original wrote and one whose oldest part was collected', async () => {
+  const { prefix, run } = scoped('cli-orig')
+  const redis = await rawClient()
+  const t = nowSeconds()
+  const index = `${prefix}:user:u:rids`
+  for (const [rid, parent, status, at] of [['o0', '', 'used', t - 20], ['o1', 'o0', 'used', t - 10], ['o2', 'o1', 'active', t - 5]]) {
+    const key = `${prefix}:rid:${rid}`
+    await redis.hset(key, { userId: 'u', parentRid: parent, createdAt: at, expAt: at + 600, absExpAt: t + 3600, deviceId: '', uaHash: '', ipHash: '', status })
+    await redis.sadd(index, key) // the original keeps used sessions in the index too
+  }
+  await redis.del(`${prefix}:rid:o0`)
+  const r = await run(['inspect', 'o2'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /older sessions gone \(expired or collected\); the oldest left has parent o0/)
+  assert.match(r.stdout, /^○ o1  used$/m)
+  assert.match(r.stdout, /^└─● o2  active  ◀ inspected  ◀ active leaf$/m)
+})
+
+test('logout, logout-device and logout-all end what they name, and only that', async () => {
+  const { prefix, run, json } = scoped('cli-logout')
+  const redis = await rawClient()
+  const status = (rid) => redis.hget(`${prefix}:rid:${rid}`, 'status')
+
+  const before = await dump(redis, prefix)
+  const unknown = await run(['logout', 'no-such-rid'])
+  assert.equal(unknown.code, 1)
+  assert.match(unknown.stderr, /not_found/)
+  assert.deepEqual(await dump(redis, prefix), before)
+
+  const one = (await json(['issue', 'alice', '--device', 'laptop'])).rid
+  const r = await run(['logout', one])
+  assert.equal(r.code, 0)
+  assert.equal(r.stdout, `logged out ${one} (user alice, was active)\n`)
+  assert.equal(await status(one), 'tombstoned')
+
+  const p1 = (await json(['issue', 'alice', '--device', 'phone'])).rid
+  const p2 = (await json(['issue', 'alice', '--device', 'phone'])).rid
+  const keep = (await json(['issue', 'alice', '--device', 'tablet'])).rid
+  const other = (await json(['issue', 'bob', '--device', 'phone'])).rid
+  const device = await json(['logout-device', 'alice', 'phone'])
+  assert.deepEqual(device.ended.sort(), [p1, p2].sort())
+  assert.deepEqual([await status(p1), await status(p2), await status(keep), await status(other)], ['tombstoned', 'tombstoned', 'active', 'active'])
+  const again = await run(['logout-device', 'alice', 'phone'])
+  assert.equal(again.code, 0)
+  assert.match(again.stdout, /no active sessions of user alice on device phone/)
+
+  const all = await run(['logout-all', 'alice'])
+  assert.equal(all.code, 0)
+  assert.match(all.stdout, /^logged out all 1 session of user alice$/m)
+  assert.equal(await status(keep), 'tombstoned')
+  assert.equal(await status(other), 'active')
+  assert.deepEqual(await json(['list', 'alice']), [])
+})
+
+test('gc --dry-run reports and writes nothing; gc cleans', async () => {
+  const { prefix, run, json } = scoped('cli-gc')
+  const redis = await rawClient()
+  const t = nowSeconds()
+  const live = (await json(['issue', 'alice'])).rid
+  await redis.sadd(`${prefix}:user:alice:rids`, `${prefix}:rid:gone`) // stale member
+  await redis.hset(`${prefix}:rid:broken`, 'status', 'active') // no userId
+  await redis.hset(`${prefix}:rid:old`, { userId: 'alice', status: 'used', absExpAt: t - 100 }) // ended long ago
+
+  const before = await dump(redis, prefix)
+  const dry = await run(['gc', '--dry-run'])
+  assert.equal(dry.code, 0, dry.stderr)
+  assert.match(dry.stdout, /^gc \(dry run, nothing written\)$/m)
+  assert.match(dry.stdout, /^ {2}scanned +1 user index, 3 rid hashes$/m)
+  assert.match(dry.stdout, /^ {2}would remove +1 stale index member$/m)
+  assert.match(dry.stdout, /^ {2}would delete +2 rid hashes/m)
+  assert.equal(dry.stderr, '', 'no progress line without a TTY')
+  assert.deepEqual(await dump(redis, prefix), before)
+
+  const graced = await json(['gc', '--dry-run', '--grace', '1000'])
+  assert.equal(graced.deletedRidHashes, 1, 'the old used session is kept within the grace')
+
+  const done = await json(['gc'])
+  assert.deepEqual(
+    [done.scannedUserSets, done.scannedRids, done.removedFromSets, done.deletedRidHashes, done.dryRun],
+    [1, 3, 1, 2, false],
+  )
+  assert.deepEqual(Object.keys(await dump(redis, prefix)).sort(), [`${prefix}:rid:${live}`, `${prefix}:user:alice:rids`].sort())
+})
+
+test('gc shows a progress line on a TTY', { skip: !hasScript() && 'util-linux script(1) is not installed' }, async () => {
+  const { prefix } = scoped('cli-gc-tty')
+  const redis = await rawClient()
+  const pipeline = redis.pipeline()
+  for (let i = 0; i < 3000; i++) pipeline.hset(`${prefix}:rid:r${i}`, { userId: `u${i % 50}`, status: 'active', absExpAt: nowSeconds() + 600 })
+  await pipeline.exec()
+  // script(1) gives the CLI a pseudo-terminal, as an operator's shell does.
+  const command = [process.execPath, CLI, '--url', url, '--prefix', prefix, 'gc', '--dry-run'].map((a) => `'${a}'`).join(' ')
+  const out = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } })
+  assert.match(out, /\r\x1b\[2Kgc \(dry run\): scanned \d+ user indexes, [\d,]+ rid hashes…/)
+  assert.match(out, /scanned .*3,000 rid hashes/)
+  assert.ok(out.includes(ESC + '1m'), 'colour on a TTY')
+})
+
+function hasScript() {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+test('stats counts sessions by status, users, keys and memory', async () => {
+  const { run, json } = scoped('cli-stats')
+  const a = (await json(['issue', 'alice', '--device', 'laptop'])).rid
+  await json(['rotate', a])
+  const b = (await json(['issue', 'bob', '--device', 'phone'])).rid
+  await json(['logout', b])
+  await json(['issue', 'carol'])
+
+  const s = await json(['stats'])
+  assert.deepEqual(s.sessionsByStatus, { active: 2, tombstoned: 1, used: 1 })
+  assert.deepEqual([s.ridKeys, s.userKeys, s.indexedMembers, s.deviceKeys], [4, 2, 2, 1])
+  assert.ok(s.ridBytes > 0 && s.userBytes > 0 && s.deviceBytes > 0)
+
+  const text = await run(['stats'])
+  assert.equal(text.code, 0)
+  assert.match(text.stdout, /^active +2$/m)
+  assert.match(text.stdout, /^tombstoned +1$/m)
+  assert.match(text.stdout, /^rid hashes +4 +\d+(\.\d)? (B|KiB)$/m)
+  assert.match(text.stdout, /^total +7 +/m)
+  assert.match(text.stdout, /users with an index: 2 · indexed sessions: 2/)
+})
+
+test('colour only on a TTY or when forced; never in JSON', async () => {
+  const { run, json } = scoped('cli-color')
+  const { rid } = await json(['issue', 'alice'])
+  const plain = await run(['inspect', rid])
+  assert.ok(!plain.stdout.includes(ESC), 'a pipe gets no escape codes')
+  const forced = await run(['inspect', rid], { env: { FORCE_COLOR: '1' } })
+  assert.ok(forced.stdout.includes(`${ESC}32m● ${ESC}`) || forced.stdout.includes(`${ESC}32m●`), forced.stdout)
+  const noColor = await run(['inspect', rid, '--no-color'], { env: { FORCE_COLOR: '1' } })
+  assert.ok(!noColor.stdout.includes(ESC))
+  const asJson = await run(['inspect', rid, '--json'], { env: { FORCE_COLOR: '1' } })
+  assert.ok(!asJson.stdout.includes(ESC))
+  assert.equal(JSON.parse(asJson.stdout).rid, rid)
+})
