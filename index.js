@@ -6,19 +6,32 @@
 
 const { NativeStore } = require('./js-binding.js')
 
+/**
+ * A method never throws: whatever is thrown while its arguments are read (a getter that
+ * throws, a revoked Proxy) rejects the returned Promise instead, as it would in the
+ * original's `async` methods.
+ */
+const promised = (method) => (...args) => {
+  try {
+    return method(...args)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
 /** @param {import('./index').Cfg} cfg */
 function createRedisStore(cfg) {
   const native = new NativeStore(cfg)
   return {
-    issueInitial: (userId, input) => native.issueInitial(userId, input),
-    verifyAndRotateRefresh: (input) => native.verifyAndRotateRefresh(input),
-    tombstoneLineage: (rid) => native.tombstoneLineage(rid),
-    logout: (rid) => native.logout(rid),
-    logoutDevice: (userId, deviceId) => native.logoutDevice(userId, deviceId),
-    logoutAll: (userId) => native.logoutAll(userId),
-    getRid: (rid) => native.getRid(rid),
-    scanRids: (userId) => native.scanRids(userId),
-    gcOrphans: (opts) => native.gcOrphans(opts),
+    issueInitial: promised((userId, input) => native.issueInitial(userId, input)),
+    verifyAndRotateRefresh: promised((input) => native.verifyAndRotateRefresh(input)),
+    tombstoneLineage: promised((rid) => native.tombstoneLineage(rid)),
+    logout: promised((rid) => native.logout(rid)),
+    logoutDevice: promised((userId, deviceId) => native.logoutDevice(userId, deviceId)),
+    logoutAll: promised((userId) => native.logoutAll(userId)),
+    getRid: promised((rid) => native.getRid(rid)),
+    scanRids: promised((userId) => native.scanRids(userId)),
+    gcOrphans: promised((opts) => native.gcOrphans(opts)),
     close: async () => native.close(),
     // Read-only operator views (used by the `redis-session-store` CLI).
     listSessions: (userId) => native.listSessions(userId),
