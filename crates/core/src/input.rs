@@ -124,6 +124,19 @@ pub fn ttl(name: &str, value: &Arg) -> Result<u64> {
     }
 }
 
+/// The latest absolute expiry accepted, in epoch seconds: the largest integer a JavaScript
+/// number holds exactly (Redis refuses EXPIREAT past about 9.2e15).
+pub const MAX_EPOCH_SECONDS: u64 = 9_007_199_254_740_991;
+
+/// A lineage's absolute expiry, `now + absTtlSeconds`. Each is checked on its own, but
+/// their sum can still pass what Redis accepts, and Redis would then refuse the expiry
+/// half-way through the issue script, after the hash was written: refused here instead.
+pub fn abs_exp_at(now: u64, abs_ttl_seconds: u64) -> Result<u64> {
+    now.checked_add(abs_ttl_seconds).filter(|t| *t <= MAX_EPOCH_SECONDS).ok_or_else(|| {
+        StoreError::invalid("input.now + absTtlSeconds", "at most 9007199254740991 (epoch seconds)", "a larger sum")
+    })
+}
+
 fn object<'a>(name: &str, value: &'a Arg) -> Result<&'a Arg> {
     match value {
         Arg::Object(_) => Ok(value),

@@ -117,8 +117,8 @@ impl SessionStore {
 
     pub async fn issue_initial(&self, input: IssueInput) -> Result<RefreshIssue> {
         let abs_ttl = input.abs_ttl_seconds.unwrap_or(self.config.abs_ttl_seconds);
+        let abs_exp_at = crate::input::abs_exp_at(input.now, abs_ttl)?;
         let exp_at = input.now + abs_ttl.min(ISSUE_EXP_CAP);
-        let abs_exp_at = input.now + abs_ttl;
         let rid = uuid::Uuid::new_v4().to_string();
         let b = &input.binding;
         let outcome: String = self
