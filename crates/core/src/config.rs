@@ -58,10 +58,13 @@ impl StoreConfig {
     }
 }
 
+/// A duration in milliseconds: a finite number > 0, non-integers rounded up.
 fn millis(name: &str, value: &Arg, default: Duration) -> Result<Duration> {
     match value {
         Arg::Undefined => Ok(default),
-        value => Ok(Duration::from_millis(input::ttl(name, value)?)),
+        value => input::ttl(name, value)
+            .map(Duration::from_millis)
+            .map_err(|_| StoreError::invalid(name, "a finite number > 0 (milliseconds)", &value.kind())),
     }
 }
 
