@@ -667,3 +667,96 @@ test('the differential harness fails on an undocumented difference', async () =>
   assert.equal(shrunk.ops.length, 1)
   assert.equal(shrunk.ops[0].op, 'issue')
 })
+
+// Mutants: stores that behave like this package except for one deviation, which they
+// undo (they act like the original there). The normaliser expects the deviation, so
+// each must be reported.
+const MUTANTS = [
+  {
+    name: 'rotation keeps the used parent in the index',
+    wrap: (s, prefix) => ({
+      ...s,
+      async verifyAndRotateRefresh(input) {
+        const out = await s.verifyAndRotateRefresh(input)
+        await pair.client.sadd(`${prefix}:user:${out.userId}:rids`, `${prefix}:rid:${input.rid}`)
+        return out
+      },
+    }),
+    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'rotate', rid: 0, now: 1 }],
+  },
+  {
+    name: 'logoutDevice ends only the newest session',
+    wrap: (s, prefix) => ({
+      ...s,
+      async logoutDevice(userId, deviceId) {
+        const key = await pair.client.get(`${prefix}:device:${userId}:${deviceId}`)
+        if (key) await s.logout(key.slice(`${prefix}:rid:`.length))
+      },
+    }),
+    ops: [
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600, deviceId: 'd1' },
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600, deviceId: 'd1' },
+      { op: 'logoutDevice', user: 'u1', dev: 'd1' },
+    ],
+  },
+  {
+    name: 'tombstoneLineage ends one rid',
+    wrap: (s, prefix) => ({
+      ...s,
+      async tombstoneLineage(rid) {
+        await pair.client.hset(`${prefix}:rid:${rid}`, 'status', 'tombstoned')
+      },
+    }),
+    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'rotate', rid: 0, now: 1 }, { op: 'tombstone', rid: 0 }],
+  },
+  {
+    name: 'index expiry shrinks',
+    wrap: (s, prefix) => ({
+      ...s,
+      async issueInitial(userId, input) {
+        const out = await s.issueInitial(userId, input)
+        await pair.client.expireat(`${prefix}:user:${userId}:rids`, out.absExp)
+        return out
+      },
+    }),
+    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'issue', user: 'u1', now: 0, ttl: 120 }],
+  },
+  {
+    name: 'scanRids returns full keys',
+    wrap: (s, prefix) => ({
+      ...s,
+      async scanRids(userId) {
+        return (await s.scanRids(userId)).map((r) => `${prefix}:rid:${r}`)
+      },
+    }),
+    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'scanRids', user: 'u1' }],
+  },
+  {
+    name: 'rotation error message changed',
+    wrap: (s) => ({
+      ...s,
+      async verifyAndRotateRefresh(input) {
+        try {
+          return await s.verifyAndRotateRefresh(input)
+        } catch (e) {
+          throw new Error(e.message.replace('ERR_REPLAY', 'ERR_REUSED'))
+        }
+      },
+    }),
+    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'rotate', rid: 0, now: 1 }, { op: 'rotate', rid: 0, now: 2 }],
+  },
+]
+
+for (const mutant of MUTANTS) {
+  test(`the differential harness reports a mutant: ${mutant.name}`, async () => {
+    const seq = { seed: 0, resync: 'fromNative', ops: mutant.ops }
+    // The unmutated store passes the same sequence, in both resync modes.
+    for (const resync of ['fromNative', 'fromOriginal']) {
+      assert.deepEqual(await runSequence(pair, { ...seq, resync }, new Map()), { ok: true })
+    }
+    const mutated = { ...pair, nativeFor: (prefix) => mutant.wrap(pair.nativeFor(prefix), prefix) }
+    const r = await runSequence(mutated, seq, new Map())
+    assert.equal(r.ok, false)
+    assert.equal(r.step, mutant.ops.length - 1, r.message)
+  })
+}
