@@ -33,6 +33,9 @@ impl Arg {
             Arg::Bool(_) => "boolean".into(),
             Arg::Number(n) if n.is_nan() => "NaN".into(),
             Arg::Number(n) if n.is_infinite() => "Infinity".into(),
+            // Very large or small numbers in exponent form, as JavaScript prints them,
+            // instead of hundreds of digits.
+            Arg::Number(n) if n.abs() >= 1e21 || (*n != 0.0 && n.abs() < 1e-6) => format!("number {n:e}"),
             Arg::Number(n) => format!("number {n}"),
             Arg::String(s) if s.is_empty() => "empty string".into(),
             Arg::String(s) => format!("string of {} bytes", s.len()),

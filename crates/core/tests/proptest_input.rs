@@ -1,0 +1,376 @@
+//! Property tests (issue #5, part 4) over the input rules and the key layout:
+//! - every parser in `input` and `StoreConfig::from_arg` never panics, and accepts exactly
+//!   what SPEC section 6 says, with the argument's name in every refusal;
+//! - `KeyLayout` keys are injective where the layout can be (rid and user keys; device
+//!   keys for ids without ':'), and the three key kinds never collide;
+//! - `escape_glob` round-trips through Redis's own MATCH semantics (against a real
+//!   server): an escaped literal matches itself and nothing else, and the SCAN patterns
+//!   match exactly the keys of their own prefix.
+
+mod common;
+
+use proptest::prelude::*;
+use session_store_core::input::{self, Arg, MAX_EPOCH_SECONDS, MAX_ID_BYTES};
+use session_store_core::keys::{escape_glob, KeyLayout};
+use session_store_core::StoreConfig;
+
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+
+/// Numbers that hit every edge: NaN, infinities, signed zeros, tiny, huge, fractions,
+/// around 2^53, and anything at all.
+fn number() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        Just(0.0),
+        Just(-0.0),
+        Just(f64::MIN_POSITIVE),
+        Just(MAX_SAFE),
+        Just(MAX_SAFE + 1.0),
+        Just(MAX_SAFE - 0.5),
+        Just(1e300),
+        -10.0..10.0f64,
+        0.0..2e9f64,
+        any::<f64>(),
+    ]
+}
+
+/// Strings of any characters, lengths around the 1024-byte limit included.
+fn string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(String::new()),
+        ".{0,40}",
+        "[:*?\\[\\]{}\\\\^\\- \n\r\t\u{0}a-z😀é]{0,40}",
+        (1020usize..1030).prop_map(|n| "x".repeat(n)),
+        (250usize..260).prop_map(|n| "😀".repeat(n)),
+        (510usize..515).prop_map(|n| "é".repeat(n)),
+    ]
+}
+
+/// Any JavaScript value as the checks see it, objects carrying the given field names.
+fn arg_with(fields: &'static [&'static str]) -> impl Strategy<Value = Arg> {
+    let leaf = prop_oneof![
+        Just(Arg::Undefined),
+        Just(Arg::Null),
+        any::<bool>().prop_map(Arg::Bool),
+        number().prop_map(Arg::Number),
+        string().prop_map(Arg::String),
+        Just(Arg::Array),
+        Just(Arg::Function),
+        Just(Arg::Other("symbol")),
+        Just(Arg::Other("bigint")),
+    ];
+    let object = proptest::collection::vec(leaf.clone(), fields.len()).prop_map(move |values| {
+        Arg::Object(fields.iter().copied().zip(values).collect())
+    });
+    prop_oneof![3 => leaf, 2 => object]
+}
+
+fn leaf() -> impl Strategy<Value = Arg> {
+    arg_with(&[])
+}
+
+/// A field value that passes its own rule, or anything; used to build objects that are
+/// mostly valid so the later fields get checked too.
+fn maybe_valid(valid: BoxedStrategy<Arg>) -> BoxedStrategy<Arg> {
+    prop_oneof![3 => valid, 1 => leaf()].boxed()
+}
+
+fn valid_now() -> BoxedStrategy<Arg> {
+    (0.0..2e9f64).prop_map(Arg::Number).boxed()
+}
+fn valid_id() -> BoxedStrategy<Arg> {
+    "[a-z:*😀]{1,20}".prop_map(Arg::String).boxed()
+}
+fn valid_binding() -> BoxedStrategy<Arg> {
+    prop_oneof![Just(Arg::Undefined), Just(Arg::String(String::new())), "[a-z:]{1,10}".prop_map(Arg::String)].boxed()
+}
+
+// The rules, written out independently of the implementation.
+fn id_ok(a: &Arg) -> Option<String> {
+    match a {
+        Arg::String(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Some(s.clone()),
+        _ => None,
+    }
+}
+fn binding_ok(a: &Arg) -> Option<String> {
+    match a {
+        Arg::Undefined => Some(String::new()),
+        Arg::String(s) if s.len() <= MAX_ID_BYTES => Some(s.clone()),
+        _ => None,
+    }
+}
+fn now_ok(a: &Arg) -> Option<u64> {
+    match a {
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE => Some(n.floor() as u64),
+        _ => None,
+    }
+}
+fn ttl_ok(a: &Arg) -> Option<u64> {
+    match a {
+        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE => Some(n.ceil() as u64),
+        _ => None,
+    }
+}
+
+/// A refusal is a TypeError naming `arg`, in the documented shape, not echoing the value.
+fn assert_refusal(err: session_store_core::StoreError, arg: &str) {
+    assert!(err.is_type_error(), "{err}");
+    assert_eq!(err.code(), "ERR_INVALID_ARG");
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("{arg} must be ")), "{text:?} should name {arg}");
+    assert!(text.ends_with(')') && text.contains(" (received "), "{text:?}");
+    assert!(text.len() < 200, "the value is not echoed: {} bytes", text.len());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn id_accepts_exactly_non_empty_strings_up_to_1024_bytes(a in leaf()) {
+        match (input::id("rid", &a), id_ok(&a)) {
+            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
+            (Err(e), None) => assert_refusal(e, "rid"),
+            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
+        }
+    }
+
+    #[test]
+    fn binding_value_accepts_exactly_undefined_and_strings_up_to_1024_bytes(a in leaf()) {
+        match (input::binding_value("input.deviceId", &a), binding_ok(&a)) {
+            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
+            (Err(e), None) => assert_refusal(e, "input.deviceId"),
+            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
+        }
+    }
+
+    #[test]
+    fn now_and_ttl_accept_exactly_the_documented_numbers(a in leaf()) {
+        match (input::now("input.now", &a), now_ok(&a)) {
+            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
+            (Err(e), None) => assert_refusal(e, "input.now"),
+            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
+        }
+        match (input::ttl("input.absTtlSeconds", &a), ttl_ok(&a)) {
+            (Ok(got), Some(want)) => { prop_assert_eq!(got, want); prop_assert!(got >= 1) }
+            (Err(e), None) => assert_refusal(e, "input.absTtlSeconds"),
+            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
+        }
+    }
+
+    #[test]
+    fn abs_exp_at_is_the_sum_when_redis_can_expire_it(now in 0..=MAX_EPOCH_SECONDS, ttl in 1..=MAX_EPOCH_SECONDS) {
+        match input::abs_exp_at(now, ttl) {
+            Ok(t) => { prop_assert_eq!(t, now + ttl); prop_assert!(t <= MAX_EPOCH_SECONDS) }
+            Err(e) => { prop_assert!(now + ttl > MAX_EPOCH_SECONDS); assert_refusal(e, "input.now + absTtlSeconds") }
+        }
+    }
+
+    #[test]
+    fn issue_input_checks_every_field_in_order(
+        user in maybe_valid(valid_id()),
+        is_object in prop::bool::weighted(0.9),
+        now in maybe_valid(valid_now()),
+        device in maybe_valid(valid_binding()),
+        ua in maybe_valid(valid_binding()),
+        ip in maybe_valid(valid_binding()),
+        ttl in maybe_valid(prop_oneof![Just(Arg::Undefined), (0.5..1e6f64).prop_map(Arg::Number)].boxed()),
+    ) {
+        let obj = if is_object {
+            Arg::Object(vec![("now", now.clone()), ("deviceId", device.clone()), ("uaHash", ua.clone()), ("ipHash", ip.clone()), ("absTtlSeconds", ttl.clone())])
+        } else {
+            Arg::Array
+        };
+        let got = input::issue_input(&user, &obj);
+        // The first failing rule, in the documented order.
+        let first_bad = if id_ok(&user).is_none() { Some("userId") }
+            else if !is_object { Some("input") }
+            else if !matches!(ttl, Arg::Undefined) && ttl_ok(&ttl).is_none() { Some("input.absTtlSeconds") }
+            else if now_ok(&now).is_none() { Some("input.now") }
+            else if binding_ok(&device).is_none() { Some("input.deviceId") }
+            else if binding_ok(&ua).is_none() { Some("input.uaHash") }
+            else if binding_ok(&ip).is_none() { Some("input.ipHash") }
+            else { None };
+        match (got, first_bad) {
+            (Ok(parsed), None) => {
+                prop_assert_eq!(parsed.user_id, id_ok(&user).unwrap());
+                prop_assert_eq!(parsed.now, now_ok(&now).unwrap());
+                prop_assert_eq!(parsed.binding.device_id, binding_ok(&device).unwrap());
+                prop_assert_eq!(parsed.binding.ua_hash, binding_ok(&ua).unwrap());
+                prop_assert_eq!(parsed.binding.ip_hash, binding_ok(&ip).unwrap());
+                prop_assert_eq!(parsed.abs_ttl_seconds, ttl_ok(&ttl));
+            }
+            (Err(e), Some(name)) => assert_refusal(e, name),
+            (got, want) => prop_assert!(false, "got {got:?}, first bad field {want:?}"),
+        }
+    }
+
+    #[test]
+    fn rotate_input_checks_every_field(
+        rid in maybe_valid(valid_id()),
+        now in maybe_valid(valid_now()),
+        device in maybe_valid(valid_binding()),
+        ua in maybe_valid(valid_binding()),
+        ip in maybe_valid(valid_binding()),
+    ) {
+        let obj = Arg::Object(vec![("rid", rid.clone()), ("now", now.clone()), ("deviceId", device.clone()), ("uaHash", ua.clone()), ("ipHash", ip.clone())]);
+        let ok = id_ok(&rid).is_some() && now_ok(&now).is_some() && binding_ok(&device).is_some() && binding_ok(&ua).is_some() && binding_ok(&ip).is_some();
+        match input::rotate_input(&obj) {
+            Ok(parsed) => {
+                prop_assert!(ok);
+                prop_assert_eq!(parsed.rid, id_ok(&rid).unwrap());
+                prop_assert_eq!(parsed.now, now_ok(&now).unwrap());
+            }
+            Err(e) => {
+                prop_assert!(!ok, "refused a valid input: {e}");
+                prop_assert!(e.is_type_error());
+                prop_assert!(e.to_string().starts_with("input."), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn rotate_and_gc_never_panic_on_anything(a in arg_with(input::ROTATE_INPUT_FIELDS), g in arg_with(input::GC_OPTION_FIELDS)) {
+        if let Err(e) = input::rotate_input(&a) { prop_assert!(e.is_type_error()) }
+        match input::gc_options(&g) {
+            Ok(o) => {
+                let dry_ok = matches!(g.field("dryRun"), Arg::Undefined | Arg::Bool(_));
+                let grace_ok = matches!(g.field("graceSeconds"), Arg::Undefined) || now_ok(g.field("graceSeconds")).is_some();
+                prop_assert!(matches!(g, Arg::Undefined | Arg::Null | Arg::Object(_)) && dry_ok && grace_ok);
+                prop_assert_eq!(o.dry_run, matches!(g.field("dryRun"), Arg::Bool(true)));
+            }
+            Err(e) => prop_assert!(e.is_type_error()),
+        }
+    }
+
+    #[test]
+    fn config_never_panics_and_never_echoes_the_url(
+        url in prop_oneof![string(), "(redis|rediss|unix|http)://[a-z:@/%?=.0-9\\[\\]*]{0,30}".prop_map(String::from)],
+        prefix in leaf(),
+        ttl in leaf(),
+        cmd in leaf(),
+    ) {
+        let secret = "pw-Zq8Vt3";
+        let url = format!("{url}{secret}");
+        let cfg = Arg::Object(vec![("url", Arg::String(url)), ("prefix", prefix), ("absTtlSeconds", ttl), ("commandTimeoutMs", cmd)]);
+        if let Err(e) = StoreConfig::from_arg(&cfg) {
+            prop_assert!(e.is_type_error());
+            prop_assert!(e.to_string().starts_with("cfg."), "{e}");
+            prop_assert!(!e.to_string().contains(secret), "{e}");
+        }
+    }
+
+    #[test]
+    fn rid_and_user_keys_are_injective_and_kinds_never_collide(prefix in "[a-z:*?\\[\\]]{1,6}", a in string(), b in string()) {
+        let l = KeyLayout::new(&prefix);
+        prop_assert_eq!(l.rid_key(&a) == l.rid_key(&b), a == b);
+        prop_assert_eq!(l.user_key(&a) == l.user_key(&b), a == b);
+        for x in [&a, &b] {
+            for y in [&a, &b] {
+                prop_assert_ne!(l.rid_key(x), l.user_key(y));
+                prop_assert_ne!(l.rid_key(x), l.device_key(x, y));
+                prop_assert_ne!(l.user_key(x), l.device_key(y, x));
+            }
+        }
+    }
+
+    #[test]
+    fn device_keys_alias_only_through_colons(u1 in "[a-c:]{1,4}", d1 in "[a-c:]{1,4}", u2 in "[a-c:]{1,4}", d2 in "[a-c:]{1,4}") {
+        let l = KeyLayout::new("auth");
+        if l.device_key(&u1, &d1) == l.device_key(&u2, &d2) && (u1 != u2 || d1 != d2) {
+            // The original's layout: only a ':' inside an id can shift the boundary.
+            prop_assert!(u1.contains(':') || d1.contains(':') || u2.contains(':') || d2.contains(':'));
+            prop_assert_eq!(format!("{u1}:{d1}"), format!("{u2}:{d2}"));
+        }
+        if !u1.contains(':') && !u2.contains(':') {
+            prop_assert_eq!(l.device_key(&u1, &d1) == l.device_key(&u2, &d2), u1 == u2 && d1 == d2);
+        }
+    }
+
+    #[test]
+    fn escape_glob_escapes_every_glob_byte_and_only_adds_backslashes(s in string()) {
+        let e = escape_glob(&s);
+        // Removing one backslash before each escaped character gives the literal back.
+        let mut back = String::new();
+        let mut chars = e.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                let next = chars.next();
+                prop_assert!(next.is_some(), "dangling escape in {e:?}");
+                back.push(next.unwrap());
+            } else {
+                prop_assert!(!matches!(c, '*' | '?' | '[' | ']' | '^' | '-'), "unescaped {c:?} in {e:?}");
+                back.push(c);
+            }
+        }
+        prop_assert_eq!(back, s);
+    }
+}
+
+// Against Redis: MATCH semantics are the server's, so check them there.
+
+fn glob_literal() -> impl Strategy<Value = String> {
+    "[a:*?\\[\\]\\\\^\\-!{}😀 ]{1,8}"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn escaped_patterns_match_exactly_their_literal_in_redis(literal in glob_literal(), others in proptest::collection::vec(glob_literal(), 1..6)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut r = common::redis().await;
+            let base = common::unique_prefix("glob");
+            let key = format!("{base}|{literal}");
+            let mut all = vec![key.clone()];
+            for o in &others { all.push(format!("{base}|{o}")); }
+            for k in &all {
+                let _: () = redis::cmd("SET").arg(k).arg("1").arg("EX").arg(60).query_async(&mut r).await.unwrap();
+            }
+            // The escaped literal matches itself, and nothing else.
+            let found: Vec<String> = redis::cmd("KEYS").arg(escape_glob(&key)).query_async(&mut r).await.unwrap();
+            prop_assert_eq!(found, vec![key.clone()]);
+            // The escaped base as a prefix, followed by '*', matches exactly this case's keys.
+            let mut found: Vec<String> = redis::cmd("KEYS").arg(format!("{}|*", escape_glob(&base))).query_async(&mut r).await.unwrap();
+            found.sort();
+            let mut want = all.clone();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(found, want);
+            let _: () = redis::cmd("DEL").arg(&all).query_async(&mut r).await.unwrap();
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn scan_patterns_match_only_their_own_prefix_in_redis(prefix in glob_literal(), sibling in glob_literal(), user in glob_literal()) {
+        prop_assume!(prefix != sibling);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut r = common::redis().await;
+            let base = common::unique_prefix("scanpat");
+            let mine = KeyLayout::new(&format!("{base}{prefix}"));
+            let other = KeyLayout::new(&format!("{base}{sibling}"));
+            let keys = [mine.rid_key("r1"), mine.user_key(&user), mine.device_key(&user, "d"), other.rid_key("r1"), other.user_key(&user), other.device_key(&user, "d")];
+            for k in &keys {
+                let _: () = redis::cmd("SET").arg(k).arg("1").arg("EX").arg(60).query_async(&mut r).await.unwrap();
+            }
+            let rids: Vec<String> = redis::cmd("KEYS").arg(mine.rid_key_pattern()).query_async(&mut r).await.unwrap();
+            let users: Vec<String> = redis::cmd("KEYS").arg(mine.user_key_pattern()).query_async(&mut r).await.unwrap();
+            let _: () = redis::cmd("DEL").arg(&keys[..]).query_async(&mut r).await.unwrap();
+            // A sibling prefix that extends this one (e.g. "a" and "a:rid:x") could share
+            // keys by construction; only distinct, non-nested prefixes are compared.
+            let nested = keys[3].starts_with(&format!("{base}{prefix}:")) || keys[0].starts_with(&format!("{base}{sibling}:"));
+            if !nested {
+                prop_assert_eq!(rids, vec![keys[0].clone()]);
+                prop_assert_eq!(users, vec![keys[1].clone()]);
+            } else {
+                prop_assert!(rids.contains(&keys[0]));
+                prop_assert!(users.contains(&keys[1]));
+            }
+            Ok(())
+        })?;
+    }
+}
