@@ -22,6 +22,8 @@ const MAX_LINEAGE_HOPS: u32 = 100_000;
 /// Reconnection: a few quick attempts, so a call against a dead server fails fast
 /// instead of waiting out a long backoff; the next call tries again.
 const RECONNECT_RETRIES: usize = 2;
+/// Extra attempts of a script call that keeps meeting NOSCRIPT (script cache flushed).
+const NOSCRIPT_RETRIES: u32 = 5;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(1_000);
 
@@ -112,7 +114,18 @@ impl SessionStore {
             invocation.arg(*arg);
         }
         let mut connection = self.connection()?;
-        invocation.invoke_async(&mut connection).await.map_err(|e| self.error(e))
+        // redis-rs answers NOSCRIPT by loading the script and trying once more; a second
+        // SCRIPT FLUSH (or a failover) in between would surface as an error. NOSCRIPT
+        // means the script did not run, so trying again is always safe.
+        let mut attempts = 0;
+        loop {
+            match invocation.invoke_async(&mut connection).await {
+                Err(e) if attempts < NOSCRIPT_RETRIES && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                    attempts += 1
+                }
+                outcome => return outcome.map_err(|e| self.error(e)),
+            }
+        }
     }
 
     pub async fn issue_initial(&self, input: IssueInput) -> Result<RefreshIssue> {
