@@ -61,6 +61,9 @@ impl StoreError {
             || err.is_connection_refusal()
             || err.is_connection_dropped()
             || err.is_unrecoverable_error()
+            // LOADING (a restarted server reading its data), MASTERDOWN, TRYAGAIN: the
+            // server is up but cannot serve yet; callers should treat it like a restart.
+            || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry)
         {
             StoreError::Unavailable(scrub(err.to_string()))
         } else {
