@@ -34,10 +34,10 @@ function createRedisStore(cfg) {
     gcOrphans: promised((opts) => native.gcOrphans(opts)),
     close: async () => native.close(),
     // Read-only operator views (used by the `redis-session-store` CLI).
-    listSessions: (userId) => native.listSessions(userId),
-    inspectLineage: (rid) => native.inspectLineage(rid),
-    keyspaceStats: () => native.keyspaceStats(),
-    gcOrphansWithProgress: (opts, onProgress) =>
+    listSessions: promised((userId) => native.listSessions(userId)),
+    inspectLineage: promised((rid) => native.inspectLineage(rid)),
+    keyspaceStats: promised(() => native.keyspaceStats()),
+    gcOrphansWithProgress: promised((opts, onProgress) =>
       native.gcOrphansWithProgress(
         opts,
         // A throw from the callback would be fatal on the addon's thread: report it instead.
@@ -51,6 +51,7 @@ function createRedisStore(cfg) {
             }
           : onProgress,
       ),
+    ),
   }
 }
 
