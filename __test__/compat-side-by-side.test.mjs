@@ -467,3 +467,76 @@ test('errors: same messages; this package adds a code and they are Error instanc
     assert.equal(r.orig.err.name, 'Error')
   }
 })
+
+test('logoutAll and gcOrphans over many sessions (several batches and SCAN pages)', async () => {
+  const d = await duo()
+  const t = d.base
+  const N = 700
+  // Issue N sessions on both sides, rotate every seventh.
+  const burst = async (fn, tokens) => {
+    for (let i = 0; i < tokens.length; i += 100) {
+      const slice = tokens.slice(i, i + 100)
+      for (const side of ['orig', 'nat']) {
+        const store = side === 'orig' ? d.pair.orig : d.pair.nat
+        // In order, so that device keys point at the same session on both sides.
+        for (let j = 0; j < slice.length; j++) {
+          const r = await fn(store, (x) => d.maps[side].rid(x), i + j)
+          d.maps[side].add(slice[j], r.newRid?.rid ?? r.rid)
+        }
+      }
+    }
+  }
+  const issued = Array.from({ length: N }, (_, i) => `R${i}`)
+  await burst((s, _rid, i) => s.issueInitial(i % 2 ? 'quinn' : 'rae', { now: t, absTtlSeconds: 3600, ...(i % 3 ? {} : { deviceId: `d${i % 5}` }) }), issued)
+  const rotated = issued.filter((_, i) => i % 7 === 0)
+  await burst((s, rid, i) => s.verifyAndRotateRefresh({ rid: rid(rotated[i]), now: t + 1 }), rotated.map((x) => `C${x}`))
+  // Orphans: every eleventh session's hash disappears.
+  for (const side of ['orig', 'nat']) {
+    const p = side === 'orig' ? d.pair.origPrefix : d.pair.natPrefix
+    const keys = issued.filter((_, i) => i % 11 === 5).map((tok) => `${p}:rid:${d.maps[side].rid(tok)}`)
+    await d.pair.client.del(...keys)
+  }
+  const dry = await d.run((s) => s.gcOrphans({ dryRun: true }))
+  const gc = await d.run((s) => s.gcOrphans())
+  // Deleted hashes of used parents are dangling members of the original's index only
+  // (rotation deviation), so it removes that many more members.
+  const deleted = issued.filter((_, i) => i % 11 === 5)
+  const deletedParents = deleted.filter((tok) => rotated.includes(tok)).length
+  assert.ok(deletedParents > 0)
+  for (const r of [dry, gc]) {
+    const { removedRids, dryRun, ...common } = r.nat.ok
+    assert.deepEqual(common, { ...r.orig.ok, removedFromSets: r.orig.ok.removedFromSets - deletedParents })
+    assert.equal(removedRids, r.orig.ok.deletedRidHashes)
+    assert.equal(dryRun, r === dry)
+  }
+  assert.equal(gc.orig.ok.scannedRids, N + rotated.length - deleted.length)
+  assert.equal(gc.orig.ok.removedFromSets, deleted.length)
+  // Before logoutAll the indexes differ by the used parents only (rotation deviation).
+  const pre = await d.diff()
+  assert.deepEqual(pre.map((e) => e.slice(0, 2)), [['user:quinn:rids', 'members'], ['user:rae:rids', 'members']])
+  const extra = pre.flatMap(([, , o, n]) => (assert.ok(n.every((m) => o.includes(m))), o.filter((m) => !n.includes(m))))
+  assert.deepEqual(extra.sort(), rotated.filter((tok) => !deleted.includes(tok)).map((tok) => `rid:${tok}`).sort())
+  // Device keys this package deletes: those pointing at a session it ends (an active,
+  // indexed one); keys pointing at a used parent or a vanished hash stay, as in the original.
+  const before = (await d.snapshots()).nat
+  const endedDeviceKeys = Object.keys(before).filter((k) => k.startsWith('device:') &&
+    before[before[k].value]?.fields.some(([f, v]) => f === 'status' && v === 'active'))
+  same(await d.run((s) => s.logoutAll('quinn')), { ok: undefined })
+  same(await d.run((s) => s.logoutAll('rae')), { ok: undefined })
+  // The only differences: used parents (kept in the original's index) are tombstoned
+  // there and stay `used` here; device keys of ended sessions are deleted here.
+  const diff = await d.diff()
+  const { orig } = await d.snapshots()
+  const usedParents = rotated.filter((tok) => orig[`rid:${tok}`])
+  assert.ok(usedParents.length > 50 && endedDeviceKeys.length > 0)
+  assert.deepEqual(diff, [
+    ...endedDeviceKeys.map((k) => [k, 'only in original']),
+    ...usedParents.map((tok) => [`rid:${tok}`, 'field', 'status', 'tombstoned', 'used']),
+  ].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
+  const snaps = await d.snapshots()
+  for (const side of ['orig', 'nat']) {
+    const active = Object.values(snaps[side]).filter((e) => e.type === 'hash' && e.fields.some(([f, v]) => f === 'status' && v === 'active'))
+    assert.equal(active.length, 0, `${side}: no active session left`)
+    assert.equal(Object.keys(snaps[side]).some((k) => k.startsWith('user:')), false, `${side}: indexes deleted`)
+  }
+})
