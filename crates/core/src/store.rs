@@ -22,8 +22,6 @@ const MAX_LINEAGE_HOPS: u32 = 100_000;
 /// Reconnection: a few quick attempts, so a call against a dead server fails fast
 /// instead of waiting out a long backoff; the next call tries again.
 const RECONNECT_RETRIES: usize = 2;
-/// Extra attempts of a script call that keeps meeting NOSCRIPT (script cache flushed).
-const NOSCRIPT_RETRIES: u32 = 5;
 const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
 const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(1_000);
 
@@ -114,17 +112,21 @@ impl SessionStore {
             invocation.arg(*arg);
         }
         let mut connection = self.connection()?;
-        // redis-rs answers NOSCRIPT by loading the script and trying once more; a second
-        // SCRIPT FLUSH (or a failover) in between would surface as an error. NOSCRIPT
-        // means the script did not run, so trying again is always safe.
-        let mut attempts = 0;
-        loop {
-            match invocation.invoke_async(&mut connection).await {
-                Err(e) if attempts < NOSCRIPT_RETRIES && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                    attempts += 1
+        match invocation.invoke_async(&mut connection).await {
+            // redis-rs answers NOSCRIPT by loading the script and trying once more; a
+            // second SCRIPT FLUSH (or a failover) in between surfaces as NOSCRIPT again.
+            // NOSCRIPT means the script did not run, so sending its source with EVAL,
+            // which needs no script cache, is safe and cannot meet NOSCRIPT.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let Some(source) = scripts::source_of(script) else { return Err(self.error(e)) };
+                let mut eval = redis::cmd("EVAL");
+                eval.arg(source).arg(keys.len()).arg(keys);
+                for arg in self.layout.script_args().iter().chain(args) {
+                    eval.arg(*arg);
                 }
-                outcome => return outcome.map_err(|e| self.error(e)),
+                eval.query_async(&mut connection).await.map_err(|e| self.error(e))
             }
+            outcome => outcome.map_err(|e| self.error(e)),
         }
     }
 
