@@ -85,10 +85,15 @@ function generate(seed, length = OPS) {
       ops.push({ op: 'logoutAll', user: pick(USERS) })
     } else if (r < 0.84) {
       ops.push({ op: 'getRid', rid: ridRef() })
-    } else if (r < 0.92) {
+    } else if (r < 0.89) {
       ops.push({ op: 'scanRids', user: pick(USERS) })
+    } else if (r < 0.915) {
+      // Raw, the same on both sides: a hash evicted, or one that lost its expiry and is
+      // past its absExpAt (restored from an old dump, say). These reach gc's deletions
+      // and the paths for index members and device keys whose hash is gone.
+      ops.push(rnd() < 0.5 ? { op: 'evict', rid: ridRef() } : { op: 'age', rid: ridRef(), absExpAt: pick([-50, -5000]) })
     } else {
-      ops.push({ op: 'gc', ...(rnd() < 0.5 ? { dryRun: rnd() < 0.5 } : {}), ...(rnd() < 0.3 ? { graceSeconds: pick([0, 60]) } : {}) })
+      ops.push({ op: 'gc', ...(rnd() < 0.5 ? { dryRun: rnd() < 0.5 } : {}), ...(rnd() < 0.4 ? { graceSeconds: pick([0, 60, 100000]) } : {}) })
     }
   }
   return { seed, resync: rnd() < 0.5 ? 'fromOriginal' : 'fromNative', ops }
@@ -467,6 +472,12 @@ async function runSequence(pair, seq, fired) {
           case 'logoutDevice': return s.logoutDevice(op.user, op.dev)
           case 'logoutAll': return s.logoutAll(op.user)
           case 'getRid': return s.getRid(rid)
+          case 'evict': return client.del(`${prefixes[side]}:rid:${rid}`).then(() => undefined)
+          case 'age': {
+            const key = `${prefixes[side]}:rid:${rid}`
+            return client.exists(key).then((e) => e && client.multi().hset(key, 'absExpAt', String(base + op.absExpAt)).persist(key).exec())
+              .then(() => undefined)
+          }
           case 'scanRids': return s.scanRids(op.user)
           case 'gc': {
             const opts = {}
