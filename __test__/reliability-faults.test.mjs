@@ -406,6 +406,23 @@ test('a reply cut mid-way by the network: ERR_REDIS_UNAVAILABLE, the rotation ap
   }
 })
 
+test('a peer that accepts TCP but never answers: ERR_REDIS_TIMEOUT within the documented bound, never a hang', async () => {
+  const sockets = []
+  const silent = createServer((sock) => { sockets.push(sock); sock.on('error', () => {}) })
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r))
+  after(() => { for (const sock of sockets) sock.destroy(); silent.close() })
+  const s = store(`redis://127.0.0.1:${silent.address().port}`)
+  // The connection handshake gets no answer: each of the 3 connection attempts waits
+  // connectTimeoutMs, with a short backoff between them.
+  const bound = 3 * TIMEOUT_MS + 1500
+  const { issueInitial, verifyAndRotateRefresh, gcOrphans } = everyMethod(s)
+  for (const [name, call] of Object.entries({ issueInitial, verifyAndRotateRefresh, gcOrphans })) {
+    const started = Date.now()
+    await rejects(call(), ['ERR_REDIS_TIMEOUT'])
+    assert.ok(Date.now() - started < bound, `${name}: ${Date.now() - started} ms`)
+  }
+})
+
 test('close() then a call: every method rejects with ERR_STORE_CLOSED, also before any connection', async () => {
   const srv = await server()
   for (const connectFirst of [true, false]) {

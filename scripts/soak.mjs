@@ -5,7 +5,9 @@
 //
 // Checks, and exits non-zero when one fails:
 //   - zero lost logouts: every session a logout / logoutDevice / logoutAll /
-//     tombstoneLineage ended (as the call returned) is not active at the end;
+//     tombstoneLineage ended (as the call returned) is not active, checked after at
+//     least one server restart (and the rest at the end), then forgotten, so that the
+//     checker's own memory stays flat;
 //   - lineages sound: no session has two children, no lineage two active sessions;
 //   - zero unexpected errors: a failing call rejects with a fault code
 //     (ERR_REDIS_UNAVAILABLE, ERR_REDIS_TIMEOUT) or a session outcome the load can
@@ -45,8 +47,11 @@ admin.on('error', () => {})
 const store = createRedisStore({ url: srv.url, prefix: 'soak', absTtlSeconds: 3600, commandTimeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS })
 
 const stats = { calls: 0, ok: 0, faults: {}, session: {}, unexpected: 0, restarts: 0, flushes: 0, clientKills: 0, ended: 0 }
-/** Sessions a returned logout ended: rid -> what ended it. */
-const ended = new Map()
+/** Sessions a returned logout ended, not checked yet: [rid, kind, restarts when ended]. */
+let ended = []
+let endedTotal = 0
+let checkedTotal = 0
+let lost = 0
 
 /** Runs one store call; returns its value, or undefined after a counted failure. */
 async function call(what, fn) {
@@ -114,11 +119,11 @@ async function worker(w, deadline) {
     }
     const raced = await racer
     if (done.ok) {
-      for (const rid of covered) ended.set(rid, kind)
+      for (const rid of covered) ended.push([rid, kind, stats.restarts])
       // A rotation that won the race made a child; for everything but logout(rid) it
       // belongs to what was ended, and must have been ended too.
-      if (raced.ok && kind !== 0) ended.set(raced.value.newRid.rid, kind)
-      stats.ended += covered.length
+      if (raced.ok && kind !== 0) ended.push([raced.value.newRid.rid, kind, stats.restarts])
+      endedTotal += covered.length + (raced.ok && kind !== 0 ? 1 : 0)
     }
   }
 }
@@ -146,6 +151,39 @@ async function faults(deadline) {
   }
 }
 
+/** Checks the given ended sessions; false when the server could not be asked. */
+async function checkEnded(batch) {
+  for (let i = 0; i < batch.length; i += 1000) {
+    const part = batch.slice(i, i + 1000)
+    const pipe = admin.pipeline()
+    for (const [rid] of part) pipe.hget(`soak:rid:${rid}`, 'status')
+    let replies
+    try {
+      replies = await pipe.exec()
+    } catch {
+      return false
+    }
+    if (replies.some(([err]) => err)) return false
+    replies.forEach(([, status], k) => {
+      if (status === 'active') {
+        lost++
+        problem(`lost logout: ${part[k][0]} (ended by kind ${part[k][1]}) is active`)
+      }
+    })
+  }
+  checkedTotal += batch.length
+  return true
+}
+
+/** Every few seconds: checks what was ended before the latest restart, and forgets it. */
+async function checker(deadline) {
+  while (Date.now() < deadline) {
+    await sleep(3000)
+    const due = ended.filter(([, , restarts]) => restarts < stats.restarts)
+    if (due.length && (await checkEnded(due))) ended = ended.filter(([, , restarts]) => restarts >= stats.restarts)
+  }
+}
+
 const memory = []
 async function sampleMemory(deadline) {
   while (Date.now() < deadline) {
@@ -163,6 +201,7 @@ await Promise.all([
   ...Array.from({ length: WORKERS }, (_, w) => worker(w, deadline)),
   faults(deadline),
   sampleMemory(deadline),
+  checker(deadline),
 ])
 
 // The same store must work after the last fault, without a new store.
@@ -173,21 +212,9 @@ for (let i = 0; i < 100 && !recovered; i++) {
 }
 if (!recovered) problem('the store did not recover after the last fault')
 
-// Zero lost logouts: nothing that a returned call ended is active now.
-let lost = 0
-const ridsEnded = [...ended.keys()]
-for (let i = 0; i < ridsEnded.length; i += 1000) {
-  const pipe = admin.pipeline()
-  for (const rid of ridsEnded.slice(i, i + 1000)) pipe.hget(`soak:rid:${rid}`, 'status')
-  const replies = await pipe.exec()
-  replies.forEach(([err, status], k) => {
-    if (err) problem(`check: ${err.message}`)
-    else if (status === 'active') {
-      lost++
-      problem(`lost logout: ${ridsEnded[i + k]} (ended by kind ${ended.get(ridsEnded[i + k])}) is active`)
-    }
-  })
-}
+// Zero lost logouts: what is left unchecked is checked now.
+if (!(await checkEnded(ended))) problem('could not check the last ended sessions')
+if (checkedTotal !== endedTotal) problem(`checked ${checkedTotal} of ${endedTotal} ended sessions`)
 
 // Lineages: at most one child per session, at most one active session per lineage.
 const sessions = new Map()
@@ -246,7 +273,8 @@ const summary = {
   serverRestarts: stats.restarts,
   scriptFlushes: stats.flushes,
   connectionsKilled: stats.clientKills,
-  sessionsEndedByReturnedLogouts: ended.size,
+  sessionsEndedByReturnedLogouts: endedTotal,
+  sessionsCheckedNotActive: checkedTotal,
   lostLogouts: lost,
   sessionsWithTwoChildren: doubleChildren,
   lineagesWithTwoActive: doubleActive,
