@@ -237,6 +237,47 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
   }
 })
 
+test('gcOrphans racing rotations and logouts never deletes a live session nor re-indexes an ended one', async () => {
+  const prefix = uniquePrefix('race-gc')
+  const pool = stores(prefix, 3)
+  const now = nowSeconds()
+  // Garbage for gc to find while the load runs: expired used / tombstoned sessions.
+  for (let i = 0; i < 50; i++) {
+    await client.hset(`${prefix}:rid:old${i}`, { userId: `u${i % 5}`, parentRid: '', absExpAt: String(now - 100), status: i % 2 ? 'used' : 'tombstoned' })
+  }
+  const users = ['u0', 'u1', 'u2', 'u3', 'u4']
+  const stop = { done: false }
+  const work = users.map(async (user, w) => {
+    for (let i = 0; !stop.done; i++) {
+      const { rid } = await pool[w % 3].issueInitial(user, { now: nowSeconds(), deviceId: `d${i % 2}` })
+      const chain = await rotateChain(pool[(w + 1) % 3], rid, { deviceId: `d${i % 2}` }, 3)
+      const head = chain.at(-1).value.newRid.rid
+      if (i % 3 === 0) await pool[w % 3].logout(head)
+      else if (i % 3 === 1) await pool[w % 3].logoutDevice(user, `d${i % 2}`)
+      else if (i % 7 === 2) await pool[w % 3].logoutAll(user)
+    }
+  })
+  let gcRuns = 0
+  let deleted = 0
+  const deadline = Date.now() + 1500
+  while (Date.now() < deadline) {
+    const r = await pool[gcRuns % 3].gcOrphans({ graceSeconds: 0 })
+    deleted += r.deletedRidHashes
+    assert.equal(r.addedToSets, 0, 'no active session was ever missing from its index')
+    gcRuns++
+  }
+  stop.done = true
+  await Promise.all(work)
+  assert.ok(gcRuns >= 3)
+  assert.equal(deleted, 50, 'exactly the 50 expired sessions were deleted')
+  // Each user's index is exactly their active sessions, and every active session exists.
+  const sessions = await allSessions(prefix)
+  for (const user of users) {
+    const indexed = (await client.smembers(`${prefix}:user:${user}:rids`)).map((k) => k.slice(`${prefix}:rid:`.length)).sort()
+    assert.deepEqual(indexed, activeOf(sessions, (h) => h.userId === user).sort(), user)
+  }
+})
+
 // ---------------------------------------------------------------------------------------
 // Random concurrent workloads against a serial model.
 
