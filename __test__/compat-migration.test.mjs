@@ -165,6 +165,41 @@ for (const [first, second] of [['orig', 'nat'], ['nat', 'orig']]) {
   })
 }
 
+for (const [writer, collector] of [['orig', 'nat'], ['nat', 'orig']]) {
+  test(`garbage left by ${writer} is collected by ${collector}`, async () => {
+    const m = await shared()
+    const W = m[writer]
+    const C = m[collector]
+    const live = await W.issueInitial('mona', { now: m.t, absTtlSeconds: 3600 })
+    const old = await W.issueInitial('mona', { now: m.t, absTtlSeconds: 3600 })
+    const oldChild = await W.verifyAndRotateRefresh({ rid: old.rid, now: m.t + 1 })
+    const gone = await W.issueInitial('mona', { now: m.t, absTtlSeconds: 3600 })
+    await W.logout(oldChild.newRid.rid)
+    // A used and a tombstoned session past their absExpAt that lost their expiry, an
+    // index member whose hash vanished, and (the original only) the bare hash its logout
+    // of an unknown rid writes.
+    for (const rid of [old.rid, oldChild.newRid.rid]) {
+      await m.client.hset(m.key(rid), 'absExpAt', String(m.t - 10))
+      await m.client.persist(m.key(rid))
+    }
+    await m.client.del(m.key(gone.rid))
+    await W.logout('00000000-0000-4000-8000-000000000bad')
+    const bare = writer === 'orig' ? 1 : 0
+    const report = await C.gcOrphans({ graceSeconds: 0 })
+    assert.equal(report.deletedRidHashes, 2 + bare)
+    // The vanished member; the used parent the original keeps indexed is dropped from the
+    // index with its hash (not counted as removedFromSets, in both).
+    assert.equal(report.removedFromSets, 1)
+    assert.equal(report.addedToSets, 0)
+    // What is left: the live session, indexed.
+    const keys = (await m.client.keys(`${m.prefix}:*`)).sort()
+    assert.deepEqual(keys, [m.key(live.rid), `${m.prefix}:user:mona:rids`].sort())
+    assert.deepEqual(await m.index('mona'), [m.key(live.rid)])
+    assert.equal(await m.status(live.rid), 'active')
+    await W.verifyAndRotateRefresh({ rid: live.rid, now: m.t + 2 })
+  })
+}
+
 test('a lineage built by the original is ended by tombstoneLineage of this package', async () => {
   const m = await shared()
   const r0 = await m.orig.issueInitial('hank', { now: m.t, absTtlSeconds: 3600, deviceId: 'k' })
