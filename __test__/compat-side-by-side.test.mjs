@@ -96,8 +96,8 @@ test('issue, rotation, replay, missing rid, bindings, expiry: the issue #2 scena
   assert.equal(snap2.orig['device:alice:phone'].value, 'rid:R1')
   assert.equal(snap2.nat['device:alice:phone'].value, 'rid:R1')
 
-  // The unbound child now accepts any binding values (stored "" never matches a given
-  // deviceId, so a deviceId is refused; ua/ip are compared with "" too).
+  // The unbound child stores "" for each binding value, and a given non-empty value is
+  // compared with that "": a later rotation that gives one is refused, in both.
   sameError(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R2'), uaHash: 'ua1', now: t + 20 })), 'rotate_fail:ERR_BINDING', 'ERR_BINDING')
 })
 
