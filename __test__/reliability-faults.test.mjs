@@ -324,6 +324,38 @@ test('a server slower than the command timeout: ERR_REDIS_TIMEOUT in time, rotat
   }
 })
 
+test('replies after timeouts are never handed to the wrong call', async () => {
+  // Timed-out calls leave replies in flight; each later reply must still reach its own
+  // call (a mix-up would hand one user's session to another).
+  const srv = await server()
+  const s = store(srv.url)
+  const c = raw(srv.url)
+  await c.ping()
+  const users = Array.from({ length: 40 }, (_, i) => `mix${i}`)
+  const rids = []
+  for (const u of users) rids.push((await s.issueInitial(u, { now: nowSeconds() })).rid)
+  let timeouts = 0
+  let answers = 0
+  const deadline = Date.now() + 2500
+  for (let round = 0; Date.now() < deadline; round++) {
+    const sleeping = round % 2 === 0 ? c.call('DEBUG', 'SLEEP', '0.35') : null
+    const calls = users.flatMap((u, i) => [
+      s.getRid(rids[i]).then((h) => { answers++; assert.equal(h.userId, u, 'getRid answered with its own session') }),
+      s.scanRids(u).then((list) => { answers++; assert.deepEqual(list, [rids[i]], 'scanRids answered for its own user') }),
+    ])
+    const settled = await Promise.allSettled(calls)
+    for (const r of settled) {
+      if (r.status === 'rejected') {
+        if (r.reason?.code === 'ERR_REDIS_TIMEOUT') timeouts++
+        else throw r.reason
+      }
+    }
+    await sleeping
+  }
+  assert.ok(timeouts > 0, 'some calls timed out')
+  assert.ok(answers > 200, `many calls were answered (${answers})`)
+})
+
 test('connections killed mid-load (CLIENT KILL TYPE normal): clean rejections, recovery, lineages sound', async () => {
   const srv = await server()
   const s = store(srv.url)
