@@ -137,6 +137,7 @@ test('logout racing rotations of the same rid: the rid ends, the outcome is a se
   }
   assert.equal(rotatedFirst + logoutFirst, ROUNDS)
   assert.ok(logoutFirst > 0, 'some rounds had the logout win')
+  assert.ok(rotatedFirst > 0, 'some rounds had a rotation win')
 })
 
 test('logoutDevice racing rotation chains leaves no active session of that user on that device', async () => {
