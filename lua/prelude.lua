@@ -21,9 +21,14 @@ local function load_hash(key)
 end
 
 -- A stored epoch-seconds field as a whole number (the original reads them with
--- JavaScript's Number(): "" is 0, anything unparsable is treated as 0 too).
+-- JavaScript's Number(): "" is 0, anything unparsable is treated as 0 too). Clamped to
+-- [0, 2^53 - 1] so that a corrupt value ("1e300", "nan", "-inf") can never make a later
+-- EXPIREAT fail half-way through a script.
+local MAX_EPOCH = 9007199254740991
 local function seconds(value)
-  return math.floor(tonumber(value) or 0)
+  local n = tonumber(value)
+  if n == nil or n ~= n then return 0 end
+  return math.max(0, math.min(math.floor(n), MAX_EPOCH))
 end
 
 local function fmt(n) return string.format('%d', n) end

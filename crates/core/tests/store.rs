@@ -346,3 +346,30 @@ async fn scripts_reload_after_a_script_flush() {
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut r).await.unwrap();
     assert!(rotate(&s, &rid, t + 1, Binding::default()).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupt_stored_expiries_never_leave_a_half_done_rotation_or_gc() {
+    let (s, p) = store("corrupt-expiry");
+    let t = now();
+    let mut r = redis().await;
+    for (rid, abs) in [("huge", "1e300"), ("nan", "nan"), ("neginf", "-inf"), ("inf", "inf")] {
+        let fields = [("userId", "u"), ("status", "active"), ("absExpAt", abs), ("deviceId", ""), ("uaHash", ""), ("ipHash", "")];
+        let _: () = r.hset_multiple(format!("{p}:rid:{rid}"), &fields).await.unwrap();
+    }
+    // Huge and infinite expiries clamp to the largest one Redis holds; unparsable ones read as 0.
+    for rid in ["huge", "inf"] {
+        let child = rotate(&s, rid, t, Binding::default()).await.unwrap();
+        let h = hash(&s, &child).await;
+        assert_eq!(h["absExpAt"], "9007199254740991", "{rid}");
+        assert_eq!(hash(&s, rid).await["status"], "used");
+    }
+    for rid in ["nan", "neginf"] {
+        assert_eq!(rotate(&s, rid, t, Binding::default()).await, Err(StoreError::ExpiredAbs), "{rid}");
+        assert_eq!(hash(&s, rid).await["status"], "active", "{rid}: nothing written");
+    }
+    // gc re-indexes an unindexed active session with a corrupt expiry without failing.
+    let _: () = r.hset_multiple(format!("{p}:rid:lost"), &[("userId", "w"), ("status", "active"), ("absExpAt", "1e300")]).await.unwrap();
+    let report = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert!(report.added_to_sets >= 1);
+    assert!(s.scan_rids("w").await.unwrap().contains(&"lost".to_string()));
+}
