@@ -12,7 +12,28 @@ use napi_derive::napi;
 use session_store_core::input::{self, Arg};
 use session_store_core::{store, SessionStore, StoreConfig, StoreError};
 
+mod settle;
+
 mod admin;
+
+/// Worker threads of the addon's Tokio runtime. The work per call is small (build a
+/// command, hand it to the one multiplexed connection, parse the reply), so one worker
+/// keeps up with the server, and a single thread avoids the cross-thread wake-ups and
+/// idle spinning that napi-rs's default (one worker per core) costs on every call.
+/// Overridable with `RSS_NATIVE_WORKER_THREADS` (a benchmarking aid).
+const RUNTIME_WORKER_THREADS: usize = 1;
+
+#[napi_derive::module_init]
+fn init() {
+    let workers = std::env::var("RSS_NATIVE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(RUNTIME_WORKER_THREADS);
+    if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    }
+}
 
 /// Reads a JavaScript value; for a plain object, only the named properties.
 pub(crate) fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg> {
@@ -68,7 +89,7 @@ where
     V: ToNapiValue + 'static,
     F: Future<Output = session_store_core::Result<T>> + Send + 'static,
 {
-    env.spawn_future_with_callback(async move { Ok(call.await) }, move |env, outcome| match outcome {
+    settle::spawn_promise(env, call, move |env, outcome| match outcome {
         Ok(value) => Ok(to_js(value)),
         Err(err) => Err(to_js_error(env, err)),
     })
