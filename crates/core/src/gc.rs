@@ -1,6 +1,9 @@
 //! Garbage collection: streams the keyspace with SCAN and cleans each page with one
 //! script call, so memory stays bounded and the server is never blocked for long.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
@@ -63,29 +66,85 @@ pub(crate) async fn run_observed(
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
 
     // 1) Index members whose rid hash is gone.
-    let mut pages = ScanPages::new(store, store.layout().user_key_pattern(), "set")?;
-    while let Some(keys) = pages.next().await? {
-        if keys.is_empty() {
-            continue;
-        }
-        report.scanned_user_sets += keys.len() as u64;
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        report.removed_from_sets += store.run::<u64>(&scripts::GC_INDEX, &keys, &[dry_run]).await?;
-        progress(&report);
-    }
+    each_page(
+        ScanPages::new(store, store.layout().user_key_pattern(), "set")?,
+        |keys| async move { store.run::<u64>(&scripts::GC_INDEX, &as_strs(&keys), &[dry_run]).await },
+        |scanned, removed| {
+            report.scanned_user_sets += scanned;
+            report.removed_from_sets += removed;
+            progress(&report);
+        },
+    )
+    .await?;
 
     // 2) Rid hashes: delete garbage, re-index active sessions.
-    let mut pages = ScanPages::new(store, store.layout().rid_key_pattern(), "hash")?;
-    while let Some(keys) = pages.next().await? {
+    let (now, grace) = (now.as_str(), grace.as_str());
+    each_page(
+        ScanPages::new(store, store.layout().rid_key_pattern(), "hash")?,
+        |keys| async move { store.run::<(u64, u64)>(&scripts::GC_RIDS, &as_strs(&keys), &[now, grace, dry_run]).await },
+        |scanned, (deleted, added)| {
+            report.scanned_rids += scanned;
+            report.deleted_rid_hashes += deleted;
+            report.added_to_sets += added;
+            progress(&report);
+        },
+    )
+    .await?;
+    Ok(report)
+}
+
+fn as_strs(keys: &[String]) -> Vec<&str> {
+    keys.iter().map(String::as_str).collect()
+}
+
+/// Cleans every non-empty page of a scan with `clean` (one script call per page) and
+/// folds each outcome into the report with `apply(keys in the page, outcome)`. The next
+/// page is asked for together with the current page's script, so the server runs them
+/// back to back (script first, as before) instead of waiting a round trip in between.
+async fn each_page<T, Fut>(
+    mut pages: ScanPages<'_>,
+    clean: impl Fn(Vec<String>) -> Fut,
+    mut apply: impl FnMut(u64, T),
+) -> Result<()>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    let mut page = pages.next().await?;
+    while let Some(keys) = page {
         if keys.is_empty() {
+            page = pages.next().await?;
             continue;
         }
-        report.scanned_rids += keys.len() as u64;
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let (deleted, added): (u64, u64) = store.run(&scripts::GC_RIDS, &keys, &[&now, &grace, dry_run]).await?;
-        report.deleted_rid_hashes += deleted;
-        report.added_to_sets += added;
-        progress(&report);
+        let scanned = keys.len() as u64;
+        let (outcome, next) = both(clean(keys), pages.next()).await;
+        apply(scanned, outcome?);
+        page = next?;
     }
-    Ok(report)
+    Ok(())
+}
+
+/// Runs two futures concurrently (polling `a` first) until both are done.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut a_out, mut b_out) = (None, None);
+    poll_fn(|cx| {
+        if a_out.is_none() {
+            if let Poll::Ready(out) = a.as_mut().poll(cx) {
+                a_out = Some(out);
+            }
+        }
+        if b_out.is_none() {
+            if let Poll::Ready(out) = b.as_mut().poll(cx) {
+                b_out = Some(out);
+            }
+        }
+        match (a_out.take(), b_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (a_out, b_out) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
