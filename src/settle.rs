@@ -4,9 +4,10 @@
 //! napi-rs's `Env::spawn_future_with_callback` creates (and later tears down) a threadsafe
 //! function, an environment cleanup hook and two runtime tasks for every call; measured
 //! with `NativeStore.noop()` that was ~45 µs of CPU per call, more than a Redis round trip.
-//! Here a call creates a Promise and spawns one task; the task queues its outcome and
-//! wakes the JavaScript thread only when the queue was empty, and the JavaScript thread
-//! settles every queued call on one wake-up.
+//! Here a call creates a Promise and hands its future to the environment's dispatcher
+//! task, which runs all calls; a finished call queues its outcome and wakes the
+//! JavaScript thread only when the queue was empty, and the JavaScript thread settles
+//! every queued call on one wake-up.
 //!
 //! The threadsafe function is unreferenced while no call is in flight, so an idle store
 //! never keeps the event loop alive, and referenced while one is, so a process does not
@@ -15,14 +16,15 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use napi::bindgen_prelude::*;
 use napi::{check_status, sys, JsError};
 
@@ -54,6 +56,17 @@ struct Completions {
     queue: Mutex<Vec<Done>>,
     /// Calls started and not yet settled; only changed on the JavaScript thread.
     in_flight: AtomicUsize,
+    /// Calls submitted by the JavaScript thread, not yet taken by the dispatcher task.
+    incoming: Mutex<Incoming>,
+}
+
+type Call = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+#[derive(Default)]
+struct Incoming {
+    calls: Vec<Call>,
+    /// The dispatcher's waker, left here when it found no calls to take.
+    waker: Option<Waker>,
 }
 
 impl Completions {
@@ -72,6 +85,46 @@ impl Completions {
                 unsafe { sys::napi_call_threadsafe_function(tsfn.0, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
             }
         }
+    }
+
+    /// From the JavaScript thread: hands a call to the dispatcher, waking it only when it
+    /// is idle (calls started in the same JavaScript turn cost one wake-up together).
+    fn submit(&self, call: Call) {
+        let waker = {
+            let mut incoming = self.incoming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            incoming.calls.push(call);
+            incoming.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The one task that runs all of this environment's calls. Taking the calls in
+    /// batches and polling them together means that their commands reach the connection's
+    /// driver together and go out in one write, where a task per call had the driver
+    /// (woken into the scheduler's LIFO slot) write each command on its own.
+    async fn dispatch(self: Arc<Self>) {
+        let mut running = FuturesUnordered::<Call>::new();
+        poll_fn(|cx| loop {
+            let taken = {
+                let mut incoming = self.incoming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if incoming.calls.is_empty() {
+                    incoming.waker = Some(cx.waker().clone());
+                    None
+                } else {
+                    Some(std::mem::take(&mut incoming.calls))
+                }
+            };
+            let idle = taken.is_none();
+            running.extend(taken.into_iter().flatten());
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+            if idle {
+                // The waker is registered: a call submitted from now on wakes this task.
+                return Poll::<()>::Pending;
+            }
+        })
+        .await
     }
 
     /// On the JavaScript thread: references the threadsafe function when the first call
@@ -142,8 +195,12 @@ fn completions(env: &Env) -> Result<Arc<Completions>> {
                 return Ok(completions.clone());
             }
         }
-        let completions =
-            Arc::new(Completions { tsfn: RwLock::new(None), queue: Mutex::new(Vec::new()), in_flight: AtomicUsize::new(0) });
+        let completions = Arc::new(Completions {
+            tsfn: RwLock::new(None),
+            queue: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            incoming: Mutex::new(Incoming::default()),
+        });
         let name = env.create_string("redis-session-store")?;
         let finalize_data = Arc::into_raw(completions.clone()) as *mut c_void;
         let mut tsfn = ptr::null_mut();
@@ -170,6 +227,7 @@ fn completions(env: &Env) -> Result<Arc<Completions>> {
             check_status!(sys::napi_unref_threadsafe_function(env.raw(), tsfn))?;
         }
         *completions.tsfn.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Tsfn(tsfn));
+        napi::bindgen_prelude::spawn(completions.clone().dispatch());
         *slot = Some((key, completions.clone()));
         Ok(completions)
     })
@@ -208,14 +266,15 @@ where
     check_status!(unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
     completions.track(env.raw(), 1);
     let deferred = Deferred(deferred);
-    napi::bindgen_prelude::spawn(async move {
+    let queue = completions.clone();
+    completions.submit(Box::pin(async move {
         let outcome = CatchUnwind(call).await;
         let settle: Settle = Box::new(move |env| match outcome {
             // SAFETY: called on the environment's thread by `settle_queued`.
             Ok(output) => unsafe { V::to_napi_value(env.raw(), to_js(env, output)?) },
             Err(()) => Err(Error::from_reason("internal error: a store call panicked")),
         });
-        completions.push(Done { deferred, settle });
-    });
+        queue.push(Done { deferred, settle });
+    }));
     Ok(PromiseRaw::new(env.raw(), promise))
 }
