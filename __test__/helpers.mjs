@@ -2,6 +2,7 @@
 // file), unique key prefixes, and a plain client to look at what the store wrote.
 
 import { after } from 'node:test'
+import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import Redis from 'ioredis'
 import { startRedis } from '../scripts/redis-server.mjs'
@@ -44,6 +45,17 @@ export async function dump(client, prefix) {
     out[key] = { type, content, expireAt: await client.call('EXPIRETIME', key) }
   }
   return out
+}
+
+/** Fails the file when any Promise rejection goes unhandled while its tests run. */
+export function failOnUnhandledRejections() {
+  const unhandled = []
+  const onUnhandled = (reason) => unhandled.push(reason)
+  process.on('unhandledRejection', onUnhandled)
+  after(() => {
+    process.off('unhandledRejection', onUnhandled)
+    assert.deepEqual(unhandled, [], 'no unhandled rejection')
+  })
 }
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000)

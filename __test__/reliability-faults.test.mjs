@@ -14,14 +14,9 @@ import { createServer, connect } from 'node:net'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort } from '../scripts/redis-server.mjs'
+import { failOnUnhandledRejections } from './helpers.mjs'
 
-const unhandled = []
-const onUnhandled = (reason) => unhandled.push(reason)
-process.on('unhandledRejection', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-  assert.deepEqual(unhandled, [], 'no unhandled rejection')
-})
+failOnUnhandledRejections()
 
 const TIMEOUT_MS = 300
 const nowSeconds = () => Math.floor(Date.now() / 1000)

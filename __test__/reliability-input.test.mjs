@@ -12,14 +12,9 @@ import assert from 'node:assert/strict'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis } from '../scripts/redis-server.mjs'
+import { failOnUnhandledRejections } from './helpers.mjs'
 
-const unhandled = []
-const onUnhandled = (reason) => unhandled.push(reason)
-process.on('unhandledRejection', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-  assert.deepEqual(unhandled, [], 'no unhandled rejection')
-})
+failOnUnhandledRejections()
 
 const srv = await startRedis()
 after(() => srv.stop())

@@ -12,18 +12,12 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, nowSeconds } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections } from './helpers.mjs'
 
 const url = await redisUrl()
 const client = await rawClient()
 
-const unhandled = []
-const onUnhandled = (reason) => unhandled.push(reason)
-process.on('unhandledRejection', onUnhandled)
-after(() => {
-  process.off('unhandledRejection', onUnhandled)
-  assert.deepEqual(unhandled, [], 'no unhandled rejection')
-})
+failOnUnhandledRejections()
 
 /** `count` stores on one prefix: separate connections, so calls really interleave. */
 function stores(prefix, count = 3) {
