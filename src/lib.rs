@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
-use napi::{JsValue, ValueType};
+use napi::{sys, JsValue, ValueType};
 use napi_derive::napi;
 use session_store_core::input::{self, Arg};
 use session_store_core::{store, SessionStore, StoreConfig, StoreError};
@@ -60,25 +60,30 @@ pub(crate) fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg>
 }
 
 /// The one error mapping: an `Error` (a `TypeError` for bad input) whose message is the
-/// core's and whose `code` property is machine-readable.
-fn to_js_error(env: &Env, err: StoreError) -> Error {
-    let message = err.to_string();
-    let reason = Error::new(err.code().to_string(), message.clone());
+/// core's and whose `code` property is machine-readable. Null if the environment could
+/// not build it.
+fn js_error_value(env: &Env, err: &StoreError) -> sys::napi_value {
+    let reason = Error::new(err.code().to_string(), err.to_string());
     // SAFETY: `env` is the live environment of the current call or callback.
-    let raw = unsafe {
+    unsafe {
         if err.is_type_error() {
             JsTypeError::from(reason).into_value(env.raw())
         } else {
             JsError::from(reason).into_value(env.raw())
         }
-    };
-    if raw.is_null() {
-        return Error::from_reason(message);
     }
-    // Holding the object itself makes napi reject (or throw) with it unchanged.
+}
+
+/// [`js_error_value`] as an [`Error`] to throw (holding the object itself makes napi
+/// throw it unchanged).
+fn to_js_error(env: &Env, err: StoreError) -> Error {
+    let raw = js_error_value(env, &err);
+    if raw.is_null() {
+        return Error::from_reason(err.to_string());
+    }
     match unsafe { Unknown::from_napi_value(env.raw(), raw) } {
         Ok(object) => Error::from(object),
-        Err(_) => Error::from_reason(message),
+        Err(_) => Error::from_reason(err.to_string()),
     }
 }
 
@@ -89,9 +94,11 @@ where
     V: ToNapiValue + 'static,
     F: Future<Output = session_store_core::Result<T>> + Send + 'static,
 {
+    // A rejection carries the error object itself, created right where the Promise is
+    // rejected: wrapping it in a napi `Error` would hold it through a reference.
     settle::spawn_promise(env, call, move |env, outcome| match outcome {
         Ok(value) => Ok(to_js(value)),
-        Err(err) => Err(to_js_error(env, err)),
+        Err(err) => Err(js_error_value(env, &err)),
     })
 }
 

@@ -28,9 +28,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use napi::bindgen_prelude::*;
 use napi::{check_status, sys, JsError};
 
-/// Turns a finished call's outcome into the value to resolve with, on the JavaScript
-/// thread; an `Err` rejects the Promise with that error.
-type Settle = Box<dyn FnOnce(&Env) -> Result<sys::napi_value> + Send>;
+/// Turns a finished call's outcome into the value to resolve with (`Ok`) or to reject
+/// with (`Err`), on the JavaScript thread.
+type Settle = Box<dyn FnOnce(&Env) -> std::result::Result<sys::napi_value, sys::napi_value> + Send>;
 
 /// A Promise's resolver; used only on the JavaScript thread that created it.
 struct Deferred(sys::napi_deferred);
@@ -165,7 +165,7 @@ unsafe extern "C" fn settle_queued(env: sys::napi_env, _js_callback: sys::napi_v
             sys::napi_open_handle_scope(env, &mut scope);
             match settle(&js_env) {
                 Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
-                Err(err) => sys::napi_reject_deferred(env, deferred.0, JsError::from(err).into_value(env)),
+                Err(reason) => sys::napi_reject_deferred(env, deferred.0, reason),
             };
             sys::napi_close_handle_scope(env, scope);
         }
@@ -251,13 +251,20 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
-/// Runs `call` on the runtime; its Promise settles on this thread with `to_js(output)`.
+/// A napi error as the JavaScript value to reject with.
+fn rejection(env: &Env, err: Error) -> sys::napi_value {
+    // SAFETY: on the environment's thread.
+    unsafe { JsError::from(err).into_value(env.raw()) }
+}
+
+/// Runs `call` on the runtime; its Promise settles on this thread: resolved with
+/// `to_js(output)`'s `Ok` value, rejected with its `Err` value (a JavaScript value).
 pub fn spawn_promise<'env, T, V, F, C>(env: &'env Env, call: F, to_js: C) -> Result<PromiseRaw<'env, V>>
 where
     T: Send + 'static,
     V: ToNapiValue,
     F: Future<Output = T> + Send + 'static,
-    C: FnOnce(&Env, T) -> Result<V> + Send + 'static,
+    C: FnOnce(&Env, T) -> std::result::Result<V, sys::napi_value> + Send + 'static,
 {
     let completions = completions(env)?;
     let mut deferred = ptr::null_mut();
@@ -271,8 +278,8 @@ where
         let outcome = CatchUnwind(call).await;
         let settle: Settle = Box::new(move |env| match outcome {
             // SAFETY: called on the environment's thread by `settle_queued`.
-            Ok(output) => unsafe { V::to_napi_value(env.raw(), to_js(env, output)?) },
-            Err(()) => Err(Error::from_reason("internal error: a store call panicked")),
+            Ok(output) => unsafe { V::to_napi_value(env.raw(), to_js(env, output)?).map_err(|e| rejection(env, e)) },
+            Err(()) => Err(rejection(env, Error::from_reason("internal error: a store call panicked"))),
         });
         queue.push(Done { deferred, settle });
     }));
