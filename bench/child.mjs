@@ -134,18 +134,20 @@ const workloads = {
 
   /**
    * A long mixed run at `inflight`: per call 50% getRid, 30% rotate, 15% issue, 5% logout,
-   * each lane on its own session (a new one after a logout). RSS is read at start, after
-   * the warm-up share of calls, and at the end.
+   * each lane on its own session (a new one after a logout). RSS (and V8's heapTotal) is
+   * read at start, after the warm-up share of calls, and at the end.
    * params: { calls, inflight, warmupShare }
    */
   async mixed({ calls, inflight, warmupShare }) {
     const rss = () => process.memoryUsage().rss / 2 ** 20
+    const heapTotal = () => process.memoryUsage().heapTotal / 2 ** 20
     const rssStart = rss()
     const rids = []
     for (let i = 0; i < inflight; i++) rids.push((await issue(`m${i}`)).rid)
     const warmupCalls = Math.floor(calls * warmupShare)
     let started = 0
     let rssWarm = null
+    let heapWarm = null
     let seed = 12345
     const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
     const cpu0 = process.cpuUsage()
@@ -153,7 +155,7 @@ const workloads = {
     const lane = async (i) => {
       while (started < calls) {
         started++
-        if (rssWarm === null && started > warmupCalls) rssWarm = rss()
+        if (rssWarm === null && started > warmupCalls) [rssWarm, heapWarm] = [rss(), heapTotal()]
         const r = random()
         if (r < 0.5) await store.getRid(rids[i])
         else if (r < 0.8) {
@@ -176,6 +178,10 @@ const workloads = {
       rssStartMB: rssStart,
       rssWarmMB: rssWarm ?? rss(),
       rssEndMB: rss(),
+      // V8's heap as reserved (young generation included): how much of the RSS change is
+      // the JavaScript heap sizing itself rather than native memory.
+      heapTotalWarmMB: heapWarm ?? heapTotal(),
+      heapTotalEndMB: heapTotal(),
     }
   },
 }

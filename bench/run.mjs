@@ -213,6 +213,9 @@ function summarize(rounds) {
     rows.push(row('mixed RSS at start', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssStartMB, { better: 'lower' }))
     rows.push(row('mixed RSS after warm-up', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssWarmMB, { better: 'lower' }))
     rows.push(row('mixed RSS at end', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssEndMB, { better: 'lower' }))
+    rows.push(row('mixed V8 heapTotal after warm-up', 'MiB', rounds, (r, i) => r[i]?.mixed?.heapTotalWarmMB, { better: 'lower' }))
+    rows.push(row('mixed V8 heapTotal at end', 'MiB', rounds, (r, i) => r[i]?.mixed?.heapTotalEndMB, { better: 'lower' }))
+    rows.push(row('mixed RSS minus heapTotal, end / after warm-up', 'x', rounds, (r, i) => (r[i]?.mixed?.rssEndMB - r[i]?.mixed?.heapTotalEndMB) / (r[i]?.mixed?.rssWarmMB - r[i]?.mixed?.heapTotalWarmMB), { better: 'lower', digits: 3 }))
     rows.push(row('mixed RSS end / after warm-up', 'x', rounds, (r, i) => r[i]?.mixed?.rssEndMB / r[i]?.mixed?.rssWarmMB, { better: 'lower', digits: 3 }))
   }
   return rows

@@ -80,7 +80,8 @@ export function scriptText(name) {
 
 /**
  * Rotation ceiling data: `count` active sessions named by redis-benchmark's 12-digit
- * __rand_int__ (000000000000 ...), over 1000 users, bound to d1/ua/ip, indexed.
+ * __rand_int__ (000000000000 ...), over 100,000 users (small indexes, as the benchmark's
+ * lanes have), bound to d1/ua/ip, indexed.
  */
 export async function seedRotateParents(redis, { count, now }) {
   const absExpAt = now + 30 * 86400
@@ -88,7 +89,7 @@ export async function seedRotateParents(redis, { count, now }) {
   const seeder = `
     for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
       local key = 'auth:rid:' .. string.format('%012d', i)
-      local user = 'r' .. (i % 1000)
+      local user = 'r' .. (i % 100000)
       redis.call('HSET', key, 'userId', user, 'parentRid', '', 'createdAt', ARGV[3], 'expAt', ARGV[4],
         'absExpAt', ARGV[4], 'deviceId', 'd1', 'uaHash', 'ua', 'ipHash', 'ip', 'status', 'active')
       redis.call('EXPIREAT', key, ARGV[4])
