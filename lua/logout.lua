@@ -4,5 +4,5 @@
 
 local h = load_hash(KEYS[1])
 if h.userId == nil or h.userId == '' then return 0 end
-end_session(KEYS[1], h)
+end_session(KEYS[1], h.userId, h.deviceId)
 return 1

@@ -14,7 +14,7 @@ end
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local h = load_hash(key)
   if belongs(h) and h.status == 'active' then
-    end_session(key, h)
+    end_session(key, h.userId, h.deviceId)
     ended = ended + 1
   end
 end
@@ -26,7 +26,7 @@ if newest then
   local h = load_hash(newest)
   if belongs(h) then
     if h.status == 'active' then ended = ended + 1 end
-    end_session(newest, h)
+    end_session(newest, h.userId, h.deviceId)
   end
   if h.userId == nil or belongs(h) then redis.call('DEL', KEYS[2]) end
 end

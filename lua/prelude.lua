@@ -44,14 +44,27 @@ local function index_add(set_key, member, abs_exp_at)
   end
 end
 
--- Ends one session: status tombstoned, out of its user's index, and its device
--- key deleted when that key still points at it. h is the session's hash.
-local function end_session(key, h)
+-- Device key values read during this script call (false: missing). Sessions of one
+-- device share a device key, so a batch reads each key once; only the functions below
+-- write device keys while one is cached.
+local device_targets = {}
+
+-- Ends one session that is already out of its user's index: status tombstoned, and its
+-- device key deleted when that key still points at it.
+local function end_unindexed_session(key, user_id, device_id)
   redis.call('HSET', key, 'status', 'tombstoned')
-  redis.call('SREM', user_key(h.userId), key)
-  local device_id = h.deviceId or ''
-  if device_id ~= '' then
-    local dkey = device_key(h.userId, device_id)
-    if redis.call('GET', dkey) == key then redis.call('DEL', dkey) end
+  if device_id ~= nil and device_id ~= '' then
+    local dkey = device_key(user_id, device_id)
+    if device_targets[dkey] == nil then device_targets[dkey] = redis.call('GET', dkey) end
+    if device_targets[dkey] == key then
+      redis.call('DEL', dkey)
+      device_targets[dkey] = false
+    end
   end
+end
+
+-- Ends one session: as above, and out of its user's index.
+local function end_session(key, user_id, device_id)
+  redis.call('SREM', user_key(user_id), key)
+  end_unindexed_session(key, user_id, device_id)
 end

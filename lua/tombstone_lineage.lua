@@ -52,7 +52,7 @@ end
 
 local ended = 0
 for k in pairs(lineage) do
-  end_session(k, hashes[k])
+  end_session(k, hashes[k].userId, hashes[k].deviceId)
   ended = ended + 1
 end
 return ended

@@ -205,16 +205,22 @@ impl SessionStore {
         .await
     }
 
-    /// Ends every session in the user's index, in bounded batches.
+    /// Ends every session in the user's index, in bounded batches. After the first batch
+    /// tells how many remain, the batches that should end them are sent together (each
+    /// still its own script call, so other clients' commands run between them); the last
+    /// reply says whether rotations meanwhile added sessions, and then it goes on.
     pub async fn logout_all(&self, user_id: &str) -> Result<()> {
         let user_key = self.layout.user_key(user_id);
         let batch = LOGOUT_ALL_BATCH.to_string();
-        loop {
-            let remaining: u64 = self.run(&scripts::LOGOUT_ALL, &[&user_key], &[&batch]).await?;
-            if remaining == 0 {
-                return Ok(());
-            }
+        let (keys, args) = ([user_key.as_str()], [batch.as_str()]);
+        let one_batch = || self.run::<u64>(&scripts::LOGOUT_ALL, &keys, &args);
+        let mut remaining = one_batch().await?;
+        while remaining > 0 {
+            let batches = remaining.div_ceil(u64::from(LOGOUT_ALL_BATCH));
+            let replies = futures_util::future::try_join_all((0..batches).map(|_| one_batch())).await?;
+            remaining = replies.last().copied().unwrap_or(0);
         }
+        Ok(())
     }
 
     /// The session's hash fields in the server's order, or `None`; one round trip.
