@@ -82,6 +82,15 @@ fn connection_info(url: &str) -> Result<ConnectionInfo> {
     if matches!(info.addr(), ConnectionAddr::Tcp(host, _) if host.is_empty()) {
         return Err(invalid());
     }
+    // A session store must not talk to an unverified server: `#insecure` (skip the
+    // certificate check) is refused here rather than failing every call later.
+    if matches!(info.addr(), ConnectionAddr::TcpTls { insecure: true, .. }) {
+        return Err(StoreError::invalid(
+            "cfg.url",
+            "a URL without #insecure: rediss:// certificates are always verified (add a private CA with SSL_CERT_FILE)",
+            "#insecure",
+        ));
+    }
     Ok(info.set_tcp_settings(TcpSettings::default().set_nodelay(true)))
 }
 
@@ -112,6 +121,13 @@ mod tests {
         }
         let err = StoreConfig::from_arg(&cfg("http://user:s3cret@h")).unwrap_err();
         assert!(!err.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn refuses_unverified_tls() {
+        let err = StoreConfig::from_arg(&cfg("rediss://h:6380/#insecure")).unwrap_err();
+        assert!(err.is_type_error());
+        assert!(err.to_string().contains("certificates are always verified"), "{err}");
     }
 
     #[test]
