@@ -11,12 +11,10 @@ use crate::error::Result;
 use crate::gc::ScanPages;
 use crate::input::GcOptions;
 use crate::scripts;
-use crate::store::{GcReport, SessionStore};
+use crate::store::{GcReport, SessionStore, MAX_LINEAGE_HOPS};
 
 /// Keys read per `admin_load` call.
 const LOAD_BATCH: usize = 500;
-/// Parent links followed at most in one walk (a guard against corrupt cycles).
-const MAX_HOPS: usize = 100_000;
 
 /// One session: its rid and the nine fields of the data model, epoch seconds parsed as
 /// the scripts read them (missing or unparsable: 0).
@@ -158,7 +156,7 @@ impl SessionStore {
         let mut missing_parent = None;
         let mut at = known[rid].as_ref().map(|s| s.parent_rid.clone()).unwrap_or_default();
         let mut hops = 0;
-        while !at.is_empty() && !members.contains(&at) && hops < MAX_HOPS {
+        while !at.is_empty() && !members.contains(&at) && hops < MAX_LINEAGE_HOPS {
             let session = self.load_session(&at).await?.filter(|s| s.user_id == user_id);
             let Some(session) = session else {
                 missing_parent = Some(at);
@@ -181,7 +179,7 @@ impl SessionStore {
             let mut path = Vec::new();
             let mut at = member;
             let mut steps = 0;
-            while !at.is_empty() && !members.contains(&at) && !outside.contains(&at) && steps <= MAX_HOPS {
+            while !at.is_empty() && !members.contains(&at) && !outside.contains(&at) && steps <= MAX_LINEAGE_HOPS {
                 if !known.contains_key(&at) {
                     let session = self.load_session(&at).await?;
                     known.insert(at.clone(), session);

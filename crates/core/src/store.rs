@@ -18,7 +18,7 @@ const ISSUE_EXP_CAP: u64 = 2 * 24 * 3600;
 /// Sessions ended per `logout_all` script call: bounds how long one call holds the server.
 const LOGOUT_ALL_BATCH: u32 = 256;
 /// Parent links a lineage walk follows at most (a guard against corrupt cycles).
-const MAX_LINEAGE_HOPS: u32 = 100_000;
+pub(crate) const MAX_LINEAGE_HOPS: usize = 100_000;
 /// Reconnection: a few quick attempts, so a call against a dead server fails fast
 /// instead of waiting out a long backoff; the next call tries again.
 const RECONNECT_RETRIES: usize = 2;
