@@ -17,7 +17,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { RidMap, snapshot, tokenize, settle, rel, diffSnapshots } from './compat-lib.mjs'
-import { nowSeconds, redisUrl, uniquePrefix, rawClient } from './helpers.mjs'
+import { nowSeconds, redisUrl, uniquePrefix, rawClient, readKeys, seededRandom } from './helpers.mjs'
 import { createOriginalStore } from './original.mjs'
 import { createRedisStore } from '../index.js'
 
@@ -29,18 +29,6 @@ const FIRST_SEED = Number(process.env.DIFF_SEED ?? 0x5eed)
 // ---------------------------------------------------------------------------------
 // Generator
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 // 'a' on device 'b:d1' and 'a:b' on device 'd1' share a device key in both layouts.
 const USERS = ['u1', 'u2', 'a', 'a:b']
 const DEVICES = ['d1', 'd2', 'b:d1']
@@ -51,7 +39,7 @@ const NOW = [-1000, 0, 1, 10, 100, 5000, 200000, 800000]
 const TTL = [30, 120, 3600, 200000, 900000]
 
 function generate(seed, length = OPS) {
-  const rnd = prng(seed)
+  const rnd = seededRandom(seed)
   const pick = (xs) => xs[Math.floor(rnd() * xs.length)]
   const ridRef = () => (rnd() < 0.08 ? -1 : Math.floor(rnd() * 1000))
   const binding = () => {
@@ -382,43 +370,21 @@ const sameJson = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b))
 // ---------------------------------------------------------------------------------
 // Running a sequence
 
+/** Makes the keys under `to` an exact copy of those under `from` (prefix swapped in key
+ * names, set members and string values), expiries included. */
 async function copyPrefix(client, from, to) {
-  const scan = async (prefix) => {
-    const keys = []
-    let cursor = '0'
-    do {
-      const [next, page] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      keys.push(...page)
-      cursor = next
-    } while (cursor !== '0')
-    return [...new Set(keys)]
-  }
-  const old = await scan(to)
-  const keys = await scan(from)
-  const read = client.pipeline()
-  for (const k of keys) read.type(k).call('PEXPIRETIME', k)
-  const meta = await read.exec()
-  const read2 = client.pipeline()
-  keys.forEach((k, i) => {
-    const type = meta[2 * i][1]
-    if (type === 'hash') read2.call('HGETALL', k)
-    else if (type === 'set') read2.smembers(k)
-    else read2.get(k)
-  })
-  const contents = await read2.exec()
+  const old = await readKeys(client, to)
+  const entries = await readKeys(client, from, { millis: true })
   const swap = (v) => (v.startsWith(`${from}:`) ? `${to}${v.slice(from.length)}` : v)
   const write = client.multi()
-  if (old.length) write.del(...old)
-  keys.forEach((k, i) => {
-    const type = meta[2 * i][1]
-    const pexp = meta[2 * i + 1][1]
-    const dst = swap(k)
-    const content = contents[i][1]
+  if (old.length) write.del(...old.map((e) => e.key))
+  for (const { key, type, expireAt, content } of entries) {
+    const dst = swap(key)
     if (type === 'hash') write.hset(dst, ...content)
     else if (type === 'set') write.sadd(dst, ...content.map(swap))
     else write.set(dst, swap(content))
-    if (pexp > 0) write.pexpireat(dst, pexp)
-  })
+    if (expireAt > 0) write.pexpireat(dst, expireAt)
+  }
   await write.exec()
 }
 

@@ -12,7 +12,7 @@
 import { after } from 'node:test'
 import { createRedisStore } from '../index.js'
 import { createOriginalStore } from './original.mjs'
-import { uniquePrefix } from './helpers.mjs'
+import { uniquePrefix, readKeys } from './helpers.mjs'
 import Redis from 'ioredis'
 
 /** Rid <-> token, one map per implementation (same tokens, different rids). */
@@ -55,36 +55,14 @@ const TIME_FIELDS = new Set(['createdAt', 'expAt', 'absExpAt'])
  * key's EXPIRETIME relative to `base` (`t+N`), or -1 for none.
  */
 export async function snapshot(client, prefix, map, base) {
-  const keys = []
-  let cursor = '0'
-  do {
-    const [next, page] = await client.scan(cursor, 'MATCH', `${escapeGlob(prefix)}:*`, 'COUNT', 1000)
-    keys.push(...page)
-    cursor = next
-  } while (cursor !== '0')
-  const unique = [...new Set(keys)]
-  const pipe = client.pipeline()
-  for (const key of unique) pipe.type(key).call('EXPIRETIME', key)
-  const meta = await pipe.exec()
-  const pipe2 = client.pipeline()
-  unique.forEach((key, i) => {
-    const type = meta[2 * i][1]
-    if (type === 'hash') pipe2.call('HGETALL', key)
-    else if (type === 'set') pipe2.smembers(key)
-    else if (type === 'string') pipe2.get(key)
-    else pipe2.type(key)
-  })
-  const contents = await pipe2.exec()
+  const entries = await readKeys(client, prefix)
   const ridKeyPrefix = `${prefix}:rid:`
   const tokenKey = (fullKey) =>
     fullKey.startsWith(ridKeyPrefix) ? `rid:${map.token(fullKey.slice(ridKeyPrefix.length))}` : `?${fullKey}`
   const time = (v) => (/^-?\d+$/.test(String(v)) ? rel(Number(v), base) : String(v))
   const out = {}
-  unique.forEach((key, i) => {
-    const type = meta[2 * i][1]
-    const expireTime = meta[2 * i + 1][1]
+  for (const { key, type, expireAt: expireTime, content } of entries) {
     const exp = expireTime < 0 ? expireTime : rel(expireTime, base)
-    const content = contents[i][1]
     const name = key.startsWith(ridKeyPrefix) ? tokenKey(key) : key.slice(prefix.length + 1)
     if (type === 'hash') {
       const fields = []
@@ -100,17 +78,13 @@ export async function snapshot(client, prefix, map, base) {
     } else {
       out[name] = { type, exp }
     }
-  })
+  }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
 export function rel(seconds, base) {
   const d = seconds - base
   return d >= 0 ? `t+${d}` : `t${d}`
-}
-
-export function escapeGlob(s) {
-  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }
 
 /**

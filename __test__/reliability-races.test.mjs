@@ -12,7 +12,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections, seededRandom } from './helpers.mjs'
 
 const url = await redisUrl()
 const client = await rawClient()
@@ -276,18 +276,6 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
 // ---------------------------------------------------------------------------------------
 // Random concurrent workloads against a serial model.
 
-/** A small deterministic PRNG, so a failing round can be replayed from its seed. */
-function prng(seed) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /**
  * The SPEC's state machine over names: sessions { name: {user, device, parent, status} },
  * index { user: Set(name) }, devkey { 'user:device': name } (keyed like the Redis key, so
@@ -389,7 +377,7 @@ test('random concurrent workloads: every outcome is explained by some serial ord
   let reordered = 0
   for (let round = 0; round < ROUNDS; round++) {
     const seed = 1000 + round
-    const rand = prng(seed)
+    const rand = seededRandom(seed)
     const pick = (xs) => xs[Math.floor(rand() * xs.length)]
     const roundPrefix = `${prefix}-${round}`
     const rp = [0, 1, 2].map(() => createRedisStore({ url, prefix: roundPrefix, absTtlSeconds: 3600 }))
