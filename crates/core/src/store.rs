@@ -5,13 +5,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{FromRedisValue, Script};
+use redis::FromRedisValue;
 
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
 use crate::input::{GcOptions, IssueInput, RotateInput};
 use crate::keys::KeyLayout;
-use crate::scripts;
+use crate::scripts::{self, StoreScript};
 
 /// The rolling expiry of a first session, and its cap after each rotation.
 const ISSUE_EXP_CAP: u64 = 2 * 24 * 3600;
@@ -103,29 +103,24 @@ impl SessionStore {
     }
 
     /// Runs one script with the layout arguments in front of the caller's.
-    pub(crate) async fn run<T: FromRedisValue>(&self, script: &Script, keys: &[&str], args: &[&str]) -> Result<T> {
+    pub(crate) async fn run<T: FromRedisValue>(&self, script: &StoreScript, keys: &[&str], args: &[&str]) -> Result<T> {
+        let args: Vec<&str> = self.layout.script_args().into_iter().chain(args.iter().copied()).collect();
         let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(*key);
-        }
-        for arg in self.layout.script_args().iter().chain(args) {
-            invocation.arg(*arg);
-        }
+        invocation.key(keys).arg(&args);
         let mut connection = self.connection()?;
         match invocation.invoke_async(&mut connection).await {
             // redis-rs answers NOSCRIPT by loading the script and trying once more; a
             // second SCRIPT FLUSH (or a failover) in between surfaces as NOSCRIPT again.
             // NOSCRIPT means the script did not run, so sending its source with EVAL,
             // which needs no script cache, is safe and cannot meet NOSCRIPT.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                let Some(source) = scripts::source_of(script) else { return Err(self.error(e)) };
-                let mut eval = redis::cmd("EVAL");
-                eval.arg(source).arg(keys.len()).arg(keys);
-                for arg in self.layout.script_args().iter().chain(args) {
-                    eval.arg(*arg);
-                }
-                eval.query_async(&mut connection).await.map_err(|e| self.error(e))
-            }
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => redis::cmd("EVAL")
+                .arg(script.source)
+                .arg(keys.len())
+                .arg(keys)
+                .arg(&args)
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| self.error(e)),
             outcome => outcome.map_err(|e| self.error(e)),
         }
     }
