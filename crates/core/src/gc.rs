@@ -1,9 +1,7 @@
 //! Garbage collection: streams the keyspace with SCAN and cleans each page with one
 //! script call, so memory stays bounded and the server is never blocked for long.
 
-use std::future::{poll_fn, Future};
-use std::pin::pin;
-use std::task::Poll;
+use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::aio::ConnectionManager;
@@ -116,35 +114,9 @@ where
             continue;
         }
         let scanned = keys.len() as u64;
-        let (outcome, next) = both(clean(keys), pages.next()).await;
+        let (outcome, next) = futures_util::future::join(clean(keys), pages.next()).await;
         apply(scanned, outcome?);
         page = next?;
     }
     Ok(())
-}
-
-/// Runs two futures concurrently (polling `a` first) until both are done.
-async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut a_out, mut b_out) = (None, None);
-    poll_fn(|cx| {
-        if a_out.is_none() {
-            if let Poll::Ready(out) = a.as_mut().poll(cx) {
-                a_out = Some(out);
-            }
-        }
-        if b_out.is_none() {
-            if let Poll::Ready(out) = b.as_mut().poll(cx) {
-                b_out = Some(out);
-            }
-        }
-        match (a_out.take(), b_out.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                (a_out, b_out) = (a, b);
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
