@@ -100,7 +100,11 @@ fn keyspace_stats(s: admin::Stats) -> KeyspaceStats {
 impl NativeStore {
     /// The active sessions of a user, oldest first, with their fields.
     #[napi(ts_return_type = "Promise<SessionInfo[]>")]
-    pub fn list_sessions<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, Vec<SessionInfo>>> {
+    pub fn list_sessions<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Vec<SessionInfo>>> {
         let args = input::id("userId", &to_arg(user_id, &[])?);
         let core = self.core.clone();
         checked(env, args, move |u| async move { core.user_sessions(&u).await }, sessions)
@@ -108,7 +112,11 @@ impl NativeStore {
 
     /// The whole lineage `rid` belongs to, or `null` for an unknown rid.
     #[napi(ts_return_type = "Promise<LineageInfo | null>")]
-    pub fn inspect_lineage<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, Option<LineageInfo>>> {
+    pub fn inspect_lineage<'env>(
+        &self,
+        env: &'env Env,
+        rid: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Option<LineageInfo>>> {
         let args = input::id("rid", &to_arg(rid, &[])?);
         let core = self.core.clone();
         checked(env, args, move |rid| async move { core.lineage(&rid).await }, lineage_info)
@@ -122,7 +130,10 @@ impl NativeStore {
     }
 
     /// `gcOrphans`, calling `onProgress` with the running totals after each SCAN page.
-    #[napi(ts_return_type = "Promise<GcReport>", ts_args_type = "opts: unknown, onProgress: (report: GcReport) => void")]
+    #[napi(
+        ts_return_type = "Promise<GcReport>",
+        ts_args_type = "opts: unknown, onProgress: (report: GcReport) => void"
+    )]
     pub fn gc_orphans_with_progress<'env>(
         &self,
         env: &'env Env,

@@ -183,14 +183,23 @@ impl NativeStore {
     }
 
     #[napi(ts_return_type = "Promise<RefreshIssue>")]
-    pub fn issue_initial<'env>(&self, env: &'env Env, user_id: Unknown<'_>, input: Unknown<'_>) -> Result<PromiseRaw<'env, RefreshIssue>> {
+    pub fn issue_initial<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+        input: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, RefreshIssue>> {
         let args = input::issue_input(&to_arg(user_id, &[])?, &to_arg(input, input::ISSUE_INPUT_FIELDS)?);
         let core = self.core.clone();
         checked(env, args, move |a| async move { core.issue_initial(a).await }, refresh_issue)
     }
 
     #[napi(ts_return_type = "Promise<RotateResult>")]
-    pub fn verify_and_rotate_refresh<'env>(&self, env: &'env Env, input: Unknown<'_>) -> Result<PromiseRaw<'env, RotateResult>> {
+    pub fn verify_and_rotate_refresh<'env>(
+        &self,
+        env: &'env Env,
+        input: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, RotateResult>> {
         let args = input::rotate_input(&to_arg(input, input::ROTATE_INPUT_FIELDS)?);
         let core = self.core.clone();
         checked(env, args, move |a| async move { core.verify_and_rotate_refresh(a).await }, rotate_result)
@@ -211,7 +220,12 @@ impl NativeStore {
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn logout_device<'env>(&self, env: &'env Env, user_id: Unknown<'_>, device_id: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
+    pub fn logout_device<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+        device_id: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, ()>> {
         let user_id = input::id("userId", &to_arg(user_id, &[])?);
         let device_id = input::id("deviceId", &to_arg(device_id, &[])?);
         let args = user_id.and_then(|u| device_id.map(|d| (u, d)));
@@ -227,7 +241,11 @@ impl NativeStore {
     }
 
     #[napi(ts_return_type = "Promise<Record<string, string> | null>")]
-    pub fn get_rid<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, Option<IndexMap<String, String>>>> {
+    pub fn get_rid<'env>(
+        &self,
+        env: &'env Env,
+        rid: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Option<IndexMap<String, String>>>> {
         let args = input::id("rid", &to_arg(rid, &[])?);
         let core = self.core.clone();
         checked(env, args, move |rid| async move { core.get_rid(&rid).await }, |hash| hash.map(IndexMap::from_iter))

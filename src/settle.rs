@@ -82,7 +82,13 @@ impl Completions {
             let tsfn = self.tsfn.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(tsfn) = tsfn.as_ref() {
                 // SAFETY: not finalized (checked under the lock that finalization takes).
-                unsafe { sys::napi_call_threadsafe_function(tsfn.0, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+                unsafe {
+                    sys::napi_call_threadsafe_function(
+                        tsfn.0,
+                        ptr::null_mut(),
+                        sys::ThreadsafeFunctionCallMode::nonblocking,
+                    )
+                };
             }
         }
     }
@@ -149,7 +155,12 @@ impl Completions {
 }
 
 /// The JavaScript side of the threadsafe function: settles every queued call.
-unsafe extern "C" fn settle_queued(env: sys::napi_env, _js_callback: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+unsafe extern "C" fn settle_queued(
+    env: sys::napi_env,
+    _js_callback: sys::napi_value,
+    context: *mut c_void,
+    _data: *mut c_void,
+) {
     // SAFETY: `context` is the `Completions` that the finalize data keeps alive until the
     // threadsafe function is finalized, after which this is never called.
     let completions = unsafe { &*(context as *const Completions) };

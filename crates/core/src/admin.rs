@@ -36,7 +36,9 @@ impl Session {
     /// A session from its hash; `None` when the hash is missing or has no userId.
     fn from_fields(rid: &str, fields: &[(String, String)]) -> Option<Session> {
         let get = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
-        let secs = |name: &str| get(name).trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map_or(0, |n| n.floor() as u64);
+        let secs = |name: &str| {
+            get(name).trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map_or(0, |n| n.floor() as u64)
+        };
         let user_id = get("userId");
         if user_id.is_empty() {
             return None;
@@ -210,7 +212,8 @@ impl SessionStore {
             let mut candidates: HashMap<String, Session> = HashMap::new();
             let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash")?;
             while let Some(keys) = pages.next().await? {
-                let rids: Vec<String> = keys.iter().filter_map(|k| self.layout.rid_of_key(k)).map(str::to_string).collect();
+                let rids: Vec<String> =
+                    keys.iter().filter_map(|k| self.layout.rid_of_key(k)).map(str::to_string).collect();
                 for (rid, session) in self.load_sessions(&rids).await? {
                     if session.user_id == user_id && !members.contains(&rid) {
                         candidates.insert(rid, session);
@@ -218,8 +221,11 @@ impl SessionStore {
                 }
             }
             loop {
-                let joining: Vec<String> =
-                    candidates.iter().filter(|(_, s)| members.contains(&s.parent_rid)).map(|(r, _)| r.clone()).collect();
+                let joining: Vec<String> = candidates
+                    .iter()
+                    .filter(|(_, s)| members.contains(&s.parent_rid))
+                    .map(|(r, _)| r.clone())
+                    .collect();
                 if joining.is_empty() {
                     break;
                 }
@@ -373,7 +379,14 @@ mod tests {
     fn a_session_reads_the_data_model_fields() {
         let s = Session::from_fields(
             "r1",
-            &fields(&[("userId", "u"), ("parentRid", "r0"), ("createdAt", "10"), ("expAt", "20.7"), ("absExpAt", "x"), ("status", "used")]),
+            &fields(&[
+                ("userId", "u"),
+                ("parentRid", "r0"),
+                ("createdAt", "10"),
+                ("expAt", "20.7"),
+                ("absExpAt", "x"),
+                ("status", "used"),
+            ]),
         )
         .unwrap();
         assert_eq!((s.rid.as_str(), s.user_id.as_str(), s.parent_rid.as_str()), ("r1", "u", "r0"));

@@ -104,7 +104,9 @@ mod tests {
 
     #[test]
     fn accepts_the_url_forms_and_defaults() {
-        for url in ["redis://localhost:6379", "redis://:pw@127.0.0.1/2", "rediss://h:1", "unix:///tmp/r.sock", "/tmp/r.sock"] {
+        for url in
+            ["redis://localhost:6379", "redis://:pw@127.0.0.1/2", "rediss://h:1", "unix:///tmp/r.sock", "/tmp/r.sock"]
+        {
             let c = StoreConfig::from_arg(&cfg(url)).unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(c.prefix, "auth");
             assert_eq!(c.command_timeout, DEFAULT_COMMAND_TIMEOUT);

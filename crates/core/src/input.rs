@@ -203,8 +203,14 @@ mod tests {
     #[test]
     fn ids_must_be_non_empty_bounded_strings() {
         assert_eq!(id("rid", &Arg::String("r".into())).unwrap(), "r");
-        for bad in [Arg::Undefined, Arg::Null, Arg::Number(1.0), Arg::String(String::new()), Arg::Array,
-                    Arg::String("x".repeat(MAX_ID_BYTES + 1))] {
+        for bad in [
+            Arg::Undefined,
+            Arg::Null,
+            Arg::Number(1.0),
+            Arg::String(String::new()),
+            Arg::Array,
+            Arg::String("x".repeat(MAX_ID_BYTES + 1)),
+        ] {
             let err = id("rid", &bad).unwrap_err();
             assert!(err.is_type_error());
             assert!(err.to_string().starts_with("rid must be a non-empty string"), "{err}");

@@ -85,7 +85,8 @@ impl SessionStore {
                     .set_number_of_retries(RECONNECT_RETRIES)
                     .set_min_delay(RECONNECT_MIN_DELAY)
                     .set_max_delay(RECONNECT_MAX_DELAY);
-                let manager = ConnectionManager::new_lazy_with_config(client, manager_config).map_err(|e| self.error(e))?;
+                let manager =
+                    ConnectionManager::new_lazy_with_config(client, manager_config).map_err(|e| self.error(e))?;
                 *state = Connection::Open(manager.clone());
                 Ok(manager)
             }
@@ -168,7 +169,8 @@ impl SessionStore {
             .await?;
         match reply.as_slice() {
             [ok, user_id, abs_exp] if ok == "OK" => {
-                let abs_exp = abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
+                let abs_exp =
+                    abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
                 Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
             }
             [not_found] if not_found == "not_found" => Err(StoreError::NotFound),

@@ -14,11 +14,18 @@ fn device(d: &str) -> Binding {
 }
 
 async fn issue(s: &SessionStore, user: &str, at: u64, b: Binding) -> String {
-    s.issue_initial(IssueInput { user_id: user.into(), now: at, binding: b, abs_ttl_seconds: Some(3600) }).await.unwrap().rid
+    s.issue_initial(IssueInput { user_id: user.into(), now: at, binding: b, abs_ttl_seconds: Some(3600) })
+        .await
+        .unwrap()
+        .rid
 }
 
 async fn rotate(s: &SessionStore, rid: &str, at: u64) -> String {
-    s.verify_and_rotate_refresh(RotateInput { rid: rid.into(), now: at, binding: Binding::default() }).await.unwrap().new_rid.rid
+    s.verify_and_rotate_refresh(RotateInput { rid: rid.into(), now: at, binding: Binding::default() })
+        .await
+        .unwrap()
+        .new_rid
+        .rid
 }
 
 fn rids(l: &Lineage) -> Vec<&str> {
@@ -128,7 +135,9 @@ async fn lineage_reports_a_collected_ancestor_and_reads_the_originals_layout() {
     let mut r = redis().await;
     // A lineage as the original writes it: the used parent stays in the index.
     let index = format!("{p}:user:u:rids");
-    for (rid, parent, status, at) in [("o0", "", "used", t - 20), ("o1", "o0", "used", t - 10), ("o2", "o1", "active", t - 5)] {
+    for (rid, parent, status, at) in
+        [("o0", "", "used", t - 20), ("o1", "o0", "used", t - 10), ("o2", "o1", "active", t - 5)]
+    {
         let key = format!("{p}:rid:{rid}");
         let fields = [
             ("userId", "u".to_string()),
@@ -196,5 +205,7 @@ async fn gc_reports_progress_after_each_page() {
     assert_eq!((report.scanned_user_sets, report.scanned_rids), (30, 30));
     assert!(!seen.is_empty());
     assert_eq!(seen.last(), Some(&report));
-    assert!(seen.windows(2).all(|w| w[0].scanned_rids + w[0].scanned_user_sets <= w[1].scanned_rids + w[1].scanned_user_sets));
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].scanned_rids + w[0].scanned_user_sets <= w[1].scanned_rids + w[1].scanned_user_sets));
 }

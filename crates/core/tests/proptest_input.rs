@@ -61,9 +61,8 @@ fn arg_with(fields: &'static [&'static str]) -> impl Strategy<Value = Arg> {
         Just(Arg::Other("symbol")),
         Just(Arg::Other("bigint")),
     ];
-    let object = proptest::collection::vec(leaf.clone(), fields.len()).prop_map(move |values| {
-        Arg::Object(fields.iter().copied().zip(values).collect())
-    });
+    let object = proptest::collection::vec(leaf.clone(), fields.len())
+        .prop_map(move |values| Arg::Object(fields.iter().copied().zip(values).collect()));
     prop_oneof![3 => leaf, 2 => object]
 }
 

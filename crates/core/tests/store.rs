@@ -30,13 +30,21 @@ async fn issue_writes_the_original_data_model() {
     let (s, p) = store("issue");
     let t = now();
     let issued = s
-        .issue_initial(IssueInput { user_id: "u1".into(), now: t, binding: bind("d1", "ua", ""), abs_ttl_seconds: Some(3600) })
+        .issue_initial(IssueInput {
+            user_id: "u1".into(),
+            now: t,
+            binding: bind("d1", "ua", ""),
+            abs_ttl_seconds: Some(3600),
+        })
         .await
         .unwrap();
     assert_eq!(issued.abs_exp, t + 3600);
     let fields = s.get_rid(&issued.rid).await.unwrap().unwrap();
     let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(names, ["userId", "parentRid", "createdAt", "expAt", "absExpAt", "deviceId", "uaHash", "ipHash", "status"]);
+    assert_eq!(
+        names,
+        ["userId", "parentRid", "createdAt", "expAt", "absExpAt", "deviceId", "uaHash", "ipHash", "status"]
+    );
     let h: HashMap<_, _> = fields.into_iter().collect();
     assert_eq!(h["userId"], "u1");
     assert_eq!(h["parentRid"], "");
@@ -353,7 +361,14 @@ async fn corrupt_stored_expiries_never_leave_a_half_done_rotation_or_gc() {
     let t = now();
     let mut r = redis().await;
     for (rid, abs) in [("huge", "1e300"), ("nan", "nan"), ("neginf", "-inf"), ("inf", "inf")] {
-        let fields = [("userId", "u"), ("status", "active"), ("absExpAt", abs), ("deviceId", ""), ("uaHash", ""), ("ipHash", "")];
+        let fields = [
+            ("userId", "u"),
+            ("status", "active"),
+            ("absExpAt", abs),
+            ("deviceId", ""),
+            ("uaHash", ""),
+            ("ipHash", ""),
+        ];
         let _: () = r.hset_multiple(format!("{p}:rid:{rid}"), &fields).await.unwrap();
     }
     // Huge and infinite expiries clamp to the largest one Redis holds; unparsable ones read as 0.
@@ -368,7 +383,10 @@ async fn corrupt_stored_expiries_never_leave_a_half_done_rotation_or_gc() {
         assert_eq!(hash(&s, rid).await["status"], "active", "{rid}: nothing written");
     }
     // gc re-indexes an unindexed active session with a corrupt expiry without failing.
-    let _: () = r.hset_multiple(format!("{p}:rid:lost"), &[("userId", "w"), ("status", "active"), ("absExpAt", "1e300")]).await.unwrap();
+    let _: () = r
+        .hset_multiple(format!("{p}:rid:lost"), &[("userId", "w"), ("status", "active"), ("absExpAt", "1e300")])
+        .await
+        .unwrap();
     let report = s.gc_orphans(GcOptions::default()).await.unwrap();
     assert!(report.added_to_sets >= 1);
     assert!(s.scan_rids("w").await.unwrap().contains(&"lost".to_string()));
