@@ -35,12 +35,20 @@ local function fmt(n) return string.format('%d', n) end
 
 -- Adds a session to its user's index. The index's expiry only ever grows, so a
 -- short-lived session never makes the index vanish before a longer one.
+-- The index's expiry time is read as the server's clock plus PTTL (EXPIRETIME would
+-- need Redis 7); an index without expiry keeps none.
 local function index_add(set_key, member, abs_exp_at)
   local fresh = redis.call('EXISTS', set_key) == 0
   redis.call('SADD', set_key, member)
-  local current = redis.call('EXPIRETIME', set_key)
-  if fresh or (current >= 0 and current < abs_exp_at) then
+  if fresh then
     redis.call('EXPIREAT', set_key, abs_exp_at)
+    return
+  end
+  local ttl_ms = redis.call('PTTL', set_key)
+  if ttl_ms >= 0 then
+    local clock = redis.call('TIME')
+    local expires_at = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + ttl_ms) / 1000)
+    if expires_at < abs_exp_at then redis.call('EXPIREAT', set_key, abs_exp_at) end
   end
 end
 
