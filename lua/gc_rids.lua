@@ -1,15 +1,24 @@
 -- gc_rids: one SCAN page of rid hashes. Deletes hashes without a userId, re-indexes
 -- active sessions missing from their user's index, and deletes used / tombstoned
 -- sessions whose absExpAt + grace has passed.
--- KEYS  the rid keys of the page
--- ARGV[5] now (epoch seconds)  ARGV[6] grace seconds  ARGV[7] '1' for a dry run
+-- KEYS  the rid keys of the page (cluster layout: of one slot, then their user indexes)
+-- ARGV[6] now (epoch seconds)  ARGV[7] grace seconds  ARGV[8] '1' for a dry run
+-- ARGV[9] how many rid keys KEYS starts with
 -- Returns {deleted, added to indexes}.
 
-local now, grace, dry_run = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
-local deleted, added = 0, 0
+local now, grace, dry_run = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local hashes = {}
+for i = 1, tonumber(ARGV[9]) do
+  local h = load_hash(KEYS[i])
+  if h.userId ~= nil and h.userId ~= '' then declared(user_key(h.userId)) end
+  hashes[i] = h
+end
+local need = need_reply()
+if need then return need end
 
-for _, key in ipairs(KEYS) do
-  local h = load_hash(key)
+local deleted, added = 0, 0
+for i, h in ipairs(hashes) do
+  local key = KEYS[i]
   if h.userId == nil or h.userId == '' then
     if not dry_run then redis.call('DEL', key) end
     deleted = deleted + 1

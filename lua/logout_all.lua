@@ -1,15 +1,36 @@
--- logout_all: ends up to ARGV[5] sessions of a user's index per call; the caller repeats
--- until 0 remain (it may send several calls at once: a call on an empty index is a no-op).
+-- logout_all: ends a batch of the sessions in a user's index; the caller repeats until
+-- none remain (it may send several calls at once: a call on an empty index is a no-op).
 -- A rotation between two calls adds its child to the index (or fails on a tombstoned
 -- parent), so no active session survives the last call.
 -- KEYS[1] user index key
--- ARGV[5] batch size
+-- KEYS[2 .. ARGV[7] + 1] cluster layout: the batch, members the caller read from the
+--   index (those no longer in it are skipped); then their device keys, as asked
+-- ARGV[6] batch size (the original's layout: popped here)
+-- ARGV[7] how many batch members KEYS holds (cluster layout)
 -- Returns the number of index members still to process.
 
-local batch = redis.call('SPOP', KEYS[1], tonumber(ARGV[5]))
-for _, key in ipairs(batch) do
+local batch
+if CLUSTER then
+  batch = {}
+  for i = 2, tonumber(ARGV[7]) + 1 do
+    if redis.call('SISMEMBER', KEYS[1], KEYS[i]) == 1 then batch[#batch + 1] = KEYS[i] end
+  end
+else
+  batch = redis.call('SPOP', KEYS[1], tonumber(ARGV[6]))
+end
+
+local sessions = {}
+for i, key in ipairs(batch) do
   local fields = redis.call('HMGET', key, 'userId', 'deviceId')
-  local user_id, device_id = fields[1], fields[2]
+  sessions[i] = fields
+  if fields[1] and fields[1] ~= '' then may_end_session(fields[1], fields[2]) end
+end
+local need = need_reply()
+if need then return need end
+
+for i, key in ipairs(batch) do
+  local user_id, device_id = sessions[i][1], sessions[i][2]
+  if CLUSTER then redis.call('SREM', KEYS[1], key) end
   if user_id and user_id ~= '' then end_unindexed_session(key, user_id, device_id) end
 end
 return redis.call('SCARD', KEYS[1])

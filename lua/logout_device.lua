@@ -1,17 +1,24 @@
 -- logout_device: ends every active session of one user bound to one device.
--- KEYS[1] user index key   KEYS[2] device key
--- ARGV[5] userId  ARGV[6] deviceId
+-- KEYS[1] user index key   KEYS[2] device key  (cluster layout: also the sessions, as asked)
+-- ARGV[6] userId  ARGV[7] deviceId
 -- Returns the number of sessions ended. Sessions are matched on their own userId and
 -- deviceId fields, never on key names, so ids containing ':' cannot reach another user.
 
-local user_id, device_id = ARGV[5], ARGV[6]
-local ended = 0
+local user_id, device_id = ARGV[6], ARGV[7]
 
+-- Everything this call may touch: the indexed sessions and the device key's target.
+local members = redis.call('SMEMBERS', KEYS[1])
+for _, key in ipairs(members) do declared(key) end
+local newest = redis.call('GET', KEYS[2])
+if newest then declared(newest) end
+local need = need_reply()
+if need then return need end
+
+local ended = 0
 local function belongs(h)
   return h.userId == user_id and h.deviceId == device_id
 end
-
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, key in ipairs(members) do
   local h = load_hash(key)
   if belongs(h) and h.status == 'active' then
     end_session(key, h.userId, h.deviceId)
@@ -21,7 +28,6 @@ end
 
 -- The device key names the newest session of the device; end it too whatever its
 -- status (as the original does), then drop the key unless another user owns it.
-local newest = redis.call('GET', KEYS[2])
 if newest then
   local h = load_hash(newest)
   if belongs(h) then

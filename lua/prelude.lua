@@ -1,16 +1,86 @@
 -- Shared prelude, prepended to every script at compile time.
--- ARGV[1..4] carry the key layout, so no script hard-codes a key shape:
+-- ARGV[1..5] carry the key layout, so no script hard-codes a key shape:
 --   ARGV[1] rid key prefix      ("auth:rid:")
 --   ARGV[2] user index prefix   ("auth:user:")
 --   ARGV[3] user index suffix   (":rids")
 --   ARGV[4] device key prefix   ("auth:device:")
--- Each script's own arguments start at ARGV[5].
+--   ARGV[5] "standalone" (the original's layout) or "cluster"
+-- Each script's own arguments start at ARGV[6].
+--
+-- The cluster layout puts every key of one user in one hash slot: the user's tag (the
+-- first 16 hex digits of SHA-1 of the userId) in braces. A rid is "<tag>.<uuid>", so a
+-- call given only a rid finds the slot; the tag does not contain the userId.
+--   rid key     auth:rid:{<tag>}.<uuid>
+--   user index  auth:user:{<tag>}:rids
+--   device key  auth:device:{<tag>}:<deviceId>
+-- In that layout a script touches only keys the caller declared in KEYS: it names each
+-- key it needs with `declared(key)` before its first write, and when one is missing it
+-- writes nothing and returns {'NEED', key...}; the caller calls again with those keys.
 
 local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local CLUSTER = ARGV[5] == 'cluster'
 
-local function rid_key(rid) return RID_PREFIX .. rid end
-local function user_key(user_id) return USER_PREFIX .. user_id .. USER_SUFFIX end
-local function device_key(user_id, device_id) return DEVICE_PREFIX .. user_id .. ':' .. device_id end
+local function user_tag(user_id) return string.sub(redis.sha1hex(user_id), 1, 16) end
+
+local function rid_key(rid)
+  if not CLUSTER then return RID_PREFIX .. rid end
+  local tag, rest = string.match(rid, '^(' .. string.rep('%x', 16) .. ')%.(.+)$')
+  if tag == nil then return RID_PREFIX .. '{' .. rid .. '}' end
+  return RID_PREFIX .. '{' .. tag .. '}.' .. rest
+end
+
+-- The bare rid of a rid key (the inverse of rid_key), or nil for another key.
+local function rid_of_key(key)
+  if string.sub(key, 1, #RID_PREFIX) ~= RID_PREFIX then return nil end
+  local rest = string.sub(key, #RID_PREFIX + 1)
+  if not CLUSTER then return rest end
+  local tag, uuid = string.match(rest, '^{(%x+)}%.(.+)$')
+  if tag == nil then return nil end
+  return tag .. '.' .. uuid
+end
+
+local function user_key(user_id)
+  if CLUSTER then return USER_PREFIX .. '{' .. user_tag(user_id) .. '}' .. USER_SUFFIX end
+  return USER_PREFIX .. user_id .. USER_SUFFIX
+end
+
+local function device_key(user_id, device_id)
+  if CLUSTER then return DEVICE_PREFIX .. '{' .. user_tag(user_id) .. '}:' .. device_id end
+  return DEVICE_PREFIX .. user_id .. ':' .. device_id
+end
+
+local DECLARED = {}
+if CLUSTER then
+  for _, key in ipairs(KEYS) do DECLARED[key] = true end
+end
+local NEEDED, NEEDED_LIST = {}, {}
+
+-- Whether the script may touch `key`: always in the original's layout; in the cluster
+-- layout only when declared, and otherwise the key is noted for the caller.
+local function declared(key)
+  if not CLUSTER or DECLARED[key] then return true end
+  if not NEEDED[key] then
+    NEEDED[key] = true
+    NEEDED_LIST[#NEEDED_LIST + 1] = key
+  end
+  return false
+end
+
+-- {'NEED', key...} when a key was missing, else nil.
+local function need_reply()
+  if #NEEDED_LIST == 0 then return nil end
+  local reply = { 'NEED' }
+  for _, key in ipairs(NEEDED_LIST) do reply[#reply + 1] = key end
+  return reply
+end
+
+-- Declares what ending a session touches: its user's index and, when bound, its device
+-- key. True when all are declared.
+local function may_end_session(user_id, device_id)
+  local ok = declared(user_key(user_id))
+  if device_id ~= nil and device_id ~= '' then ok = declared(device_key(user_id, device_id)) and ok end
+  return ok
+end
 
 -- A hash as a Lua table; an empty table when the key is missing.
 local function load_hash(key)

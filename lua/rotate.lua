@@ -1,13 +1,15 @@
 -- rotate: verifies a refresh rid and replaces it by a new child, in one round trip.
 -- KEYS[1] current rid key   KEYS[2] new child rid key
--- ARGV[5] now  ARGV[6] current rid (bare; becomes the child's parentRid)
--- ARGV[7] deviceId  ARGV[8] uaHash  ARGV[9] ipHash   (absent values are "")
+-- KEYS[3] user index key, KEYS[4] device key: declared in the cluster layout (where the
+--   rid's tag gives them), built here from the stored userId in the original's
+-- ARGV[6] now  ARGV[7] current rid (bare; becomes the child's parentRid)
+-- ARGV[8] deviceId  ARGV[9] uaHash  ARGV[10] ipHash   (absent values are "")
 -- Returns {'OK', userId, absExpAt} or a one-element array holding the failure, checked
 -- in this order: 'not_found', 'expired_abs', 'ERR_COLLISION', 'ERR_REPLAY', 'ERR_BINDING'.
 -- A failure writes nothing.
 
-local now, parent_rid = tonumber(ARGV[5]), ARGV[6]
-local device_id, ua_hash, ip_hash = ARGV[7], ARGV[8], ARGV[9]
+local now, parent_rid = tonumber(ARGV[6]), ARGV[7]
+local device_id, ua_hash, ip_hash = ARGV[8], ARGV[9], ARGV[10]
 local WEEK = 7 * 24 * 3600
 
 local h = load_hash(KEYS[1])
@@ -31,6 +33,12 @@ if mismatch(device_id, h.deviceId) or mismatch(ua_hash, h.uaHash) or mismatch(ip
 end
 
 local index = user_key(h.userId)
+local device = device_id ~= '' and device_key(h.userId, device_id) or nil
+declared(index)
+if device then declared(device) end
+local need = need_reply()
+if need then return need end
+
 redis.call('HSET', KEYS[1], 'status', 'used')
 redis.call('SREM', index, KEYS[1])
 
@@ -41,7 +49,7 @@ redis.call('HSET', KEYS[2],
   'status', 'active')
 redis.call('EXPIREAT', KEYS[2], abs_exp_at)
 index_add(index, KEYS[2], abs_exp_at)
-if device_id ~= '' then
-  redis.call('SET', device_key(h.userId, device_id), KEYS[2], 'EXAT', abs_exp_at)
+if device then
+  redis.call('SET', device, KEYS[2], 'EXAT', abs_exp_at)
 end
 return { 'OK', h.userId, fmt(abs_exp_at) }

@@ -1,14 +1,18 @@
 -- scan_rids (read-only): the bare rids of a user's active sessions.
--- KEYS[1] user index key
--- ARGV[5] userId
+-- KEYS[1] user index key  (cluster layout: also its members, as asked)
+-- ARGV[6] userId
 -- Returns an array of rids without the key prefix. Indexes written by the original also
 -- hold used sessions; only active ones of this user are listed.
 
+local members = redis.call('SMEMBERS', KEYS[1])
+for _, key in ipairs(members) do declared(key) end
+local need = need_reply()
+if need then return need end
+
 local rids = {}
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, key in ipairs(members) do
   local fields = redis.call('HMGET', key, 'userId', 'status')
-  if fields[1] == ARGV[5] and fields[2] == 'active' and key:sub(1, #RID_PREFIX) == RID_PREFIX then
-    rids[#rids + 1] = key:sub(#RID_PREFIX + 1)
-  end
+  local rid = rid_of_key(key)
+  if fields[1] == ARGV[6] and fields[2] == 'active' and rid then rids[#rids + 1] = rid end
 end
 return rids

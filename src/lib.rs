@@ -35,8 +35,14 @@ fn init() {
     }
 }
 
-/// Reads a JavaScript value; for a plain object, only the named properties.
+/// Reads a JavaScript value; for a plain object, only the named properties. Objects and
+/// arrays inside it are read the same way, a few levels deep (enough for every option;
+/// a cyclic object cannot recurse forever).
 pub(crate) fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg> {
+    to_arg_within(value, fields, 3)
+}
+
+fn to_arg_within(value: Unknown<'_>, fields: &[&'static str], depth: u8) -> Result<Arg> {
     Ok(match value.get_type()? {
         ValueType::Undefined => Arg::Undefined,
         ValueType::Null => Arg::Null,
@@ -44,12 +50,26 @@ pub(crate) fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg>
         ValueType::Number => Arg::Number(f64::from_unknown(value)?),
         ValueType::String => Arg::String(String::from_unknown(value)?),
         ValueType::Function => Arg::Function,
-        ValueType::Object if value.is_array()? => Arg::Array,
+        ValueType::Object if depth == 0 => Arg::Other("deeply nested object"),
+        ValueType::Object if value.is_array()? => {
+            let array = Array::from_unknown(value)?;
+            // Only option lists are arrays: elements are read where properties are
+            // (not for method arguments), and only so many.
+            let len = if fields.is_empty() { 0 } else { array.len().min(MAX_ARRAY_ITEMS) };
+            let mut items = Vec::with_capacity(len as usize);
+            for i in 0..len {
+                items.push(match array.get::<Unknown>(i)? {
+                    Some(item) => to_arg_within(item, fields, depth - 1)?,
+                    None => Arg::Undefined,
+                });
+            }
+            Arg::Array(items)
+        }
         ValueType::Object => {
             let object = Object::from_unknown(value)?;
             let mut read = Vec::with_capacity(fields.len());
             for &name in fields {
-                read.push((name, to_arg(object.get_named_property::<Unknown>(name)?, &[])?));
+                read.push((name, to_arg_within(object.get_named_property::<Unknown>(name)?, fields, depth - 1)?));
             }
             Arg::Object(read)
         }
@@ -58,6 +78,9 @@ pub(crate) fn to_arg(value: Unknown<'_>, fields: &[&'static str]) -> Result<Arg>
         _ => Arg::Other("external"),
     })
 }
+
+/// The most elements read from an array option.
+const MAX_ARRAY_ITEMS: u32 = 1024;
 
 /// The one error mapping: an `Error` (a `TypeError` for bad input) whose message is the
 /// core's and whose `code` property is machine-readable. Null if the environment could

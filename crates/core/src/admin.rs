@@ -10,6 +10,7 @@ use redis::Value;
 use crate::error::Result;
 use crate::gc::ScanPages;
 use crate::input::GcOptions;
+use crate::keys::hash_tag;
 use crate::scripts;
 use crate::store::{GcReport, SessionStore, MAX_LINEAGE_HOPS};
 
@@ -102,7 +103,14 @@ impl SessionStore {
     /// absent from the map.
     async fn load_sessions(&self, rids: &[String]) -> Result<HashMap<String, Session>> {
         let mut out = HashMap::with_capacity(rids.len());
-        for chunk in rids.chunks(LOAD_BATCH) {
+        // A script's keys must share a slot on a cluster: one batch per user's tag there.
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for rid in rids {
+            let slot =
+                if self.layout.is_cluster() { hash_tag(&self.layout.rid_key(rid)).to_string() } else { String::new() };
+            groups.entry(slot).or_default().push(rid.clone());
+        }
+        for chunk in groups.values().flat_map(|group| group.chunks(LOAD_BATCH)) {
             let keys: Vec<String> = chunk.iter().map(|rid| self.layout.rid_key(rid)).collect();
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             let hashes: Vec<Vec<(String, String)>> = self.run(&scripts::ADMIN_LOAD, &keys, &[]).await?;
@@ -127,7 +135,7 @@ impl SessionStore {
             .query_async(&mut connection)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(members.iter().filter_map(|key| self.layout.rid_of_key(key)).map(str::to_string).collect())
+        Ok(members.iter().filter_map(|key| self.layout.rid_of_key(key)).collect())
     }
 
     /// The active sessions of a user, oldest first. Reads the user's index, so it lists
@@ -210,10 +218,9 @@ impl SessionStore {
         let scanned = incomplete;
         if incomplete {
             let mut candidates: HashMap<String, Session> = HashMap::new();
-            let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash")?;
+            let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
             while let Some(keys) = pages.next().await? {
-                let rids: Vec<String> =
-                    keys.iter().filter_map(|k| self.layout.rid_of_key(k)).map(str::to_string).collect();
+                let rids: Vec<String> = keys.iter().filter_map(|k| self.layout.rid_of_key(k)).collect();
                 for (rid, session) in self.load_sessions(&rids).await? {
                     if session.user_id == user_id && !members.contains(&rid) {
                         candidates.insert(rid, session);
@@ -274,8 +281,9 @@ impl SessionStore {
         let mut stats = Stats::default();
         let mut connection = self.connection()?;
 
-        let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash")?;
+        let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
         while let Some(keys) = pages.next().await? {
+            let Some(node) = pages.node().cloned() else { break };
             if keys.is_empty() {
                 continue;
             }
@@ -284,7 +292,7 @@ impl SessionStore {
                 pipe.cmd("HMGET").arg(key).arg("userId").arg("status");
                 pipe.cmd("MEMORY").arg("USAGE").arg(key);
             }
-            let replies: Vec<Value> = pipe.query_async(&mut connection).await.map_err(|e| self.error(e))?;
+            let replies = connection.pipeline_on_node(&node, &pipe).await.map_err(|e| self.error(e))?;
             for pair in replies.chunks(2) {
                 let [fields, bytes] = pair else { continue };
                 let (user_id, status) = match fields {
@@ -304,8 +312,9 @@ impl SessionStore {
             }
         }
 
-        let mut pages = ScanPages::new(self, self.layout.user_key_pattern(), "set")?;
+        let mut pages = ScanPages::new(self, self.layout.user_key_pattern(), "set").await?;
         while let Some(keys) = pages.next().await? {
+            let Some(node) = pages.node().cloned() else { break };
             if keys.is_empty() {
                 continue;
             }
@@ -314,7 +323,7 @@ impl SessionStore {
                 pipe.cmd("SCARD").arg(key);
                 pipe.cmd("MEMORY").arg("USAGE").arg(key);
             }
-            let replies: Vec<Value> = pipe.query_async(&mut connection).await.map_err(|e| self.error(e))?;
+            let replies = connection.pipeline_on_node(&node, &pipe).await.map_err(|e| self.error(e))?;
             for pair in replies.chunks(2) {
                 let [members, bytes] = pair else { continue };
                 let Some(bytes) = integer(bytes) else { continue };
@@ -324,8 +333,9 @@ impl SessionStore {
             }
         }
 
-        let mut pages = ScanPages::new(self, self.layout.device_key_pattern(), "string")?;
+        let mut pages = ScanPages::new(self, self.layout.device_key_pattern(), "string").await?;
         while let Some(keys) = pages.next().await? {
+            let Some(node) = pages.node().cloned() else { break };
             if keys.is_empty() {
                 continue;
             }
@@ -333,7 +343,7 @@ impl SessionStore {
             for key in &keys {
                 pipe.cmd("MEMORY").arg("USAGE").arg(key);
             }
-            let replies: Vec<Value> = pipe.query_async(&mut connection).await.map_err(|e| self.error(e))?;
+            let replies = connection.pipeline_on_node(&node, &pipe).await.map_err(|e| self.error(e))?;
             for bytes in replies.iter().filter_map(integer) {
                 stats.device_keys += 1;
                 stats.device_bytes += bytes;

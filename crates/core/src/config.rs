@@ -17,8 +17,43 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(2_000);
 /// How long one connection attempt may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(2_000);
 
-/// The properties read from the `cfg` object.
-pub const CONFIG_FIELDS: &[&str] = &["url", "prefix", "absTtlSeconds", "commandTimeoutMs", "connectTimeoutMs"];
+/// The properties read from the `cfg` object and from the objects inside it.
+pub const CONFIG_FIELDS: &[&str] = &[
+    "url",
+    "prefix",
+    "absTtlSeconds",
+    "commandTimeoutMs",
+    "connectTimeoutMs",
+    "cluster",
+    "sentinel",
+    "durability",
+    "nodes",
+    "masterName",
+    "username",
+    "password",
+    "replicas",
+    "timeoutMs",
+];
+
+/// How the store reaches its data.
+#[derive(Debug, Clone)]
+pub enum Topology {
+    /// One server (or a primary behind a proxy): the original's key layout.
+    Standalone,
+    /// A Redis Cluster, found through these seed nodes (the `url` first); the cluster
+    /// key layout, in which every key a script touches is in one slot.
+    Cluster { seeds: Vec<ConnectionInfo> },
+    /// A primary found through Sentinel; the original's key layout. The data nodes'
+    /// credentials and TLS come from `url`; these are the Sentinels' own.
+    Sentinel { master_name: String, sentinels: Vec<ConnectionInfo>, username: Option<String>, password: Option<String> },
+}
+
+/// Replicated writes: each state change waits until this many replicas acknowledged it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    pub replicas: u32,
+    pub timeout: Duration,
+}
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -27,6 +62,8 @@ pub struct StoreConfig {
     pub abs_ttl_seconds: u64,
     pub command_timeout: Duration,
     pub connect_timeout: Duration,
+    pub topology: Topology,
+    pub durability: Option<Durability>,
 }
 
 impl StoreConfig {
@@ -43,13 +80,29 @@ impl StoreConfig {
             Arg::Undefined => DEFAULT_PREFIX.to_string(),
             value => input::id("cfg.prefix", value)?,
         };
+        let connection = connection_info("cfg.url", url)?;
+        let topology = topology(cfg, &connection)?;
+        if matches!(topology, Topology::Cluster { .. }) && prefix.contains(['{', '}']) {
+            return Err(StoreError::invalid(
+                "cfg.prefix",
+                "free of '{' and '}' with cfg.cluster (the cluster layout adds its own hash tags)",
+                "a prefix with braces",
+            ));
+        }
         Ok(StoreConfig {
-            connection: connection_info(url)?,
+            connection,
             prefix,
             abs_ttl_seconds: input::ttl("cfg.absTtlSeconds", cfg.field("absTtlSeconds"))?,
             command_timeout: millis("cfg.commandTimeoutMs", cfg.field("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT)?,
             connect_timeout: millis("cfg.connectTimeoutMs", cfg.field("connectTimeoutMs"), DEFAULT_CONNECT_TIMEOUT)?,
+            topology,
+            durability: durability(cfg.field("durability"))?,
         })
+    }
+
+    /// Whether keys follow the cluster layout.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.topology, Topology::Cluster { .. })
     }
 
     /// The password the URL carries, so that error texts can be scrubbed of it.
@@ -68,11 +121,102 @@ fn millis(name: &str, value: &Arg, default: Duration) -> Result<Duration> {
     }
 }
 
+/// `cfg.cluster` / `cfg.sentinel`: at most one of them.
+fn topology(cfg: &Arg, url: &ConnectionInfo) -> Result<Topology> {
+    let cluster = match cfg.field("cluster") {
+        Arg::Undefined | Arg::Bool(false) => None,
+        Arg::Bool(true) => Some(vec![url.clone()]),
+        value @ Arg::Object(_) => {
+            let mut seeds = vec![url.clone()];
+            if !matches!(value.field("nodes"), Arg::Undefined) {
+                seeds.extend(node_list("cfg.cluster.nodes", value.field("nodes"))?);
+            }
+            Some(seeds)
+        }
+        other => return Err(StoreError::invalid("cfg.cluster", "true or { nodes: string[] }", &other.kind())),
+    };
+    let sentinel = match cfg.field("sentinel") {
+        Arg::Undefined => None,
+        value @ Arg::Object(_) => Some(Topology::Sentinel {
+            master_name: input::id("cfg.sentinel.masterName", value.field("masterName"))?,
+            sentinels: node_list("cfg.sentinel.nodes", value.field("nodes"))?,
+            username: optional_string("cfg.sentinel.username", value.field("username"))?,
+            password: optional_string("cfg.sentinel.password", value.field("password"))?,
+        }),
+        other => {
+            return Err(StoreError::invalid(
+                "cfg.sentinel",
+                "{ masterName, nodes, username?, password? }",
+                &other.kind(),
+            ))
+        }
+    };
+    match (cluster, sentinel) {
+        (Some(_), Some(_)) => Err(StoreError::invalid("cfg.cluster and cfg.sentinel", "given one at a time", "both")),
+        (Some(seeds), None) => Ok(Topology::Cluster { seeds }),
+        (None, Some(sentinel)) => Ok(sentinel),
+        (None, None) => Ok(Topology::Standalone),
+    }
+}
+
+/// A non-empty list of node URLs, each in a form `cfg.url` accepts.
+fn node_list(name: &str, value: &Arg) -> Result<Vec<ConnectionInfo>> {
+    let rule = "a non-empty array of redis:// or rediss:// URLs";
+    let Arg::Array(items) = value else { return Err(StoreError::invalid(name, rule, &value.kind())) };
+    if items.is_empty() {
+        return Err(StoreError::invalid(name, rule, "an empty array"));
+    }
+    items
+        .iter()
+        .map(|item| match item {
+            Arg::String(url) if !url.is_empty() => connection_info(name, url),
+            other => Err(StoreError::invalid(name, rule, &format!("an element that is {}", other.kind()))),
+        })
+        .collect()
+}
+
+fn optional_string(name: &str, value: &Arg) -> Result<Option<String>> {
+    match value {
+        Arg::Undefined => Ok(None),
+        Arg::String(s) => Ok(Some(s.clone())),
+        other => Err(StoreError::invalid(name, "a string", &other.kind())),
+    }
+}
+
+/// `cfg.durability`: `{ replicas: integer >= 1, timeoutMs: number > 0 }`.
+fn durability(value: &Arg) -> Result<Option<Durability>> {
+    match value {
+        Arg::Undefined => Ok(None),
+        Arg::Object(_) => {
+            let replicas = match value.field("replicas") {
+                Arg::Number(n) if n.fract() == 0.0 && *n >= 1.0 && *n <= 1_000.0 => *n as u32,
+                other => {
+                    return Err(StoreError::invalid(
+                        "cfg.durability.replicas",
+                        "an integer from 1 to 1000",
+                        &other.kind(),
+                    ))
+                }
+            };
+            let timeout = millis("cfg.durability.timeoutMs", value.field("timeoutMs"), Duration::ZERO)?;
+            if timeout.is_zero() {
+                return Err(StoreError::invalid(
+                    "cfg.durability.timeoutMs",
+                    "a finite number > 0 (milliseconds)",
+                    "undefined",
+                ));
+            }
+            Ok(Some(Durability { replicas, timeout }))
+        }
+        other => Err(StoreError::invalid("cfg.durability", "{ replicas, timeoutMs }", &other.kind())),
+    }
+}
+
 /// Parses the URL forms the original's client accepts for a single server, with
 /// TCP_NODELAY on: every call is one small request awaiting its reply, which Nagle's
 /// algorithm would otherwise hold back.
-fn connection_info(url: &str) -> Result<ConnectionInfo> {
-    let invalid = || StoreError::invalid("cfg.url", "a redis://, rediss:// or unix:// URL", "an unparsable URL");
+fn connection_info(name: &str, url: &str) -> Result<ConnectionInfo> {
+    let invalid = || StoreError::invalid(name, "a redis://, rediss:// or unix:// URL", "an unparsable URL");
     let target = if url.starts_with('/') { format!("unix://{url}") } else { url.to_string() };
     let scheme_ok = ["redis://", "rediss://", "unix://", "redis+unix://"].iter().any(|s| target.starts_with(s));
     if !scheme_ok {
@@ -86,7 +230,7 @@ fn connection_info(url: &str) -> Result<ConnectionInfo> {
     // certificate check) is refused here rather than failing every call later.
     if matches!(info.addr(), ConnectionAddr::TcpTls { insecure: true, .. }) {
         return Err(StoreError::invalid(
-            "cfg.url",
+            name,
             "a URL without #insecure: rediss:// certificates are always verified (add a private CA with SSL_CERT_FILE)",
             "#insecure",
         ));

@@ -1,50 +1,109 @@
 //! Garbage collection: streams the keyspace with SCAN and cleans each page with one
 //! script call, so memory stays bounded and the server is never blocked for long.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
+use redis::FromRedisValue;
 
+use crate::connection::{Link, Node};
 use crate::error::Result;
 use crate::input::GcOptions;
-use crate::scripts;
+use crate::keys::hash_tag;
+use crate::scripts::{self, StoreScript};
 use crate::store::{GcReport, SessionStore};
 
 /// Keys asked of SCAN per page.
 const SCAN_PAGE: u32 = 1_000;
 
-/// The pages of one SCAN over keys of one type matching a pattern.
+/// The pages of one SCAN over keys of one type matching a pattern, node after node (on
+/// a cluster, every primary; SCAN only sees the keys of the node it runs on).
 pub(crate) struct ScanPages<'a> {
     store: &'a SessionStore,
-    connection: ConnectionManager,
+    link: Link,
+    nodes: Vec<Node>,
     pattern: String,
     key_type: &'static str,
     cursor: Option<u64>,
 }
 
 impl<'a> ScanPages<'a> {
-    pub(crate) fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
-        Ok(ScanPages { store, connection: store.connection()?, pattern, key_type, cursor: Some(0) })
+    pub(crate) async fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
+        let mut link = store.connection()?;
+        let mut nodes = link.primaries().await.map_err(|e| store.error(e))?;
+        nodes.reverse(); // taken from the back
+        Ok(ScanPages { store, link, nodes, pattern, key_type, cursor: Some(0) })
     }
 
-    /// The next page (possibly empty), or `None` once the scan is complete.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<String>>> {
-        let Some(cursor) = self.cursor else { return Ok(None) };
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&self.pattern)
-            .arg("COUNT")
-            .arg(SCAN_PAGE)
-            .arg("TYPE")
-            .arg(self.key_type)
-            .query_async(&mut self.connection)
-            .await
-            .map_err(|e| self.store.error(e))?;
-        self.cursor = (next != 0).then_some(next);
-        Ok(Some(keys))
+    /// The node the pages come from now.
+    pub(crate) fn node(&self) -> Option<&Node> {
+        self.nodes.last()
     }
+
+    /// The next page (possibly empty), or `None` once every node was scanned.
+    pub(crate) async fn next(&mut self) -> Result<Option<Vec<String>>> {
+        loop {
+            let Some(node) = self.nodes.last() else { return Ok(None) };
+            let Some(cursor) = self.cursor else {
+                self.nodes.pop();
+                self.cursor = Some(0);
+                continue;
+            };
+            let command = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&self.pattern)
+                .arg("COUNT")
+                .arg(SCAN_PAGE)
+                .arg("TYPE")
+                .arg(self.key_type)
+                .clone();
+            let reply = self.link.on_node(node, &command).await.map_err(|e| self.store.error(e))?;
+            let (next, keys): (u64, Vec<String>) =
+                FromRedisValue::from_redis_value(reply).map_err(|e| self.store.error(e.into()))?;
+            self.cursor = (next != 0).then_some(next);
+            return Ok(Some(keys));
+        }
+    }
+}
+
+/// Runs a script over a page of keys: one call for the page, or on a cluster one call
+/// per slot (a script's keys must share one), sent together. `declare` adds the keys a
+/// script will also touch for a key of the page (cluster layout only); the script's
+/// last argument is how many page keys lead its KEYS.
+pub(crate) async fn run_per_slot<T: FromRedisValue>(
+    store: &SessionStore,
+    script: &StoreScript,
+    keys: &[String],
+    declare: impl Fn(&str) -> Option<String>,
+    args: &[&str],
+) -> Result<Vec<T>> {
+    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    if store.layout().is_cluster() {
+        for key in keys {
+            groups.entry(hash_tag(key)).or_default().push(key);
+        }
+    } else {
+        groups.insert("", keys.iter().map(String::as_str).collect());
+    }
+    let calls = groups.into_values().map(|group| {
+        let count = group.len().to_string();
+        let mut declared: Vec<String> = Vec::new();
+        if store.layout().is_cluster() {
+            for key in &group {
+                if let Some(extra) = declare(key).filter(|k| !declared.contains(k)) {
+                    declared.push(extra);
+                }
+            }
+        }
+        async move {
+            let all: Vec<&str> = group.iter().copied().chain(declared.iter().map(String::as_str)).collect();
+            let args: Vec<&str> = args.iter().copied().chain([count.as_str()]).collect();
+            store.run::<T>(script, &all, &args).await
+        }
+    });
+    futures_util::future::try_join_all(calls).await
 }
 
 pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcReport> {
@@ -65,8 +124,11 @@ pub(crate) async fn run_observed(
 
     // 1) Index members whose rid hash is gone.
     each_page(
-        ScanPages::new(store, store.layout().user_key_pattern(), "set")?,
-        |keys| async move { store.run::<u64>(&scripts::GC_INDEX, &as_strs(&keys), &[dry_run]).await },
+        ScanPages::new(store, store.layout().user_key_pattern(), "set").await?,
+        |keys| async move {
+            let removed = run_per_slot::<u64>(store, &scripts::GC_INDEX, &keys, |_| None, &[dry_run]).await?;
+            Ok(removed.into_iter().sum::<u64>())
+        },
         |scanned, removed| {
             report.scanned_user_sets += scanned;
             report.removed_from_sets += removed;
@@ -77,9 +139,15 @@ pub(crate) async fn run_observed(
 
     // 2) Rid hashes: delete garbage, re-index active sessions.
     let (now, grace) = (now.as_str(), grace.as_str());
+    let layout = store.layout();
+    let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
     each_page(
-        ScanPages::new(store, store.layout().rid_key_pattern(), "hash")?,
-        |keys| async move { store.run::<(u64, u64)>(&scripts::GC_RIDS, &as_strs(&keys), &[now, grace, dry_run]).await },
+        ScanPages::new(store, layout.rid_key_pattern(), "hash").await?,
+        |keys| async move {
+            let outcomes =
+                run_per_slot::<(u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run]).await?;
+            Ok(outcomes.into_iter().fold((0, 0), |(d, a), (deleted, added)| (d + deleted, a + added)))
+        },
         |scanned, (deleted, added)| {
             report.scanned_rids += scanned;
             report.deleted_rid_hashes += deleted;
@@ -89,10 +157,6 @@ pub(crate) async fn run_observed(
     )
     .await?;
     Ok(report)
-}
-
-fn as_strs(keys: &[String]) -> Vec<&str> {
-    keys.iter().map(String::as_str).collect()
 }
 
 /// Cleans every non-empty page of a scan with `clean` (one script call per page) and

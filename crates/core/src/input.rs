@@ -15,8 +15,9 @@ pub enum Arg {
     Bool(bool),
     Number(f64),
     String(String),
-    Array,
     Function,
+    /// An array, with its elements (read only where an argument may be an array).
+    Array(Vec<Arg>),
     /// A plain object, with the properties the caller asked for (missing ones are `Undefined`).
     Object(Vec<(&'static str, Arg)>),
     /// Any other kind (bigint, symbol, external), by its `typeof` name.
@@ -39,7 +40,7 @@ impl Arg {
             Arg::Number(n) => format!("number {n}"),
             Arg::String(s) if s.is_empty() => "empty string".into(),
             Arg::String(s) => format!("string of {} bytes", s.len()),
-            Arg::Array => "array".into(),
+            Arg::Array(_) => "array".into(),
             Arg::Function => "function".into(),
             Arg::Object(_) => "object".into(),
             Arg::Other(name) => (*name).into(),
@@ -208,7 +209,7 @@ mod tests {
             Arg::Null,
             Arg::Number(1.0),
             Arg::String(String::new()),
-            Arg::Array,
+            Arg::Array(vec![]),
             Arg::String("x".repeat(MAX_ID_BYTES + 1)),
         ] {
             let err = id("rid", &bad).unwrap_err();
@@ -245,7 +246,7 @@ mod tests {
         assert_eq!(parsed.binding, Binding::default());
         let err = issue_input(&Arg::String("u".into()), &obj(vec![("now", Arg::Null)])).unwrap_err();
         assert!(err.to_string().starts_with("input.now must be"), "{err}");
-        let err = issue_input(&Arg::String("u".into()), &Arg::Array).unwrap_err();
+        let err = issue_input(&Arg::String("u".into()), &Arg::Array(vec![])).unwrap_err();
         assert!(err.to_string().starts_with("input must be an object"), "{err}");
     }
 

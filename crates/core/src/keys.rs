@@ -1,41 +1,117 @@
 //! The Redis key layout, in one place. Scripts receive the layout's parts as their
 //! first arguments (see `lua/prelude.lua`) instead of hard-coding key shapes.
+//!
+//! Two layouts:
+//! - the original's, byte-compatible with the original package:
+//!   `{prefix}:rid:{rid}`, `{prefix}:user:{userId}:rids`, `{prefix}:device:{userId}:{deviceId}`;
+//! - the cluster layout, in which every key of one user hashes to one slot through the
+//!   user's tag (the first 16 hex digits of SHA-1 of the userId) in braces, and a rid is
+//!   `<tag>.<uuid>`, so a call given only a rid finds the slot:
+//!   `{prefix}:rid:{<tag>}.<uuid>`, `{prefix}:user:{<tag>}:rids`, `{prefix}:device:{<tag>}:{deviceId}`.
 
-/// The default layout, byte-compatible with the original package:
-/// `{prefix}:rid:{rid}`, `{prefix}:user:{userId}:rids`, `{prefix}:device:{userId}:{deviceId}`.
+/// The length of a user's tag, in hex digits (64 bits: two users sharing a tag share an
+/// index and device keys' slot, which the scripts tolerate since they check userIds).
+pub const TAG_LEN: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct KeyLayout {
     rid_prefix: String,
     user_prefix: String,
     device_prefix: String,
+    cluster: bool,
 }
 
 const USER_SUFFIX: &str = ":rids";
 
 impl KeyLayout {
+    /// The original's layout.
     pub fn new(prefix: &str) -> Self {
         KeyLayout {
             rid_prefix: format!("{prefix}:rid:"),
             user_prefix: format!("{prefix}:user:"),
             device_prefix: format!("{prefix}:device:"),
+            cluster: false,
+        }
+    }
+
+    /// The cluster layout (the prefix must not contain braces).
+    pub fn cluster(prefix: &str) -> Self {
+        KeyLayout { cluster: true, ..KeyLayout::new(prefix) }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// A fresh rid for a session of `user_id`: a random UUID v4, behind the user's tag in
+    /// the cluster layout.
+    pub fn new_rid(&self, user_id: &str) -> String {
+        let uuid = uuid::Uuid::new_v4();
+        if self.cluster {
+            format!("{}.{uuid}", user_tag(user_id))
+        } else {
+            uuid.to_string()
+        }
+    }
+
+    /// A fresh rid in the same lineage as `rid` (the same slot in the cluster layout).
+    pub fn child_rid(&self, rid: &str) -> String {
+        let uuid = uuid::Uuid::new_v4();
+        match self.cluster.then(|| rid_tag(rid)).flatten() {
+            Some(tag) => format!("{tag}.{uuid}"),
+            None => uuid.to_string(),
         }
     }
 
     pub fn rid_key(&self, rid: &str) -> String {
-        format!("{}{rid}", self.rid_prefix)
+        if !self.cluster {
+            return format!("{}{rid}", self.rid_prefix);
+        }
+        match rid_tag(rid) {
+            Some(tag) => format!("{}{{{tag}}}{}", self.rid_prefix, &rid[TAG_LEN..]),
+            // Not a rid of this layout: a key of its own slot, which holds nothing.
+            None => format!("{}{{{rid}}}", self.rid_prefix),
+        }
     }
 
     pub fn user_key(&self, user_id: &str) -> String {
-        format!("{}{user_id}{USER_SUFFIX}", self.user_prefix)
+        if self.cluster {
+            self.user_key_of_tag(&user_tag(user_id))
+        } else {
+            format!("{}{user_id}{USER_SUFFIX}", self.user_prefix)
+        }
     }
 
     pub fn device_key(&self, user_id: &str, device_id: &str) -> String {
-        format!("{}{user_id}:{device_id}", self.device_prefix)
+        if self.cluster {
+            self.device_key_of_tag(&user_tag(user_id), device_id)
+        } else {
+            format!("{}{user_id}:{device_id}", self.device_prefix)
+        }
     }
 
-    /// The four leading script arguments that describe this layout.
-    pub fn script_args(&self) -> [&str; 4] {
-        [&self.rid_prefix, &self.user_prefix, USER_SUFFIX, &self.device_prefix]
+    /// Cluster layout: the user index of the user a rid belongs to, from the rid alone.
+    pub fn user_key_of_rid(&self, rid: &str) -> Option<String> {
+        rid_tag(rid).map(|tag| self.user_key_of_tag(tag))
+    }
+
+    /// Cluster layout: a device key of the user a rid belongs to, from the rid alone.
+    pub fn device_key_of_rid(&self, rid: &str, device_id: &str) -> Option<String> {
+        rid_tag(rid).map(|tag| self.device_key_of_tag(tag, device_id))
+    }
+
+    fn user_key_of_tag(&self, tag: &str) -> String {
+        format!("{}{{{tag}}}{USER_SUFFIX}", self.user_prefix)
+    }
+
+    fn device_key_of_tag(&self, tag: &str, device_id: &str) -> String {
+        format!("{}{{{tag}}}:{device_id}", self.device_prefix)
+    }
+
+    /// The five leading script arguments that describe this layout.
+    pub fn script_args(&self) -> [&str; 5] {
+        let mode = if self.cluster { "cluster" } else { "standalone" };
+        [&self.rid_prefix, &self.user_prefix, USER_SUFFIX, &self.device_prefix, mode]
     }
 
     /// SCAN pattern matching every user index key.
@@ -54,9 +130,49 @@ impl KeyLayout {
     }
 
     /// The bare rid of a rid key, or `None` when the key is not one.
-    pub fn rid_of_key<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(self.rid_prefix.as_str()).filter(|rid| !rid.is_empty())
+    pub fn rid_of_key(&self, key: &str) -> Option<String> {
+        let rest = key.strip_prefix(self.rid_prefix.as_str()).filter(|rid| !rid.is_empty())?;
+        if !self.cluster {
+            return Some(rest.to_string());
+        }
+        let (tag, uuid) = rest.strip_prefix('{')?.split_once("}.")?;
+        (is_tag(tag) && !uuid.is_empty()).then(|| format!("{tag}.{uuid}"))
     }
+
+    /// Whether `key` is a rid key of this layout.
+    pub fn is_rid_key(&self, key: &str) -> bool {
+        key.starts_with(self.rid_prefix.as_str())
+    }
+}
+
+/// A user's tag: the first 16 hex digits of SHA-1 of the userId (as `redis.sha1hex`
+/// gives them in the scripts).
+pub fn user_tag(user_id: &str) -> String {
+    let mut digest = sha1_smol::Sha1::from(user_id).digest().to_string();
+    digest.truncate(TAG_LEN);
+    digest
+}
+
+/// The tag a cluster-layout rid starts with.
+fn rid_tag(rid: &str) -> Option<&str> {
+    let (tag, rest) = rid.split_at_checked(TAG_LEN)?;
+    (is_tag(tag) && rest.len() > 1 && rest.starts_with('.')).then_some(tag)
+}
+
+fn is_tag(tag: &str) -> bool {
+    tag.len() == TAG_LEN && tag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The hash tag of a key (what Redis Cluster hashes), or the whole key without one.
+pub fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{') {
+        if let Some(len) = key[open + 1..].find('}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
 }
 
 /// Escapes the characters SCAN's MATCH treats as glob syntax.
@@ -81,10 +197,36 @@ mod tests {
         assert_eq!(l.rid_key("r1"), "auth:rid:r1");
         assert_eq!(l.user_key("u1"), "auth:user:u1:rids");
         assert_eq!(l.device_key("u1", "d1"), "auth:device:u1:d1");
-        assert_eq!(l.script_args(), ["auth:rid:", "auth:user:", ":rids", "auth:device:"]);
-        assert_eq!(l.rid_of_key("auth:rid:r1"), Some("r1"));
+        assert_eq!(l.script_args(), ["auth:rid:", "auth:user:", ":rids", "auth:device:", "standalone"]);
+        assert_eq!(l.rid_of_key("auth:rid:r1").as_deref(), Some("r1"));
         assert_eq!(l.rid_of_key("auth:rid:"), None);
         assert_eq!(l.rid_of_key("other:rid:r1"), None);
+    }
+
+    #[test]
+    fn cluster_layout_puts_a_user_in_one_slot() {
+        let l = KeyLayout::cluster("auth");
+        // SHA-1("u1") = 4c4d3e3f...; the tag is its first 16 hex digits.
+        let tag = user_tag("u1");
+        assert_eq!(tag.len(), TAG_LEN);
+        let rid = l.new_rid("u1");
+        assert!(rid.starts_with(&format!("{tag}.")), "{rid}");
+        assert!(!rid.contains("u1"));
+        let key = l.rid_key(&rid);
+        assert_eq!(hash_tag(&key), tag);
+        assert_eq!(hash_tag(&l.user_key("u1")), tag);
+        assert_eq!(hash_tag(&l.device_key("u1", "d{x}")), tag);
+        assert_eq!(l.user_key_of_rid(&rid), Some(l.user_key("u1")));
+        assert_eq!(l.device_key_of_rid(&rid, "d"), Some(l.device_key("u1", "d")));
+        assert_eq!(l.rid_of_key(&key), Some(rid.clone()));
+        assert_eq!(hash_tag(&l.rid_key(&l.child_rid(&rid))), tag);
+        // A rid of another layout routes to a slot of its own and is never a session.
+        assert_eq!(
+            l.rid_key("550e8400-e29b-41d4-a716-446655440000"),
+            "auth:rid:{550e8400-e29b-41d4-a716-446655440000}"
+        );
+        assert_eq!(l.rid_of_key("auth:rid:{550e8400}"), None);
+        assert_eq!(l.user_key_of_rid("nope"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod config;
+mod connection;
 pub mod error;
 mod gc;
 pub mod input;

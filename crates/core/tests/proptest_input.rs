@@ -56,7 +56,7 @@ fn arg_with(fields: &'static [&'static str]) -> impl Strategy<Value = Arg> {
         any::<bool>().prop_map(Arg::Bool),
         number().prop_map(Arg::Number),
         string().prop_map(Arg::String),
-        Just(Arg::Array),
+        Just(Arg::Array(vec![])),
         Just(Arg::Function),
         Just(Arg::Other("symbol")),
         Just(Arg::Other("bigint")),
@@ -179,7 +179,7 @@ proptest! {
         let obj = if is_object {
             Arg::Object(vec![("now", now.clone()), ("deviceId", device.clone()), ("uaHash", ua.clone()), ("ipHash", ip.clone()), ("absTtlSeconds", ttl.clone())])
         } else {
-            Arg::Array
+            Arg::Array(vec![])
         };
         let got = input::issue_input(&user, &obj);
         // The first failing rule, in the documented order.

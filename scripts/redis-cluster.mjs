@@ -1,0 +1,109 @@
+// Starts a throwaway Redis Cluster on loopback: 3 primaries and 3 replicas, each a
+// redis-server with --cluster-enabled yes on a free port, joined with
+// `redis-cli --cluster create`. For the tests and the benchmark; stopped by `stop()`.
+
+import { spawn, execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { freePort } from './redis-server.mjs'
+
+const run = promisify(execFile)
+
+async function cli(port, ...args) {
+  const { stdout } = await run('redis-cli', ['-p', String(port), ...args])
+  return stdout.trim()
+}
+
+async function waitFor(check, what, deadlineMs = 20_000) {
+  const start = Date.now()
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch {
+      // not up yet
+    }
+    if (Date.now() - start > deadlineMs) throw new Error(`redis cluster: ${what} did not happen in time`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/**
+ * A cluster of `primaries` primaries with `replicas` replicas each. `serverBinary` picks
+ * the redis-server to run. Returns { url, nodes: [{ port, url, pid, kill(), restart() }],
+ * primaryPorts(), stop() }.
+ */
+export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [] } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'rss-cluster-'))
+  const count = primaries * (1 + replicas)
+  const nodes = []
+  for (let i = 0; i < count; i++) {
+    const port = await freePort()
+    const args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000',
+      '--dbfilename', `dump-${port}.rdb`, ...extraArgs,
+    ]
+    const node = {
+      port,
+      url: `redis://127.0.0.1:${port}`,
+      child: null,
+      get pid() { return node.child.pid },
+      async start() {
+        node.child = spawn(serverBinary, args, { stdio: 'ignore' })
+        await waitFor(async () => (await cli(port, 'PING')) === 'PONG', `node ${port} start`)
+      },
+      async kill(signal = 'SIGKILL') {
+        const child = node.child
+        if (!child || child.exitCode !== null || child.signalCode !== null) return
+        const exited = new Promise((r) => child.once('exit', r))
+        child.kill(signal)
+        await exited
+      },
+      restart() { return node.start() },
+    }
+    nodes.push(node)
+  }
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGKILL')))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    await Promise.all(nodes.map((n) => n.start()))
+    await run('redis-cli', [
+      '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas', String(replicas), '--cluster-yes',
+    ])
+    // Every node agrees that all slots are served, and every replica is attached.
+    await waitFor(async () => {
+      for (const n of nodes) {
+        if (!(await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false
+      }
+      const shards = await cli(nodes[0].port, 'CLUSTER', 'NODES')
+      return shards.split('\n').filter((line) => line.includes('slave') && line.includes('connected')).length === primaries * replicas
+    }, 'cluster agreement')
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return {
+    url: nodes[0].url,
+    nodes,
+    /** The ports of the nodes that are primaries now. */
+    async primaryPorts() {
+      const lines = (await cli(nodes.find((n) => n.child.exitCode === null).port, 'CLUSTER', 'NODES')).split('\n')
+      return lines.filter((l) => l.includes('master') && !l.includes('fail')).map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
+    },
+    stop,
+  }
+}
+
+// `node scripts/redis-cluster.mjs`: start one and print its seed URL until interrupted.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const cluster = await startCluster()
+  console.log(cluster.url)
+  const end = async () => { await cluster.stop(); process.exit(0) }
+  process.on('SIGINT', end)
+  process.on('SIGTERM', end)
+}
