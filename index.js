@@ -37,6 +37,7 @@ function createRedisStore(cfg) {
     listSessions: promised((userId) => native.listSessions(userId)),
     inspectLineage: promised((rid) => native.inspectLineage(rid)),
     keyspaceStats: promised(() => native.keyspaceStats()),
+    migrateFrom: promised((source) => native.migrateFrom(source)),
     gcOrphansWithProgress: promised((opts, onProgress) =>
       native.gcOrphansWithProgress(
         opts,

@@ -18,6 +18,11 @@ export declare class NativeStore {
   listSessions(userId: unknown): Promise<SessionInfo[]>
   /** The whole lineage `rid` belongs to, or `null` for an unknown rid. */
   inspectLineage(rid: unknown): Promise<LineageInfo | null>
+  /**
+   * Copies the sessions of the deployment's old single node into this cluster store
+   * (repeatable; old rids keep working through aliases).
+   */
+  migrateFrom(source: { url: string; prefix?: string; dryRun?: boolean }): Promise<MigrationReport>
   /** Sessions by status, users, keys and their memory. */
   keyspaceStats(): Promise<KeyspaceStats>
   /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
@@ -78,6 +83,21 @@ export interface LineageInfo {
   missingParent?: string
   /** Whether the user's rid keys had to be found with SCAN. */
   scanned: boolean
+}
+
+/** What `migrateFrom` did (or, in a dry run, found). */
+export interface MigrationReport {
+  /** Rid hashes read on the old node. */
+  scanned: number
+  /** Sessions written to the cluster for the first time. */
+  copied: number
+  /** Sessions copied before whose status advanced since. */
+  advanced: number
+  /** Sessions copied before and unchanged. */
+  unchanged: number
+  /** Hashes not copied: no userId, or past their absolute expiry. */
+  skipped: number
+  dryRun: boolean
 }
 
 export interface RefreshIssue {

@@ -54,6 +54,33 @@ pub struct KeyspaceStats {
     pub device_bytes: f64,
 }
 
+/// What `migrateFrom` did (or, in a dry run, found).
+#[napi(object)]
+pub struct MigrationReport {
+    /// Rid hashes read on the old node.
+    pub scanned: f64,
+    /// Sessions written to the cluster for the first time.
+    pub copied: f64,
+    /// Sessions copied before whose status advanced since.
+    pub advanced: f64,
+    /// Sessions copied before and unchanged.
+    pub unchanged: f64,
+    /// Hashes not copied: no userId, or past their absolute expiry.
+    pub skipped: f64,
+    pub dry_run: bool,
+}
+
+fn migration_report(r: session_store_core::MigrationReport) -> MigrationReport {
+    MigrationReport {
+        scanned: r.scanned as f64,
+        copied: r.copied as f64,
+        advanced: r.advanced as f64,
+        unchanged: r.unchanged as f64,
+        skipped: r.skipped as f64,
+        dry_run: r.dry_run,
+    }
+}
+
 fn session_info(s: admin::Session) -> SessionInfo {
     SessionInfo {
         rid: s.rid,
@@ -120,6 +147,28 @@ impl NativeStore {
         let args = input::id("rid", &to_arg(rid, &[])?);
         let core = self.core.clone();
         checked(env, args, move |rid| async move { core.lineage(&rid).await }, lineage_info)
+    }
+
+    /// Copies the sessions of the deployment's old single node into this cluster store
+    /// (repeatable; old rids keep working through aliases).
+    #[napi(
+        ts_return_type = "Promise<MigrationReport>",
+        ts_args_type = "source: { url: string; prefix?: string; dryRun?: boolean }"
+    )]
+    pub fn migrate_from<'env>(&self, env: &'env Env, source: Unknown<'_>) -> Result<PromiseRaw<'env, MigrationReport>> {
+        let source = to_arg(source, session_store_core::config::MIGRATION_SOURCE_FIELDS)?;
+        let args = self.core.config().migration_source(&source).and_then(|config| match source.field("dryRun") {
+            input::Arg::Undefined => Ok((config, false)),
+            input::Arg::Bool(dry_run) => Ok((config, *dry_run)),
+            other => Err(StoreError::invalid("source.dryRun", "a boolean", &other.kind())),
+        });
+        let core = self.core.clone();
+        checked(
+            env,
+            args,
+            move |(config, dry_run)| async move { core.migrate_from(config, dry_run).await },
+            migration_report,
+        )
     }
 
     /// Sessions by status, users, keys and their memory.

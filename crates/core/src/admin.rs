@@ -156,6 +156,8 @@ impl SessionStore {
     /// index; when that leaves a `used` session without a child (its descendants were
     /// logged out, so they left the index), the user's rid keys are found with SCAN.
     pub async fn lineage(&self, rid: &str) -> Result<Option<Lineage>> {
+        let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
+        let rid = rid.as_str();
         let Some(start) = self.load_session(rid).await? else { return Ok(None) };
         let user_id = start.user_id.clone();
         let mut known: HashMap<String, Option<Session>> = HashMap::new();

@@ -35,6 +35,9 @@ pub const CONFIG_FIELDS: &[&str] = &[
     "timeoutMs",
 ];
 
+/// The properties read from `migrateFrom`'s argument.
+pub const MIGRATION_SOURCE_FIELDS: &[&str] = &["url", "prefix", "dryRun"];
+
 /// How the store reaches its data.
 #[derive(Debug, Clone)]
 pub enum Topology {
@@ -97,6 +100,31 @@ impl StoreConfig {
             connect_timeout: millis("cfg.connectTimeoutMs", cfg.field("connectTimeoutMs"), DEFAULT_CONNECT_TIMEOUT)?,
             topology,
             durability: durability(cfg.field("durability"))?,
+        })
+    }
+
+    /// The old single node of a deployment moving to this cluster store, from
+    /// `{ url, prefix? }` (the prefix defaults to this store's); timeouts as this store's.
+    pub fn migration_source(&self, source: &Arg) -> Result<StoreConfig> {
+        if !matches!(source, Arg::Object(_)) {
+            return Err(StoreError::invalid("source", "an object { url, prefix?, dryRun? }", &source.kind()));
+        }
+        let url = match source.field("url") {
+            Arg::String(s) if !s.is_empty() => s.as_str(),
+            other => {
+                return Err(StoreError::invalid("source.url", "a redis://, rediss:// or unix:// URL", &other.kind()))
+            }
+        };
+        let prefix = match source.field("prefix") {
+            Arg::Undefined => self.prefix.clone(),
+            value => input::id("source.prefix", value)?,
+        };
+        Ok(StoreConfig {
+            connection: connection_info("source.url", url)?,
+            prefix,
+            topology: Topology::Standalone,
+            durability: None,
+            ..self.clone()
         })
     }
 

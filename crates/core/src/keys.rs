@@ -139,6 +139,22 @@ impl KeyLayout {
         (is_tag(tag) && !uuid.is_empty()).then(|| format!("{tag}.{uuid}"))
     }
 
+    /// Whether `rid` has this layout's form (in the cluster layout: starts with a tag).
+    pub fn is_layout_rid(&self, rid: &str) -> bool {
+        !self.cluster || rid_tag(rid).is_some()
+    }
+
+    /// Cluster layout: the key naming the user's tag of a rid issued before the move from
+    /// one node, kept for that session's lifetime (see `migrate`).
+    pub fn alias_key(&self, old_rid: &str) -> String {
+        format!("{}alias:{old_rid}", self.rid_prefix.strip_suffix("rid:").unwrap_or(&self.rid_prefix))
+    }
+
+    /// Cluster layout: the rid a session issued before the move from one node has now.
+    pub fn moved_rid(tag: &str, old_rid: &str) -> String {
+        format!("{tag}.{old_rid}")
+    }
+
     /// Whether `key` is a rid key of this layout.
     pub fn is_rid_key(&self, key: &str) -> bool {
         key.starts_with(self.rid_prefix.as_str())

@@ -10,6 +10,7 @@ pub mod error;
 mod gc;
 pub mod input;
 pub mod keys;
+pub mod migrate;
 pub mod scripts;
 pub mod store;
 
@@ -17,4 +18,5 @@ pub use admin::{Lineage, Session, Stats};
 pub use config::StoreConfig;
 pub use error::{Result, StoreError};
 pub use input::Arg;
+pub use migrate::MigrationReport;
 pub use store::{GcReport, RefreshIssue, Rotated, SessionStore};

@@ -43,4 +43,5 @@ scripts! {
     GC_INDEX => "gc_index.lua",
     GC_RIDS => "gc_rids.lua",
     ADMIN_LOAD => "admin_load.lua",
+    IMPORT_SESSION => "import_session.lua",
 }

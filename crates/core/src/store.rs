@@ -68,6 +68,10 @@ impl SessionStore {
         SessionStore { config, layout, connection: Mutex::new(Connection::Pending) }
     }
 
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
     pub fn layout(&self) -> &KeyLayout {
         &self.layout
     }
@@ -211,7 +215,24 @@ impl SessionStore {
         }
     }
 
-    pub async fn verify_and_rotate_refresh(&self, input: RotateInput) -> Result<Rotated> {
+    /// The rid as this layout stores it. In the cluster layout a rid without a tag was
+    /// issued before the deployment moved from one node: its alias key names its user's
+    /// tag (one more round trip, for that rid only). `None` when the rid cannot be known.
+    pub(crate) async fn resolve_rid(&self, rid: &str) -> Result<Option<String>> {
+        if self.layout.is_layout_rid(rid) {
+            return Ok(Some(rid.to_string()));
+        }
+        let mut link = self.connection()?;
+        let tag: Option<String> = redis::cmd("GET")
+            .arg(self.layout.alias_key(rid))
+            .query_async(&mut link)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(tag.map(|tag| KeyLayout::moved_rid(&tag, rid)))
+    }
+
+    pub async fn verify_and_rotate_refresh(&self, mut input: RotateInput) -> Result<Rotated> {
+        input.rid = self.resolve_rid(&input.rid).await?.ok_or(StoreError::NotFound)?;
         let child = self.layout.child_rid(&input.rid);
         let b = &input.binding;
         let (current, child_key) = (self.layout.rid_key(&input.rid), self.layout.rid_key(&child));
@@ -242,12 +263,16 @@ impl SessionStore {
 
     /// Ends the whole lineage `rid` belongs to; returns how many sessions it ended.
     pub async fn tombstone_lineage(&self, rid: &str) -> Result<u64> {
+        let Some(rid) = self.resolve_rid(rid).await? else { return Ok(0) };
+        let rid = rid.as_str();
         let hops = MAX_LINEAGE_HOPS.to_string();
         self.run(&scripts::TOMBSTONE_LINEAGE, &[&self.layout.rid_key(rid)], &[&hops]).await
     }
 
     /// Ends one session; returns whether it existed.
     pub async fn logout(&self, rid: &str) -> Result<bool> {
+        let Some(rid) = self.resolve_rid(rid).await? else { return Ok(false) };
+        let rid = rid.as_str();
         let ended: u64 = self.run(&scripts::LOGOUT, &[&self.layout.rid_key(rid)], &[]).await?;
         Ok(ended == 1)
     }
@@ -305,6 +330,8 @@ impl SessionStore {
 
     /// The session's hash fields in the server's order, or `None`; one round trip.
     pub async fn get_rid(&self, rid: &str) -> Result<Option<Vec<(String, String)>>> {
+        let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
+        let rid = rid.as_str();
         let mut connection = self.connection()?;
         let hash: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(self.layout.rid_key(rid))

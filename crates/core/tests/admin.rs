@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{now, redis, store};
+use common::{expire_at, now, redis, rid_named, store};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
 use session_store_core::{GcReport, Lineage, SessionStore};
@@ -53,7 +53,7 @@ async fn snapshot(prefix: &str) -> BTreeMap<String, String> {
             "string" => r.get::<_, String>(&key).await.unwrap(),
             other => other.to_string(),
         };
-        let ttl: i64 = redis::cmd("EXPIRETIME").arg(&key).query_async(&mut r).await.unwrap();
+        let ttl = expire_at(&mut r, &key).await;
         out.insert(key, format!("{kind} {content} {ttl}"));
     }
     out
@@ -61,7 +61,7 @@ async fn snapshot(prefix: &str) -> BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn user_sessions_lists_active_sessions_with_their_fields_oldest_first() {
-    let (s, p) = store("admin-list");
+    let (s, _) = store("admin-list");
     let t = now();
     let a = issue(&s, "u", t - 20, device("laptop")).await;
     let b = issue(&s, "u", t - 10, device("phone")).await;
@@ -71,7 +71,7 @@ async fn user_sessions_lists_active_sessions_with_their_fields_oldest_first() {
     issue(&s, "other", t, device("laptop")).await;
     // An index written by the original keeps the used parent: it is not listed.
     let mut r = redis().await;
-    let _: () = r.sadd(format!("{p}:user:u:rids"), format!("{p}:rid:{a}")).await.unwrap();
+    let _: () = r.sadd(s.layout().user_key("u"), s.layout().rid_key(&a)).await.unwrap();
 
     let listed = s.user_sessions("u").await.unwrap();
     let got: Vec<(&str, &str, u64)> =
@@ -104,7 +104,7 @@ async fn lineage_is_the_same_tree_from_any_of_its_rids() {
         assert_eq!(l.sessions[1].parent_rid, r0);
         assert_eq!(l.sessions[2].created_at, t - 10);
     }
-    assert_eq!(s.lineage("no-such-rid").await.unwrap(), None);
+    assert_eq!(s.lineage(&rid_named(&s, "u", "no-such-rid")).await.unwrap(), None);
     assert_eq!(snapshot(&p).await, before, "lineage writes nothing");
 }
 
@@ -130,15 +130,16 @@ async fn lineage_finds_logged_out_descendants_with_scan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lineage_reports_a_collected_ancestor_and_reads_the_originals_layout() {
-    let (s, p) = store("admin-orig");
+    let (s, _) = store("admin-orig");
     let t = now();
     let mut r = redis().await;
     // A lineage as the original writes it: the used parent stays in the index.
-    let index = format!("{p}:user:u:rids");
+    let index = s.layout().user_key("u");
+    let [o0, o1, o2] = ["o0", "o1", "o2"].map(|name| rid_named(&s, "u", name));
     for (rid, parent, status, at) in
-        [("o0", "", "used", t - 20), ("o1", "o0", "used", t - 10), ("o2", "o1", "active", t - 5)]
+        [(&o0, "", "used", t - 20), (&o1, o0.as_str(), "used", t - 10), (&o2, o1.as_str(), "active", t - 5)]
     {
-        let key = format!("{p}:rid:{rid}");
+        let key = s.layout().rid_key(rid);
         let fields = [
             ("userId", "u".to_string()),
             ("parentRid", parent.to_string()),
@@ -153,14 +154,14 @@ async fn lineage_reports_a_collected_ancestor_and_reads_the_originals_layout() {
         let _: () = r.hset_multiple(&key, &fields).await.unwrap();
         let _: () = r.sadd(&index, &key).await.unwrap();
     }
-    let l = s.lineage("o1").await.unwrap().unwrap();
-    assert_eq!(rids(&l), ["o0", "o1", "o2"]);
+    let l = s.lineage(&o1).await.unwrap().unwrap();
+    assert_eq!(rids(&l), [o0.as_str(), o1.as_str(), o2.as_str()]);
     assert_eq!(l.missing_parent, None);
 
-    let _: () = r.del(format!("{p}:rid:o0")).await.unwrap();
-    let l = s.lineage("o2").await.unwrap().unwrap();
-    assert_eq!(rids(&l), ["o1", "o2"]);
-    assert_eq!(l.missing_parent.as_deref(), Some("o0"));
+    let _: () = r.del(s.layout().rid_key(&o0)).await.unwrap();
+    let l = s.lineage(&o2).await.unwrap().unwrap();
+    assert_eq!(rids(&l), [o1.as_str(), o2.as_str()]);
+    assert_eq!(l.missing_parent.as_deref(), Some(o0.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,7 +174,7 @@ async fn stats_counts_sessions_by_status_and_measures_memory() {
     s.logout(&b).await.unwrap();
     issue(&s, "u3", t, Binding::default()).await;
     let mut r = redis().await;
-    let _: () = r.hset(format!("{p}:rid:broken"), "status", "active").await.unwrap();
+    let _: () = r.hset(s.layout().rid_key(&rid_named(&s, "u1", "broken")), "status", "active").await.unwrap();
 
     let before = snapshot(&p).await;
     let stats = s.stats().await.unwrap();

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{now, redis, store};
+use common::{expire_at, now, redis, rid_named, store};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
 use session_store_core::{scripts, SessionStore, StoreError};
@@ -55,15 +55,19 @@ async fn issue_writes_the_original_data_model() {
     assert_eq!(h["status"], "active");
 
     let mut r = redis().await;
-    let rid_key = format!("{p}:rid:{}", issued.rid);
-    let expire_at: i64 = redis::cmd("EXPIRETIME").arg(&rid_key).query_async(&mut r).await.unwrap();
-    assert_eq!(expire_at, (t + 3600) as i64);
-    let members: Vec<String> = r.smembers(format!("{p}:user:u1:rids")).await.unwrap();
-    assert_eq!(members, [rid_key.clone()]);
-    let device: String = r.get(format!("{p}:device:u1:d1")).await.unwrap();
+    let layout = s.layout();
+    let rid_key = layout.rid_key(&issued.rid);
+    if !layout.is_cluster() {
+        assert_eq!(rid_key, format!("{p}:rid:{}", issued.rid), "the original's key names");
+        assert_eq!(layout.user_key("u1"), format!("{p}:user:u1:rids"));
+        assert_eq!(layout.device_key("u1", "d1"), format!("{p}:device:u1:d1"));
+    }
+    assert_eq!(expire_at(&mut r, &rid_key).await, (t + 3600) as i64);
+    let members: Vec<String> = r.smembers(layout.user_key("u1")).await.unwrap();
+    assert_eq!(members, std::slice::from_ref(&rid_key));
+    let device: String = r.get(layout.device_key("u1", "d1")).await.unwrap();
     assert_eq!(device, rid_key);
-    let device_exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:device:u1:d1")).query_async(&mut r).await.unwrap();
-    assert_eq!(device_exp, (t + 3600) as i64);
+    assert_eq!(expire_at(&mut r, &layout.device_key("u1", "d1")).await, (t + 3600) as i64);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +82,7 @@ async fn issue_caps_exp_at_two_days_and_falls_back_to_the_configured_ttl() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rotation_moves_the_lineage_forward() {
-    let (s, p) = store("rotate");
+    let (s, _) = store("rotate");
     let t = now();
     let r0 = issue(&s, "u", t, bind("d", "ua", "ip"), Some(10 * 86400)).await;
     let rotated = s
@@ -95,12 +99,12 @@ async fn rotation_moves_the_lineage_forward() {
     assert_eq!(h["expAt"], (t + 5 + 7 * 86400).to_string());
     assert_eq!(h["status"], "active");
     let mut r = redis().await;
-    let device: String = r.get(format!("{p}:device:u:d")).await.unwrap();
-    assert_eq!(device, format!("{p}:rid:{r1}"));
+    let device: String = r.get(s.layout().device_key("u", "d")).await.unwrap();
+    assert_eq!(device, s.layout().rid_key(&r1));
     // The index holds the active session only.
-    assert_eq!(s.scan_rids("u").await.unwrap(), [r1.clone()]);
-    let members: Vec<String> = r.smembers(format!("{p}:user:u:rids")).await.unwrap();
-    assert_eq!(members, [format!("{p}:rid:{r1}")]);
+    assert_eq!(s.scan_rids("u").await.unwrap(), std::slice::from_ref(&r1));
+    let members: Vec<String> = r.smembers(s.layout().user_key("u")).await.unwrap();
+    assert_eq!(members, [s.layout().rid_key(&r1)]);
     // expAt near the end is capped by absExpAt.
     let r2 = rotate(&s, &r1, t + 10 * 86400 - 100, Binding::default()).await.unwrap();
     assert_eq!(hash(&s, &r2).await["expAt"], (t + 10 * 86400).to_string());
@@ -150,11 +154,11 @@ async fn binding_is_checked_only_for_given_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn collisions_are_refused_without_writing() {
-    let (s, p) = store("collision");
+    let (s, _) = store("collision");
     let t = now();
     let r0 = issue(&s, "u", t, Binding::default(), Some(100)).await;
     let mut r = redis().await;
-    let taken = format!("{p}:rid:taken");
+    let taken = s.layout().rid_key(&rid_named(&s, "u", "taken"));
     let _: () = r.hset(&taken, "userId", "someone").await.unwrap();
     let layout = s.layout();
     let mut inv = scripts::ROTATE.prepare_invoke();
@@ -167,47 +171,49 @@ async fn collisions_are_refused_without_writing() {
     assert_eq!(reply, ["ERR_COLLISION"]);
     assert_eq!(hash(&s, &r0).await["status"], "active");
     let mut inv = scripts::ISSUE.prepare_invoke();
-    inv.key(&taken).key(layout.user_key("u2")).key(layout.device_key("u2", "d"));
+    inv.key(&taken).key(layout.user_key("u")).key(layout.device_key("u", "d"));
     for a in layout.script_args() {
         inv.arg(a);
     }
-    inv.arg("u2").arg(t).arg(t + 10).arg(t + 10).arg("d").arg("").arg("");
+    inv.arg("u").arg(t).arg(t + 10).arg(t + 10).arg("d").arg("").arg("");
     let reply: String = inv.invoke_async(&mut r).await.unwrap();
     assert_eq!(reply, "ERR_COLLISION");
-    let exists: bool = r.exists(layout.user_key("u2")).await.unwrap();
-    assert!(!exists);
+    let device: String = r.get(layout.device_key("u", "d")).await.unwrap_or_default();
+    assert_eq!(device, "", "the refused issue wrote no device key");
+    let members: Vec<String> = r.smembers(layout.user_key("u")).await.unwrap();
+    assert_eq!(members, [layout.rid_key(&r0)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn index_expiry_only_grows() {
-    let (s, p) = store("index-expiry");
+    let (s, _) = store("index-expiry");
     let t = now();
     issue(&s, "u", t, Binding::default(), Some(10_000)).await;
     issue(&s, "u", t, Binding::default(), Some(100)).await;
     let mut r = redis().await;
-    let exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:user:u:rids")).query_async(&mut r).await.unwrap();
-    assert_eq!(exp, (t + 10_000) as i64);
+    let index = s.layout().user_key("u");
+    assert_eq!(expire_at(&mut r, &index).await, (t + 10_000) as i64);
     issue(&s, "u", t, Binding::default(), Some(20_000)).await;
-    let exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:user:u:rids")).query_async(&mut r).await.unwrap();
-    assert_eq!(exp, (t + 20_000) as i64);
+    assert_eq!(expire_at(&mut r, &index).await, (t + 20_000) as i64);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_ends_one_session_and_ignores_unknown_rids() {
     let (s, p) = store("logout");
+    let unknown = rid_named(&s, "u", "unknown");
     let t = now();
     let a = issue(&s, "u", t, bind("d", "", ""), Some(1000)).await;
     let b = issue(&s, "u", t, Binding::default(), Some(1000)).await;
     assert!(s.logout(&a).await.unwrap());
     assert_eq!(hash(&s, &a).await["status"], "tombstoned");
-    assert_eq!(s.scan_rids("u").await.unwrap(), [b.clone()]);
+    assert_eq!(s.scan_rids("u").await.unwrap(), std::slice::from_ref(&b));
     let mut r = redis().await;
-    let device: Option<String> = r.get(format!("{p}:device:u:d")).await.unwrap();
+    let device: Option<String> = r.get(s.layout().device_key("u", "d")).await.unwrap();
     assert_eq!(device, None);
-    assert!(!s.logout("unknown").await.unwrap());
-    let exists: bool = r.exists(format!("{p}:rid:unknown")).await.unwrap();
+    assert!(!s.logout(&unknown).await.unwrap());
+    let exists: bool = r.exists(s.layout().rid_key(&unknown)).await.unwrap();
     assert!(!exists, "logout of an unknown rid writes nothing");
-    assert_eq!(s.tombstone_lineage("unknown").await.unwrap(), 0);
+    assert_eq!(s.tombstone_lineage(&unknown).await.unwrap(), 0);
     s.logout_all("nobody").await.unwrap();
     let keys: Vec<String> = r.keys(format!("{p}:*unknown*")).await.unwrap();
     assert!(keys.is_empty());
@@ -215,7 +221,7 @@ async fn logout_ends_one_session_and_ignores_unknown_rids() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_device_ends_every_session_of_that_device_only() {
-    let (s, p) = store("logout-device");
+    let (s, _) = store("logout-device");
     let t = now();
     let a = issue(&s, "u", t, bind("phone", "", ""), Some(1000)).await;
     let b = issue(&s, "u", t, bind("phone", "", ""), Some(1000)).await;
@@ -228,15 +234,15 @@ async fn logout_device_ends_every_session_of_that_device_only() {
     assert_eq!(hash(&s, &other).await["status"], "active");
     assert_eq!(s.scan_rids("u").await.unwrap(), [c]);
     let mut r = redis().await;
-    let exists: bool = r.exists(format!("{p}:device:u:phone")).await.unwrap();
+    let exists: bool = r.exists(s.layout().device_key("u", "phone")).await.unwrap();
     assert!(!exists);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn colons_in_ids_never_reach_another_user() {
-    let (s, p) = store("alias");
+    let (s, _) = store("alias");
     let t = now();
-    // Both write the device key "{p}:device:a:b:c".
+    // In the original's layout both write the device key "{prefix}:device:a:b:c".
     let victim = issue(&s, "a", t, bind("b:c", "", ""), Some(1000)).await;
     let attacker = issue(&s, "a:b", t, bind("c", "", ""), Some(1000)).await;
     let victim2 = issue(&s, "a", t, bind("b:c", "", ""), Some(1000)).await;
@@ -246,13 +252,13 @@ async fn colons_in_ids_never_reach_another_user() {
     assert_eq!(hash(&s, &victim).await["status"], "active");
     assert_eq!(hash(&s, &victim2).await["status"], "active");
     let mut r = redis().await;
-    let device: String = r.get(format!("{p}:device:a:b:c")).await.unwrap();
-    assert_eq!(device, format!("{p}:rid:{victim2}"), "another user's device key is left alone");
+    let device: String = r.get(s.layout().device_key("a", "b:c")).await.unwrap();
+    assert_eq!(device, s.layout().rid_key(&victim2), "another user's device key is left alone");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_all_ends_every_indexed_session_in_batches() {
-    let (s, p) = store("logout-all");
+    let (s, _) = store("logout-all");
     let t = now();
     let mut rids = Vec::new();
     for i in 0..600 {
@@ -265,7 +271,7 @@ async fn logout_all_ends_every_indexed_session_in_batches() {
     }
     assert_eq!(hash(&s, &keep).await["status"], "active");
     let mut r = redis().await;
-    let exists: bool = r.exists(format!("{p}:user:u:rids")).await.unwrap();
+    let exists: bool = r.exists(s.layout().user_key("u")).await.unwrap();
     assert!(!exists, "the index is deleted");
     for rid in &rids {
         assert_eq!(rotate(&s, rid, t + 1, Binding::default()).await.unwrap_err().to_string(), "rotate_fail:ERR_REPLAY");
@@ -299,13 +305,15 @@ async fn gc_cleans_each_kind_of_garbage_and_dry_run_writes_nothing() {
     let live = issue(&s, "u", t, Binding::default(), Some(1000)).await;
     let used = issue(&s, "u", t - 5000, Binding::default(), Some(1000)).await; // absExpAt in the past
     let mut r = redis().await;
-    let used_key = format!("{p}:rid:{used}");
+    let layout = s.layout();
+    let used_key = layout.rid_key(&used);
     let _: () = r.hset(&used_key, "status", "used").await.unwrap();
     let _: () = r.persist(&used_key).await.unwrap();
-    let _: () = r.sadd(format!("{p}:user:u:rids"), format!("{p}:rid:gone")).await.unwrap();
-    let _: () = r.hset(format!("{p}:rid:nouser"), "status", "active").await.unwrap();
+    let _: () = r.sadd(layout.user_key("u"), layout.rid_key(&rid_named(&s, "u", "gone"))).await.unwrap();
+    let nouser = rid_named(&s, "u", "nouser");
+    let _: () = r.hset(layout.rid_key(&nouser), "status", "active").await.unwrap();
     let unindexed = issue(&s, "w", t, Binding::default(), Some(1000)).await;
-    let _: () = r.srem(format!("{p}:user:w:rids"), format!("{p}:rid:{unindexed}")).await.unwrap();
+    let _: () = r.srem(layout.user_key("w"), layout.rid_key(&unindexed)).await.unwrap();
 
     let before: Vec<String> = r.keys(format!("{p}:*")).await.unwrap();
     let dry = s.gc_orphans(GcOptions { dry_run: true, grace_seconds: 0 }).await.unwrap();
@@ -318,11 +326,11 @@ async fn gc_cleans_each_kind_of_garbage_and_dry_run_writes_nothing() {
     assert_eq!(report.scanned_rids, 4);
     assert_eq!((report.removed_from_sets, report.deleted_rid_hashes, report.added_to_sets), (1, 2, 1));
     assert!(s.get_rid(&used).await.unwrap().is_none());
-    assert!(s.get_rid("nouser").await.unwrap().is_none());
+    assert!(s.get_rid(&nouser).await.unwrap().is_none());
     assert!(s.get_rid(&live).await.unwrap().is_some());
     assert_eq!(s.scan_rids("w").await.unwrap(), [unindexed]);
     // A grace period keeps recently expired sessions.
-    let recent = format!("{p}:rid:recent");
+    let recent = layout.rid_key(&rid_named(&s, "u", "recent"));
     let fields = [("userId", "u".to_string()), ("status", "tombstoned".into()), ("absExpAt", (t - 100).to_string())];
     let _: () = r.hset_multiple(&recent, &fields).await.unwrap();
     let graced = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 3600 }).await.unwrap();
@@ -339,7 +347,7 @@ async fn gc_escapes_glob_characters_in_the_prefix() {
     let t = now();
     let theirs = issue(&neighbour, "u", t, Binding::default(), Some(1000)).await;
     let mut r = redis().await;
-    let _: () = r.hset(format!("{}:rid:{theirs}", prefix.replace("*[x]?", "-ab")), "userId", "").await.unwrap();
+    let _: () = r.hset(neighbour.layout().rid_key(&theirs), "userId", "").await.unwrap();
     let report = s.gc_orphans(GcOptions::default()).await.unwrap();
     assert_eq!(report.scanned_rids, 0);
     assert_eq!(report.scanned_user_sets, 0);
@@ -357,10 +365,11 @@ async fn scripts_reload_after_a_script_flush() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_stored_expiries_never_leave_a_half_done_rotation_or_gc() {
-    let (s, p) = store("corrupt-expiry");
+    let (s, _) = store("corrupt-expiry");
     let t = now();
     let mut r = redis().await;
-    for (rid, abs) in [("huge", "1e300"), ("nan", "nan"), ("neginf", "-inf"), ("inf", "inf")] {
+    let named = |name: &str| rid_named(&s, "u", name);
+    for (name, abs) in [("huge", "1e300"), ("nan", "nan"), ("neginf", "-inf"), ("inf", "inf")] {
         let fields = [
             ("userId", "u"),
             ("status", "active"),
@@ -369,25 +378,28 @@ async fn corrupt_stored_expiries_never_leave_a_half_done_rotation_or_gc() {
             ("uaHash", ""),
             ("ipHash", ""),
         ];
-        let _: () = r.hset_multiple(format!("{p}:rid:{rid}"), &fields).await.unwrap();
+        let _: () = r.hset_multiple(s.layout().rid_key(&named(name)), &fields).await.unwrap();
     }
     // Huge and infinite expiries clamp to the largest one Redis holds; unparsable ones read as 0.
-    for rid in ["huge", "inf"] {
-        let child = rotate(&s, rid, t, Binding::default()).await.unwrap();
+    for rid in [named("huge"), named("inf")] {
+        let child = rotate(&s, &rid, t, Binding::default()).await.unwrap();
         let h = hash(&s, &child).await;
         assert_eq!(h["absExpAt"], "9007199254740991", "{rid}");
-        assert_eq!(hash(&s, rid).await["status"], "used");
+        assert_eq!(hash(&s, &rid).await["status"], "used");
     }
-    for rid in ["nan", "neginf"] {
-        assert_eq!(rotate(&s, rid, t, Binding::default()).await, Err(StoreError::ExpiredAbs), "{rid}");
-        assert_eq!(hash(&s, rid).await["status"], "active", "{rid}: nothing written");
+    for rid in [named("nan"), named("neginf")] {
+        assert_eq!(rotate(&s, &rid, t, Binding::default()).await, Err(StoreError::ExpiredAbs), "{rid}");
+        assert_eq!(hash(&s, &rid).await["status"], "active", "{rid}: nothing written");
     }
     // gc re-indexes an unindexed active session with a corrupt expiry without failing.
     let _: () = r
-        .hset_multiple(format!("{p}:rid:lost"), &[("userId", "w"), ("status", "active"), ("absExpAt", "1e300")])
+        .hset_multiple(
+            s.layout().rid_key(&rid_named(&s, "w", "lost")),
+            &[("userId", "w"), ("status", "active"), ("absExpAt", "1e300")],
+        )
         .await
         .unwrap();
     let report = s.gc_orphans(GcOptions::default()).await.unwrap();
     assert!(report.added_to_sets >= 1);
-    assert!(s.scan_rids("w").await.unwrap().contains(&"lost".to_string()));
+    assert!(s.scan_rids("w").await.unwrap().contains(&rid_named(&s, "w", "lost")));
 }

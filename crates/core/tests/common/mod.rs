@@ -88,12 +88,21 @@ pub fn unique_prefix(test: &str) -> String {
     format!("t{}:{test}:{n}", std::process::id())
 }
 
+/// Whether the tests run against a Redis Cluster (`REDIS_TOPOLOGY=cluster`, with
+/// `REDIS_URL` naming one of its nodes): stores then use the cluster key layout.
+pub fn is_cluster() -> bool {
+    std::env::var("REDIS_TOPOLOGY").is_ok_and(|t| t == "cluster")
+}
+
 pub fn config(prefix: &str, extra: Vec<(&'static str, Arg)>) -> StoreConfig {
     let mut fields = vec![
         ("url", Arg::String(redis_url())),
         ("prefix", Arg::String(prefix.to_string())),
         ("absTtlSeconds", Arg::Number(30.0 * 24.0 * 3600.0)),
     ];
+    if is_cluster() {
+        fields.push(("cluster", Arg::Bool(true)));
+    }
     fields.extend(extra);
     StoreConfig::from_arg(&Arg::Object(fields)).expect("valid test config")
 }
@@ -103,9 +112,66 @@ pub fn store(test: &str) -> (SessionStore, String) {
     (SessionStore::new(config(&prefix, vec![])), prefix)
 }
 
-/// A plain connection for looking at what the store wrote.
-pub async fn redis() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+/// A plain connection for looking at what the store wrote (a cluster connection, which
+/// routes each command by its key, when the tests run against a cluster).
+pub async fn redis() -> Raw {
+    if is_cluster() {
+        let client = redis::cluster::ClusterClient::new(vec![redis_url()]).unwrap();
+        Raw::Cluster(client.get_async_connection().await.unwrap())
+    } else {
+        Raw::Single(redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap())
+    }
+}
+
+pub enum Raw {
+    Single(redis::aio::MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Raw {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Raw::Single(c) => c.req_packed_command(cmd),
+            Raw::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Raw::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Raw::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+/// A hand-made rid named `name` for a session of `user_id`, in the store's layout (the
+/// cluster layout routes a rid by the user's tag in front of it).
+pub fn rid_named(store: &SessionStore, user_id: &str, name: &str) -> String {
+    if store.layout().is_cluster() {
+        format!("{}.{name}", session_store_core::keys::user_tag(user_id))
+    } else {
+        name.to_string()
+    }
+}
+
+/// When `key` expires, in epoch seconds (-1: never, -2: no such key). Read as the
+/// server's clock plus PTTL, which every supported server has.
+pub async fn expire_at(r: &mut Raw, key: &str) -> i64 {
+    let (ttl_ms, clock): (i64, (i64, i64)) =
+        redis::pipe().cmd("PTTL").arg(key).cmd("TIME").query_async(r).await.unwrap();
+    if ttl_ms < 0 {
+        return ttl_ms;
+    }
+    (clock.0 * 1000 + clock.1 / 1000 + ttl_ms) / 1000
 }
 
 pub fn now() -> u64 {
