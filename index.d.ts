@@ -54,6 +54,27 @@ export interface SessionStore {
     opts: { dryRun?: boolean; graceSeconds?: number } | undefined,
     onProgress: (report: GCReport) => void,
   ): Promise<GCReport>
+  /**
+   * Cluster stores only: copies every session of the deployment's old single node (the
+   * original's key layout) into this store. Repeatable; a copied session's status only
+   * advances; old rids keep working through an alias for their remaining lifetime.
+   */
+  migrateFrom?(source: { url: string; prefix?: string; dryRun?: boolean }): Promise<MigrationReport>
+}
+
+/** What `migrateFrom` did (or, with `dryRun`, found). */
+export interface MigrationReport {
+  /** Rid hashes read on the old node. */
+  scanned: number
+  /** Sessions written to the cluster for the first time. */
+  copied: number
+  /** Sessions copied before whose status advanced since (e.g. logged out on the old node). */
+  advanced: number
+  /** Sessions copied before and unchanged. */
+  unchanged: number
+  /** Hashes not copied: no userId, or past their absolute expiry. */
+  skipped: number
+  dryRun: boolean
 }
 
 /** One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers. */
@@ -109,6 +130,12 @@ export type Cfg = {
   commandTimeoutMs?: number
   /** How long one connection attempt may take. Default 2000. */
   connectTimeoutMs?: number
+  /**
+   * Redis Cluster (and cluster-mode managed Redis): `true` uses `url` as the seed node;
+   * `nodes` lists more seeds. Keys then follow the cluster layout (every key of one user
+   * in one slot; rids look like `<16 hex digits>.<uuid>`); `prefix` may not contain braces.
+   */
+  cluster?: true | { nodes: string[] }
 }
 
 /** Error codes carried by the `code` property of every error the store rejects with. */
@@ -125,4 +152,6 @@ export type SessionStoreErrorCode =
   | 'ERR_STORE_CLOSED'
 
 export function createRedisStore(cfg: Cfg): SessionStore &
-  Required<Pick<SessionStore, 'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'gcOrphansWithProgress'>>
+  Required<
+    Pick<SessionStore, 'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'gcOrphansWithProgress' | 'migrateFrom'>
+  >

@@ -93,3 +93,25 @@ test('migrateFrom needs a cluster store and a single-node source', async () => {
   await assert.rejects(target.migrateFrom(null), TypeError)
   await Promise.all([standalone.close(), target.close()])
 })
+
+test('the CLI migrates with `migrate --from`, then lists the copied sessions on the cluster', async () => {
+  const { execFile } = await import('node:child_process')
+  const { promisify } = await import('node:util')
+  const cli = (...args) =>
+    promisify(execFile)(process.execPath, [new URL('../cli/main.mjs', import.meta.url).pathname, ...args])
+  const prefix = 'cli-mig'
+  const old = createRedisStore({ url: node.url, prefix, absTtlSeconds: DAY })
+  const issued = await old.issueInitial('zoe', { now: nowSeconds(), deviceId: 'tab', absTtlSeconds: DAY })
+  await old.close()
+  const common = ['--url', cluster.url, '--cluster', '--prefix', prefix]
+  const dry = JSON.parse((await cli(...common, 'migrate', '--from', node.url, '--dry-run', '--json')).stdout)
+  assert.equal(dry.copied, 1)
+  assert.equal(dry.dryRun, true)
+  const { stdout } = await cli(...common, 'migrate', '--from', node.url)
+  assert.match(stdout, /copied\s+1 session\b/)
+  const listed = JSON.parse((await cli(...common, 'list', 'zoe', '--json')).stdout)
+  const sessions = listed.sessions ?? listed
+  assert.equal(sessions.length, 1)
+  assert.equal(sessions[0].rid.endsWith(`.${issued.rid}`), true, 'the copy keeps the old rid behind the user tag')
+  assert.equal(sessions[0].deviceId, 'tab')
+})

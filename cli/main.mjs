@@ -87,6 +87,7 @@ export function buildProgram(io = { stdout: process.stdout, stderr: process.stde
     .version(version, '-V, --version')
     .option('--url <url>', `Redis URL (default: $REDIS_URL, then ${DEFAULT_URL})`)
     .option('--prefix <prefix>', 'key prefix of the store', 'auth')
+    .option('--cluster', 'the URL is a node of a Redis Cluster (the cluster key layout)')
     .option('--json', 'print machine-readable JSON instead of text')
     .option('--no-color', 'never colour the output (colour is only used on a TTY anyway)')
     .addOption(new Option('--timeout <ms>', 'command and connect timeout in milliseconds').default(2000).argParser(positiveNumber))
@@ -117,6 +118,7 @@ Examples:
         absTtlSeconds: DEFAULT_TTL,
         commandTimeoutMs: opts.timeout,
         connectTimeoutMs: opts.timeout,
+        ...(opts.cluster ? { cluster: true } : {}),
       })
       try {
         await body({ store, opts, out, args: args.slice(0, -2) })
@@ -310,6 +312,33 @@ Examples:
             row(removed, plural(report.removedFromSets, 'stale index member')),
             row(reindexed, `${plural(report.addedToSets, 'active session')} missing from their index`),
             row(deleted, `${plural(report.deletedRidHashes, 'rid hash', 'rid hashes')} (no userId, or ended and past absolute expiry + grace)`),
+          ].join('\n'),
+        )
+      }),
+    )
+
+  program
+    .command('migrate')
+    .description('copy the sessions of a single node into the cluster at --url (with --cluster); repeatable')
+    .requiredOption('--from <url>', 'the old single node (the original key layout)')
+    .option('--from-prefix <prefix>', 'key prefix on the old node (default: --prefix)')
+    .option('--dry-run', 'count what would be copied, write nothing')
+    .addHelpText(
+      'after',
+      '\nRun it before switching the application to the cluster and again after: sessions that changed on the\n' +
+        'old node in between catch up, ended sessions never come back, and old rids keep working on the cluster.',
+    )
+    .action(
+      withStore(async ({ store, opts, out }) => {
+        const report = await store.migrateFrom({ url: opts.from, prefix: opts.fromPrefix, dryRun: Boolean(opts.dryRun) })
+        out.result(report, () =>
+          [
+            out.c.bold(report.dryRun ? 'migrate (dry run, nothing written)' : 'migrate'),
+            `  scanned         ${plural(report.scanned, 'rid hash', 'rid hashes')} on the old node`,
+            `  ${(report.dryRun ? 'would copy' : 'copied').padEnd(16)}${plural(report.copied, 'session')}`,
+            `  advanced        ${plural(report.advanced, 'session')} ended on the old node since the last copy`,
+            `  unchanged       ${plural(report.unchanged, 'session')}`,
+            `  skipped         ${plural(report.skipped, 'hash', 'hashes')} (no userId, or past absolute expiry)`,
           ].join('\n'),
         )
       }),
