@@ -100,7 +100,7 @@ pub(crate) async fn run_per_slot<T: FromRedisValue>(
         async move {
             let all: Vec<&str> = group.iter().copied().chain(declared.iter().map(String::as_str)).collect();
             let args: Vec<&str> = args.iter().copied().chain([count.as_str()]).collect();
-            store.run::<T>(script, &all, &args).await
+            store.run::<T, &str>(script, &all, &args).await
         }
     });
     futures_util::future::try_join_all(calls).await

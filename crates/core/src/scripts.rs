@@ -12,6 +12,9 @@ use redis::Script;
 /// server's script cache keeps being flushed (see `SessionStore::run`).
 pub struct StoreScript {
     pub source: &'static str,
+    /// Whether the script walks lineages through parent links: in the cluster layout,
+    /// when it asks for a rid key, the store declares the parent chain behind it too.
+    pub walks_lineage: bool,
     script: Script,
 }
 
@@ -24,24 +27,26 @@ impl Deref for StoreScript {
 }
 
 macro_rules! scripts {
-    ($($name:ident => $file:literal),* $(,)?) => {
+    (@walks) => { false };
+    (@walks walks_lineage) => { true };
+    ($($name:ident => $file:literal $(, $flag:ident)?;)*) => {
         $(pub static $name: LazyLock<StoreScript> = LazyLock::new(|| {
             let source = concat!(include_str!("../../../lua/prelude.lua"), include_str!(concat!("../../../lua/", $file)));
-            StoreScript { source, script: Script::new(source) }
+            StoreScript { source, walks_lineage: scripts!(@walks $($flag)?), script: Script::new(source) }
         });)*
     };
 }
 
 scripts! {
-    ISSUE => "issue.lua",
-    ROTATE => "rotate.lua",
-    LOGOUT => "logout.lua",
-    LOGOUT_DEVICE => "logout_device.lua",
-    LOGOUT_ALL => "logout_all.lua",
-    TOMBSTONE_LINEAGE => "tombstone_lineage.lua",
-    SCAN_RIDS => "scan_rids.lua",
-    GC_INDEX => "gc_index.lua",
-    GC_RIDS => "gc_rids.lua",
-    ADMIN_LOAD => "admin_load.lua",
-    IMPORT_SESSION => "import_session.lua",
+    ISSUE => "issue.lua";
+    ROTATE => "rotate.lua";
+    LOGOUT => "logout.lua";
+    LOGOUT_DEVICE => "logout_device.lua";
+    LOGOUT_ALL => "logout_all.lua";
+    TOMBSTONE_LINEAGE => "tombstone_lineage.lua", walks_lineage;
+    SCAN_RIDS => "scan_rids.lua";
+    GC_INDEX => "gc_index.lua";
+    GC_RIDS => "gc_rids.lua";
+    ADMIN_LOAD => "admin_load.lua";
+    IMPORT_SESSION => "import_session.lua";
 }

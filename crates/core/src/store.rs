@@ -102,13 +102,18 @@ impl SessionStore {
 
     /// Runs one script with the layout arguments in front of the caller's. In the cluster
     /// layout a script may answer that it needs more keys (`{'NEED', key...}`, having
-    /// written nothing): it is called again with them declared, and for a rid key the
-    /// parent chain behind it is declared too, so a lineage takes one more round, not one
-    /// per generation.
-    pub(crate) async fn run<T: FromRedisValue>(&self, script: &StoreScript, keys: &[&str], args: &[&str]) -> Result<T> {
+    /// written nothing): it is called again with them declared, and for a script that
+    /// walks lineages the parent chain behind a rid key is declared too, so a lineage
+    /// takes one more round, not one per generation.
+    pub(crate) async fn run<T: FromRedisValue, K: AsRef<str>>(
+        &self,
+        script: &StoreScript,
+        keys: &[K],
+        args: &[&str],
+    ) -> Result<T> {
         let args: Vec<&str> = self.layout.script_args().into_iter().chain(args.iter().copied()).collect();
         let mut link = self.connection()?;
-        let mut declared: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let mut declared: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
         for _ in 0..MAX_KEY_ROUNDS {
             let reply: Value = self.invoke(script, &mut link, &declared, &args).await?;
             let Some(needed) = self.layout.is_cluster().then(|| needed_keys(&reply)).flatten() else {
@@ -130,7 +135,8 @@ impl SessionStore {
             if added.is_empty() {
                 return Err(StoreError::Redis("a script asked again for keys it was given".into()));
             }
-            let chains = self.parent_chains(&mut link, &added, &known).await?;
+            let chains =
+                if script.walks_lineage { self.parent_chains(&mut link, &added, &known).await? } else { Vec::new() };
             declared.extend(added);
             declared.extend(chains);
         }
@@ -261,19 +267,26 @@ impl SessionStore {
         }
     }
 
+    /// A rid's key, and in the cluster layout its user's index too (the rid's tag gives
+    /// it), declared up front so the script need not ask for it.
+    fn keys_of_rid(&self, rid: &str) -> Vec<String> {
+        let index = self.layout.is_cluster().then(|| self.layout.user_key_of_rid(rid)).flatten();
+        std::iter::once(self.layout.rid_key(rid)).chain(index).collect()
+    }
+
     /// Ends the whole lineage `rid` belongs to; returns how many sessions it ended.
     pub async fn tombstone_lineage(&self, rid: &str) -> Result<u64> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(0) };
         let rid = rid.as_str();
         let hops = MAX_LINEAGE_HOPS.to_string();
-        self.run(&scripts::TOMBSTONE_LINEAGE, &[&self.layout.rid_key(rid)], &[&hops]).await
+        self.run(&scripts::TOMBSTONE_LINEAGE, &self.keys_of_rid(rid), &[&hops]).await
     }
 
     /// Ends one session; returns whether it existed.
     pub async fn logout(&self, rid: &str) -> Result<bool> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(false) };
         let rid = rid.as_str();
-        let ended: u64 = self.run(&scripts::LOGOUT, &[&self.layout.rid_key(rid)], &[]).await?;
+        let ended: u64 = self.run(&scripts::LOGOUT, &self.keys_of_rid(rid), &[]).await?;
         Ok(ended == 1)
     }
 
@@ -298,7 +311,7 @@ impl SessionStore {
             return self.logout_all_declared(&user_key, &batch).await;
         }
         let (keys, args) = ([user_key.as_str()], [batch.as_str(), "0"]);
-        let one_batch = || self.run::<u64>(&scripts::LOGOUT_ALL, &keys, &args);
+        let one_batch = || self.run::<u64, &str>(&scripts::LOGOUT_ALL, &keys, &args);
         let mut remaining = one_batch().await?;
         while remaining > 0 {
             let batches = remaining.div_ceil(u64::from(LOGOUT_ALL_BATCH));
@@ -324,7 +337,7 @@ impl SessionStore {
             }
             let count = members.len().to_string();
             let keys: Vec<&str> = std::iter::once(user_key).chain(members.iter().map(String::as_str)).collect();
-            self.run::<u64>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await?;
+            self.run::<u64, &str>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await?;
         }
     }
 
