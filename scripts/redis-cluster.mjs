@@ -11,10 +11,6 @@ import { freePort } from './redis-server.mjs'
 
 const run = promisify(execFile)
 
-async function cli(port, ...args) {
-  const { stdout } = await run('redis-cli', ['-p', String(port), ...args])
-  return stdout.trim()
-}
 
 async function waitFor(check, what, deadlineMs = 20_000) {
   const start = Date.now()
@@ -31,23 +27,31 @@ async function waitFor(check, what, deadlineMs = 20_000) {
 
 /**
  * A cluster of `primaries` primaries with `replicas` replicas each. `serverBinary` picks
- * the redis-server to run. Returns { url, nodes: [{ port, url, pid, kill(), restart() }],
- * primaryPorts(), stop() }.
+ * the redis-server to run. With `tls: { cert, key, ca }` (PEM file paths) every node
+ * listens with TLS only, between nodes too, and URLs are rediss://. Returns
+ * { url, nodes: [{ port, url, pid, kill(), restart() }], primaryPorts(), stop() }.
  */
-export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [] } = {}) {
+export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [], tls } = {}) {
+  const cliTls = tls ? ['--tls', '--cacert', tls.ca] : []
+  const cli = async (port, ...args) => (await run('redis-cli', [...cliTls, '-p', String(port), ...args])).stdout.trim()
+  const tlsArgs = (port) =>
+    tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
+          '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes']
+      : ['--port', String(port)]
   const dir = mkdtempSync(join(tmpdir(), 'rss-cluster-'))
   const count = primaries * (1 + replicas)
   const nodes = []
   for (let i = 0; i < count; i++) {
     const port = await freePort()
     const args = [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      ...tlsArgs(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000',
       '--dbfilename', `dump-${port}.rdb`, ...extraArgs,
     ]
     const node = {
       port,
-      url: `redis://127.0.0.1:${port}`,
+      url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
       child: null,
       get pid() { return node.child.pid },
       async start() {
@@ -72,7 +76,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   try {
     await Promise.all(nodes.map((n) => n.start()))
     await run('redis-cli', [
-      '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      ...cliTls, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
       '--cluster-replicas', String(replicas), '--cluster-yes',
     ])
     // Every node agrees that all slots are served, and every replica is attached.
