@@ -136,6 +136,12 @@ export type Cfg = {
    * in one slot; rids look like `<16 hex digits>.<uuid>`); `prefix` may not contain braces.
    */
   cluster?: true | { nodes: string[] }
+  /**
+   * TLS material as PEM text, with a `rediss://` URL: `ca` is trusted instead of the
+   * system's roots; `cert` and `key` (together) are the client certificate for servers
+   * that require one. Without it, the system's roots and `SSL_CERT_FILE` are used.
+   */
+  tls?: { ca?: string; cert?: string; key?: string }
 }
 
 /** Error codes carried by the `code` property of every error the store rejects with. */

@@ -28,11 +28,12 @@ async function waitFor(check, what, deadlineMs = 20_000) {
 /**
  * A cluster of `primaries` primaries with `replicas` replicas each. `serverBinary` picks
  * the redis-server to run. With `tls: { cert, key, ca }` (PEM file paths) every node
- * listens with TLS only, between nodes too, and URLs are rediss://. Returns
+ * listens with TLS only, between nodes too, and URLs are rediss://; `cliArgs` are added
+ * to every redis-cli call (e.g. a client certificate). Returns
  * { url, nodes: [{ port, url, pid, kill(), restart() }], primaryPorts(), stop() }.
  */
-export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [], tls } = {}) {
-  const cliTls = tls ? ['--tls', '--cacert', tls.ca] : []
+export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [], tls, cliArgs = [] } = {}) {
+  const cliTls = tls ? ['--tls', '--cacert', tls.ca, ...cliArgs] : cliArgs
   const cli = async (port, ...args) => (await run('redis-cli', [...cliTls, '-p', String(port), ...args])).stdout.trim()
   const tlsArgs = (port) =>
     tls

@@ -33,6 +33,10 @@ pub const CONFIG_FIELDS: &[&str] = &[
     "password",
     "replicas",
     "timeoutMs",
+    "tls",
+    "ca",
+    "cert",
+    "key",
 ];
 
 /// The properties read from `migrateFrom`'s argument.
@@ -58,6 +62,33 @@ pub struct Durability {
     pub timeout: Duration,
 }
 
+/// TLS material given in `cfg.tls` (PEM text): a CA to trust instead of the system's
+/// roots, and a client certificate with its key for servers that ask for one.
+#[derive(Clone, Default)]
+pub struct TlsMaterial {
+    pub ca: Option<Vec<u8>>,
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    // Never prints a key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsMaterial").field("ca", &self.ca.is_some()).field("client", &self.client.is_some()).finish()
+    }
+}
+
+impl TlsMaterial {
+    pub fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .client
+                .clone()
+                .map(|(client_cert, client_key)| redis::ClientTlsConfig { client_cert, client_key }),
+            root_cert: self.ca.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub connection: ConnectionInfo,
@@ -67,6 +98,7 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     pub topology: Topology,
     pub durability: Option<Durability>,
+    pub tls: Option<TlsMaterial>,
 }
 
 impl StoreConfig {
@@ -93,6 +125,7 @@ impl StoreConfig {
             ));
         }
         Ok(StoreConfig {
+            tls: tls_material(cfg.field("tls"), &connection)?,
             connection,
             prefix,
             abs_ttl_seconds: input::ttl("cfg.absTtlSeconds", cfg.field("absTtlSeconds"))?,
@@ -119,13 +152,10 @@ impl StoreConfig {
             Arg::Undefined => self.prefix.clone(),
             value => input::id("source.prefix", value)?,
         };
-        Ok(StoreConfig {
-            connection: connection_info("source.url", url)?,
-            prefix,
-            topology: Topology::Standalone,
-            durability: None,
-            ..self.clone()
-        })
+        let connection = connection_info("source.url", url)?;
+        // The old node over TLS trusts what this store trusts.
+        let tls = if matches!(connection.addr(), ConnectionAddr::TcpTls { .. }) { self.tls.clone() } else { None };
+        Ok(StoreConfig { connection, tls, prefix, topology: Topology::Standalone, durability: None, ..self.clone() })
     }
 
     /// Whether keys follow the cluster layout.
@@ -209,6 +239,30 @@ fn optional_string(name: &str, value: &Arg) -> Result<Option<String>> {
         Arg::String(s) => Ok(Some(s.clone())),
         other => Err(StoreError::invalid(name, "a string", &other.kind())),
     }
+}
+
+/// `cfg.tls`: `{ ca?, cert?, key? }`, PEM text; only with a rediss:// URL.
+fn tls_material(value: &Arg, url: &ConnectionInfo) -> Result<Option<TlsMaterial>> {
+    if matches!(value, Arg::Undefined) {
+        return Ok(None);
+    }
+    if !matches!(value, Arg::Object(_)) {
+        return Err(StoreError::invalid("cfg.tls", "an object { ca?, cert?, key? } of PEM strings", &value.kind()));
+    }
+    if !matches!(url.addr(), ConnectionAddr::TcpTls { .. }) {
+        return Err(StoreError::invalid("cfg.tls", "given only with a rediss:// URL", "a URL without TLS"));
+    }
+    let pem = |name: &str| match value.field(name) {
+        Arg::Undefined => Ok(None),
+        Arg::String(s) if s.contains("-----BEGIN") => Ok(Some(s.clone().into_bytes())),
+        other => Err(StoreError::invalid(&format!("cfg.tls.{name}"), "PEM text (-----BEGIN ...)", &other.kind())),
+    };
+    let client = match (pem("cert")?, pem("key")?) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err(StoreError::invalid("cfg.tls.cert and cfg.tls.key", "given together", "only one")),
+    };
+    Ok(Some(TlsMaterial { ca: pem("ca")?, client }))
 }
 
 /// `cfg.durability`: `{ replicas: integer >= 1, timeoutMs: number > 0 }`.

@@ -44,7 +44,11 @@ impl Link {
     pub(crate) fn open(config: &StoreConfig) -> RedisResult<Link> {
         match &config.topology {
             Topology::Cluster { seeds } => {
-                let client = ClusterClientBuilder::new(seeds.clone())
+                let mut builder = ClusterClientBuilder::new(seeds.clone());
+                if let Some(tls) = &config.tls {
+                    builder = builder.certs(tls.certificates());
+                }
+                let client = builder
                     .connection_timeout(config.connect_timeout)
                     .response_timeout(config.command_timeout)
                     .retries(CLUSTER_RETRIES)
@@ -58,7 +62,10 @@ impl Link {
                 Ok(Link::Cluster(client.get_pending_async_connection_with_config(cluster_config)))
             }
             Topology::Standalone | Topology::Sentinel { .. } => {
-                let client = redis::Client::open(config.connection.clone())?;
+                let client = match &config.tls {
+                    Some(tls) => redis::Client::build_with_tls(config.connection.clone(), tls.certificates())?,
+                    None => redis::Client::open(config.connection.clone())?,
+                };
                 let manager_config = ConnectionManagerConfig::new()
                     .set_response_timeout(Some(config.command_timeout))
                     .set_connection_timeout(Some(config.connect_timeout))
