@@ -11,6 +11,7 @@ mod gc;
 pub mod input;
 pub mod keys;
 pub mod scripts;
+mod sentinel;
 pub mod store;
 
 pub use admin::{Lineage, Session, Stats};
