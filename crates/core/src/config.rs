@@ -89,14 +89,25 @@ impl StoreConfig {
                 "a prefix with braces",
             ));
         }
+        let command_timeout = millis("cfg.commandTimeoutMs", cfg.field("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT)?;
+        let durability = durability(cfg.field("durability"))?;
+        // WAIT answers after at most timeoutMs; its reply must come before the command
+        // timeout gives up on it.
+        if durability.is_some_and(|d| d.timeout >= command_timeout) {
+            return Err(StoreError::invalid(
+                "cfg.durability.timeoutMs",
+                &format!("less than the command timeout ({} ms)", command_timeout.as_millis()),
+                "a longer one",
+            ));
+        }
         Ok(StoreConfig {
             connection,
             prefix,
             abs_ttl_seconds: input::ttl("cfg.absTtlSeconds", cfg.field("absTtlSeconds"))?,
-            command_timeout: millis("cfg.commandTimeoutMs", cfg.field("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT)?,
+            command_timeout,
             connect_timeout: millis("cfg.connectTimeoutMs", cfg.field("connectTimeoutMs"), DEFAULT_CONNECT_TIMEOUT)?,
             topology,
-            durability: durability(cfg.field("durability"))?,
+            durability,
         })
     }
 

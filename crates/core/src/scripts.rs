@@ -12,6 +12,8 @@ use redis::Script;
 /// server's script cache keeps being flushed (see `SessionStore::run`).
 pub struct StoreScript {
     pub source: &'static str,
+    /// Whether the script changes state (with replicated writes, a WAIT follows it).
+    pub writes: bool,
     script: Script,
 }
 
@@ -24,23 +26,26 @@ impl Deref for StoreScript {
 }
 
 macro_rules! scripts {
-    ($($name:ident => $file:literal),* $(,)?) => {
+    (@writes) => { true };
+    (@reads) => { false };
+    ($($name:ident => $file:literal, $writes:ident),* $(,)?) => {
         $(pub static $name: LazyLock<StoreScript> = LazyLock::new(|| {
             let source = concat!(include_str!("../../../lua/prelude.lua"), include_str!(concat!("../../../lua/", $file)));
-            StoreScript { source, script: Script::new(source) }
+            StoreScript { source, writes: scripts!(@$writes), script: Script::new(source) }
         });)*
     };
 }
 
 scripts! {
-    ISSUE => "issue.lua",
-    ROTATE => "rotate.lua",
-    LOGOUT => "logout.lua",
-    LOGOUT_DEVICE => "logout_device.lua",
-    LOGOUT_ALL => "logout_all.lua",
-    TOMBSTONE_LINEAGE => "tombstone_lineage.lua",
-    SCAN_RIDS => "scan_rids.lua",
-    GC_INDEX => "gc_index.lua",
-    GC_RIDS => "gc_rids.lua",
-    ADMIN_LOAD => "admin_load.lua",
+    ISSUE => "issue.lua", writes,
+    ROTATE => "rotate.lua", writes,
+    LOGOUT => "logout.lua", writes,
+    LOGOUT_DEVICE => "logout_device.lua", writes,
+    LOGOUT_ALL => "logout_all.lua", writes,
+    TOMBSTONE_LINEAGE => "tombstone_lineage.lua", writes,
+    SCAN_RIDS => "scan_rids.lua", reads,
+    // The gc scripts write unless given dry run; gc says which (see `gc::run_per_slot`).
+    GC_INDEX => "gc_index.lua", writes,
+    GC_RIDS => "gc_rids.lua", writes,
+    ADMIN_LOAD => "admin_load.lua", reads,
 }
