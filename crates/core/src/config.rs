@@ -304,4 +304,30 @@ mod tests {
         let c = StoreConfig::from_arg(&cfg("redis://:hunter2@h:6379")).unwrap();
         assert_eq!(c.password(), Some("hunter2"));
     }
+
+    #[test]
+    fn durability_must_wait_less_than_the_command_timeout() {
+        let with = |timeout_ms: f64, command_ms: Option<f64>| {
+            let mut fields = vec![
+                ("url", Arg::String("redis://h".into())),
+                ("absTtlSeconds", Arg::Number(60.0)),
+                (
+                    "durability",
+                    Arg::Object(vec![("replicas", Arg::Number(1.0)), ("timeoutMs", Arg::Number(timeout_ms))]),
+                ),
+            ];
+            if let Some(ms) = command_ms {
+                fields.push(("commandTimeoutMs", Arg::Number(ms)));
+            }
+            StoreConfig::from_arg(&Arg::Object(fields))
+        };
+        let ok = with(500.0, None).unwrap();
+        assert_eq!(ok.durability, Some(Durability { replicas: 1, timeout: Duration::from_millis(500) }));
+        let err = with(2_000.0, None).unwrap_err();
+        assert!(err.is_type_error());
+        assert!(err
+            .to_string()
+            .starts_with("cfg.durability.timeoutMs must be less than the command timeout (2000 ms)"));
+        assert!(with(500.0, Some(400.0)).unwrap_err().is_type_error());
+    }
 }
