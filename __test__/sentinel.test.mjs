@@ -128,10 +128,13 @@ test('through Sentinel with ACL users: the Sentinels\' own user from cfg.sentine
   assert.equal((await s.getRid(rid)).userId, 'acl')
   // The Sentinels saw the store as `watcher` (the listener stays connected), and refused
   // it nothing.
-  const clients = (await Promise.all(d.sentinels.map((x) => cli(x.port, ['CLIENT', 'LIST'])))).join('\n')
-  assert.match(clients, /user=watcher/)
+  const sentinelClients = async () => (await Promise.all(d.sentinels.map((x) => cli(x.port, ['CLIENT', 'LIST'])))).join('\n')
+  assert.match(await sentinelClients(), /user=watcher/)
   for (const sentinel of d.sentinels) assert.equal(await cli(sentinel.port, ['ACL', 'LOG']), '')
   for (const node of d.nodes) assert.equal(await cli(node.port, ['ACL', 'LOG'], PASSWORD), '')
+  // close() ends the listener with the connection.
+  await s.close()
+  await eventually(async () => assert.doesNotMatch(await sentinelClients(), /user=watcher/), 3000)
   // Without the data nodes' Sentinel addition (ROLE), the primary cannot be confirmed.
   for (const node of d.nodes) await cli(node.port, ['ACL', 'SETUSER', 'sessions', '-role'], PASSWORD)
   const refused = sentinelStore(d, { url: 'redis://sessions:store-secret@ignored.invalid:1' })
