@@ -11,7 +11,9 @@
 //! A Sentinel demotes the old primary only when it next checks on it, seconds after the
 //! failover; until then the old primary still takes writes, which the failover loses.
 //! So once connected, the link also listens on a Sentinel for `+switch-master` of its
-//! primary and forgets the connection when it comes: the next call asks the Sentinels.
+//! primary and forgets the connection when it comes: the next call connects to the
+//! announced primary (once `ROLE` confirms it; otherwise it asks the Sentinels, one of
+//! which may not have heard of the failover yet).
 //!
 //! Asking the Sentinels is one lookup at a time: calls that need a primary while a
 //! lookup runs wait for it and share its outcome, so a failover does not send every
@@ -26,8 +28,8 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisFuture,
-    RedisResult, ServerErrorKind, TlsMode, Value,
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline,
+    RedisError, RedisFuture, RedisResult, Role, ServerErrorKind, TlsMode, Value,
 };
 use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
@@ -56,6 +58,8 @@ struct Shared {
     primary: Mutex<Primary>,
     connection_config: AsyncConnectionConfig,
     lookup_timeout: Duration,
+    /// The data nodes' settings, for an address a `+switch-master` announced.
+    data_node: ConnectionInfo,
     /// Dropped with the link, which ends the listener.
     _stop_listener: oneshot::Sender<()>,
 }
@@ -74,6 +78,8 @@ struct Lookup {
 struct Primary {
     generation: u64,
     connection: Option<MultiplexedConnection>,
+    /// The primary a `+switch-master` announced, for the next lookup to try first.
+    announced: Option<ConnectionInfo>,
 }
 
 impl SentinelLink {
@@ -120,6 +126,7 @@ impl SentinelLink {
                 primary: Mutex::new(Primary::default()),
                 connection_config,
                 lookup_timeout: config.connect_timeout,
+                data_node: data_node.clone(),
                 _stop_listener: stop_listener,
             }),
             db: data_node.redis_settings().db(),
@@ -158,7 +165,11 @@ impl SentinelLink {
             }
         }
         let config = &self.shared.connection_config;
+        let announced = self.shared.primary.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).announced.take();
         let found = timeout_at(deadline, async {
+            if let Some(connection) = confirmed_primary(announced, config).await {
+                return Ok(connection);
+            }
             let client = lookup.sentinels.async_get_client().await?;
             client.get_multiplexed_async_connection_with_config(config).await
         })
@@ -230,10 +241,40 @@ impl Request<'_> {
 }
 
 impl Shared {
-    /// Forgets the connection, whichever it is: the primary changed.
-    fn forget_primary(&self) {
-        self.primary.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).connection = None;
+    /// Forgets the connection, whichever it is: the primary changed (to `announced`,
+    /// when the announcement said where).
+    fn forget_primary(&self, announced: Option<ConnectionInfo>) {
+        let mut primary = self.primary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        primary.connection = None;
+        primary.announced = announced;
     }
+
+    /// The data node at `host:port` of a `+switch-master` announcement, with the settings
+    /// of `cfg.url`.
+    fn announced_node(&self, host: &str, port: &str) -> Option<ConnectionInfo> {
+        let port: u16 = port.parse().ok()?;
+        let addr = match self.data_node.addr() {
+            ConnectionAddr::TcpTls { .. } => {
+                ConnectionAddr::TcpTls { host: host.to_string(), port, insecure: false, tls_params: None }
+            }
+            _ => ConnectionAddr::Tcp(host.to_string(), port),
+        };
+        let info = addr.into_connection_info().ok()?;
+        Some(
+            info.set_redis_settings(self.data_node.redis_settings().clone())
+                .set_tcp_settings(self.data_node.tcp_settings().clone()),
+        )
+    }
+}
+
+/// A connection to `node` if it says (`ROLE`) that it is a primary.
+async fn confirmed_primary(
+    node: Option<ConnectionInfo>,
+    config: &AsyncConnectionConfig,
+) -> Option<MultiplexedConnection> {
+    let mut connection = Client::open(node?).ok()?.get_multiplexed_async_connection_with_config(config).await.ok()?;
+    let role: Role = redis::cmd("ROLE").query_async(&mut connection).await.ok()?;
+    matches!(role, Role::Primary { .. }).then_some(connection)
 }
 
 /// Listens on one Sentinel after another for `+switch-master` of this link's primary,
@@ -255,14 +296,17 @@ async fn listen_for_switches(shared: Weak<Shared>, sentinels: Vec<ConnectionInfo
             // A switch may have been announced while no Sentinel was listened to.
             if std::mem::replace(&mut listened_before, true) {
                 let Some(shared) = shared.upgrade() else { return };
-                shared.forget_primary();
+                shared.forget_primary(None);
             }
             let mut messages = pubsub.into_on_message();
             while let Some(message) = messages.next().await {
                 let payload: String = message.get_payload().unwrap_or_default();
-                if payload.split(' ').next() == Some(master_name.as_str()) {
-                    let Some(shared) = shared.upgrade() else { return };
-                    shared.forget_primary();
+                let words: Vec<&str> = payload.split(' ').collect();
+                if let [name, _, _, host, port] = words.as_slice() {
+                    if *name == master_name {
+                        let Some(shared) = shared.upgrade() else { return };
+                        shared.forget_primary(shared.announced_node(host, port));
+                    }
                 }
             }
         }
