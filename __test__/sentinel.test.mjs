@@ -30,6 +30,7 @@ function deployment(options) {
 const asked = deployment({ password: PASSWORD })
 const killed = deployment()
 const durable = deployment()
+const announcing = deployment()
 
 function sentinelStore(d, extra = {}) {
   const s = createRedisStore({
@@ -210,6 +211,24 @@ test('primary killed (SIGKILL) while calls run: the same store recovers once the
   assert.deepEqual(await missing(newPrimary, later), [], 'every session issued after the recovery is on the new primary')
   assert.equal(await newPrimary.hget(`snt:rid:${before.rid}`, 'userId'), 'before')
   assert.equal((await s.verifyAndRotateRefresh({ rid: before.rid, now: nowSeconds() })).userId, 'before')
+})
+
+test('after +switch-master the store goes to the announced primary without asking the Sentinels again', async () => {
+  const d = await announcing
+  for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...SENTINEL_USER_RULE.split(' ')])
+  const s = sentinelStore(d, { sentinel: { masterName: d.masterName, nodes: d.sentinelUrls, username: 'watcher', password: 'watch-secret' } })
+  await s.issueInitial('first', { now: nowSeconds() })
+  const listening = async () => (await Promise.all(d.sentinels.map((x) => cli(x.port, ['CLIENT', 'LIST'])))).join('\n')
+  await eventually(async () => assert.match(await listening(), /cmd=subscribe user=watcher/))
+  // From now on a lookup through the Sentinels would be refused (and logged).
+  for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', '-sentinel|masters'])
+  const oldPort = await d.primaryPort()
+  await d.failover()
+  const newPort = await d.waitForNewPrimary(oldPort)
+  await sleep(300)
+  const { rid } = await s.issueInitial('after', { now: nowSeconds() })
+  assert.equal(await raw(newPort).exists(`snt:rid:${rid}`), 1, 'written to the new primary')
+  for (const sentinel of d.sentinels) assert.equal(await cli(sentinel.port, ['ACL', 'LOG']), '', 'no lookup was tried')
 })
 
 /** One call of every state change, each on fresh sessions of `user`. */

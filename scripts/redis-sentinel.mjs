@@ -127,7 +127,7 @@ export async function startSentinels({
         if (Number(await masterField(s, 'num-other-sentinels')) < 2) return false
       }
       return true
-    }, 'sentinels discovering each other and the replica')
+    }, 'sentinels discovering each other and the replica', 45_000)
   } catch (err) {
     await stop()
     throw err
