@@ -142,6 +142,33 @@ export type Cfg = {
    * that require one. Without it, the system's roots and `SSL_CERT_FILE` are used.
    */
   tls?: { ca?: string; cert?: string; key?: string }
+  /**
+   * Find the primary through Redis Sentinel; after a failover the same store finds the
+   * new primary by itself. The data nodes' credentials, database and TLS come from `url`,
+   * whose host and port are then not used. Not together with `cluster`.
+   */
+  sentinel?: {
+    /** The name the Sentinels monitor the primary under. */
+    masterName: string
+    /** The Sentinels, as `redis://host:port` or `rediss://host:port` URLs. */
+    nodes: string[]
+    /** The Sentinels' own user, when they require one. */
+    username?: string
+    /** The Sentinels' own password, when they require one. */
+    password?: string
+  }
+  /**
+   * Replicated writes: after each state change the store sends `WAIT replicas timeoutMs`.
+   * When fewer replicas acknowledge in time, the call rejects with code
+   * `ERR_NOT_REPLICATED`: the change was applied on the primary and may or may not
+   * survive a failover. `timeoutMs` must be less than the command timeout.
+   */
+  durability?: {
+    /** How many replicas must acknowledge each state change: an integer from 1 to 1000. */
+    replicas: number
+    /** How long to wait for them, in milliseconds. */
+    timeoutMs: number
+  }
 }
 
 /** Error codes carried by the `code` property of every error the store rejects with. */
@@ -156,6 +183,7 @@ export type SessionStoreErrorCode =
   | 'ERR_REDIS_TIMEOUT'
   | 'ERR_REDIS'
   | 'ERR_STORE_CLOSED'
+  | 'ERR_NOT_REPLICATED'
 
 export function createRedisStore(cfg: Cfg): SessionStore &
   Required<

@@ -124,15 +124,26 @@ impl StoreConfig {
                 "a prefix with braces",
             ));
         }
+        let command_timeout = millis("cfg.commandTimeoutMs", cfg.field("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT)?;
+        let durability = durability(cfg.field("durability"))?;
+        // WAIT answers after at most timeoutMs; its reply must come before the command
+        // timeout gives up on it.
+        if durability.is_some_and(|d| d.timeout >= command_timeout) {
+            return Err(StoreError::invalid(
+                "cfg.durability.timeoutMs",
+                &format!("less than the command timeout ({} ms)", command_timeout.as_millis()),
+                "a longer one",
+            ));
+        }
         Ok(StoreConfig {
             tls: tls_material(cfg.field("tls"), &connection)?,
             connection,
             prefix,
             abs_ttl_seconds: input::ttl("cfg.absTtlSeconds", cfg.field("absTtlSeconds"))?,
-            command_timeout: millis("cfg.commandTimeoutMs", cfg.field("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT)?,
+            command_timeout,
             connect_timeout: millis("cfg.connectTimeoutMs", cfg.field("connectTimeoutMs"), DEFAULT_CONNECT_TIMEOUT)?,
             topology,
-            durability: durability(cfg.field("durability"))?,
+            durability,
         })
     }
 
@@ -374,5 +385,31 @@ mod tests {
     fn exposes_the_password_for_scrubbing() {
         let c = StoreConfig::from_arg(&cfg("redis://:hunter2@h:6379")).unwrap();
         assert_eq!(c.password(), Some("hunter2"));
+    }
+
+    #[test]
+    fn durability_must_wait_less_than_the_command_timeout() {
+        let with = |timeout_ms: f64, command_ms: Option<f64>| {
+            let mut fields = vec![
+                ("url", Arg::String("redis://h".into())),
+                ("absTtlSeconds", Arg::Number(60.0)),
+                (
+                    "durability",
+                    Arg::Object(vec![("replicas", Arg::Number(1.0)), ("timeoutMs", Arg::Number(timeout_ms))]),
+                ),
+            ];
+            if let Some(ms) = command_ms {
+                fields.push(("commandTimeoutMs", Arg::Number(ms)));
+            }
+            StoreConfig::from_arg(&Arg::Object(fields))
+        };
+        let ok = with(500.0, None).unwrap();
+        assert_eq!(ok.durability, Some(Durability { replicas: 1, timeout: Duration::from_millis(500) }));
+        let err = with(2_000.0, None).unwrap_err();
+        assert!(err.is_type_error());
+        assert!(err
+            .to_string()
+            .starts_with("cfg.durability.timeoutMs must be less than the command timeout (2000 ms)"));
+        assert!(with(500.0, Some(400.0)).unwrap_err().is_type_error());
     }
 }

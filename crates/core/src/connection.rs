@@ -1,17 +1,20 @@
-//! The link to Redis: one server (a multiplexed connection that reconnects by itself)
+//! The link to Redis: one server (a multiplexed connection that reconnects by itself), a
+//! primary found through Sentinel (found again after a failover, see [`crate::sentinel`])
 //! or a Redis Cluster (commands routed by their keys' slot, MOVED / ASK followed, the
 //! slot map refreshed after a failover). The operations see one [`Link`] either way; the
-//! few things that differ (visiting every primary) are methods here.
+//! few things that differ (visiting every primary, WAIT on the right node) are methods
+//! here.
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::config::{StoreConfig, Topology};
+use crate::config::{Durability, StoreConfig, Topology};
+use crate::sentinel::SentinelLink;
 
 /// Reconnection: a few quick attempts, so a call against a dead server fails fast
 /// instead of waiting out a long backoff; the next call tries again.
@@ -35,6 +38,7 @@ pub(crate) enum Node {
 #[derive(Clone)]
 pub(crate) enum Link {
     Single(ConnectionManager),
+    Sentinel(SentinelLink),
     Cluster(ClusterConnection),
 }
 
@@ -61,7 +65,8 @@ impl Link {
                     .set_response_timeout(config.command_timeout);
                 Ok(Link::Cluster(client.get_pending_async_connection_with_config(cluster_config)))
             }
-            Topology::Standalone | Topology::Sentinel { .. } => {
+            Topology::Sentinel { .. } => Ok(Link::Sentinel(SentinelLink::new(config)?)),
+            Topology::Standalone => {
                 let client = match &config.tls {
                     Some(tls) => redis::Client::build_with_tls(config.connection.clone(), tls.certificates())?,
                     None => redis::Client::open(config.connection.clone())?,
@@ -117,6 +122,24 @@ impl Link {
 }
 
 impl Link {
+    /// `WAIT replicas timeout` on the connection that wrote: on a cluster, the primary of
+    /// `key`'s slot (the node a script declaring that key ran on). Returns how many
+    /// replicas acknowledged. WAIT covers every write sent on that connection before it;
+    /// the connection is shared by concurrent calls, so it may also cover others' writes,
+    /// which only makes it wait for more, never for less than this call's write.
+    pub(crate) async fn wait_for_replicas(&mut self, key: &str, durability: &Durability) -> RedisResult<u64> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(durability.replicas).arg(durability.timeout.as_millis() as u64);
+        match self {
+            Link::Cluster(cluster) => {
+                let route = Route::with_slot(Slot::for_key(key), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                Ok(redis::from_redis_value(cluster.route_command(wait, routing).await?)?)
+            }
+            link => wait.query_async(link).await,
+        }
+    }
+
     /// Runs a pipeline on one node (reads of keys a SCAN of that node found).
     pub(crate) async fn pipeline_on_node(&mut self, node: &Node, pipe: &Pipeline) -> RedisResult<Vec<Value>> {
         match (self, node) {
@@ -133,6 +156,7 @@ impl ConnectionLike for Link {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Link::Single(c) => c.req_packed_command(cmd),
+            Link::Sentinel(c) => c.req_packed_command(cmd),
             Link::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -145,6 +169,7 @@ impl ConnectionLike for Link {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Link::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
             Link::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
@@ -152,6 +177,7 @@ impl ConnectionLike for Link {
     fn get_db(&self) -> i64 {
         match self {
             Link::Single(c) => c.get_db(),
+            Link::Sentinel(c) => c.get_db(),
             Link::Cluster(c) => c.get_db(),
         }
     }

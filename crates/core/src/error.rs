@@ -24,6 +24,14 @@ pub enum StoreError {
     Redis(String),
     #[error("store_closed: close() was called on this store")]
     Closed,
+    /// With replicated writes: the state change was applied on the primary, but fewer
+    /// replicas than asked for acknowledged it in time.
+    #[error(
+        "not_replicated: {acknowledged} of {wanted} replicas acknowledged within {} ms; the change was applied on \
+         the primary and may or may not survive a failover",
+        .timeout.as_millis()
+    )]
+    NotReplicated { acknowledged: u64, wanted: u32, timeout: Duration },
 }
 
 impl StoreError {
@@ -42,6 +50,7 @@ impl StoreError {
             StoreError::Timeout(_) => "ERR_REDIS_TIMEOUT",
             StoreError::Redis(_) => "ERR_REDIS",
             StoreError::Closed => "ERR_STORE_CLOSED",
+            StoreError::NotReplicated { .. } => "ERR_NOT_REPLICATED",
         }
     }
 

@@ -71,13 +71,14 @@ impl<'a> ScanPages<'a> {
 /// Runs a script over a page of keys: one call for the page, or on a cluster one call
 /// per slot (a script's keys must share one), sent together. `declare` adds the keys a
 /// script will also touch for a key of the page (cluster layout only); the script's
-/// last argument is how many page keys lead its KEYS.
+/// last argument is how many page keys lead its KEYS. `writes` is false for a dry run.
 pub(crate) async fn run_per_slot<T: FromRedisValue>(
     store: &SessionStore,
     script: &StoreScript,
     keys: &[String],
     declare: impl Fn(&str) -> Option<String>,
     args: &[&str],
+    writes: bool,
 ) -> Result<Vec<T>> {
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     if store.layout().is_cluster() {
@@ -100,7 +101,7 @@ pub(crate) async fn run_per_slot<T: FromRedisValue>(
         async move {
             let all: Vec<&str> = group.iter().copied().chain(declared.iter().map(String::as_str)).collect();
             let args: Vec<&str> = args.iter().copied().chain([count.as_str()]).collect();
-            store.run::<T, &str>(script, &all, &args).await
+            store.run_as::<T, &str>(script, &all, &args, writes).await
         }
     });
     futures_util::future::try_join_all(calls).await
@@ -118,6 +119,7 @@ pub(crate) async fn run_observed(
     progress: &mut (dyn FnMut(&GcReport) + Send),
 ) -> Result<GcReport> {
     let dry_run = if options.dry_run { "1" } else { "0" };
+    let writes = !options.dry_run;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
     let grace = options.grace_seconds.to_string();
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
@@ -126,7 +128,7 @@ pub(crate) async fn run_observed(
     each_page(
         ScanPages::new(store, store.layout().user_key_pattern(), "set").await?,
         |keys| async move {
-            let removed = run_per_slot::<u64>(store, &scripts::GC_INDEX, &keys, |_| None, &[dry_run]).await?;
+            let removed = run_per_slot::<u64>(store, &scripts::GC_INDEX, &keys, |_| None, &[dry_run], writes).await?;
             Ok(removed.into_iter().sum::<u64>())
         },
         |scanned, removed| {
@@ -145,7 +147,8 @@ pub(crate) async fn run_observed(
         ScanPages::new(store, layout.rid_key_pattern(), "hash").await?,
         |keys| async move {
             let outcomes =
-                run_per_slot::<(u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run]).await?;
+                run_per_slot::<(u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run], writes)
+                    .await?;
             Ok(outcomes.into_iter().fold((0, 0), |(d, a), (deleted, added)| (d + deleted, a + added)))
         },
         |scanned, (deleted, added)| {

@@ -12,6 +12,7 @@ pub mod input;
 pub mod keys;
 pub mod migrate;
 pub mod scripts;
+mod sentinel;
 pub mod store;
 
 pub use admin::{Lineage, Session, Stats};

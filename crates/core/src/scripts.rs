@@ -12,6 +12,8 @@ use redis::Script;
 /// server's script cache keeps being flushed (see `SessionStore::run`).
 pub struct StoreScript {
     pub source: &'static str,
+    /// Whether the script changes state (with replicated writes, a WAIT follows it).
+    pub writes: bool,
     /// Whether the script walks lineages through parent links: in the cluster layout,
     /// when it asks for a rid key, the store declares the parent chain behind it too.
     pub walks_lineage: bool,
@@ -27,26 +29,34 @@ impl Deref for StoreScript {
 }
 
 macro_rules! scripts {
+    (@writes) => { true };
+    (@reads) => { false };
     (@walks) => { false };
     (@walks walks_lineage) => { true };
-    ($($name:ident => $file:literal $(, $flag:ident)?;)*) => {
+    ($($name:ident => $file:literal, $access:ident $(, $walks:ident)?;)*) => {
         $(pub static $name: LazyLock<StoreScript> = LazyLock::new(|| {
             let source = concat!(include_str!("../../../lua/prelude.lua"), include_str!(concat!("../../../lua/", $file)));
-            StoreScript { source, walks_lineage: scripts!(@walks $($flag)?), script: Script::new(source) }
+            StoreScript {
+                source,
+                writes: scripts!(@$access),
+                walks_lineage: scripts!(@walks $($walks)?),
+                script: Script::new(source),
+            }
         });)*
     };
 }
 
 scripts! {
-    ISSUE => "issue.lua";
-    ROTATE => "rotate.lua";
-    LOGOUT => "logout.lua";
-    LOGOUT_DEVICE => "logout_device.lua";
-    LOGOUT_ALL => "logout_all.lua";
-    TOMBSTONE_LINEAGE => "tombstone_lineage.lua", walks_lineage;
-    SCAN_RIDS => "scan_rids.lua";
-    GC_INDEX => "gc_index.lua";
-    GC_RIDS => "gc_rids.lua";
-    ADMIN_LOAD => "admin_load.lua";
-    IMPORT_SESSION => "import_session.lua";
+    ISSUE => "issue.lua", writes;
+    ROTATE => "rotate.lua", writes;
+    LOGOUT => "logout.lua", writes;
+    LOGOUT_DEVICE => "logout_device.lua", writes;
+    LOGOUT_ALL => "logout_all.lua", writes;
+    TOMBSTONE_LINEAGE => "tombstone_lineage.lua", writes, walks_lineage;
+    SCAN_RIDS => "scan_rids.lua", reads;
+    // The gc scripts write unless given dry run; gc says which (see `gc::run_per_slot`).
+    GC_INDEX => "gc_index.lua", writes;
+    GC_RIDS => "gc_rids.lua", writes;
+    ADMIN_LOAD => "admin_load.lua", reads;
+    IMPORT_SESSION => "import_session.lua", writes;
 }

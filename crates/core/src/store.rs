@@ -111,12 +111,28 @@ impl SessionStore {
         keys: &[K],
         args: &[&str],
     ) -> Result<T> {
+        self.run_as(script, keys, args, script.writes).await
+    }
+
+    /// [`run`](Self::run), saying whether this call can write (a gc dry run cannot).
+    /// With replicated writes, a call that can write is followed by WAIT, whatever the
+    /// script answered.
+    pub(crate) async fn run_as<T: FromRedisValue, K: AsRef<str>>(
+        &self,
+        script: &StoreScript,
+        keys: &[K],
+        args: &[&str],
+        writes: bool,
+    ) -> Result<T> {
         let args: Vec<&str> = self.layout.script_args().into_iter().chain(args.iter().copied()).collect();
         let mut link = self.connection()?;
         let mut declared: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
         for _ in 0..MAX_KEY_ROUNDS {
             let reply: Value = self.invoke(script, &mut link, &declared, &args).await?;
             let Some(needed) = self.layout.is_cluster().then(|| needed_keys(&reply)).flatten() else {
+                if writes {
+                    self.replicate(&mut link, declared.first().map_or("", String::as_str)).await?;
+                }
                 return T::from_redis_value(reply)
                     .map_err(|e| StoreError::Redis(format!("unexpected script reply: {e}")));
             };
@@ -141,6 +157,25 @@ impl SessionStore {
             declared.extend(chains);
         }
         Err(StoreError::Redis(format!("a script needed more than {MAX_KEY_ROUNDS} rounds of keys")))
+    }
+
+    /// With `cfg.durability`: WAIT until enough replicas acknowledged what this
+    /// connection wrote (on a cluster, the connection to the primary of `key`'s slot,
+    /// where the script ran). The connection is shared: WAIT covers this call's write
+    /// and every write other calls sent on it before, and while it waits the server
+    /// holds back the commands queued behind it on that connection. Without
+    /// `cfg.durability` nothing is sent.
+    async fn replicate(&self, link: &mut Link, key: &str) -> Result<()> {
+        let Some(durability) = &self.config.durability else { return Ok(()) };
+        let acknowledged = link.wait_for_replicas(key, durability).await.map_err(|e| self.error(e))?;
+        if acknowledged < u64::from(durability.replicas) {
+            return Err(StoreError::NotReplicated {
+                acknowledged,
+                wanted: durability.replicas,
+                timeout: durability.timeout,
+            });
+        }
+        Ok(())
     }
 
     async fn invoke(&self, script: &StoreScript, link: &mut Link, keys: &[String], args: &[&str]) -> Result<Value> {

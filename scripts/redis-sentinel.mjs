@@ -1,0 +1,158 @@
+// Starts a throwaway Sentinel deployment on loopback: one primary, one replica and three
+// Sentinels (quorum 2), each on a free port, with short failure detection so failovers
+// take a few seconds. For the tests; stopped by `stop()`.
+
+import { spawn, execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { freePort } from './redis-server.mjs'
+
+const run = promisify(execFile)
+
+/** One redis-cli command against a port; `auth` is a password or undefined. */
+export async function cli(port, args, auth) {
+  const authArgs = auth ? ['--no-auth-warning', '-a', auth] : []
+  const { stdout } = await run('redis-cli', ['-p', String(port), ...authArgs, ...args], { timeout: 5000 })
+  return stdout.trim()
+}
+
+async function waitFor(check, what, deadlineMs = 20_000) {
+  const start = Date.now()
+  let last
+  for (;;) {
+    try {
+      if (await check()) return
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() - start > deadlineMs) throw new Error(`sentinel harness: ${what} did not happen in time (${last?.message ?? 'no error'})`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+function processHandle(binary, args, port, auth) {
+  const handle = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    child: null,
+    get pid() { return handle.child.pid },
+    async start() {
+      handle.child = spawn(binary, args, { stdio: 'ignore' })
+      await waitFor(async () => (await cli(port, ['PING'], auth)) === 'PONG', `${binary} on ${port} answering`)
+    },
+    get running() { return handle.child && handle.child.exitCode === null && handle.child.signalCode === null },
+    /** Sends `signal`; for a signal that ends the process, waits until it exited. */
+    async kill(signal = 'SIGKILL') {
+      const child = handle.child
+      if (!handle.running) return
+      if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+        child.kill(signal)
+        return
+      }
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill(signal)
+      await exited
+    },
+    restart() { return handle.start() },
+  }
+  return handle
+}
+
+/**
+ * A primary, a replica and three Sentinels watching them as `masterName`.
+ * `password`: the data nodes' requirepass (and masterauth, and the Sentinels' auth-pass).
+ * `dataArgs`: more redis-server arguments for both data nodes.
+ * Returns { masterName, password, sentinels: [{ port, url }], sentinelUrls, nodes: [primary, replica],
+ *   primaryPort(), nodeByPort(port), waitForNewPrimary(oldPort), failover(), stop() }.
+ */
+export async function startSentinels({
+  masterName = 'mymaster',
+  password,
+  dataArgs = [],
+  downAfterMs = 1000,
+  failoverTimeoutMs = 3000,
+} = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'rss-sentinel-'))
+  const [primaryPort, replicaPort] = [await freePort(), await freePort()]
+  const dataNode = (port, more) => processHandle('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--dbfilename', `dump-${port}.rdb`, '--repl-diskless-sync-delay', '0',
+    ...(password ? ['--requirepass', password, '--masterauth', password] : []),
+    ...dataArgs, ...more,
+  ], port, password)
+  const primary = dataNode(primaryPort, [])
+  const replica = dataNode(replicaPort, ['--replicaof', '127.0.0.1', String(primaryPort)])
+  const nodes = [primary, replica]
+  const sentinels = []
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort()
+    const file = join(dir, `sentinel-${port}.conf`)
+    writeFileSync(file, [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`,
+      `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
+      `sentinel failover-timeout ${masterName} ${failoverTimeoutMs}`,
+      `sentinel parallel-syncs ${masterName} 1`,
+      ...(password ? [`sentinel auth-pass ${masterName} ${password}`] : []),
+      '',
+    ].join('\n'))
+    sentinels.push(processHandle('redis-sentinel', [file], port))
+  }
+  const stop = async () => {
+    await Promise.all([...nodes, ...sentinels].map((n) => n.kill('SIGCONT').then(() => n.kill('SIGKILL'))))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const primaryPortNow = async (sentinel = sentinels[0]) => {
+    const reply = await cli(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', masterName])
+    return Number(reply.split('\n')[1])
+  }
+  const masterField = async (sentinel, field) => {
+    const flat = (await cli(sentinel.port, ['SENTINEL', 'master', masterName])).split('\n')
+    return flat[flat.indexOf(field) + 1]
+  }
+  try {
+    await primary.start()
+    await replica.start()
+    await waitFor(async () => (await cli(replicaPort, ['INFO', 'replication'], password)).includes('master_link_status:up'), 'replica in sync')
+    await Promise.all(sentinels.map((s) => s.start()))
+    // Every Sentinel knows the replica and the two other Sentinels, so a failover can be
+    // agreed on and has a replica to promote.
+    await waitFor(async () => {
+      for (const s of sentinels) {
+        if (Number(await masterField(s, 'num-slaves')) < 1) return false
+        if (Number(await masterField(s, 'num-other-sentinels')) < 2) return false
+      }
+      return true
+    }, 'sentinels discovering each other and the replica', 45_000)
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return {
+    masterName,
+    password,
+    sentinels,
+    sentinelUrls: sentinels.map((s) => s.url),
+    nodes,
+    primaryPort: primaryPortNow,
+    nodeByPort: (port) => nodes.find((n) => n.port === port),
+    /** Waits until every Sentinel names a primary other than `oldPort`, and it says it is one. */
+    async waitForNewPrimary(oldPort, deadlineMs = 30_000) {
+      let port
+      await waitFor(async () => {
+        const ports = await Promise.all(sentinels.filter((s) => s.running).map((s) => primaryPortNow(s)))
+        if (ports.some((p) => p !== ports[0]) || ports[0] === oldPort) return false
+        port = ports[0]
+        return (await cli(port, ['ROLE'], password)).startsWith('master')
+      }, `a primary other than ${oldPort}`, deadlineMs)
+      return port
+    },
+    /** Asks a Sentinel for a failover now (no agreement needed) and returns at once. */
+    failover: () => cli(sentinels[0].port, ['SENTINEL', 'failover', masterName]),
+    stop,
+  }
+}
