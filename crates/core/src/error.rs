@@ -24,6 +24,9 @@ pub enum StoreError {
     Redis(String),
     #[error("store_closed: close() was called on this store")]
     Closed,
+    /// The server is too old or lacks a command the store needs; names both.
+    #[error("server_unsupported: {0}")]
+    ServerUnsupported(String),
 }
 
 impl StoreError {
@@ -42,6 +45,7 @@ impl StoreError {
             StoreError::Timeout(_) => "ERR_REDIS_TIMEOUT",
             StoreError::Redis(_) => "ERR_REDIS",
             StoreError::Closed => "ERR_STORE_CLOSED",
+            StoreError::ServerUnsupported(_) => "ERR_SERVER_UNSUPPORTED",
         }
     }
 

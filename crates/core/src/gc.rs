@@ -17,7 +17,8 @@ const SCAN_PAGE: u32 = 1_000;
 /// The pages of one SCAN over keys of one type matching a pattern.
 pub(crate) struct ScanPages<'a> {
     store: &'a SessionStore,
-    connection: ConnectionManager,
+    /// Taken at the first page, so the server check runs before the first SCAN.
+    connection: Option<ConnectionManager>,
     pattern: String,
     key_type: &'static str,
     cursor: Option<u64>,
@@ -25,12 +26,16 @@ pub(crate) struct ScanPages<'a> {
 
 impl<'a> ScanPages<'a> {
     pub(crate) fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
-        Ok(ScanPages { store, connection: store.connection()?, pattern, key_type, cursor: Some(0) })
+        Ok(ScanPages { store, connection: None, pattern, key_type, cursor: Some(0) })
     }
 
     /// The next page (possibly empty), or `None` once the scan is complete.
     pub(crate) async fn next(&mut self) -> Result<Option<Vec<String>>> {
         let Some(cursor) = self.cursor else { return Ok(None) };
+        if self.connection.is_none() {
+            self.connection = Some(self.store.connection().await?);
+        }
+        let Some(connection) = self.connection.as_mut() else { return Ok(None) };
         let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
@@ -39,7 +44,7 @@ impl<'a> ScanPages<'a> {
             .arg(SCAN_PAGE)
             .arg("TYPE")
             .arg(self.key_type)
-            .query_async(&mut self.connection)
+            .query_async(connection)
             .await
             .map_err(|e| self.store.error(e))?;
         self.cursor = (next != 0).then_some(next);

@@ -10,6 +10,7 @@ mod gc;
 pub mod input;
 pub mod keys;
 pub mod scripts;
+pub mod server;
 pub mod store;
 
 pub use admin::{Lineage, Session, Stats};

@@ -59,20 +59,28 @@ pub struct SessionStore {
     config: StoreConfig,
     pub(crate) layout: KeyLayout,
     connection: Mutex<Connection>,
+    server: crate::server::ServerCheck,
 }
 
 impl SessionStore {
     pub fn new(config: StoreConfig) -> Self {
         let layout = KeyLayout::new(&config.prefix);
-        SessionStore { config, layout, connection: Mutex::new(Connection::Pending) }
+        SessionStore { config, layout, connection: Mutex::new(Connection::Pending), server: Default::default() }
     }
 
     pub fn layout(&self) -> &KeyLayout {
         &self.layout
     }
 
-    /// The shared connection. Must be called from within a Tokio runtime.
-    pub(crate) fn connection(&self) -> Result<ConnectionManager> {
+    /// The shared connection, once the server behind it is one the store supports
+    /// (checked at first use). Must be called from within a Tokio runtime.
+    pub(crate) async fn connection(&self) -> Result<ConnectionManager> {
+        let mut connection = self.open_connection()?;
+        self.server.ensure(&mut connection, |e| self.error(e)).await?;
+        Ok(connection)
+    }
+
+    fn open_connection(&self) -> Result<ConnectionManager> {
         let mut state = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*state {
             Connection::Open(manager) => Ok(manager.clone()),
@@ -108,7 +116,7 @@ impl SessionStore {
         let args: Vec<&str> = self.layout.script_args().into_iter().chain(args.iter().copied()).collect();
         let mut invocation = script.prepare_invoke();
         invocation.key(keys).arg(&args);
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         match invocation.invoke_async(&mut connection).await {
             // redis-rs answers NOSCRIPT by loading the script and trying once more; a
             // second SCRIPT FLUSH (or a failover) in between surfaces as NOSCRIPT again.
@@ -222,7 +230,7 @@ impl SessionStore {
 
     /// The session's hash fields in the server's order, or `None`; one round trip.
     pub async fn get_rid(&self, rid: &str) -> Result<Option<Vec<(String, String)>>> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let hash: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(self.layout.rid_key(rid))
             .query_async(&mut connection)
