@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{now, redis, store};
+use common::{expire_time, now, redis, store};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
 use session_store_core::{GcReport, Lineage, SessionStore};
@@ -53,7 +53,7 @@ async fn snapshot(prefix: &str) -> BTreeMap<String, String> {
             "string" => r.get::<_, String>(&key).await.unwrap(),
             other => other.to_string(),
         };
-        let ttl: i64 = redis::cmd("EXPIRETIME").arg(&key).query_async(&mut r).await.unwrap();
+        let ttl: i64 = expire_time(&mut r, &key).await;
         out.insert(key, format!("{kind} {content} {ttl}"));
     }
     out
