@@ -36,9 +36,55 @@ export function escapeGlob(s) {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }
 
+const hasExpireTime = new WeakMap()
+
+// The expiry times of KEYS in ms, read between two readings of the server's clock that
+// fall in the same millisecond (tried again until they do), so clock + PTTL is exact.
+const EXPIRE_TIMES_LUA = `
+for _ = 1, 1000 do
+  local before = redis.call('TIME')
+  local out = {}
+  for i, key in ipairs(KEYS) do out[i] = redis.call('PTTL', key) end
+  local after = redis.call('TIME')
+  local ms = tonumber(before[1]) * 1000 + math.floor(tonumber(before[2]) / 1000)
+  if ms == tonumber(after[1]) * 1000 + math.floor(tonumber(after[2]) / 1000) then
+    for i, ttl in ipairs(out) do if ttl >= 0 then out[i] = ms + ttl end end
+    return out
+  end
+end
+return redis.error_reply('the clock never held still for one millisecond')`
+
+/**
+ * The expiry time of each of `keys` as EXPIRETIME gives it (PEXPIRETIME with `millis`):
+ * epoch seconds (ms), -1 without expiry, -2 for a missing key. Redis 6.2 has neither
+ * command; there it is the server's clock plus PTTL, read in one script so it is exact.
+ */
+export async function expireTimes(client, keys, { millis = false } = {}) {
+  if (!hasExpireTime.has(client)) {
+    const [info] = await client.call('COMMAND', 'INFO', 'PEXPIRETIME')
+    hasExpireTime.set(client, info !== null)
+  }
+  if (hasExpireTime.get(client)) {
+    const pipe = client.pipeline()
+    for (const key of keys) pipe.call(millis ? 'PEXPIRETIME' : 'EXPIRETIME', key)
+    return (await pipe.exec()).map(([err, value]) => {
+      if (err) throw err
+      return value
+    })
+  }
+  const out = []
+  for (let i = 0; i < keys.length; i += 100) {
+    const batch = keys.slice(i, i + 100)
+    for (const ms of await client.eval(EXPIRE_TIMES_LUA, batch.length, ...batch)) {
+      out.push(ms < 0 || millis ? ms : Math.floor((ms + 500) / 1000))
+    }
+  }
+  return out
+}
+
 /**
  * Every key under `prefix`, sorted, each as { key, type, expireAt, content }: `expireAt`
- * is EXPIRETIME (PEXPIRETIME with `millis`), -1 without expiry; `content` is the flat
+ * is EXPIRETIME (PEXPIRETIME with `millis`, see expireTimes), -1 without expiry; `content` is the flat
  * HGETALL reply of a hash (fields in server order), the members of a set, the value of a
  * string, null for other types. Streams with SCAN, the prefix matched literally.
  */
@@ -52,9 +98,9 @@ export async function readKeys(client, prefix, { millis = false } = {}) {
   } while (cursor !== '0')
   const keys = [...found].sort()
   const meta = client.pipeline()
-  for (const key of keys) meta.type(key).call(millis ? 'PEXPIRETIME' : 'EXPIRETIME', key)
-  const metaReplies = await meta.exec()
-  const types = keys.map((_, i) => metaReplies[2 * i][1])
+  for (const key of keys) meta.type(key)
+  const types = (await meta.exec()).map(([, type]) => type)
+  const expiries = await expireTimes(client, keys, { millis })
   const read = client.pipeline()
   keys.forEach((key, i) => {
     if (types[i] === 'hash') read.call('HGETALL', key)
@@ -65,7 +111,7 @@ export async function readKeys(client, prefix, { millis = false } = {}) {
   return keys.map((key, i) => ({
     key,
     type: types[i],
-    expireAt: metaReplies[2 * i + 1][1],
+    expireAt: expiries[i],
     content: ['hash', 'set', 'string'].includes(types[i]) ? contents[i][1] : null,
   }))
 }

@@ -13,8 +13,9 @@ import { spawn } from 'node:child_process'
 import { createServer, connect } from 'node:net'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
-import { startRedis, freePort } from '../scripts/redis-server.mjs'
+import { startRedis, freePort, debugCommandArgs } from '../scripts/redis-server.mjs'
 import { failOnUnhandledRejections } from './helpers.mjs'
+import { kindFromEnv } from '../scripts/servers.mjs'
 
 failOnUnhandledRejections()
 
@@ -65,7 +66,7 @@ async function eventually(fn, ms = 8000) {
 }
 
 async function server(extraArgs = []) {
-  const s = await startRedis({ extraArgs: ['--enable-debug-command', 'yes', ...extraArgs] })
+  const s = await startRedis({ extraArgs: [...debugCommandArgs(), ...extraArgs] })
   after(() => s.stop())
   return s
 }
@@ -234,7 +235,11 @@ test('server killed and restarted with its data (appendfsync always): acknowledg
   assert.equal(rotated.userId, 'keep')
 })
 
-test('a restarted server still loading its data (LOADING) is ERR_REDIS_UNAVAILABLE, then the store recovers', async () => {
+// Redis 6.2 has no loading-process-events-interval-bytes, and with a test-sized data set it
+// never answers a client while it loads (tried: 12 MB uncompressed, key-load-delay 500).
+const loadingSkip = kindFromEnv() === 'redis-6.2' && 'Redis 6.2 cannot be made to answer clients while it loads'
+
+test('a restarted server still loading its data (LOADING) is ERR_REDIS_UNAVAILABLE, then the store recovers', { skip: loadingSkip }, async () => {
   // key-load-delay slows loading down to about 1.5 s for 3000 keys.
   const srv = await server(['--key-load-delay', '500', '--loading-process-events-interval-bytes', '1024'])
   const s = store(srv.url)

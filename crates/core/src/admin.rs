@@ -129,7 +129,7 @@ impl SessionStore {
 
     /// The bare rids in a user's index (members that are not rid keys are skipped).
     async fn indexed_rids(&self, user_id: &str) -> Result<Vec<String>> {
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let members: Vec<String> = redis::cmd("SMEMBERS")
             .arg(self.layout.user_key(user_id))
             .query_async(&mut connection)
@@ -281,7 +281,7 @@ impl SessionStore {
     /// (`MEMORY USAGE`). Streams with SCAN, one pipelined batch per page.
     pub async fn stats(&self) -> Result<Stats> {
         let mut stats = Stats::default();
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
 
         let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
         while let Some(keys) = pages.next().await? {

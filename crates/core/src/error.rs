@@ -32,6 +32,9 @@ pub enum StoreError {
         .timeout.as_millis()
     )]
     NotReplicated { acknowledged: u64, wanted: u32, timeout: Duration },
+    /// The server is too old or lacks a command the store needs; names both.
+    #[error("server_unsupported: {0}")]
+    ServerUnsupported(String),
 }
 
 impl StoreError {
@@ -51,6 +54,7 @@ impl StoreError {
             StoreError::Redis(_) => "ERR_REDIS",
             StoreError::Closed => "ERR_STORE_CLOSED",
             StoreError::NotReplicated { .. } => "ERR_NOT_REPLICATED",
+            StoreError::ServerUnsupported(_) => "ERR_SERVER_UNSUPPORTED",
         }
     }
 

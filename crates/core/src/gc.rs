@@ -30,7 +30,7 @@ pub(crate) struct ScanPages<'a> {
 
 impl<'a> ScanPages<'a> {
     pub(crate) async fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
-        let mut link = store.connection()?;
+        let mut link = store.connection().await?;
         let mut nodes = link.primaries().await.map_err(|e| store.error(e))?;
         nodes.reverse(); // taken from the back
         Ok(ScanPages { store, link, nodes, pattern, key_type, cursor: Some(0) })

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod migrate;
 pub mod scripts;
 mod sentinel;
+pub mod server;
 pub mod store;
 
 pub use admin::{Lineage, Session, Stats};

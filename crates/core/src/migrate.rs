@@ -53,7 +53,7 @@ impl SessionStore {
         let old = SessionStore::new(source);
         let old_layout = old.layout().clone();
         let mut report = MigrationReport { dry_run, ..MigrationReport::default() };
-        let mut link = old.connection()?;
+        let mut link = old.connection().await?;
         let mut pages = ScanPages::new(&old, old_layout.rid_key_pattern(), "hash").await?;
         while let Some(keys) = pages.next().await? {
             let rids: Vec<String> = keys.iter().filter_map(|k| old_layout.rid_of_key(k)).collect();
@@ -146,7 +146,7 @@ impl SessionStore {
         let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
         let outcome: String = self.run(&scripts::IMPORT_SESSION, &key_refs, &args).await?;
         // The alias, for the session's lifetime: old rids keep working.
-        let mut link = self.connection()?;
+        let mut link = self.connection().await?;
         let _: () = redis::cmd("SET")
             .arg(layout.alias_key(old_rid))
             .arg(&tag)

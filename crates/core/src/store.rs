@@ -59,13 +59,14 @@ pub struct SessionStore {
     config: StoreConfig,
     pub(crate) layout: KeyLayout,
     connection: Mutex<Connection>,
+    server: crate::server::ServerCheck,
 }
 
 impl SessionStore {
     pub fn new(config: StoreConfig) -> Self {
         let layout =
             if config.is_cluster() { KeyLayout::cluster(&config.prefix) } else { KeyLayout::new(&config.prefix) };
-        SessionStore { config, layout, connection: Mutex::new(Connection::Pending) }
+        SessionStore { config, layout, connection: Mutex::new(Connection::Pending), server: Default::default() }
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -76,8 +77,15 @@ impl SessionStore {
         &self.layout
     }
 
-    /// The shared connection. Must be called from within a Tokio runtime.
-    pub(crate) fn connection(&self) -> Result<Link> {
+    /// The shared connection, once the server behind it is one the store supports
+    /// (checked at first use). Must be called from within a Tokio runtime.
+    pub(crate) async fn connection(&self) -> Result<Link> {
+        let mut connection = self.open_connection()?;
+        self.server.ensure(&mut connection, |e| self.error(e)).await?;
+        Ok(connection)
+    }
+
+    fn open_connection(&self) -> Result<Link> {
         let mut state = self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match &*state {
             Connection::Open(link) => Ok(link.clone()),
@@ -125,7 +133,7 @@ impl SessionStore {
         writes: bool,
     ) -> Result<T> {
         let args: Vec<&str> = self.layout.script_args().into_iter().chain(args.iter().copied()).collect();
-        let mut link = self.connection()?;
+        let mut link = self.connection().await?;
         let mut declared: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
         for _ in 0..MAX_KEY_ROUNDS {
             let reply: Value = self.invoke(script, &mut link, &declared, &args).await?;
@@ -263,7 +271,7 @@ impl SessionStore {
         if self.layout.is_layout_rid(rid) {
             return Ok(Some(rid.to_string()));
         }
-        let mut link = self.connection()?;
+        let mut link = self.connection().await?;
         let tag: Option<String> = redis::cmd("GET")
             .arg(self.layout.alias_key(rid))
             .query_async(&mut link)
@@ -359,7 +367,7 @@ impl SessionStore {
     /// `logout_all` in the cluster layout, where the script must be given its sessions:
     /// read a batch of the index, end those still in it, until the index is empty.
     async fn logout_all_declared(&self, user_key: &str, batch: &str) -> Result<()> {
-        let mut link = self.connection()?;
+        let mut link = self.connection().await?;
         loop {
             let members: Vec<String> = redis::cmd("SRANDMEMBER")
                 .arg(user_key)
@@ -380,7 +388,7 @@ impl SessionStore {
     pub async fn get_rid(&self, rid: &str) -> Result<Option<Vec<(String, String)>>> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
         let rid = rid.as_str();
-        let mut connection = self.connection()?;
+        let mut connection = self.connection().await?;
         let hash: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(self.layout.rid_key(rid))
             .query_async(&mut connection)

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{expire_at, now, redis, rid_named, store};
+use common::{expire_time, now, redis, rid_named, store};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
 use session_store_core::{GcReport, Lineage, SessionStore};
@@ -53,7 +53,7 @@ async fn snapshot(prefix: &str) -> BTreeMap<String, String> {
             "string" => r.get::<_, String>(&key).await.unwrap(),
             other => other.to_string(),
         };
-        let ttl = expire_at(&mut r, &key).await;
+        let ttl = expire_time(&mut r, &key).await;
         out.insert(key, format!("{kind} {content} {ttl}"));
     }
     out

@@ -4,7 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{expire_at, now, redis, rid_named, store};
+use common::{expire_time, now, redis, rid_named, store};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
 use session_store_core::{scripts, SessionStore, StoreError};
@@ -62,12 +62,12 @@ async fn issue_writes_the_original_data_model() {
         assert_eq!(layout.user_key("u1"), format!("{p}:user:u1:rids"));
         assert_eq!(layout.device_key("u1", "d1"), format!("{p}:device:u1:d1"));
     }
-    assert_eq!(expire_at(&mut r, &rid_key).await, (t + 3600) as i64);
+    assert_eq!(expire_time(&mut r, &rid_key).await, (t + 3600) as i64);
     let members: Vec<String> = r.smembers(layout.user_key("u1")).await.unwrap();
     assert_eq!(members, std::slice::from_ref(&rid_key));
     let device: String = r.get(layout.device_key("u1", "d1")).await.unwrap();
     assert_eq!(device, rid_key);
-    assert_eq!(expire_at(&mut r, &layout.device_key("u1", "d1")).await, (t + 3600) as i64);
+    assert_eq!(expire_time(&mut r, &layout.device_key("u1", "d1")).await, (t + 3600) as i64);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -192,9 +192,9 @@ async fn index_expiry_only_grows() {
     issue(&s, "u", t, Binding::default(), Some(100)).await;
     let mut r = redis().await;
     let index = s.layout().user_key("u");
-    assert_eq!(expire_at(&mut r, &index).await, (t + 10_000) as i64);
+    assert_eq!(expire_time(&mut r, &index).await, (t + 10_000) as i64);
     issue(&s, "u", t, Binding::default(), Some(20_000)).await;
-    assert_eq!(expire_at(&mut r, &index).await, (t + 20_000) as i64);
+    assert_eq!(expire_time(&mut r, &index).await, (t + 20_000) as i64);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
-//! Finds a real Redis for the integration tests, in this order: `REDIS_URL`; a
-//! `redis-server` on PATH, spawned on a free loopback port for this test binary; Docker
-//! through testcontainers. Without any of them the tests fail, saying how to get one.
+//! Finds a real Redis for the integration tests: `REDIS_URL` when set (`npm test` sets it
+//! for each server it tests against), otherwise a server spawned on a free loopback port
+//! for this test binary: the binary `REDIS_SERVER_BIN` names, or `redis-server` on PATH.
+//! Without either the tests fail, saying how to get one.
 
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
@@ -22,25 +23,26 @@ pub fn redis_url() -> String {
         if let Some(url) = spawn_redis_server() {
             return url;
         }
-        if let Some(url) = start_container() {
-            return url;
-        }
         panic!(
-            "no Redis for the tests: set REDIS_URL, install redis-server \
-             (Debian: apt-get install -y redis-server), or run a Docker engine"
+            "no Redis for the tests: set REDIS_URL, or install redis-server \
+             (Debian: apt-get install -y redis-server), or name a server binary in REDIS_SERVER_BIN"
         )
     })
     .clone()
 }
 
+fn server_binary() -> String {
+    std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".to_string())
+}
+
 fn spawn_redis_server() -> Option<String> {
-    Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().ok()?;
+    Command::new(server_binary()).arg("--version").stdout(Stdio::null()).status().ok()?;
     let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
     // The server is spawned from a thread that lives as long as the test binary, and
     // asks the kernel to kill it when that thread (so the binary) goes away.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut command = Command::new("redis-server");
+        let mut command = Command::new(server_binary());
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null());
@@ -68,17 +70,6 @@ fn spawn_redis_server() -> Option<String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     None
-}
-
-fn start_container() -> Option<String> {
-    use testcontainers_modules::redis::Redis;
-    use testcontainers_modules::testcontainers::runners::SyncRunner;
-    static CONTAINER: OnceLock<testcontainers_modules::testcontainers::Container<Redis>> = OnceLock::new();
-    let container = Redis::default().start().ok()?;
-    let port = container.get_host_port_ipv4(6379).ok()?;
-    let host = container.get_host().ok()?;
-    let _ = CONTAINER.set(container);
-    Some(format!("redis://{host}:{port}"))
 }
 
 /// A unique key prefix per test, so tests can share one server and run in parallel.
@@ -163,15 +154,17 @@ pub fn rid_named(store: &SessionStore, user_id: &str, name: &str) -> String {
     }
 }
 
-/// When `key` expires, in epoch seconds (-1: never, -2: no such key). Read as the
-/// server's clock plus PTTL, which every supported server has.
-pub async fn expire_at(r: &mut Raw, key: &str) -> i64 {
-    let (ttl_ms, clock): (i64, (i64, i64)) =
-        redis::pipe().cmd("PTTL").arg(key).cmd("TIME").query_async(r).await.unwrap();
-    if ttl_ms < 0 {
-        return ttl_ms;
+/// A key's expiry time in epoch seconds as EXPIRETIME gives it (-1 without expiry, -2 when
+/// the key is missing), on every supported server: EXPIRETIME needs Redis 7, so it is read
+/// as the server's clock plus PTTL, rounded as EXPIRETIME rounds. Exact for the
+/// whole-second expiries the store sets (the two replies are microseconds apart).
+pub async fn expire_time(r: &mut Raw, key: &str) -> i64 {
+    let ((seconds, micros), pttl): ((i64, i64), i64) =
+        redis::pipe().cmd("TIME").cmd("PTTL").arg(key).query_async(r).await.unwrap();
+    if pttl < 0 {
+        return pttl;
     }
-    (clock.0 * 1000 + clock.1 / 1000 + ttl_ms) / 1000
+    (seconds * 1000 + micros / 1000 + pttl + 500) / 1000
 }
 
 pub fn now() -> u64 {

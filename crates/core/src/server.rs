@@ -1,0 +1,235 @@
+//! Which servers the store runs on: Redis 6.2 or later, or Valkey 7.2 or later, with every
+//! command the store and its scripts call. The first call on a connection reads
+//! `INFO server` and asks `COMMAND INFO` for those commands; a server that is too old or
+//! lacks one (renamed or disabled) gets one [`StoreError::ServerUnsupported`] naming its
+//! version and what is needed, instead of a script error later on. A passing check is
+//! kept for the life of the connection; a failing one is repeated by the next call, so an
+//! upgraded server is picked up without a new store.
+//!
+//! A server that refuses `INFO` or `COMMAND` (an ACL user without them, a proxy) cannot be
+//! checked: the store then runs on it unchecked rather than refuse a server that may work.
+
+use redis::aio::ConnectionLike;
+use redis::Value;
+use tokio::sync::OnceCell;
+
+use crate::error::{Result, StoreError};
+
+/// The oldest supported versions.
+const MIN_REDIS: (u32, u32) = (6, 2);
+const MIN_VALKEY: (u32, u32) = (7, 2);
+pub const NEEDED: &str = "Redis 6.2 or later, or Valkey 7.2 or later";
+
+/// Every command the store sends or its scripts call. `SET ... EXAT` needs Redis 6.2;
+/// `SCAN ... TYPE` 6.0.
+pub const COMMANDS: &[&str] = &[
+    "EVALSHA",
+    "EVAL",
+    "SCRIPT",
+    "SCAN",
+    "HGETALL",
+    "HMGET",
+    "HSET",
+    "SMEMBERS",
+    "SADD",
+    "SREM",
+    "SISMEMBER",
+    "SCARD",
+    "SPOP",
+    "EXISTS",
+    "DEL",
+    "GET",
+    "SET",
+    "TYPE",
+    "EXPIREAT",
+    "PTTL",
+    "TIME",
+];
+
+/// A server as `INFO server` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// "Redis", "Valkey", or the `server_name` another server reports.
+    pub product: String,
+    /// The product's own version, as reported.
+    pub version: String,
+}
+
+impl ServerVersion {
+    /// Reads `INFO server` text. Valkey reports `server_name:valkey` and its own version
+    /// in `valkey_version` (its `redis_version` is the Redis version it is compatible
+    /// with); Redis reports `redis_version` only.
+    pub fn from_info(info: &str) -> Option<Self> {
+        let field = |name: &str| {
+            info.lines().find_map(|line| line.trim_end().strip_prefix(name)?.strip_prefix(':').map(str::to_string))
+        };
+        let redis_version = field("redis_version");
+        let valkey_version = field("valkey_version");
+        let server_name = field("server_name");
+        let is_valkey = valkey_version.is_some() || server_name.as_deref() == Some("valkey");
+        if is_valkey {
+            let version = valkey_version.or(redis_version)?;
+            return Some(ServerVersion { product: "Valkey".into(), version });
+        }
+        let product = match server_name.as_deref() {
+            None | Some("") | Some("redis") => "Redis".to_string(),
+            Some(other) => other.to_string(),
+        };
+        Some(ServerVersion { product, version: redis_version? })
+    }
+
+    /// Whether this version is one the store supports. A server that is neither Redis nor
+    /// Valkey is judged by the Redis version it reports.
+    pub fn is_supported(&self) -> bool {
+        let Some(found) = major_minor(&self.version) else { return false };
+        found >= if self.product == "Valkey" { MIN_VALKEY } else { MIN_REDIS }
+    }
+}
+
+impl std::fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.product, self.version)
+    }
+}
+
+fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.split('.');
+    let major = parts.next()?.trim().parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |m| m.trim().parse().ok())?;
+    Some((major, minor))
+}
+
+/// The verdict on a server, from its version (when it could be read) and the needed
+/// commands it lacks.
+pub fn verdict(version: Option<&ServerVersion>, missing: &[&str]) -> Result<()> {
+    let name = version.map_or_else(|| "the server".to_string(), ToString::to_string);
+    if let Some(v) = version.filter(|v| !v.is_supported()) {
+        return Err(StoreError::ServerUnsupported(format!("{v} is not supported: this store needs {NEEDED}")));
+    }
+    if !missing.is_empty() {
+        return Err(StoreError::ServerUnsupported(format!(
+            "{name} does not offer the command{} {} (renamed or disabled): this store needs {NEEDED} with the \
+             commands {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            COMMANDS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The once-per-connection check. Cheap after the first success: one atomic load.
+#[derive(Debug, Default)]
+pub struct ServerCheck {
+    passed: OnceCell<()>,
+}
+
+impl ServerCheck {
+    /// Checks the server behind `connection` unless a check already passed. Calls that
+    /// arrive while a check runs wait for it instead of sending their own.
+    pub async fn ensure<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        map_err: impl Fn(redis::RedisError) -> StoreError,
+    ) -> Result<()> {
+        self.passed.get_or_try_init(|| inspect(connection, &map_err)).await.map(|_| ())
+    }
+}
+
+/// Reads the server's version and which needed commands it lacks, and judges them. A
+/// connection failure is returned as such (the server may be fine); a refused `INFO` or
+/// `COMMAND` leaves that part unchecked.
+async fn inspect<C: ConnectionLike>(
+    connection: &mut C,
+    map_err: &impl Fn(redis::RedisError) -> StoreError,
+) -> Result<()> {
+    // A reply the server gave (an error such as NOPERM or an unknown command) is a
+    // refusal; anything else (unreachable, timeout, loading) is the call's error.
+    let version = match redis::cmd("INFO").arg("server").query_async::<String>(connection).await {
+        Ok(info) => ServerVersion::from_info(&info),
+        Err(e) => match map_err(e) {
+            StoreError::Redis(_) => None,
+            other => return Err(other),
+        },
+    };
+    if let Some(v) = version.as_ref().filter(|v| !v.is_supported()) {
+        return verdict(Some(v), &[]);
+    }
+    let missing: Vec<&str> =
+        match redis::cmd("COMMAND").arg("INFO").arg(COMMANDS).query_async::<Vec<Value>>(connection).await {
+            Ok(entries) if entries.len() == COMMANDS.len() => COMMANDS
+                .iter()
+                .zip(&entries)
+                .filter(|(_, entry)| matches!(entry, Value::Nil))
+                .map(|(name, _)| *name)
+                .collect(),
+            Ok(_) => Vec::new(),
+            Err(e) => match map_err(e) {
+                StoreError::Redis(_) => Vec::new(),
+                other => return Err(other),
+            },
+        };
+    verdict(version.as_ref(), &missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(lines: &[&str]) -> String {
+        let mut text = String::from("# Server\r\n");
+        for line in lines {
+            text.push_str(line);
+            text.push_str("\r\n");
+        }
+        text
+    }
+
+    #[test]
+    fn reads_redis_and_valkey_versions() {
+        let redis = ServerVersion::from_info(&info(&["redis_version:6.2.14", "redis_git_sha1:00000000"])).unwrap();
+        assert_eq!(redis, ServerVersion { product: "Redis".into(), version: "6.2.14".into() });
+        let valkey =
+            ServerVersion::from_info(&info(&["redis_version:7.2.4", "server_name:valkey", "valkey_version:8.1.8"]))
+                .unwrap();
+        assert_eq!(valkey, ServerVersion { product: "Valkey".into(), version: "8.1.8".into() });
+        // Valkey builds that name themselves but report no valkey_version.
+        let early = ServerVersion::from_info(&info(&["redis_version:7.2.4", "server_name:valkey"])).unwrap();
+        assert_eq!(early.to_string(), "Valkey 7.2.4");
+        assert_eq!(ServerVersion::from_info("# Server\r\nprocess_id:1\r\n"), None);
+    }
+
+    #[test]
+    fn supported_versions() {
+        let v = |product: &str, version: &str| ServerVersion { product: product.into(), version: version.into() };
+        for ok in
+            [v("Redis", "6.2.0"), v("Redis", "6.2.14"), v("Redis", "7.0.15"), v("Redis", "8.0.2"), v("Valkey", "7.2.5")]
+        {
+            assert!(ok.is_supported(), "{ok}");
+            assert_eq!(verdict(Some(&ok), &[]), Ok(()));
+        }
+        for old in [v("Redis", "6.0.16"), v("Redis", "5.0.7"), v("Valkey", "7.0.0"), v("Redis", "garbage")] {
+            assert!(!old.is_supported(), "{old}");
+            let err = verdict(Some(&old), &[]).unwrap_err();
+            assert_eq!(err.code(), "ERR_SERVER_UNSUPPORTED");
+            assert_eq!(
+                err.to_string(),
+                format!("server_unsupported: {old} is not supported: this store needs {NEEDED}")
+            );
+        }
+    }
+
+    #[test]
+    fn missing_commands_are_named() {
+        let v = ServerVersion { product: "Redis".into(), version: "7.0.15".into() };
+        let err = verdict(Some(&v), &["EVALSHA", "SPOP"]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("server_unsupported: Redis 7.0.15 does not offer the commands EVALSHA, SPOP"),
+            "{text}"
+        );
+        let err = verdict(None, &["SPOP"]).unwrap_err();
+        assert!(err.to_string().contains("the server does not offer the command SPOP"), "{err}");
+        assert_eq!(verdict(None, &[]), Ok(()));
+    }
+}

