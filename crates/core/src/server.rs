@@ -145,8 +145,8 @@ async fn inspect<C: ConnectionLike>(
 ) -> Result<()> {
     // A reply the server gave (an error such as NOPERM or an unknown command) is a
     // refusal; anything else (unreachable, timeout, loading) is the call's error.
-    let version = match redis::cmd("INFO").arg("server").query_async::<String>(connection).await {
-        Ok(info) => ServerVersion::from_info(&info),
+    let version = match redis::cmd("INFO").arg("server").query_async::<Value>(connection).await {
+        Ok(info) => info_text(&info).and_then(|text| ServerVersion::from_info(&text)),
         Err(e) => match map_err(e) {
             StoreError::Redis(_) => None,
             other => return Err(other),
@@ -170,6 +170,18 @@ async fn inspect<C: ConnectionLike>(
             },
         };
     verdict(version.as_ref(), &missing)
+}
+
+/// The text of an `INFO` reply: one server's, or on a cluster (where the client asks
+/// every node and answers with a map of node to text) the first node's; the nodes of one
+/// deployment run the same server.
+fn info_text(reply: &Value) -> Option<String> {
+    match reply {
+        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        Value::VerbatimString { text, .. } | Value::SimpleString(text) => Some(text.clone()),
+        Value::Map(nodes) => nodes.first().and_then(|(_, text)| info_text(text)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -231,5 +243,13 @@ mod tests {
         let err = verdict(None, &["SPOP"]).unwrap_err();
         assert!(err.to_string().contains("the server does not offer the command SPOP"), "{err}");
         assert_eq!(verdict(None, &[]), Ok(()));
+    }
+
+    #[test]
+    fn a_cluster_info_reply_is_read_from_its_first_node() {
+        let text = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let map = Value::Map(vec![(text("10.0.0.1:6379"), text("# Server\r\nredis_version:7.2.4\r\n"))]);
+        assert_eq!(info_text(&map).as_deref(), Some("# Server\r\nredis_version:7.2.4\r\n"));
+        assert_eq!(info_text(&Value::Nil), None);
     }
 }
