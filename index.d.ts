@@ -15,7 +15,7 @@ export interface VerifyRotateInput {
   deviceId?: string
   uaHash?: string
   ipHash?: string
-  /** Epoch seconds; non-integers are floored. */
+  /** Epoch seconds (not milliseconds: below 253402300800, the year 10000); non-integers are floored. */
   now: number
 }
 
@@ -121,6 +121,8 @@ export type SessionStoreErrorCode =
   | 'ERR_COLLISION'
   | 'ERR_REDIS_UNAVAILABLE'
   | 'ERR_REDIS_TIMEOUT'
+  | 'ERR_REDIS_AUTH'
+  | 'ERR_REDIS_CONFIG'
   | 'ERR_REDIS'
   | 'ERR_STORE_CLOSED'
 

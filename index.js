@@ -5,19 +5,7 @@
 // keeps working, as it does with the original package.
 
 const { NativeStore } = require('./js-binding.js')
-
-/**
- * A method never throws: whatever is thrown while its arguments are read (a getter that
- * throws, a revoked Proxy) rejects the returned Promise instead, as it would in the
- * original's `async` methods.
- */
-const promised = (method) => (...args) => {
-  try {
-    return method(...args)
-  } catch (err) {
-    return Promise.reject(err)
-  }
-}
+const { promised } = require('./promised.js')
 
 /** @param {import('./index').Cfg} cfg */
 function createRedisStore(cfg) {

@@ -41,7 +41,7 @@ const run = (command, args, options = {}) =>
 test('the published file list holds only what runs', () => {
   const [listing] = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root }))
   const files = listing.files.map((f) => f.path).sort()
-  const required = ['cli/format.mjs', 'cli/main.mjs', 'cli/tree.mjs', 'index.d.ts', 'index.js', 'index.mjs', 'js-binding.d.ts', 'js-binding.js', 'package.json']
+  const required = ['cli/format.mjs', 'cli/main.mjs', 'cli/tree.mjs', 'index.d.ts', 'index.js', 'index.mjs', 'js-binding.d.ts', 'js-binding.js', 'package.json', 'promised.js']
   const alwaysIncludedByNpm = /^(README|LICENSE|LICENCE|CHANGELOG)(\.\w+)?$/i
   assert.deepEqual(files.filter((f) => !alwaysIncludedByNpm.test(f)), required)
   assert.ok(!files.some((f) => /(^__test__|^bench|^crates|^src|^target|^lua|^npm|\.rs$|\.node$)/.test(f)), files.join(', '))
