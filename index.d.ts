@@ -49,6 +49,8 @@ export interface SessionStore {
   inspectLineage?(rid: string): Promise<LineageInfo | null>
   /** Sessions by status, users, keys and their memory, under the store's prefix (SCAN + MEMORY USAGE). Read-only. */
   keyspaceStats?(): Promise<KeyspaceStats>
+  /** Whether any key of the store's layout exists under its prefix (stops at the first). Read-only. */
+  prefixHasKeys?(): Promise<boolean>
   /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
   gcOrphansWithProgress?(
     opts: { dryRun?: boolean; graceSeconds?: number } | undefined,
@@ -127,4 +129,4 @@ export type SessionStoreErrorCode =
   | 'ERR_STORE_CLOSED'
 
 export function createRedisStore(cfg: Cfg): SessionStore &
-  Required<Pick<SessionStore, 'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'gcOrphansWithProgress'>>
+  Required<Pick<SessionStore, 'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'prefixHasKeys' | 'gcOrphansWithProgress'>>

@@ -25,6 +25,7 @@ function createRedisStore(cfg) {
     listSessions: promised((userId) => native.listSessions(userId)),
     inspectLineage: promised((rid) => native.inspectLineage(rid)),
     keyspaceStats: promised(() => native.keyspaceStats()),
+    prefixHasKeys: promised(() => native.prefixHasKeys()),
     gcOrphansWithProgress: promised((opts, onProgress) =>
       native.gcOrphansWithProgress(
         opts,

@@ -20,6 +20,8 @@ export declare class NativeStore {
   inspectLineage(rid: unknown): Promise<LineageInfo | null>
   /** Sessions by status, users, keys and their memory. */
   keyspaceStats(): Promise<KeyspaceStats>
+  /** Whether the store's prefix holds any key of its layout. */
+  prefixHasKeys(): Promise<boolean>
   /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
   gcOrphansWithProgress(opts: unknown, onProgress: (report: GcReport) => void): Promise<GcReport>
   /**
