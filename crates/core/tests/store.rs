@@ -59,7 +59,7 @@ async fn issue_writes_the_original_data_model() {
     let expire_at: i64 = redis::cmd("EXPIRETIME").arg(&rid_key).query_async(&mut r).await.unwrap();
     assert_eq!(expire_at, (t + 3600) as i64);
     let members: Vec<String> = r.smembers(format!("{p}:user:u1:rids")).await.unwrap();
-    assert_eq!(members, [rid_key.clone()]);
+    assert_eq!(members, std::slice::from_ref(&rid_key));
     let device: String = r.get(format!("{p}:device:u1:d1")).await.unwrap();
     assert_eq!(device, rid_key);
     let device_exp: i64 = redis::cmd("EXPIRETIME").arg(format!("{p}:device:u1:d1")).query_async(&mut r).await.unwrap();
@@ -98,7 +98,7 @@ async fn rotation_moves_the_lineage_forward() {
     let device: String = r.get(format!("{p}:device:u:d")).await.unwrap();
     assert_eq!(device, format!("{p}:rid:{r1}"));
     // The index holds the active session only.
-    assert_eq!(s.scan_rids("u").await.unwrap(), [r1.clone()]);
+    assert_eq!(s.scan_rids("u").await.unwrap(), std::slice::from_ref(&r1));
     let members: Vec<String> = r.smembers(format!("{p}:user:u:rids")).await.unwrap();
     assert_eq!(members, [format!("{p}:rid:{r1}")]);
     // expAt near the end is capped by absExpAt.
@@ -200,7 +200,7 @@ async fn logout_ends_one_session_and_ignores_unknown_rids() {
     let b = issue(&s, "u", t, Binding::default(), Some(1000)).await;
     assert!(s.logout(&a).await.unwrap());
     assert_eq!(hash(&s, &a).await["status"], "tombstoned");
-    assert_eq!(s.scan_rids("u").await.unwrap(), [b.clone()]);
+    assert_eq!(s.scan_rids("u").await.unwrap(), std::slice::from_ref(&b));
     let mut r = redis().await;
     let device: Option<String> = r.get(format!("{p}:device:u:d")).await.unwrap();
     assert_eq!(device, None);
