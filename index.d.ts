@@ -105,7 +105,7 @@ export type Cfg = {
   url: string
   /** Key prefix. Default `"auth"`. */
   prefix?: string
-  /** Lifetime of a lineage, in seconds, when `issueInitial` is given none. */
+  /** Lifetime of a lineage, in seconds (at most 315576000, 10 years), when `issueInitial` is given none. */
   absTtlSeconds: number
   /** How long one Redis command may wait for its reply. Default 2000. */
   commandTimeoutMs?: number

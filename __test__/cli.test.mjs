@@ -73,6 +73,9 @@ test('usage errors exit 2 and say what is wrong', async () => {
     [['issue', 'u', '--ttl', '0'], /must be a number > 0/],
     [['issue', 'u', '--wat'], /unknown option '--wat'/],
     [['get', 'x'.repeat(2000)], /rid must be a non-empty string of at most 1024 bytes/],
+    [['issue', 'u', '--now', String(Date.now())], /^error: --now must be epoch seconds, not milliseconds: .*Math\.floor\(Date\.now\(\) \/ 1000\)/],
+    [['issue', 'u', '--ttl', String(30 * 24 * 3600 * 1000)], /^error: --ttl must be seconds, not milliseconds/],
+    [['rotate', 'r', '--now', String(Date.now())], /^error: --now must be epoch seconds, not milliseconds/],
     [['--url', 'nope', 'list', 'u'], /^error: --url must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/],
     [['--prefix', '', 'list', 'u'], /^error: --prefix must be a non-empty string/],
   ]

@@ -36,6 +36,9 @@ class Refused extends Error {
   }
 }
 
+/** The option that carries each input field of issue and rotate. */
+const INPUT_OPTIONS = { now: '--now', absTtlSeconds: '--ttl', deviceId: '--device', uaHash: '--ua-hash', ipHash: '--ip-hash', rid: '<rid>' }
+
 const DEFAULT_URL = 'redis://127.0.0.1:6379'
 const DEFAULT_TTL = 30 * 24 * 3600
 
@@ -446,6 +449,8 @@ export async function run(argv = process.argv, io = { stdout: process.stdout, st
       if (json) io.stdout.write(JSON.stringify({ error: { message: err.message.replace(/^error: /, ''), code: 'ERR_USAGE' } }, null, 2) + '\n')
       return EXIT_USAGE
     }
+    // The store names its input fields; here they came from options.
+    if (err instanceof TypeError && err.code === 'ERR_INVALID_ARG') err.message = err.message.replace(/^input\.(\w+)/, (whole, field) => INPUT_OPTIONS[field] ?? whole)
     const refused = REFUSALS.has(err?.code)
     const code = refused ? EXIT_REFUSED : EXIT_USAGE
     const note = err?.note ?? null
