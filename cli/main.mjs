@@ -244,7 +244,6 @@ Examples:
     .action(
       withStore(async ({ store, out, notePrefix, args: [userId] }) => {
         const sessions = await store.listSessions(userId)
-        if (sessions.length === 0) await notePrefix()
         const at = now()
         out.result(sessions, () => {
           if (sessions.length === 0) return `no active sessions for user ${userId}`
@@ -257,6 +256,7 @@ Examples:
             ) + `\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
           )
         })
+        if (sessions.length === 0) await notePrefix()
       }),
     )
 
@@ -320,7 +320,6 @@ Examples:
     .action(
       withStore(async ({ store, out, notePrefix, args: [userId, deviceId] }) => {
         const before = (await store.listSessions(userId)).filter((s) => s.deviceId === deviceId)
-        if (before.length === 0) await notePrefix()
         await store.logoutDevice(userId, deviceId)
         const ended = before.map((s) => s.rid)
         out.result({ userId, deviceId, ended }, () =>
@@ -328,6 +327,7 @@ Examples:
             ? `no active sessions of user ${userId} on device ${deviceId}`
             : `${out.c.green('logged out')} ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId} on device ${deviceId}\n${ended.map((r) => `  ${r}`).join('\n')}`,
         )
+        if (ended.length === 0) await notePrefix()
       }),
     )
 
@@ -338,7 +338,6 @@ Examples:
     .action(
       withStore(async ({ store, out, notePrefix, args: [userId] }) => {
         const before = await store.listSessions(userId)
-        if (before.length === 0) await notePrefix()
         await store.logoutAll(userId)
         const ended = before.map((s) => s.rid)
         out.result({ userId, ended }, () =>
@@ -346,6 +345,7 @@ Examples:
             ? `no active sessions of user ${userId}`
             : `${out.c.green('logged out')} all ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId}`,
         )
+        if (ended.length === 0) await notePrefix()
       }),
     )
 
@@ -366,7 +366,6 @@ Examples:
         } finally {
           progress?.done()
         }
-        if (report.scannedUserSets === 0 && report.scannedRids === 0) await notePrefix()
         const [removed, reindexed, deleted] = report.dryRun ? ['would remove', 'would re-index', 'would delete'] : ['removed', 're-indexed', 'deleted']
         const row = (label, text) => `  ${label.padEnd(16)}${text}`
         out.result(report, () =>
@@ -378,6 +377,7 @@ Examples:
             row(deleted, `${plural(report.deletedRidHashes, 'rid hash', 'rid hashes')} (no userId, or ended and past absolute expiry + grace)`),
           ].join('\n'),
         )
+        if (report.scannedUserSets === 0 && report.scannedRids === 0) await notePrefix()
       }),
     )
 
@@ -387,7 +387,6 @@ Examples:
     .action(
       withStore(async ({ store, out, notePrefix }) => {
         const s = await store.keyspaceStats()
-        if (s.ridKeys + s.userKeys + s.deviceKeys === 0) await notePrefix()
         out.result(s, () => {
           const c = out.c
           const keys = table(
@@ -408,6 +407,7 @@ Examples:
           )
           return `${byStatus}\n\n${keys}\n\nusers with an index: ${count(s.userKeys)} · indexed sessions: ${count(s.indexedMembers)}`
         })
+        if (s.ridKeys + s.userKeys + s.deviceKeys === 0) await notePrefix()
       }),
     )
 
