@@ -15,7 +15,7 @@ export interface VerifyRotateInput {
   deviceId?: string
   uaHash?: string
   ipHash?: string
-  /** Epoch seconds; non-integers are floored. */
+  /** Epoch seconds (not milliseconds: below 253402300800, the year 10000); non-integers are floored. */
   now: number
 }
 
@@ -49,6 +49,8 @@ export interface SessionStore {
   inspectLineage?(rid: string): Promise<LineageInfo | null>
   /** Sessions by status, users, keys and their memory, under the store's prefix (SCAN + MEMORY USAGE). Read-only. */
   keyspaceStats?(): Promise<KeyspaceStats>
+  /** Whether any key of the store's layout exists under its prefix (stops at the first). Read-only. */
+  prefixHasKeys?(): Promise<boolean>
   /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
   gcOrphansWithProgress?(
     opts: { dryRun?: boolean; graceSeconds?: number } | undefined,
@@ -124,7 +126,7 @@ export type Cfg = {
   url: string
   /** Key prefix. Default `"auth"`. */
   prefix?: string
-  /** Lifetime of a lineage, in seconds, when `issueInitial` is given none. */
+  /** Lifetime of a lineage, in seconds (at most 315576000, 10 years), when `issueInitial` is given none. */
   absTtlSeconds: number
   /** How long one Redis command may wait for its reply. Default 2000. */
   commandTimeoutMs?: number
@@ -181,11 +183,16 @@ export type SessionStoreErrorCode =
   | 'ERR_COLLISION'
   | 'ERR_REDIS_UNAVAILABLE'
   | 'ERR_REDIS_TIMEOUT'
+  | 'ERR_REDIS_AUTH'
+  | 'ERR_REDIS_CONFIG'
   | 'ERR_REDIS'
   | 'ERR_STORE_CLOSED'
   | 'ERR_NOT_REPLICATED'
 
 export function createRedisStore(cfg: Cfg): SessionStore &
   Required<
-    Pick<SessionStore, 'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'gcOrphansWithProgress' | 'migrateFrom'>
+    Pick<
+      SessionStore,
+      'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'prefixHasKeys' | 'gcOrphansWithProgress' | 'migrateFrom'
+    >
   >

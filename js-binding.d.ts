@@ -25,6 +25,8 @@ export declare class NativeStore {
   migrateFrom(source: { url: string; prefix?: string; dryRun?: boolean }): Promise<MigrationReport>
   /** Sessions by status, users, keys and their memory. */
   keyspaceStats(): Promise<KeyspaceStats>
+  /** Whether the store's prefix holds any key of its layout. */
+  prefixHasKeys(): Promise<boolean>
   /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
   gcOrphansWithProgress(opts: unknown, onProgress: (report: GcReport) => void): Promise<GcReport>
   /**

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds } from './helpers.mjs'
 import { freePort } from '../scripts/redis-server.mjs'
@@ -47,7 +47,7 @@ function scoped(name) {
 test('--help lists every command, each command has its own help, exit 0', async () => {
   const top = await cli(['--help'])
   assert.equal(top.code, 0)
-  for (const name of ['issue', 'rotate', 'get', 'list', 'inspect', 'logout', 'logout-device', 'logout-all', 'gc', 'stats']) {
+  for (const name of ['issue', 'rotate', 'get', 'list', 'inspect', 'logout', 'logout-lineage', 'logout-device', 'logout-all', 'gc', 'stats']) {
     assert.match(top.stdout, new RegExp(`^  ${name}\\b`, 'm'), name)
     const own = await cli([name, '--help'])
     assert.equal(own.code, 0, name)
@@ -73,21 +73,39 @@ test('usage errors exit 2 and say what is wrong', async () => {
     [['issue', 'u', '--ttl', '0'], /must be a number > 0/],
     [['issue', 'u', '--wat'], /unknown option '--wat'/],
     [['get', 'x'.repeat(2000)], /rid must be a non-empty string of at most 1024 bytes/],
-    [['--url', 'nope', 'list', 'u'], /cfg.url must be/],
+    [['issue', 'u', '--now', String(Date.now())], /^error: --now must be epoch seconds, not milliseconds: .*Math\.floor\(Date\.now\(\) \/ 1000\)/],
+    [['issue', 'u', '--ttl', String(30 * 24 * 3600 * 1000)], /^error: --ttl must be seconds, not milliseconds/],
+    [['rotate', 'r', '--now', String(Date.now())], /^error: --now must be epoch seconds, not milliseconds/],
+    [['--url', 'nope', 'list', 'u'], /^error: --url must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/],
+    [['--prefix', '', 'list', 'u'], /^error: --prefix must be a non-empty string/],
   ]
   for (const [args, message] of cases) {
     const r = await cli(args)
     assert.equal(r.code, 2, `${args.join(' ').slice(0, 40)}: ${r.stderr}`)
     assert.match(r.stderr, message)
+    assert.ok(!r.stderr.includes('cfg.'), `options are named as the user typed them: ${r.stderr}`)
     assert.equal(r.stdout, '')
+    // With --json the same error comes as JSON on stdout, and nothing as text.
+    const j = await cli([...args, '--json'])
+    assert.equal(j.code, 2, `${args.join(' ').slice(0, 40)} --json: ${j.stderr}`)
+    assert.equal(j.stderr, '', `${args.join(' ').slice(0, 40)} --json`)
+    const { error } = JSON.parse(j.stdout)
+    assert.match(error.message, new RegExp(message.source.replace('^error: ', '^')))
+    assert.ok(['ERR_USAGE', 'ERR_INVALID_ARG'].includes(error.code), error.code)
   }
+  // A bad REDIS_URL is named as such.
+  const env = await cli(['list', 'u'], { env: { REDIS_URL: 'nope' } })
+  assert.equal(env.code, 2)
+  assert.match(env.stderr, /^error: REDIS_URL must be a redis:\/\//)
 })
 
-test('an unreachable server is exit 2 with the cause, as text and as JSON', async () => {
-  const dead = `redis://127.0.0.1:${await freePort()}`
-  const r = await cli(['--url', dead, 'list', 'u'])
+test('an unreachable server is exit 2 with the cause and the URL (without its password), as text and as JSON', async () => {
+  const port = await freePort()
+  const dead = `redis://127.0.0.1:${port}`
+  const r = await cli(['--url', `redis://ops:s3cret-pw@127.0.0.1:${port}/0`, 'list', 'u'])
   assert.equal(r.code, 2)
-  assert.match(r.stderr, /^error: redis_unavailable: /)
+  assert.match(r.stderr, new RegExp(`^error: redis_unavailable: redis://127\\.0\\.0\\.1:${port}: `))
+  assert.ok(!r.stderr.includes('s3cret-pw'), r.stderr)
   const j = await cli(['--url', dead, 'stats', '--json'])
   assert.equal(j.code, 2)
   assert.equal(JSON.parse(j.stdout).error.code, 'ERR_REDIS_UNAVAILABLE')
@@ -366,4 +384,88 @@ test('colour only on a TTY or when forced; never in JSON', async () => {
   const asJson = await run(['inspect', rid, '--json'], { env: { FORCE_COLOR: '1' } })
   assert.ok(!asJson.stdout.includes(ESC))
   assert.equal(JSON.parse(asJson.stdout).rid, rid)
+})
+
+test('logout help tells the truth about a used rid; logout-lineage ends the whole lineage', async () => {
+  const help = await cli(['logout', '--help'])
+  assert.doesNotMatch(help.stdout, /lineage cannot be refreshed/)
+  assert.match(help.stdout, /A used rid \(one already rotated\) is ended on its own: its lineage lives on/)
+  assert.match(help.stdout, /logout-lineage/)
+
+  const { prefix, run, json } = scoped('cli-lineage')
+  const redis = await rawClient()
+  const status = (rid) => redis.hget(`${prefix}:rid:${rid}`, 'status')
+  const r0 = (await json(['issue', 'alice', '--device', 'laptop'])).rid
+  const r1 = (await json(['rotate', r0, '--device', 'laptop'])).newRid.rid
+  const other = (await json(['issue', 'alice', '--device', 'phone'])).rid
+
+  // logout of the used rid: the lineage's active session still rotates, as the help says.
+  assert.equal((await run(['logout', r0])).code, 0)
+  assert.equal(await status(r1), 'active')
+  const r2 = (await json(['rotate', r1, '--device', 'laptop'])).newRid.rid
+
+  const text = await run(['logout-lineage', r1])
+  assert.equal(text.code, 0, text.stderr)
+  assert.match(text.stdout, new RegExp(`^ended the lineage of ${r1} \\(user alice\\): 2 sessions ended, 1 already ended$`, 'm'))
+  assert.match(text.stdout, new RegExp(`^  active session ended: ${r2}$`, 'm'))
+  assert.deepEqual([await status(r0), await status(r1), await status(r2), await status(other)], ['tombstoned', 'tombstoned', 'tombstoned', 'active'])
+  const refused = await run(['rotate', r2])
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /ERR_REPLAY/)
+
+  const again = await json(['logout-lineage', other])
+  assert.deepEqual(again, { rid: other, userId: 'alice', ended: [other], endedActive: [other] })
+  const unknown = await run(['logout-lineage', 'no-such-rid'])
+  assert.equal(unknown.code, 1)
+  assert.match(unknown.stderr, /^refused: not_found/)
+})
+
+test('inspect still shows where a replayed rid was rotated after the lineage was revoked', async () => {
+  const { run, json } = scoped('cli-revoked')
+  const t = nowSeconds()
+  const r0 = (await json(['issue', 'alice', '--now', String(t - 300)])).rid
+  const r1 = (await json(['rotate', r0, '--now', String(t - 200)])).newRid.rid
+  await json(['rotate', r1, '--now', String(t - 100)])
+  // The leaked r0 is presented again: a replay; the operator revokes the lineage.
+  assert.equal((await run(['rotate', r0])).code, 1)
+  assert.equal((await run(['logout-lineage', r0])).code, 0)
+
+  const r = await run(['inspect', r0])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, new RegExp(`^✕ ${r0}  tombstoned  ◀ inspected$`, 'm'))
+  assert.match(r.stdout, new RegExp(`The inspected rid was rotated at \\S+ \\S+ into ${r1}: presenting it after that was a replay \\(rotate_fail:ERR_REPLAY\\)\\. Later the lineage was ended`))
+  assert.match(r.stdout, /No session of this lineage is active: it has ended\./)
+  assert.doesNotMatch(r.stdout, /The inspected rid was ended \(logout/)
+})
+
+test('an empty result under a prefix that holds no keys at all says so', async () => {
+  const { prefix, run, json } = scoped('cli-prefix')
+  const { rid } = await json(['issue', 'alice'])
+  const typo = `${prefix}x`
+  const note = new RegExp(`^note: the prefix "${typo}" holds no keys at all: is --prefix right\\? \\(default: auth\\)$`, 'm')
+  for (const args of [['list', 'alice'], ['stats'], ['gc', '--dry-run'], ['logout-all', 'alice'], ['logout-device', 'alice', 'd']]) {
+    const r = await cli(['--prefix', typo, ...args])
+    assert.equal(r.code, 0, `${args[0]}: ${r.stderr}`)
+    assert.match(r.stderr, note, args[0])
+  }
+  for (const args of [['get', rid], ['inspect', rid], ['rotate', rid], ['logout', rid]]) {
+    const r = await cli(['--prefix', typo, ...args])
+    assert.equal(r.code, 1, args[0])
+    assert.match(r.stderr, /^refused: not_found/, args[0])
+    assert.match(r.stderr, note, args[0])
+    const j = await cli(['--prefix', typo, ...args, '--json'])
+    assert.match(JSON.parse(j.stdout).error.note, /holds no keys at all/)
+  }
+  // The right prefix with an empty answer adds no note.
+  const empty = await run(['list', 'nobody'])
+  assert.equal(empty.stderr, '')
+  const missing = await run(['get', 'no-such-rid'])
+  assert.doesNotMatch(missing.stderr, /note:/)
+})
+
+test('output cut short by the reader (`--help | head`) ends quietly, without an EPIPE stack', () => {
+  // The reader exits before the CLI writes: every write then fails with EPIPE.
+  const script = `(sleep 0.3; exec "${process.execPath}" "${CLI}" --help) | true; echo "exit \${PIPESTATUS[0]}" >&2`
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000 })
+  assert.equal(r.stderr.trim(), 'exit 0', r.stderr)
 })

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { redisUrl, uniquePrefix } from './helpers.mjs'
 
@@ -38,17 +38,36 @@ after(() => rmSync(work, { recursive: true, force: true }))
 const run = (command, args, options = {}) =>
   execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options })
 
-test('the published file list holds only what runs', () => {
+/** A binary of a local build in the package root. `files` admits it, for installs from a
+ * git URL (whose `prepare` step builds one); a release tree never holds one. */
+const localBuild = /^redis-session-store-native\.[\w-]+\.node$/
+
+/** The package as a release packs it: the files `npm pack` takes, minus a local build. */
+function releaseTree() {
+  const dir = join(work, 'release-tree')
+  if (existsSync(dir)) return dir
   const [listing] = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root }))
+  for (const { path } of listing.files) {
+    if (localBuild.test(path)) continue
+    mkdirSync(dirname(join(dir, path)), { recursive: true })
+    cpSync(join(root, path), join(dir, path))
+  }
+  return dir
+}
+
+test('the published file list holds only what runs', () => {
+  assert.ok(pkg.files.includes('redis-session-store-native.*.node'), 'a local build can ride along in a git install')
+  const [listing] = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: releaseTree() }))
   const files = listing.files.map((f) => f.path).sort()
-  const required = ['cli/format.mjs', 'cli/main.mjs', 'cli/tree.mjs', 'index.d.ts', 'index.js', 'index.mjs', 'js-binding.d.ts', 'js-binding.js', 'package.json']
+  const required = ['cli/format.mjs', 'cli/main.mjs', 'cli/tree.mjs', 'index.d.ts', 'index.js', 'index.mjs', 'js-binding.d.ts', 'js-binding.js', 'package.json', 'promised.js']
   const alwaysIncludedByNpm = /^(README|LICENSE|LICENCE|CHANGELOG)(\.\w+)?$/i
   assert.deepEqual(files.filter((f) => !alwaysIncludedByNpm.test(f)), required)
   assert.ok(!files.some((f) => /(^__test__|^bench|^crates|^src|^target|^lua|^npm|\.rs$|\.node$)/.test(f)), files.join(', '))
   assert.deepEqual(pkg.bin, { 'redis-session-store': 'cli/main.mjs' })
   assert.ok(pkg.exports['.'].types && pkg.exports['.'].import && pkg.exports['.'].require)
   assert.ok(pkg.engines.node)
-  assert.equal(pkg.dependencies.commander.startsWith('^13'), true, 'commander 13 still supports Node 18')
+  assert.equal(pkg.dependencies.commander.startsWith('^13'), true, 'commander 13')
+  assert.equal(pkg.scripts.prepublishOnly, 'node scripts/build-native.mjs --before-publish', 'a local build is never published')
 })
 
 test('every napi target has its per-platform package', () => {
@@ -71,7 +90,7 @@ test('the packed tarballs install into an empty project and work from ESM, CJS, 
   // The main package, as `npm publish` would pack it.
   const packs = join(work, 'packs')
   mkdirSync(packs)
-  run(npm, ['pack', '--ignore-scripts', '--pack-destination', packs], { cwd: root })
+  run(npm, ['pack', '--ignore-scripts', '--pack-destination', packs], { cwd: releaseTree() })
   // This platform's binary package, with the local build in it.
   const platformDir = join(work, name)
   cpSync(join(root, 'npm', name), platformDir, { recursive: true })

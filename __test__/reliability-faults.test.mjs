@@ -25,8 +25,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** The message shape of each error code the store rejects with for a fault. */
 const MESSAGE = {
-  ERR_REDIS_UNAVAILABLE: /^redis_unavailable: \S/,
-  ERR_REDIS_TIMEOUT: new RegExp(`^redis_timeout: no reply within ${TIMEOUT_MS} ms$`),
+  ERR_REDIS_UNAVAILABLE: /^redis_unavailable: redis:\/\/127\.0\.0\.1:\d+: \S/,
+  ERR_REDIS_TIMEOUT: new RegExp(`^redis_timeout: no reply within ${TIMEOUT_MS} ms from redis://127\\.0\\.0\\.1:\\d+$`),
+  ERR_REDIS_AUTH: /^redis_auth: \S/,
+  ERR_REDIS_CONFIG: /^redis_config: \S/,
   ERR_REDIS: /^redis_error: \S/,
   ERR_STORE_CLOSED: /^store_closed: /,
   ERR_NOT_FOUND: /^not_found$/,
@@ -519,7 +521,7 @@ test('errors never carry the password (wrong password, none, right one with the 
   for (const url of urls) {
     const s = store(url)
     for (const call of Object.values(everyMethod(s))) {
-      const err = await rejects(call(), ['ERR_REDIS_UNAVAILABLE', 'ERR_REDIS', 'ERR_REDIS_TIMEOUT'])
+      const err = await rejects(call(), ['ERR_REDIS_UNAVAILABLE', 'ERR_REDIS_AUTH', 'ERR_REDIS_CONFIG', 'ERR_REDIS', 'ERR_REDIS_TIMEOUT'])
       collect(err)
     }
   }

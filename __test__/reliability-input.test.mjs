@@ -1,8 +1,8 @@
-// Hostile input (issue #5, part 3), against a redis-server of this file's own so that a
+// Hostile input, against a redis-server of this file's own so that a
 // dump of every key in the database is stable. Every argument of every method and every
 // cfg field gets missing, undefined, null, numbers (0, negative, float, NaN, ±Infinity),
 // booleans, objects, arrays, '', a 1 MB string and other kinds: each is either refused
-// with the documented TypeError (SPEC section 6) and the keyspace stays byte-for-byte the
+// with the documented TypeError (the README's input rules) and the keyspace stays byte-for-byte the
 // same, or accepted as documented. Ids made of ':', glob characters, braces, spaces,
 // newlines, NUL and emoji never alias users or devices, and gc on glob-like prefixes
 // touches nothing outside its prefix.
@@ -85,14 +85,14 @@ const VALUES = {
 const RULES = {
   id: { text: 'a non-empty string of at most 1024 bytes', accept: [] },
   binding: { text: 'a string of at most 1024 bytes, or undefined', accept: ['missing', 'undefined', 'emptyString'] },
-  now: { text: 'a finite number >= 0 (epoch seconds)', accept: ['number', 'zero', 'float'] },
-  ttl: { text: 'a finite number > 0 (seconds)', accept: ['number', 'float'] },
-  optionalTtl: { text: 'a finite number > 0 (seconds)', accept: ['missing', 'undefined', 'number', 'float'] },
+  now: { text: 'a finite number >= 0 and below 253402300800 (epoch seconds)', accept: ['number', 'zero', 'float'] },
+  ttl: { text: 'a finite number > 0 and at most 315576000 (seconds)', accept: ['number', 'float'] },
+  optionalTtl: { text: 'a finite number > 0 and at most 315576000 (seconds)', accept: ['missing', 'undefined', 'number', 'float'] },
   // Objects of any kind pass this rule; the first required field then fails.
   object: { text: 'an object', accept: [], fieldError: ['object', 'String object', 'Date'] },
   gcOpts: { text: 'an object', accept: ['missing', 'undefined', 'null', 'object', 'String object', 'Date'] },
   bool: { text: 'a boolean', accept: ['missing', 'undefined', 'true', 'false'] },
-  grace: { text: 'a finite number >= 0 (epoch seconds)', accept: ['missing', 'undefined', 'number', 'zero', 'float'] },
+  grace: { text: 'a finite number >= 0 (seconds)', accept: ['missing', 'undefined', 'number', 'zero', 'float'] },
 }
 
 /** Builds positional arguments, leaving out trailing MISSING ones. */
@@ -224,28 +224,40 @@ test('a getter that throws or a revoked Proxy rejects the Promise instead of thr
   assert.deepEqual(await dumpAll(), beforeDump)
 })
 
-test('now + absTtlSeconds past what Redis can expire is refused before anything is written', async () => {
-  // Each value passes its own rule, but their sum does not fit an EXPIREAT: Redis would
-  // refuse the expiry half-way through the script, after the hash was written.
+test('milliseconds and absurd lifetimes are refused with the unit and the fix; the largest accepted values work', async () => {
   const beforeDump = await dumpAll()
-  for (const input of [
-    { now: 9e15, absTtlSeconds: 9e15 },
-    { now: 9_007_199_254_740_991, absTtlSeconds: 1 },
-    { now: 1, absTtlSeconds: 9_007_199_254_740_991 },
-  ]) {
-    const err = await store.issueInitial('huge', input).then(() => null, (e) => e)
-    assert.ok(err instanceof TypeError, `${JSON.stringify(input)}: ${err?.code} ${err?.message}`)
+  const ms = Date.now()
+  const refusals = [
+    [() => store.issueInitial('ms', { now: ms }), 'input.now', 'epoch seconds, not milliseconds'],
+    [() => store.issueInitial('ms', { now: ms, absTtlSeconds: 3600 }), 'input.now', 'epoch seconds, not milliseconds'],
+    [() => store.verifyAndRotateRefresh({ rid: 'x', now: ms }), 'input.now', 'epoch seconds, not milliseconds'],
+    [() => store.issueInitial('ms', { now: NOW, absTtlSeconds: 30 * 24 * 3600 * 1000 }), 'input.absTtlSeconds', 'seconds, not milliseconds'],
+    [() => store.issueInitial('ms', { now: 253_402_300_800 }), 'input.now', 'epoch seconds, not milliseconds'],
+    [() => store.issueInitial('ms', { now: NOW, absTtlSeconds: 315_576_000.5 }), 'input.absTtlSeconds', 'seconds, not milliseconds'],
+    [() => store.issueInitial('huge', { now: 9e15, absTtlSeconds: 9e15 }), 'input.absTtlSeconds', 'seconds, not milliseconds'],
+    [() => store.issueInitial('huge', { now: 9_007_199_254_740_991, absTtlSeconds: 1 }), 'input.now', 'epoch seconds, not milliseconds'],
+  ]
+  for (const [call, argName, rule] of refusals) {
+    const err = await call().then(() => null, (e) => e)
+    assert.ok(err instanceof TypeError, `${argName}: ${err?.code} ${err?.message}`)
     assert.equal(err.code, 'ERR_INVALID_ARG')
-    assert.match(err.message, /^input\.now \+ absTtlSeconds must be at most 9007199254740991/)
+    assert.match(err.message, new RegExp(`^${escape(argName)} must be ${escape(rule)}: `))
   }
-  const big = createRedisStore({ url: srv.url, prefix: PREFIX, absTtlSeconds: 9e15 })
-  await assert.rejects(big.issueInitial('huge', { now: 9e15 }), { code: 'ERR_INVALID_ARG' })
-  await big.close()
+  const err = await store.issueInitial('ms', { now: ms }).catch((e) => e)
+  assert.match(err.message, /below 253402300800 \(the year 10000\); use Math\.floor\(Date\.now\(\) \/ 1000\) \(received number \d{13}\)$/)
+  // cfg.absTtlSeconds in milliseconds: createRedisStore throws.
+  assert.throws(() => createRedisStore({ url: srv.url, absTtlSeconds: 30 * 24 * 3600 * 1000 }), {
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG',
+    message: /^cfg\.absTtlSeconds must be seconds, not milliseconds: at most 315576000 \(10 years\)/,
+  })
   assert.deepEqual(await dumpAll(), beforeDump, 'nothing written')
-  // The largest accepted sum works and is stored exactly.
-  const ok = await store.issueInitial('huge', { now: 9_007_199_254_740_000, absTtlSeconds: 991 })
-  assert.equal(ok.absExp, 9_007_199_254_740_991)
-  assert.equal((await store.getRid(ok.rid)).absExpAt, '9007199254740991')
+  // The largest accepted values work and are stored exactly.
+  const ok = await store.issueInitial('huge', { now: 253_402_300_799.9, absTtlSeconds: 315_576_000 })
+  assert.equal(ok.absExp, 253_402_300_799 + 315_576_000)
+  assert.equal((await store.getRid(ok.rid)).absExpAt, String(253_402_300_799 + 315_576_000))
+  // A grace period is a duration, not a clock: large values are fine.
+  assert.equal((await store.gcOrphans({ dryRun: true, graceSeconds: 1e12 })).dryRun, true)
   await store.logoutAll('huge')
 })
 
@@ -257,7 +269,7 @@ test('every cfg field: hostile values make createRedisStore throw the documented
     ['cfg', 'an object', [], (v) => (v === MISSING ? createRedisStore() : createRedisStore(v))],
     ['cfg.url', 'a redis://, rediss:// or unix:// URL', [], (v) => createRedisStore(withField(goodCfg, 'url', v))],
     ['cfg.prefix', 'a non-empty string of at most 1024 bytes', ['missing', 'undefined'], (v) => createRedisStore(withField(goodCfg, 'prefix', v))],
-    ['cfg.absTtlSeconds', 'a finite number > 0 (seconds)', ['number', 'float'], (v) => createRedisStore(withField(goodCfg, 'absTtlSeconds', v))],
+    ['cfg.absTtlSeconds', 'a finite number > 0 and at most 315576000 (seconds)', ['number', 'float'], (v) => createRedisStore(withField(goodCfg, 'absTtlSeconds', v))],
     ['cfg.commandTimeoutMs', 'a finite number > 0 (milliseconds)', ['missing', 'undefined', 'number', 'float'], (v) => createRedisStore(withField(goodCfg, 'commandTimeoutMs', v))],
     ['cfg.connectTimeoutMs', 'a finite number > 0 (milliseconds)', ['missing', 'undefined', 'number', 'float'], (v) => createRedisStore(withField(goodCfg, 'connectTimeoutMs', v))],
   ]

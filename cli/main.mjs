@@ -36,6 +36,9 @@ class Refused extends Error {
   }
 }
 
+/** The option that carries each input field of issue and rotate. */
+const INPUT_OPTIONS = { now: '--now', absTtlSeconds: '--ttl', deviceId: '--device', uaHash: '--ua-hash', ipHash: '--ip-hash', rid: '<rid>' }
+
 const DEFAULT_URL = 'redis://127.0.0.1:6379'
 const DEFAULT_TTL = 30 * 24 * 3600
 
@@ -78,8 +81,15 @@ function binding(opts) {
   return b
 }
 
+/** What a `cfg` field is called on this command line, for the store's TypeErrors. */
+function optionName(field, { urlFromEnv }) {
+  if (field === 'url') return urlFromEnv ? 'REDIS_URL' : '--url'
+  if (field === 'commandTimeoutMs' || field === 'connectTimeoutMs') return '--timeout'
+  return `--${field}`
+}
+
 /** Builds the program. `io` carries the streams and environment (tests, the demo). */
-export function buildProgram(io = { stdout: process.stdout, stderr: process.stderr, env: process.env }) {
+export function buildProgram(io = { stdout: process.stdout, stderr: process.stderr, env: process.env }, { json = false } = {}) {
   const program = new Command()
   program
     .name('redis-session-store')
@@ -92,7 +102,13 @@ export function buildProgram(io = { stdout: process.stdout, stderr: process.stde
     .option('--no-color', 'never colour the output (colour is only used on a TTY anyway)')
     .addOption(new Option('--timeout <ms>', 'command and connect timeout in milliseconds').default(2000).argParser(positiveNumber))
     .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      // With --json a usage error is reported as JSON by run(), not as text.
+      writeErr: (s) => {
+        if (!json) io.stderr.write(s)
+      },
+    })
     .exitOverride()
     .addHelpText(
       'after',
@@ -112,16 +128,36 @@ Examples:
       const command = args[args.length - 1]
       const opts = command.optsWithGlobals()
       const out = output(opts, io)
-      const store = createRedisStore({
-        url: opts.url ?? io.env.REDIS_URL ?? DEFAULT_URL,
-        prefix: opts.prefix,
-        absTtlSeconds: DEFAULT_TTL,
-        commandTimeoutMs: opts.timeout,
-        connectTimeoutMs: opts.timeout,
-        ...(opts.cluster ? { cluster: true } : {}),
-      })
+      const urlFromEnv = opts.url === undefined && io.env.REDIS_URL !== undefined
+      let store
       try {
-        await body({ store, opts, out, args: args.slice(0, -2) })
+        store = createRedisStore({
+          url: opts.url ?? io.env.REDIS_URL ?? DEFAULT_URL,
+          prefix: opts.prefix,
+          absTtlSeconds: DEFAULT_TTL,
+          commandTimeoutMs: opts.timeout,
+          connectTimeoutMs: opts.timeout,
+          ...(opts.cluster ? { cluster: true } : {}),
+        })
+      } catch (err) {
+        // The store names its `cfg` fields; here they came from options.
+        if (err instanceof TypeError) err.message = err.message.replace(/^cfg\.(\w+)/, (_, field) => optionName(field, { urlFromEnv }))
+        throw err
+      }
+      /** A note for an empty result: a mistyped --prefix looks exactly like an empty store. */
+      const prefixNote = async () => {
+        const hasKeys = await store.prefixHasKeys().catch(() => true)
+        return hasKeys ? null : `the prefix ${JSON.stringify(opts.prefix)} holds no keys at all: is --prefix right? (default: auth)`
+      }
+      const notePrefix = async () => {
+        const note = await prefixNote()
+        if (note) io.stderr.write(`note: ${note}\n`)
+      }
+      try {
+        await body({ store, opts, out, notePrefix, args: args.slice(0, -2) })
+      } catch (err) {
+        if (err?.code === 'ERR_NOT_FOUND') err.note = await prefixNote()
+        throw err
       } finally {
         await store.close()
       }
@@ -208,7 +244,7 @@ Examples:
     .description("table of a user's active sessions: rid, device, created, expires, age")
     .argument('<userId>', 'the user')
     .action(
-      withStore(async ({ store, out, args: [userId] }) => {
+      withStore(async ({ store, out, notePrefix, args: [userId] }) => {
         const sessions = await store.listSessions(userId)
         const at = now()
         out.result(sessions, () => {
@@ -222,6 +258,7 @@ Examples:
             ) + `\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
           )
         })
+        if (sessions.length === 0) await notePrefix()
       }),
     )
 
@@ -240,8 +277,12 @@ Examples:
 
   program
     .command('logout')
-    .description('end one session (its lineage cannot be refreshed any more)')
+    .description('end one session: that rid can no longer be rotated; the rest of its lineage is left alone')
     .argument('<rid>', 'the rid')
+    .addHelpText(
+      'after',
+      '\nA used rid (one already rotated) is ended on its own: its lineage lives on in its active\ndescendant, which still rotates. To end the whole lineage, use logout-lineage.',
+    )
     .action(
       withStore(async ({ store, out, args: [rid] }) => {
         const before = await store.getRid(rid)
@@ -252,12 +293,34 @@ Examples:
     )
 
   program
+    .command('logout-lineage')
+    .description('end the whole lineage of a rid: its ancestors, the rid and every descendant, the active one included')
+    .argument('<rid>', 'any rid of the lineage')
+    .addHelpText('after', '\nUse it when a refresh token leaked: no session of that lineage can rotate afterwards.')
+    .action(
+      withStore(async ({ store, out, args: [rid] }) => {
+        const before = await store.inspectLineage(rid)
+        if (!before) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        await store.tombstoneLineage(rid)
+        const ended = before.sessions.filter((s) => s.status !== 'tombstoned').map((s) => s.rid)
+        const active = before.sessions.filter((s) => s.status === 'active').map((s) => s.rid)
+        out.result({ rid, userId: before.userId, ended, endedActive: active }, () =>
+          [
+            `${out.c.green('ended the lineage')} of ${rid} (user ${before.userId}): ${plural(ended.length, 'session')} ended` +
+              (ended.length < before.sessions.length ? `, ${before.sessions.length - ended.length} already ended` : ''),
+            ...active.map((r) => `  active session ended: ${r}`),
+          ].join('\n'),
+        )
+      }),
+    )
+
+  program
     .command('logout-device')
     .description('end every active session of a user on one device')
     .argument('<userId>', 'the user')
     .argument('<deviceId>', 'the device')
     .action(
-      withStore(async ({ store, out, args: [userId, deviceId] }) => {
+      withStore(async ({ store, out, notePrefix, args: [userId, deviceId] }) => {
         const before = (await store.listSessions(userId)).filter((s) => s.deviceId === deviceId)
         await store.logoutDevice(userId, deviceId)
         const ended = before.map((s) => s.rid)
@@ -266,6 +329,7 @@ Examples:
             ? `no active sessions of user ${userId} on device ${deviceId}`
             : `${out.c.green('logged out')} ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId} on device ${deviceId}\n${ended.map((r) => `  ${r}`).join('\n')}`,
         )
+        if (ended.length === 0) await notePrefix()
       }),
     )
 
@@ -274,7 +338,7 @@ Examples:
     .description('end every session of a user')
     .argument('<userId>', 'the user')
     .action(
-      withStore(async ({ store, out, args: [userId] }) => {
+      withStore(async ({ store, out, notePrefix, args: [userId] }) => {
         const before = await store.listSessions(userId)
         await store.logoutAll(userId)
         const ended = before.map((s) => s.rid)
@@ -283,6 +347,7 @@ Examples:
             ? `no active sessions of user ${userId}`
             : `${out.c.green('logged out')} all ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId}`,
         )
+        if (ended.length === 0) await notePrefix()
       }),
     )
 
@@ -293,7 +358,7 @@ Examples:
     .option('--grace <seconds>', 'keep used/tombstoned sessions this long past their absolute expiry', nonNegativeNumber, 0)
     .addHelpText('after', '\nOn a TTY a progress line shows the keys scanned so far (the keyspace is streamed with SCAN).')
     .action(
-      withStore(async ({ store, opts, out }) => {
+      withStore(async ({ store, opts, out, notePrefix }) => {
         const progress = io.stderr.isTTY && !opts.json ? progressLine(io.stderr) : null
         let report
         try {
@@ -314,6 +379,7 @@ Examples:
             row(deleted, `${plural(report.deletedRidHashes, 'rid hash', 'rid hashes')} (no userId, or ended and past absolute expiry + grace)`),
           ].join('\n'),
         )
+        if (report.scannedUserSets === 0 && report.scannedRids === 0) await notePrefix()
       }),
     )
 
@@ -348,7 +414,7 @@ Examples:
     .command('stats')
     .description('sessions by status, users, keys and their memory (SCAN + MEMORY USAGE)')
     .action(
-      withStore(async ({ store, out }) => {
+      withStore(async ({ store, out, notePrefix }) => {
         const s = await store.keyspaceStats()
         out.result(s, () => {
           const c = out.c
@@ -370,6 +436,7 @@ Examples:
           )
           return `${byStatus}\n\n${keys}\n\nusers with an index: ${count(s.userKeys)} · indexed sessions: ${count(s.indexedMembers)}`
         })
+        if (s.ridKeys + s.userKeys + s.deviceKeys === 0) await notePrefix()
       }),
     )
 
@@ -399,25 +466,31 @@ function progressLine(stream) {
 
 /** Runs the CLI; resolves to the exit code. */
 export async function run(argv = process.argv, io = { stdout: process.stdout, stderr: process.stderr, env: process.env }) {
-  const program = buildProgram(io)
+  const json = argv.includes('--json')
+  const program = buildProgram(io, { json })
   try {
     await program.parseAsync(argv)
     return EXIT_OK
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK
-      return EXIT_USAGE // commander has printed the message
+      // Text mode: commander has printed the message.
+      if (json) io.stdout.write(JSON.stringify({ error: { message: err.message.replace(/^error: /, ''), code: 'ERR_USAGE' } }, null, 2) + '\n')
+      return EXIT_USAGE
     }
+    // The store names its input fields; here they came from options.
+    if (err instanceof TypeError && err.code === 'ERR_INVALID_ARG') err.message = err.message.replace(/^input\.(\w+)/, (whole, field) => INPUT_OPTIONS[field] ?? whole)
     const refused = REFUSALS.has(err?.code)
     const code = refused ? EXIT_REFUSED : EXIT_USAGE
-    const json = argv.includes('--json')
+    const note = err?.note ?? null
     if (json) {
-      io.stdout.write(JSON.stringify({ error: { message: err?.message ?? String(err), code: err?.code ?? null } }, null, 2) + '\n')
+      const error = { message: err?.message ?? String(err), code: err?.code ?? null, ...(note ? { note } : {}) }
+      io.stdout.write(JSON.stringify({ error }, null, 2) + '\n')
     } else {
       const c = palette(wantsColor(io.stderr, io.env) && !argv.includes('--no-color'))
       const label = refused ? c.yellow('refused:') : c.red('error:')
       const hint = HINTS[err?.code]
-      io.stderr.write(`${label} ${err?.message ?? err}${hint ? ` — ${hint}` : ''}\n`)
+      io.stderr.write(`${label} ${err?.message ?? err}${hint ? ` — ${hint}` : ''}\n${note ? `note: ${note}\n` : ''}`)
     }
     return code
   }
@@ -426,5 +499,13 @@ export async function run(argv = process.argv, io = { stdout: process.stdout, st
 // Run when executed (directly or through the npm bin link), not when imported.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : null
 if (invoked === fileURLToPath(import.meta.url)) {
+  // A reader that stops early (`redis-session-store --help | head`) closes the pipe: stop
+  // quietly, as other command-line tools do, instead of dying on an unhandled EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err) => {
+      if (err.code !== 'EPIPE') throw err
+      process.exit(process.exitCode ?? EXIT_OK)
+    })
+  }
   process.exitCode = await run()
 }

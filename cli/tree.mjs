@@ -93,6 +93,13 @@ function explain(lineage, byRid, kids, c) {
     }
   } else if (asked?.status === 'active') {
     lines.push(`${c.green('The inspected rid is the active session')} of this lineage.`)
+  } else if (asked?.status === 'tombstoned' && kids(asked).length > 0) {
+    // Ending a lineage overwrites `used` with `tombstoned`; the child still shows the rotation.
+    const child = kids(asked)[0]
+    lines.push(
+      `${c.yellow('The inspected rid was rotated')} at ${time(child.createdAt)} into ${child.rid}: presenting it after that was a replay ` +
+        `(rotate_fail:ERR_REPLAY). ${c.red('Later the lineage was ended')} (a lineage revocation, logout-all or device logout).`,
+    )
   } else if (asked?.status === 'tombstoned') {
     lines.push(`${c.red('The inspected rid was ended')} (logout, device logout, logout-all or a lineage revocation).`)
   }

@@ -178,6 +178,13 @@ impl NativeStore {
         checked(env, Ok(()), move |()| async move { core.stats().await }, keyspace_stats)
     }
 
+    /// Whether the store's prefix holds any key of its layout.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn prefix_has_keys<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, bool>> {
+        let core = self.core.clone();
+        checked(env, Ok(()), move |()| async move { core.has_keys().await }, std::convert::identity)
+    }
+
     /// `gcOrphans`, calling `onProgress` with the running totals after each SCAN page.
     #[napi(
         ts_return_type = "Promise<GcReport>",

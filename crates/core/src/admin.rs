@@ -76,8 +76,8 @@ pub struct Lineage {
     /// The oldest session's `parentRid` when that parent's hash is gone (expired or
     /// collected): the lineage's earlier part cannot be shown.
     pub missing_parent: Option<String>,
-    /// Whether the user's rid keys had to be found with SCAN: a `used` session had no
-    /// child reachable from the user's index (e.g. the lineage was logged out).
+    /// Whether the user's rid keys had to be found with SCAN: a `used` or `tombstoned`
+    /// session had no child reachable from the user's index (e.g. the lineage was ended).
     pub scanned: bool,
 }
 
@@ -153,8 +153,9 @@ impl SessionStore {
     /// The lineage `rid` belongs to, or `None` when the rid is unknown. Ancestors are
     /// found through `parentRid`. Sessions keep no pointer to their children, so
     /// descendants are found by walking `parentRid` up from each session in the user's
-    /// index; when that leaves a `used` session without a child (its descendants were
-    /// logged out, so they left the index), the user's rid keys are found with SCAN.
+    /// index; when that leaves a `used` or `tombstoned` session without a child (its
+    /// descendants were logged out or the lineage was ended, so they left the index), the
+    /// user's rid keys are found with SCAN.
     pub async fn lineage(&self, rid: &str) -> Result<Option<Lineage>> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
         let rid = rid.as_str();
@@ -212,11 +213,15 @@ impl SessionStore {
             }
         }
 
-        // A used session always has a child; when one is not found yet, scan.
+        // A used session always has a child; when one is not found yet, scan. So may a
+        // tombstoned one: ending a lineage turns its used sessions into tombstoned ones
+        // and takes its descendants out of the index.
         let session_of = |rid: &String| known.get(rid).and_then(Option::as_ref);
         let parents: HashSet<&str> = members.iter().filter_map(session_of).map(|s| s.parent_rid.as_str()).collect();
-        let incomplete =
-            members.iter().filter_map(session_of).any(|s| s.status == "used" && !parents.contains(s.rid.as_str()));
+        let incomplete = members
+            .iter()
+            .filter_map(session_of)
+            .any(|s| (s.status == "used" || s.status == "tombstoned") && !parents.contains(s.rid.as_str()));
         let scanned = incomplete;
         if incomplete {
             let mut candidates: HashMap<String, Session> = HashMap::new();
@@ -275,6 +280,26 @@ impl SessionStore {
             }
         }
         Ok(Some(Lineage { user_id, rid: rid.to_string(), sessions, missing_parent, scanned }))
+    }
+
+    /// Whether any key of this store's layout (rid hash, user index, device key) exists
+    /// under the prefix; stops at the first one found. Tells an operator whose view came
+    /// back empty whether the prefix holds anything at all.
+    pub async fn has_keys(&self) -> Result<bool> {
+        let kinds = [
+            (self.layout.rid_key_pattern(), "hash"),
+            (self.layout.user_key_pattern(), "set"),
+            (self.layout.device_key_pattern(), "string"),
+        ];
+        for (pattern, key_type) in kinds {
+            let mut pages = ScanPages::new(self, pattern, key_type).await?;
+            while let Some(keys) = pages.next().await? {
+                if !keys.is_empty() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Counts the keys under the prefix by kind, rid hashes by status, and their memory

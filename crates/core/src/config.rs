@@ -178,13 +178,38 @@ impl StoreConfig {
     pub fn password(&self) -> Option<&str> {
         self.connection.redis_settings().password()
     }
+
+    /// Where the store connects, for error messages: scheme, host and port, or the socket
+    /// path; never the credentials.
+    pub fn server(&self) -> String {
+        match self.connection.addr() {
+            ConnectionAddr::Tcp(host, port) => format!("redis://{}:{port}", bracketed(host)),
+            ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{}:{port}", bracketed(host)),
+            ConnectionAddr::Unix(path) => format!("unix://{}", path.display()),
+            other => other.to_string(),
+        }
+    }
+
+    /// The database index the URL selects (0 when it names none).
+    pub fn database(&self) -> i64 {
+        self.connection.redis_settings().db()
+    }
+}
+
+/// An IPv6 address in brackets, as URLs write it.
+fn bracketed(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 /// A duration in milliseconds: a finite number > 0, non-integers rounded up.
 fn millis(name: &str, value: &Arg, default: Duration) -> Result<Duration> {
     match value {
         Arg::Undefined => Ok(default),
-        value => input::ttl(name, value)
+        value => input::positive(name, value)
             .map(Duration::from_millis)
             .map_err(|_| StoreError::invalid(name, "a finite number > 0 (milliseconds)", &value.kind())),
     }
@@ -379,6 +404,20 @@ mod tests {
         let c = Arg::Object(vec![("url", Arg::String("redis://h".into())), ("absTtlSeconds", Arg::Number(0.0))]);
         assert!(StoreConfig::from_arg(&c).unwrap_err().to_string().starts_with("cfg.absTtlSeconds"));
         assert!(StoreConfig::from_arg(&Arg::Null).unwrap_err().to_string().starts_with("cfg must be an object"));
+    }
+
+    #[test]
+    fn names_the_server_without_credentials() {
+        for (url, server) in [
+            ("redis://:hunter2@h:6379/3", "redis://h:6379"),
+            ("redis://bob:hunter2@127.0.0.1", "redis://127.0.0.1:6379"),
+            ("rediss://u:hunter2@cache.example:6380", "rediss://cache.example:6380"),
+            ("redis://[::1]:7000", "redis://[::1]:7000"),
+            ("/tmp/r.sock", "unix:///tmp/r.sock"),
+        ] {
+            assert_eq!(StoreConfig::from_arg(&cfg(url)).unwrap().server(), server, "{url}");
+        }
+        assert_eq!(StoreConfig::from_arg(&cfg("redis://h/3")).unwrap().database(), 3);
     }
 
     #[test]

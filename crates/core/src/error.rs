@@ -2,6 +2,7 @@
 //! package throws (`not_found`, `expired_abs`, `rotate_fail:ERR_*`); `code()` gives a
 //! stable machine-readable code for the rest.
 
+use crate::config::StoreConfig;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,10 +17,19 @@ pub enum StoreError {
     /// `reason` is the script's code, e.g. `ERR_REPLAY`.
     #[error("rotate_fail:{reason}")]
     RotateFail { reason: String },
+    /// No connection to the server, or a server that is up but cannot serve yet.
     #[error("redis_unavailable: {0}")]
     Unavailable(String),
-    #[error("redis_timeout: no reply within {} ms", .0.as_millis())]
-    Timeout(Duration),
+    #[error("redis_timeout: {0}")]
+    Timeout(String),
+    /// The server refused the URL's credentials, asks for credentials the URL does not
+    /// give, or denies the user a command: retrying cannot help, the URL or ACL must change.
+    #[error("redis_auth: {0}")]
+    Auth(String),
+    /// The server refused a setting of the URL (a database index it does not have):
+    /// retrying cannot help, the URL or the server's configuration must change.
+    #[error("redis_config: {0}")]
+    Config(String),
     #[error("redis_error: {0}")]
     Redis(String),
     #[error("store_closed: close() was called on this store")]
@@ -51,6 +61,8 @@ impl StoreError {
             StoreError::RotateFail { reason } => reason,
             StoreError::Unavailable(_) => "ERR_REDIS_UNAVAILABLE",
             StoreError::Timeout(_) => "ERR_REDIS_TIMEOUT",
+            StoreError::Auth(_) => "ERR_REDIS_AUTH",
+            StoreError::Config(_) => "ERR_REDIS_CONFIG",
             StoreError::Redis(_) => "ERR_REDIS",
             StoreError::Closed => "ERR_STORE_CLOSED",
             StoreError::NotReplicated { .. } => "ERR_NOT_REPLICATED",
@@ -62,25 +74,58 @@ impl StoreError {
         matches!(self, StoreError::InvalidArgument(_))
     }
 
-    /// Maps a client error, scrubbing the connection password from its text.
-    pub(crate) fn from_redis(err: redis::RedisError, timeout: Duration, password: Option<&str>) -> Self {
+    /// Maps a client error to a plain message naming the server tried (never its
+    /// password), with the connection password scrubbed from any text the client gives.
+    pub(crate) fn from_redis(err: redis::RedisError, config: &StoreConfig) -> Self {
+        let password = config.password();
         let scrub = |text: String| match password {
             Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
             _ => text,
         };
-        if err.is_timeout() {
-            StoreError::Timeout(timeout)
-        } else if err.is_io_error()
-            || err.is_connection_refusal()
-            || err.is_connection_dropped()
-            || err.is_unrecoverable_error()
-            // LOADING (a restarted server reading its data), MASTERDOWN, TRYAGAIN: the
-            // server is up but cannot serve yet; callers should treat it like a restart.
-            || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry)
-        {
-            StoreError::Unavailable(scrub(err.to_string()))
-        } else {
-            StoreError::Redis(scrub(err.to_string()))
+        let server = config.server();
+        let tls = server.starts_with("rediss://");
+        // The client formats some errors with its internal kind in Debug form
+        // (`... - Server(ResponseError): ...`); that part means nothing to a reader.
+        let text = scrub(err.to_string().replace(&format!(" - {:?}", err.kind()), ""));
+        let detail = err.detail().map(|d| scrub(d.to_string())).unwrap_or_default();
+        let not_tls_hint = "; if that port does not speak TLS, use a redis:// URL";
+        match (err.kind(), err.code()) {
+            (redis::ErrorKind::AuthenticationFailed, _) | (_, Some("WRONGPASS")) => StoreError::Auth(format!(
+                "{server} refused the username or password of the URL; correct the credentials (retrying cannot help)"
+            )),
+            (_, Some("NOAUTH")) => StoreError::Auth(format!(
+                "{server} requires a password and the URL gives none; use redis://:password@host or redis://user:password@host"
+            )),
+            (_, Some("NOPERM")) => StoreError::Auth(format!(
+                "the URL's user may not run a command the store needs on {server}: {detail}; grant it in the server's ACL"
+            )),
+            _ if text.starts_with("Redis server refused to switch database") => StoreError::Config(format!(
+                "{server} has no database {} (the number after the host in the URL): {}; use a lower number or raise the server's `databases` setting",
+                config.database(),
+                if detail.is_empty() { "refused" } else { detail.as_str() },
+            )),
+            _ if err.is_timeout() => StoreError::Timeout(format!(
+                "no reply within {} ms from {server}{}",
+                config.command_timeout.as_millis(),
+                if tls { not_tls_hint } else { "" },
+            )),
+            _ if err.is_io_error()
+                || err.is_connection_refusal()
+                || err.is_connection_dropped()
+                || err.is_unrecoverable_error()
+                // LOADING (a restarted server reading its data), MASTERDOWN, TRYAGAIN: the
+                // server is up but cannot serve yet; callers should treat it like a restart.
+                || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry) =>
+            {
+                // A plain server answering a TLS handshake sends bytes that are no TLS record.
+                let hint = if tls && (text.contains("InvalidContentType") || text.contains("corrupt message")) {
+                    not_tls_hint
+                } else {
+                    ""
+                };
+                StoreError::Unavailable(format!("{server}: {text}{hint}"))
+            }
+            _ => StoreError::Redis(text),
         }
     }
 }

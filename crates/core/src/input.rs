@@ -111,20 +111,59 @@ pub fn binding_value(name: &str, value: &Arg) -> Result<String> {
 /// Largest integer a JavaScript number holds exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
-/// Epoch seconds: a finite number >= 0, non-integers floored.
+/// `now` must be below this: 10000-01-01T00:00:00Z in epoch seconds. Every millisecond
+/// timestamp after 1978-01-11 (so every `Date.now()`) is above it, and no clock in epoch
+/// seconds reaches it.
+pub const NOW_LIMIT: u64 = 253_402_300_800;
+
+/// The longest lifetime accepted, in seconds: 10 years of 365.25 days. A lifetime of a
+/// month or more written in milliseconds is above it.
+pub const MAX_TTL_SECONDS: u64 = 315_576_000;
+
+/// Epoch seconds: a finite number >= 0 and below [`NOW_LIMIT`], non-integers floored.
+/// A larger number can only be milliseconds (or nonsense), and is refused with the fix.
 pub fn now(name: &str, value: &Arg) -> Result<u64> {
     match value {
-        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.floor() as u64),
-        other => Err(StoreError::invalid(name, "a finite number >= 0 (epoch seconds)", &other.kind())),
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n < NOW_LIMIT as f64 => Ok(n.floor() as u64),
+        Arg::Number(n) if n.is_finite() && *n >= NOW_LIMIT as f64 => Err(StoreError::invalid(
+            name,
+            "epoch seconds, not milliseconds: below 253402300800 (the year 10000); use Math.floor(Date.now() / 1000)",
+            &value.kind(),
+        )),
+        other => {
+            Err(StoreError::invalid(name, "a finite number >= 0 and below 253402300800 (epoch seconds)", &other.kind()))
+        }
     }
 }
 
-/// A lifetime in seconds: a finite number > 0; non-integers are rounded up, since Redis
-/// expiries are whole seconds and a positive lifetime must stay positive.
+/// A lifetime in seconds: a finite number > 0 and at most [`MAX_TTL_SECONDS`];
+/// non-integers are rounded up, since Redis expiries are whole seconds and a positive
+/// lifetime must stay positive. A longer one is refused: it is milliseconds or a mistake.
 pub fn ttl(name: &str, value: &Arg) -> Result<u64> {
     match value {
+        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_TTL_SECONDS as f64 => Ok(n.ceil() as u64),
+        Arg::Number(n) if n.is_finite() && *n > MAX_TTL_SECONDS as f64 => Err(StoreError::invalid(
+            name,
+            "seconds, not milliseconds: at most 315576000 (10 years); divide a lifetime in milliseconds by 1000",
+            &value.kind(),
+        )),
+        other => Err(StoreError::invalid(name, "a finite number > 0 and at most 315576000 (seconds)", &other.kind())),
+    }
+}
+
+/// A duration in seconds: a finite number >= 0, non-integers floored.
+pub fn seconds(name: &str, value: &Arg) -> Result<u64> {
+    match value {
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.floor() as u64),
+        other => Err(StoreError::invalid(name, "a finite number >= 0 (seconds)", &other.kind())),
+    }
+}
+
+/// A positive number, non-integers rounded up (timeouts in milliseconds).
+pub fn positive(name: &str, value: &Arg) -> Result<u64> {
+    match value {
         Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.ceil() as u64),
-        other => Err(StoreError::invalid(name, "a finite number > 0 (seconds)", &other.kind())),
+        other => Err(StoreError::invalid(name, "a finite number > 0", &other.kind())),
     }
 }
 
@@ -188,7 +227,7 @@ pub fn gc_options(opts: &Arg) -> Result<GcOptions> {
     };
     let grace_seconds = match opts.field("graceSeconds") {
         Arg::Undefined => 0,
-        value => now("opts.graceSeconds", value)?,
+        value => seconds("opts.graceSeconds", value)?,
     };
     Ok(GcOptions { dry_run, grace_seconds })
 }
@@ -228,6 +267,23 @@ mod tests {
         }
         assert!(ttl("ttl", &Arg::Number(0.0)).is_err());
         assert!(now("now", &Arg::String("5".into())).is_err());
+    }
+
+    #[test]
+    fn milliseconds_are_refused_with_the_unit_and_the_fix() {
+        // 2026-11-30 as Date.now() would give it, and 30 days written in milliseconds.
+        let err = now("input.now", &Arg::Number(1_764_460_800_000.0)).unwrap_err();
+        assert!(err.is_type_error());
+        assert!(err.to_string().starts_with("input.now must be epoch seconds, not milliseconds"), "{err}");
+        assert!(err.to_string().contains("Math.floor(Date.now() / 1000)"), "{err}");
+        assert_eq!(now("now", &Arg::Number((NOW_LIMIT - 1) as f64)).unwrap(), NOW_LIMIT - 1);
+        assert!(now("now", &Arg::Number(NOW_LIMIT as f64)).is_err());
+        let err = ttl("input.absTtlSeconds", &Arg::Number(2_592_000_000.0)).unwrap_err();
+        assert!(err.to_string().starts_with("input.absTtlSeconds must be seconds, not milliseconds"), "{err}");
+        assert_eq!(ttl("ttl", &Arg::Number(MAX_TTL_SECONDS as f64)).unwrap(), MAX_TTL_SECONDS);
+        assert!(ttl("ttl", &Arg::Number(MAX_TTL_SECONDS as f64 + 0.5)).is_err());
+        // A grace period is a duration, not a clock: no such bound.
+        assert_eq!(seconds("opts.graceSeconds", &Arg::Number(1e12)).unwrap(), 1_000_000_000_000);
     }
 
     #[test]

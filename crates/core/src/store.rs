@@ -105,7 +105,7 @@ impl SessionStore {
     }
 
     pub(crate) fn error(&self, err: redis::RedisError) -> StoreError {
-        StoreError::from_redis(err, self.config.command_timeout, self.config.password())
+        StoreError::from_redis(err, &self.config)
     }
 
     /// Runs one script with the layout arguments in front of the caller's. In the cluster

@@ -126,6 +126,26 @@ async fn lineage_finds_logged_out_descendants_with_scan() {
     s.tombstone_lineage(&r1).await.unwrap();
     let l = s.lineage(&r2).await.unwrap().unwrap();
     assert_eq!(statuses(&l), ["tombstoned", "tombstoned", "tombstoned"]);
+    // From the oldest rid too: its rotation into r1 is still shown after the revocation.
+    let l = s.lineage(&r0).await.unwrap().unwrap();
+    assert_eq!(rids(&l), [r0.as_str(), r1.as_str(), r2.as_str()]);
+    assert!(l.scanned);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lineage_of_a_revoked_lineage_keeps_its_rotations() {
+    let (s, _) = store("admin-revoked");
+    let t = now();
+    let r0 = issue(&s, "u", t - 30, device("d")).await;
+    let r1 = rotate(&s, &r0, t - 20).await;
+    let r2 = rotate(&s, &r1, t - 10).await;
+    s.tombstone_lineage(&r2).await.unwrap(); // the active leaf: every session leaves the index
+    for asked in [&r0, &r1, &r2] {
+        let l = s.lineage(asked).await.unwrap().unwrap();
+        assert_eq!(rids(&l), [r0.as_str(), r1.as_str(), r2.as_str()], "asked {asked}");
+        assert_eq!(statuses(&l), ["tombstoned", "tombstoned", "tombstoned"]);
+        assert_eq!(l.sessions[1].parent_rid, r0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,6 @@
-//! Property tests (issue #5, part 4) over the input rules and the key layout:
+//! Property tests over the input rules and the key layout:
 //! - every parser in `input` and `StoreConfig::from_arg` never panics, and accepts exactly
-//!   what SPEC section 6 says, with the argument's name in every refusal;
+//!   the documented input rules, with the argument's name in every refusal;
 //! - `KeyLayout` keys are injective where the layout can be (rid and user keys; device
 //!   keys for ids without ':'), and the three key kinds never collide;
 //! - `escape_glob` round-trips through Redis's own MATCH semantics (against a real
@@ -10,7 +10,7 @@
 mod common;
 
 use proptest::prelude::*;
-use session_store_core::input::{self, Arg, MAX_EPOCH_SECONDS, MAX_ID_BYTES};
+use session_store_core::input::{self, Arg, MAX_EPOCH_SECONDS, MAX_ID_BYTES, MAX_TTL_SECONDS, NOW_LIMIT};
 use session_store_core::keys::{escape_glob, KeyLayout};
 use session_store_core::StoreConfig;
 
@@ -32,6 +32,12 @@ fn number() -> impl Strategy<Value = f64> {
         Just(1e300),
         -10.0..10.0f64,
         0.0..2e9f64,
+        // Around the seconds/milliseconds bounds, and millisecond clocks and lifetimes.
+        Just(NOW_LIMIT as f64),
+        Just(NOW_LIMIT as f64 - 0.5),
+        Just(MAX_TTL_SECONDS as f64),
+        Just(MAX_TTL_SECONDS as f64 + 0.5),
+        1e12..2e12f64,
         any::<f64>(),
     ]
 }
@@ -100,15 +106,23 @@ fn binding_ok(a: &Arg) -> Option<String> {
         _ => None,
     }
 }
+/// Epoch seconds below the year 10000: any millisecond clock is above that.
 fn now_ok(a: &Arg) -> Option<u64> {
     match a {
-        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE => Some(n.floor() as u64),
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n < 253_402_300_800.0 => Some(n.floor() as u64),
         _ => None,
     }
 }
+/// At most 10 years of 365.25 days.
 fn ttl_ok(a: &Arg) -> Option<u64> {
     match a {
-        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE => Some(n.ceil() as u64),
+        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= 315_576_000.0 => Some(n.ceil() as u64),
+        _ => None,
+    }
+}
+fn grace_ok(a: &Arg) -> Option<u64> {
+    match a {
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE => Some(n.floor() as u64),
         _ => None,
     }
 }
@@ -146,14 +160,27 @@ proptest! {
 
     #[test]
     fn now_and_ttl_accept_exactly_the_documented_numbers(a in leaf()) {
+        let number = match a { Arg::Number(n) if n.is_finite() => Some(n), _ => None };
         match (input::now("input.now", &a), now_ok(&a)) {
             (Ok(got), Some(want)) => prop_assert_eq!(got, want),
-            (Err(e), None) => assert_refusal(e, "input.now"),
+            (Err(e), None) => {
+                // A clock at or past the year 10000 is refused as milliseconds, with the fix.
+                prop_assert_eq!(e.to_string().contains("not milliseconds"), number.is_some_and(|n| n >= 253_402_300_800.0), "{}", e);
+                assert_refusal(e, "input.now")
+            }
             (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
         }
         match (input::ttl("input.absTtlSeconds", &a), ttl_ok(&a)) {
             (Ok(got), Some(want)) => { prop_assert_eq!(got, want); prop_assert!(got >= 1) }
-            (Err(e), None) => assert_refusal(e, "input.absTtlSeconds"),
+            (Err(e), None) => {
+                prop_assert_eq!(e.to_string().contains("not milliseconds"), number.is_some_and(|n| n > 315_576_000.0), "{}", e);
+                assert_refusal(e, "input.absTtlSeconds")
+            }
+            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
+        }
+        match (input::seconds("opts.graceSeconds", &a), grace_ok(&a)) {
+            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
+            (Err(e), None) => assert_refusal(e, "opts.graceSeconds"),
             (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
         }
     }
@@ -235,7 +262,7 @@ proptest! {
         match input::gc_options(&g) {
             Ok(o) => {
                 let dry_ok = matches!(g.field("dryRun"), Arg::Undefined | Arg::Bool(_));
-                let grace_ok = matches!(g.field("graceSeconds"), Arg::Undefined) || now_ok(g.field("graceSeconds")).is_some();
+                let grace_ok = matches!(g.field("graceSeconds"), Arg::Undefined) || grace_ok(g.field("graceSeconds")).is_some();
                 prop_assert!(matches!(g, Arg::Undefined | Arg::Null | Arg::Object(_)) && dry_ok && grace_ok);
                 prop_assert_eq!(o.dry_run, matches!(g.field("dryRun"), Arg::Bool(true)));
             }
