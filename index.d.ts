@@ -188,6 +188,7 @@ export type SessionStoreErrorCode =
   | 'ERR_REDIS'
   | 'ERR_STORE_CLOSED'
   | 'ERR_NOT_REPLICATED'
+  | 'ERR_SERVER_UNSUPPORTED'
 
 export function createRedisStore(cfg: Cfg): SessionStore &
   Required<

@@ -11,6 +11,9 @@ export const ACL_COMMANDS = {
     '+hgetall', '+hset', '+hmget', '+exists', '+del', '+expireat', '+pttl', '+time',
     '+sadd', '+srem', '+smembers', '+sismember', '+scard', '+spop', '+get', '+set',
     '+scan',
+    // The server check at a connection's first use (version, and that no needed command
+    // is renamed or disabled); refused, it is skipped, and the server logs the denial.
+    '+info', '+command|info',
   ],
   // listSessions, inspectLineage, keyspaceStats.
   operator: ['+type', '+memory|usage'],

@@ -7,19 +7,20 @@
 //   node scripts/test.mjs [target...] [--jobs=N] [--verbose]
 //
 // Targets: redis-7 (default server, full size), redis-6.2 and valkey-8 (the long
-// differential suite at a reduced size, stated in the summary). With REDIS_URL set, the
+// differential suite at a reduced size, stated in the summary), and cluster (a local Redis
+// Cluster: the suites that follow REDIS_TOPOLOGY, and the cluster files). With REDIS_URL set, the
 // suites run once against that server instead. --jobs=N runs N targets at a time (default
 // 2; each has its own server, so they do not see each other). --verbose streams every
 // child's output. Every child's full output is kept in target/test-logs/.
 //
 // A target is { name, label, size, prepare(), start() }: prepare() gets what it needs
 // (server binaries) or throws saying what is missing; start() brings its server(s) up and
-// resolves to { url, version, env, stop() }, `env` being what the suites see. Another
-// deployment shape (a Redis Cluster, say) is one more entry in TARGETS.
+// resolves to { url, version, env, stop() }, `env` being what the suites see; optional
+// files(all) and rust(binaries) narrow what runs against it (the cluster target).
 
 import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { join, dirname } from 'node:path'
+import { basename, join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Redis from 'ioredis'
 import { startRedis } from './redis-server.mjs'
@@ -30,8 +31,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const FULL_DIFF_RUNS = 200
 const REDUCED_DIFF_RUNS = 50
 
-/** Node test files that do not depend on the server kind: run with the first target only. */
-const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree'].map((n) => `__test__/${n}.test.mjs`)
+const file = (name) => `__test__/${name}.test.mjs`
+/** Node test files that do not depend on the server kind, or that start servers of their
+ * own (Sentinel): run with the first target only. */
+const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'sentinel'].map(file)
+/** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY),
+ * and the files about clusters (which start their own), run by the cluster target only. */
+const TOPOLOGY_AWARE = ['store', 'admin', 'reliability-input'].map(file)
+const CLUSTER_ONLY = ['cluster', 'cluster-migration', 'cluster-tls', 'tls-client-cert'].map(file)
+/** The Rust test binaries that follow REDIS_TOPOLOGY. */
+const TOPOLOGY_AWARE_RUST = ['store', 'admin']
 
 /** A single server of one kind on a free loopback port. */
 function standalone(kind, { reduced }) {
@@ -52,7 +61,35 @@ function standalone(kind, { reduced }) {
   }
 }
 
-const TARGETS = [standalone('redis-7', { reduced: false }), standalone('redis-6.2', { reduced: true }), standalone('valkey-8', { reduced: true })]
+/** A Redis Cluster of 3 primaries and 3 replicas (Redis 7): the behaviour suites that
+ * follow REDIS_TOPOLOGY, in the cluster key layout, and the cluster files. */
+function cluster() {
+  return {
+    name: 'cluster',
+    label: 'Redis Cluster, 3 primaries + 3 replicas',
+    size: 'full',
+    files: (all) => all.filter((f) => TOPOLOGY_AWARE.includes(f) || CLUSTER_ONLY.includes(f)),
+    rust: (binaries) => binaries.filter((b) => TOPOLOGY_AWARE_RUST.some((name) => basename(b).startsWith(`${name}-`))),
+    prepare: () => serverBinary('redis-7'),
+    async start() {
+      const { startCluster } = await import('./redis-cluster.mjs')
+      const c = await startCluster({ serverBinary: serverBinary('redis-7') })
+      return {
+        url: c.url,
+        version: `${await serverVersion(c.url)}, cluster of ${c.nodes.length} nodes`,
+        env: { REDIS_URL: c.url, REDIS_TOPOLOGY: 'cluster' },
+        stop: () => c.stop(),
+      }
+    },
+  }
+}
+
+const TARGETS = [
+  standalone('redis-7', { reduced: false }),
+  standalone('redis-6.2', { reduced: true }),
+  standalone('valkey-8', { reduced: true }),
+  cluster(),
+]
 
 /** The server REDIS_URL names, as the only target. */
 function external(url) {
@@ -254,12 +291,21 @@ async function runTarget(target, first) {
     results.push({ target: target.name, suite: 'setup', passed: 0, failed: 1, skipped: 0, ms: 0 })
     return [`${target.name}: the server did not start`]
   }
-  const files = first ? testFiles : testFiles.filter((f) => !SERVER_INDEPENDENT.includes(f))
-  const scope = first ? 'all suites' : `the behaviour suites (the server-independent ones run on ${targets[0].name})`
+  const standaloneFiles = testFiles.filter((f) => !CLUSTER_ONLY.includes(f))
+  const files = target.files
+    ? target.files(testFiles)
+    : first
+      ? standaloneFiles
+      : standaloneFiles.filter((f) => !SERVER_INDEPENDENT.includes(f))
+  const scope = target.files
+    ? `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
+    : first
+      ? 'all suites'
+      : `the behaviour suites (the server-independent ones run on ${targets[0].name})`
   lines.push(`${target.name}: ${server.version} at ${server.url}; ${scope}; size ${target.size}`)
   try {
     if (rustBuilt) {
-      const rust = await runRustTests(rustBinaries.integration, server.env)
+      const rust = await runRustTests(target.rust ? target.rust(rustBinaries.integration) : rustBinaries.integration, server.env)
       keepLog(`${target.name}-rust.log`, rust.output)
       if (record(lines, target.name, 'rust', cargoCounts(rust.output), rust.ms, rust).failed) fail(`${target.name}: rust`, rust.output)
     }

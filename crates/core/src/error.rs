@@ -97,7 +97,9 @@ impl StoreError {
                 "{server} requires a password and the URL gives none; use redis://:password@host or redis://user:password@host"
             )),
             (_, Some("NOPERM")) => StoreError::Auth(format!(
-                "the URL's user may not run a command the store needs on {server}: {detail}; grant it in the server's ACL"
+                "the URL's user may not run a command the store needs on {server}: {}; grant it in the server's ACL",
+                // An error inside a pipeline carries its text only in the message.
+                if detail.is_empty() { text.as_str() } else { detail.as_str() }
             )),
             _ if text.starts_with("Redis server refused to switch database") => StoreError::Config(format!(
                 "{server} has no database {} (the number after the host in the URL): {}; use a lower number or raise the server's `databases` setting",

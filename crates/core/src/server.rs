@@ -147,10 +147,8 @@ async fn inspect<C: ConnectionLike>(
     // refusal; anything else (unreachable, timeout, loading) is the call's error.
     let version = match redis::cmd("INFO").arg("server").query_async::<Value>(connection).await {
         Ok(info) => info_text(&info).and_then(|text| ServerVersion::from_info(&text)),
-        Err(e) => match map_err(e) {
-            StoreError::Redis(_) => None,
-            other => return Err(other),
-        },
+        Err(e) if refused(&e) => None,
+        Err(e) => return Err(map_err(e)),
     };
     if let Some(v) = version.as_ref().filter(|v| !v.is_supported()) {
         return verdict(Some(v), &[]);
@@ -164,12 +162,27 @@ async fn inspect<C: ConnectionLike>(
                 .map(|(name, _)| *name)
                 .collect(),
             Ok(_) => Vec::new(),
-            Err(e) => match map_err(e) {
-                StoreError::Redis(_) => Vec::new(),
-                other => return Err(other),
-            },
+            Err(e) if refused(&e) => Vec::new(),
+            Err(e) => return Err(map_err(e)),
         };
     verdict(version.as_ref(), &missing)
+}
+
+/// Whether the server answered the command with an error of its own (not permitted to
+/// this user, unknown, renamed): the check then leaves that part out. Connection
+/// failures, timeouts, refused credentials and a server still loading are not refusals.
+fn refused(err: &redis::RedisError) -> bool {
+    // Credentials the server refuses are the call's error, not a refusal of the check.
+    if matches!(err.code(), Some("NOAUTH" | "WRONGPASS")) || err.kind() == redis::ErrorKind::AuthenticationFailed {
+        return false;
+    }
+    err.code() == Some("NOPERM")
+        || !(err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_refusal()
+            || err.is_connection_dropped()
+            || err.is_unrecoverable_error()
+            || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry))
 }
 
 /// The text of an `INFO` reply: one server's, or on a cluster (where the client asks
