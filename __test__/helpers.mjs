@@ -162,3 +162,18 @@ export function failOnUnhandledRejections() {
 }
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000)
+
+/** Retries `fn` until it resolves, for at most `ms`: a store must recover by itself. */
+export async function eventually(fn, ms = 15_000) {
+  const deadline = Date.now() + ms
+  let last
+  while (Date.now() < deadline) {
+    try {
+      return await fn()
+    } catch (err) {
+      last = err
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  throw new Error(`did not succeed within ${ms} ms: ${last?.code} ${last?.message}`)
+}

@@ -14,7 +14,7 @@ import { createServer, connect } from 'node:net'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort, debugCommandArgs } from '../scripts/redis-server.mjs'
-import { failOnUnhandledRejections } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections } from './helpers.mjs'
 import { kindFromEnv } from '../scripts/servers.mjs'
 
 failOnUnhandledRejections()
@@ -50,21 +50,6 @@ async function rejects(promise, codes) {
     return err
   }
   assert.fail(`expected a rejection with ${codes}`)
-}
-
-/** Retries `fn` until it resolves; the store must recover by itself within `ms`. */
-async function eventually(fn, ms = 8000) {
-  const deadline = Date.now() + ms
-  let last
-  while (Date.now() < deadline) {
-    try {
-      return await fn()
-    } catch (err) {
-      last = err
-      await sleep(50)
-    }
-  }
-  throw new Error(`did not recover within ${ms} ms: ${last?.code} ${last?.message}`)
 }
 
 async function server(extraArgs = []) {

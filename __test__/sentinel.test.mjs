@@ -10,7 +10,7 @@ import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startSentinels, cli } from '../scripts/redis-sentinel.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
-import { failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
 import { aclRule, SENTINEL_USER_RULE } from '../scripts/acl-rules.mjs'
 
 failOnUnhandledRejections()
@@ -51,21 +51,6 @@ function raw(port, password) {
   c.on('error', () => {})
   after(() => c.disconnect())
   return c
-}
-
-/** Retries `fn` until it resolves, for at most `ms`. */
-async function eventually(fn, ms = 15_000) {
-  const deadline = Date.now() + ms
-  let last
-  while (Date.now() < deadline) {
-    try {
-      return await fn()
-    } catch (err) {
-      last = err
-      await sleep(50)
-    }
-  }
-  throw new Error(`did not succeed within ${ms} ms: ${last?.code} ${last?.message}`)
 }
 
 /**
