@@ -121,8 +121,9 @@ test('through Sentinel with ACL users: the Sentinels\' own user from cfg.sentine
   // close() ends the listener with the connection.
   await s.close()
   await eventually(async () => assert.doesNotMatch(await sentinelClients(), /user=watcher/), 3000)
-  // Without the data nodes' Sentinel addition (ROLE), the primary cannot be confirmed.
-  for (const node of d.nodes) await cli(node.port, ['ACL', 'SETUSER', 'sessions', '-role'], PASSWORD)
+  // Without the data nodes' Sentinel addition (ROLE), and without INFO (the client's
+  // other way to ask a node for its role), the primary cannot be confirmed.
+  for (const node of d.nodes) await cli(node.port, ['ACL', 'SETUSER', 'sessions', '-role', '-info'], PASSWORD)
   const refused = sentinelStore(d, { url: 'redis://sessions:store-secret@ignored.invalid:1' })
   await assert.rejects(refused.getRid(rid), /permission|NOPERM/i)
 })

@@ -353,7 +353,11 @@ fn connection_info(name: &str, url: &str) -> Result<ConnectionInfo> {
             "#insecure",
         ));
     }
-    Ok(info.set_tcp_settings(TcpSettings::default().set_nodelay(true)))
+    // No CLIENT SETINFO after connecting: Redis 7.2+ and Valkey want `+client|setinfo` in
+    // an ACL user's rule for it (and log a denial without), which Redis 7.0 refuses to
+    // even name, so one rule could not serve every supported server.
+    let settings = info.redis_settings().clone().set_skip_set_lib_name();
+    Ok(info.set_redis_settings(settings).set_tcp_settings(TcpSettings::default().set_nodelay(true)))
 }
 
 #[cfg(test)]
