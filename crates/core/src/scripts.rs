@@ -39,7 +39,7 @@ macro_rules! scripts {
 
 scripts! {
     ISSUE => "issue.lua";
-    ROTATE => "rotate.lua";
+    ROTATE => "rotate.lua", walks_lineage;
     LOGOUT => "logout.lua";
     LOGOUT_DEVICE => "logout_device.lua";
     LOGOUT_ALL => "logout_all.lua";
@@ -48,5 +48,6 @@ scripts! {
     GC_INDEX => "gc_index.lua";
     GC_RIDS => "gc_rids.lua";
     ADMIN_LOAD => "admin_load.lua";
+    LIST_SESSIONS => "list_sessions.lua", walks_lineage;
     IMPORT_SESSION => "import_session.lua";
 }
