@@ -427,3 +427,43 @@ test('readAudit checks its argument', async () => {
   const all = await s.readAudit({ userId: 'capped', count: 10000 })
   assert.ok(all.length < 300, `trimmed to about maxLen (got ${all.length})`)
 })
+
+test('the CLI `audit` command prints the audit stream', async () => {
+  const { spawn } = await import('node:child_process')
+  const { fileURLToPath } = await import('node:url')
+  const CLI = fileURLToPath(new URL('../cli/main.mjs', import.meta.url))
+  const prefix = uniquePrefix('hard-cli')
+  const s = createRedisStore({ url, prefix, absTtlSeconds: 3600, audit: { maxLen: 100 }, ...(CLUSTER ? { cluster: true } : {}) })
+  stores.push(s)
+  const t = nowSeconds()
+  const { rid } = await s.issueInitial('carol', { now: t, deviceId: 'phone' })
+  await s.logout(rid)
+  const cli = (args) =>
+    new Promise((resolve, reject) => {
+      const env = { ...process.env, NO_COLOR: '1' }
+      delete env.FORCE_COLOR
+      const child = spawn(process.execPath, [CLI, '--url', url, '--prefix', prefix, ...(CLUSTER ? ['--cluster'] : []), ...args], { env })
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      child.stderr.on('data', (d) => (stderr += d))
+      child.on('error', reject)
+      child.on('close', (code) => resolve({ code, stdout, stderr }))
+    })
+  const json = await cli(['audit', 'carol', '--json'])
+  assert.equal(json.code, 0, json.stderr)
+  const entries = JSON.parse(json.stdout)
+  assert.deepEqual(entries.map((e) => [e.event, e.rid, e.deviceId, e.reason]), [
+    ['ended', rid, 'phone', 'logout'],
+    ['issued', rid, 'phone', ''],
+  ])
+  const text = await cli(['audit', 'carol', '--count', '1'])
+  assert.equal(text.code, 0, text.stderr)
+  assert.match(text.stdout, /TIME\s+EVENT\s+USER\s+RID/)
+  assert.match(text.stdout, new RegExp(`ended\\s+carol\\s+${rid}\\s+phone\\s+logout`))
+  assert.doesNotMatch(text.stdout, /issued/)
+  const bad = await cli(['audit', 'carol', '--count', '0'])
+  assert.equal(bad.code, 2)
+  const none = await cli(['audit', 'nobody'])
+  assert.match(none.stdout, /no audit entries for user nobody/)
+})
