@@ -467,3 +467,72 @@ test('the CLI `audit` command prints the audit stream', async () => {
   const none = await cli(['audit', 'nobody'])
   assert.match(none.stdout, /no audit entries for user nobody/)
 })
+
+test('audit entries match the stored state across a server crash and restart (AOF on)', { skip: CLUSTER && 'standalone server only' }, async () => {
+  const { startRedis } = await import('../scripts/redis-server.mjs')
+  const { default: Redis } = await import('ioredis')
+  const server = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] })
+  const prefix = uniquePrefix('hard-aof')
+  const s = createRedisStore({
+    url: server.url, prefix, absTtlSeconds: 3600, commandTimeoutMs: 500, connectTimeoutMs: 500,
+    audit: { maxLen: 1_000_000 }, onReuse: 'revoke-lineage', maxSessionsPerUser: 4,
+  })
+  const raw = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    const t = nowSeconds()
+    let stop = false
+    let okCalls = 0
+    let failedCalls = 0
+    let restarted = false
+    let okAfterRestart = 0
+    const worker = async (w) => {
+      for (let i = 0; !stop; i++) {
+        const user = `u${(w + i) % 5}`
+        const issued = await settle(s.issueInitial(user, { now: t, deviceId: `d${i % 3}` }))
+        if (!issued.value) {
+          failedCalls++
+          await new Promise((r) => setTimeout(r, 20))
+          continue
+        }
+        okCalls++
+        if (restarted) okAfterRestart++
+        const r = await settle(s.verifyAndRotateRefresh({ rid: issued.value.rid, now: t + 1 }))
+        if (i % 4 === 0) await settle(s.verifyAndRotateRefresh({ rid: issued.value.rid, now: t + 2 })) // reuse
+        if (r.value && i % 3 === 0) await settle(s.logout(r.value.newRid.rid))
+      }
+    }
+    const workers = Array.from({ length: 6 }, (_, w) => worker(w))
+    await new Promise((r) => setTimeout(r, 400))
+    await server.kill('SIGKILL')
+    await new Promise((r) => setTimeout(r, 100))
+    await server.restart()
+    restarted = true
+    await new Promise((r) => setTimeout(r, 600))
+    stop = true
+    await Promise.all(workers)
+    assert.ok(okCalls > 10, `load ran (${okCalls} issues)`)
+    assert.ok(failedCalls > 0, 'calls failed while the server was down')
+    assert.ok(okAfterRestart > 0, 'calls succeeded after the restart')
+
+    await raw.connect()
+    const hashes = new Map()
+    let cursor = '0'
+    do {
+      const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}:rid:*`, 'COUNT', 1000)
+      for (const key of keys) hashes.set(key.slice(`${prefix}:rid:`.length), await raw.hgetall(key))
+      cursor = next
+    } while (cursor !== '0')
+    const flat = await raw.xrange(`${prefix}:audit`, '-', '+')
+    const entries = flat.map(([, fields]) => Object.fromEntries(fields.reduce((acc, v, i) => (i % 2 ? acc[acc.length - 1].push(v) : acc.push([v]), acc), [])))
+    const all = [...hashes.values()]
+    const of = (event) => entries.filter((e) => e.event === event)
+    assert.equal(of('issued').length, all.filter((h) => h.parentRid === '').length)
+    assert.equal(of('rotated').length, all.filter((h) => h.parentRid !== '').length)
+    assert.equal(of('ended').length, all.filter((h) => h.status === 'tombstoned').length)
+    for (const e of entries) assert.ok(hashes.has(e.rid), `entry for a stored session ${e.rid}`)
+  } finally {
+    await s.close()
+    raw.disconnect()
+    await server.stop()
+  }
+})
