@@ -180,7 +180,7 @@ function createRedisStore(cfg) {
         return []
     }
   }
-  const ended = (kind, fields) => () => [['logout', { kind, ...fields }]]
+  const ended = (kind, fields) => [['logout', { kind, ...fields }]]
 
   const store = {
     issueInitial: method(
@@ -200,13 +200,13 @@ function createRedisStore(cfg) {
       rotateFailure,
     ),
     tombstoneLineage: method('tombstoneLineage', (rid) => native.tombstoneLineage(rid), ([rid]) =>
-      ended('tombstoneLineage', { rid })(),
+      ended('tombstoneLineage', { rid }),
     ),
-    logout: method('logout', (rid) => native.logout(rid), ([rid]) => ended('logout', { rid })()),
+    logout: method('logout', (rid) => native.logout(rid), ([rid]) => ended('logout', { rid })),
     logoutDevice: method('logoutDevice', (userId, deviceId) => native.logoutDevice(userId, deviceId), ([userId, deviceId]) =>
-      ended('logoutDevice', { userId, deviceId })(),
+      ended('logoutDevice', { userId, deviceId }),
     ),
-    logoutAll: method('logoutAll', (userId) => native.logoutAll(userId), ([userId]) => ended('logoutAll', { userId })()),
+    logoutAll: method('logoutAll', (userId) => native.logoutAll(userId), ([userId]) => ended('logoutAll', { userId })),
     getRid: method('getRid', (rid) => native.getRid(rid)),
     scanRids: method('scanRids', (userId) => native.scanRids(userId)),
     gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),
