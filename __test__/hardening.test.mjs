@@ -536,3 +536,29 @@ test('audit entries match the stored state across a server crash and restart (AO
     await server.stop()
   }
 })
+
+test('options at their limits at run time', async () => {
+  const t = nowSeconds()
+  // The longest grace window: its last second still answers, the next is reuse.
+  const wide = newStore({ reuseGraceSeconds: 300 })
+  const { rid } = await wide.issueInitial('u', { now: t })
+  const first = await wide.verifyAndRotateRefresh({ rid, now: t })
+  assert.deepEqual(await wide.verifyAndRotateRefresh({ rid, now: t + 300 }), first)
+  await assert.rejects(wide.verifyAndRotateRefresh({ rid, now: t + 301 }), isReplay)
+  // One session per user, evicting: each sign-in ends the previous one.
+  const single = newStore({ maxSessionsPerUser: 1 })
+  const a = await single.issueInitial('u', { now: t })
+  const b = await single.issueInitial('u', { now: t })
+  assert.deepEqual(await single.scanRids('u'), [b.rid])
+  await assert.rejects(single.verifyAndRotateRefresh({ rid: a.rid, now: t + 1 }), isReplay)
+  // The longest idle limit is capped by absExpAt.
+  const idle = newStore({ idleTtlSeconds: 315360000 })
+  const c = await idle.issueInitial('u', { now: t, absTtlSeconds: 100 })
+  assert.equal((await idle.getRid(c.rid)).expAt, String(t + 100))
+  // The shortest audit stream still records the newest change.
+  const tiny = newStore({ audit: { maxLen: 1 } })
+  const d = await tiny.issueInitial('u', { now: t })
+  await tiny.logout(d.rid)
+  const [newest] = await tiny.readAudit({ userId: 'u', count: 1 })
+  assert.deepEqual([newest.event, newest.rid, newest.reason], ['ended', d.rid, 'logout'])
+})
