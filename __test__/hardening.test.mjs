@@ -562,3 +562,57 @@ test('options at their limits at run time', async () => {
   const [newest] = await tiny.readAudit({ userId: 'u', count: 1 })
   assert.deepEqual([newest.event, newest.rid, newest.reason], ['ended', d.rid, 'logout'])
 })
+
+test('the hardening options and store members are typed, and bad uses fail to compile', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const { fileURLToPath } = await import('node:url')
+  const { execFile } = await import('node:child_process')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const dir = mkdtempSync(join(tmpdir(), 'rss-hard-types-'))
+  const entry = JSON.stringify(join(root, 'index'))
+  const good = `import { createRedisStore, type Cfg, type SessionStore, type AuditEntry } from ${entry}
+const cfg: Cfg = { url: 'redis://h', absTtlSeconds: 60, onReuse: 'revoke-lineage', reuseGraceSeconds: 10,
+  idleTtlSeconds: 600, maxSessionsPerUser: 5, sessionLimitPolicy: 'refuse', audit: { maxLen: 1000 }, metrics: true }
+const store = createRedisStore(cfg)
+store.on('issued', (e) => { const rid: string = e.rid; const exp: number = e.absExp; void rid; void exp })
+store.on('replay', (e) => { const revoked: boolean = e.revoked; void revoked }).off('evicted', (e) => void e.userId)
+const entries: Promise<AuditEntry[]> = store.readAudit({ userId: 'u', count: 5 })
+const text: string = store.metricsText()
+const m = store.metrics()
+if (m) { const n: number = m.calls['issueInitial']['ok']; void n }
+store.listSessions('u').then((l) => { const at: number | undefined = l[0].signedInAt; void at })
+// The original's shape stays assignable.
+const plain: SessionStore = store
+void entries; void text; void plain
+`
+  const bad = [
+    `createRedisStore({ url: 'u', absTtlSeconds: 1, onReuse: 'revoke' })`,
+    `createRedisStore({ url: 'u', absTtlSeconds: 1, sessionLimitPolicy: 'lru' })`,
+    `createRedisStore({ url: 'u', absTtlSeconds: 1, audit: {} })`,
+    `createRedisStore({ url: 'u', absTtlSeconds: 1, metrics: 'yes' })`,
+    `createRedisStore({ url: 'u', absTtlSeconds: 1 }).on('nope', () => {})`,
+    `createRedisStore({ url: 'u', absTtlSeconds: 1 }).on('issued', (e) => { const n: number = e.rid; void n })`,
+  ]
+  const tsc = (file) =>
+    new Promise((resolve) => {
+      const args = [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--target', 'es2022',
+        '--module', 'esnext', '--moduleResolution', 'bundler', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--pretty', 'false', file]
+      execFile(process.execPath, args, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, out: stdout + stderr }))
+    })
+  try {
+    writeFileSync(join(dir, 'good.ts'), good)
+    const ok = await tsc(join(dir, 'good.ts'))
+    assert.equal(ok.code, 0, ok.out)
+    for (const [i, line] of bad.entries()) {
+      const file = join(dir, `bad${i}.ts`)
+      writeFileSync(file, `import { createRedisStore } from ${entry}\n${line}\n`)
+      const r = await tsc(file)
+      assert.notEqual(r.code, 0, `should not compile: ${line}`)
+      assert.match(r.out, /bad\d+\.ts\(2,/, `the error is on the bad line: ${r.out}`)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
