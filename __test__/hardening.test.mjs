@@ -616,3 +616,34 @@ void entries; void text; void plain
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('listSessions is one round trip, and a rotation with every option on is one too', { skip: CLUSTER && 'counts commands on one server' }, async () => {
+  const { default: Redis } = await import('ioredis')
+  const prefix = uniquePrefix('hard-rtt')
+  const s = createRedisStore({
+    url, prefix, absTtlSeconds: 3600, onReuse: 'revoke-lineage', reuseGraceSeconds: 10, idleTtlSeconds: 600,
+    maxSessionsPerUser: 5, audit: { maxLen: 100 }, metrics: true,
+  })
+  stores.push(s)
+  const t = nowSeconds()
+  const { rid } = await s.issueInitial('ned', { now: t - 50, deviceId: 'd' })
+  const { newRid } = await s.verifyAndRotateRefresh({ rid, now: t - 20, deviceId: 'd' })
+  const client = new Redis(url)
+  const monitor = await client.monitor()
+  const seen = []
+  monitor.on('monitor', (_time, args, source) => {
+    if (source !== 'lua' && args.some((a) => String(a).includes(prefix))) seen.push(args[0].toLowerCase())
+  })
+  try {
+    await new Promise((r) => setTimeout(r, 100))
+    const listed = await s.listSessions('ned')
+    await s.verifyAndRotateRefresh({ rid: newRid.rid, now: t, deviceId: 'd' })
+    await s.issueInitial('ned', { now: t })
+    await new Promise((r) => setTimeout(r, 200))
+    assert.equal(listed[0].signedInAt, t - 50)
+    assert.deepEqual(seen, ['evalsha', 'evalsha', 'evalsha'])
+  } finally {
+    monitor.disconnect()
+    client.disconnect()
+  }
+})
