@@ -10,9 +10,10 @@ import { redisUrl, uniquePrefix, nowSeconds } from './helpers.mjs'
 
 const CLUSTER = process.env.HARDENING_TOPOLOGY === 'cluster'
 let url
+let cluster
 if (CLUSTER) {
   const { startCluster } = await import('../scripts/redis-cluster.mjs')
-  const cluster = await startCluster()
+  cluster = await startCluster()
   after(() => cluster.stop())
   url = cluster.url
 } else {
@@ -647,4 +648,67 @@ test('listSessions is one round trip, and a rotation with every option on is one
     monitor.disconnect()
     client.disconnect()
   }
+})
+
+test('on a cluster, every key a script touches was declared to it, with every option on', { skip: !CLUSTER && 'cluster only' }, async () => {
+  const { default: Redis } = await import('ioredis')
+  const monitors = []
+  const violations = []
+  let scriptCalls = 0
+  let luaCommands = 0
+  for (const port of await cluster.primaryPorts()) {
+    const client = new Redis({ port, host: '127.0.0.1' })
+    const monitor = await client.monitor()
+    let declaredKeys = null
+    monitor.on('monitor', (_time, args, source) => {
+      const name = String(args[0]).toLowerCase()
+      if (source !== 'lua') {
+        if (name === 'evalsha' || name === 'eval') {
+          scriptCalls++
+          declaredKeys = new Set(args.slice(3, 3 + Number(args[2])).map(String))
+        } else {
+          declaredKeys = null
+        }
+        return
+      }
+      if (name === 'time') return
+      luaCommands++
+      if (declaredKeys === null || !declaredKeys.has(String(args[1]))) violations.push(args.map(String).join(' '))
+    })
+    monitors.push({ client, monitor })
+  }
+  try {
+    await new Promise((r) => setTimeout(r, 200))
+    const s = newStore({ onReuse: 'revoke-lineage', reuseGraceSeconds: 5, idleTtlSeconds: 100, maxSessionsPerUser: 2, audit: { maxLen: 100 } })
+    const t = nowSeconds()
+    const a = await s.issueInitial('u', { now: t, deviceId: 'd1' })
+    const b = await s.issueInitial('u', { now: t + 1, deviceId: 'd2' })
+    const a1 = await s.verifyAndRotateRefresh({ rid: a.rid, now: t + 2, deviceId: 'd1' })
+    assert.deepEqual(await s.verifyAndRotateRefresh({ rid: a.rid, now: t + 3, deviceId: 'd1' }), a1) // grace
+    await s.issueInitial('u', { now: t + 4, deviceId: 'd3' }) // evicts b
+    assert.equal((await s.getRid(b.rid)).status, 'tombstoned')
+    await s.listSessions('u')
+    const a2 = await s.verifyAndRotateRefresh({ rid: a1.newRid.rid, now: t + 5, deviceId: 'd1' })
+    await assert.rejects(s.verifyAndRotateRefresh({ rid: a.rid, now: t + 30 }), isReplay) // revokes the lineage
+    assert.equal((await s.getRid(a2.newRid.rid)).status, 'tombstoned')
+    const c = await s.issueInitial('v', { now: t, deviceId: 'dv' })
+    await assert.rejects(s.verifyAndRotateRefresh({ rid: c.rid, now: t + 101 }), /ERR_IDLE/)
+    const d = await s.issueInitial('w', { now: t, deviceId: 'dw' })
+    await s.logout(d.rid)
+    await s.issueInitial('w', { now: t, deviceId: 'dw' })
+    await s.logoutDevice('w', 'dw')
+    await s.issueInitial('w', { now: t })
+    await s.logoutAll('w')
+    const e = await s.issueInitial('x', { now: t })
+    await s.tombstoneLineage(e.rid)
+    await new Promise((r) => setTimeout(r, 300))
+  } finally {
+    for (const { client, monitor } of monitors) {
+      monitor.disconnect()
+      client.disconnect()
+    }
+  }
+  assert.ok(scriptCalls >= 15, `scripts ran (${scriptCalls})`)
+  assert.ok(luaCommands >= 100, `their commands were seen (${luaCommands})`)
+  assert.deepEqual(violations, [])
 })
