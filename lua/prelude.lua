@@ -29,8 +29,8 @@ local CLUSTER = MODE == 'cluster'
 --   max     active sessions per user                                (maxSessionsPerUser)
 --   refuse  at max, refuse a new session instead of ending the oldest
 --   audit   MAXLEN ~ of the audit stream (0: no audit)               (audit.maxLen)
---   hops    the most parent links a lineage walk follows
-local OPTIONS = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 100000 }
+--   hops    the most parent links the reuse revocation's lineage walk follows
+local OPTIONS = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
 for name, value in string.gmatch(OPTION_TEXT, ';(%w+)=([^;]*)') do
   if value == 'true' then OPTIONS[name] = true else OPTIONS[name] = tonumber(value) end
 end

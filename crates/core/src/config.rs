@@ -80,7 +80,7 @@ impl Hardening {
     pub fn script_text(&self) -> String {
         let mut text = String::new();
         if self.revoke_on_reuse {
-            text.push_str(";revoke=true");
+            text.push_str(&format!(";revoke=true;hops={}", crate::store::MAX_LINEAGE_HOPS));
         }
         for (name, value) in [
             ("grace", self.reuse_grace_seconds),
@@ -480,7 +480,10 @@ mod tests {
             ("metrics", Arg::Bool(true)),
         ])
         .unwrap();
-        assert_eq!(c.hardening.script_text(), ";revoke=true;grace=300;idle=1;max=10000;audit=1;refuse=true");
+        assert_eq!(
+            c.hardening.script_text(),
+            ";revoke=true;hops=100000;grace=300;idle=1;max=10000;audit=1;refuse=true"
+        );
         assert!(c.hardening.metrics);
         let c = with(vec![("onReuse", Arg::String("error".into())), ("reuseGraceSeconds", Arg::Number(0.0))]).unwrap();
         assert_eq!(c.hardening.script_text(), "");
