@@ -62,6 +62,72 @@ export interface SessionStore {
    * advances; old rids keep working through an alias for their remaining lifetime.
    */
   migrateFrom?(source: { url: string; prefix?: string; dryRun?: boolean }): Promise<MigrationReport>
+  /**
+   * The newest entries of the audit stream (`cfg.audit`), newest first, of one user when
+   * `userId` is given (required with `cfg.cluster`). `count`: 1 to 10000, default 100.
+   */
+  readAudit?(opts?: { userId?: UserId; count?: number }): Promise<AuditEntry[]>
+  /**
+   * Calls `listener` after each call with that outcome settles (on a later turn of the
+   * event loop; a listener that throws is reported with `process.emitWarning`). Returns
+   * the store. Throws a `TypeError` for an unknown event or a listener that is not a function.
+   */
+  on?<E extends SessionStoreEventName>(event: E, listener: (payload: SessionStoreEvents[E]) => void): this
+  /** Removes a listener added with `on`. */
+  off?<E extends SessionStoreEventName>(event: E, listener: (payload: SessionStoreEvents[E]) => void): this
+  /** Call counters and latency histograms with `cfg.metrics: true`; `null` otherwise. */
+  metrics?(): StoreMetrics | null
+  /** The metrics in the Prometheus text exposition format; `""` without `cfg.metrics`. */
+  metricsText?(): string
+}
+
+/** One entry of the audit stream. */
+export interface AuditEntry {
+  /** The stream entry's id, `<milliseconds>-<sequence>`. */
+  id: string
+  event: 'issued' | 'rotated' | 'ended'
+  userId: string
+  rid: string
+  deviceId: string
+  /**
+   * Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`
+   * (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`; `""` for other events.
+   */
+  reason: string
+  /** The server's clock when the change happened, epoch seconds. */
+  time: number
+  /** `rotated` only: the rid of the child the rotation issued. */
+  childRid?: string
+}
+
+/** The payload of each event `on` can listen to. */
+export interface SessionStoreEvents {
+  issued: { userId: UserId; rid: string; absExp: number; deviceId: string }
+  /** A rotation, or an answer within `reuseGraceSeconds` (then `newRid` is the child issued before). */
+  rotated: { userId: UserId; rid: string; newRid: RefreshIssue }
+  /** A used rid presented again; `revoked` when `onReuse: 'revoke-lineage'` ended its lineage. */
+  replay: { rid: string; revoked: boolean }
+  binding_mismatch: { rid: string }
+  /** A rid past its absolute expiry. */
+  expired: { rid: string }
+  /** A rid refused and ended by `idleTtlSeconds`. */
+  idle: { rid: string }
+  /** A session ended to keep its user within `maxSessionsPerUser`. */
+  evicted: { userId: UserId; rid: string }
+  /** A logout call settled. */
+  logout: {
+    kind: 'logout' | 'logoutDevice' | 'logoutAll' | 'tombstoneLineage'
+    rid?: string
+    userId?: UserId
+    deviceId?: string
+  }
+}
+export type SessionStoreEventName = keyof SessionStoreEvents
+
+/** `metrics()`: counts by method and outcome (`ok` or the error's code), latency in seconds. */
+export interface StoreMetrics {
+  calls: Record<string, Record<string, number>>
+  latency: Record<string, { buckets: Record<string, number>; sum: number; count: number }>
 }
 
 /** What `migrateFrom` did (or, with `dryRun`, found). */
@@ -85,6 +151,13 @@ export interface SessionInfo {
   userId: string
   /** `""` for the first session of a lineage. */
   parentRid: string
+  /**
+   * listSessions only: when the lineage signed in, the createdAt of its first session
+   * (found through parentRid), or this session's createdAt when that one is gone.
+   */
+  signedInAt?: number
+  /** listSessions only: when the session was last rotated (or issued), its createdAt. */
+  lastRotatedAt?: number
   createdAt: number
   expAt: number
   absExpAt: number
@@ -171,6 +244,38 @@ export type Cfg = {
     /** How long to wait for them, in milliseconds. */
     timeoutMs: number
   }
+  /**
+   * What a used (already rotated) rid presented again does: `'error'` (default) rejects
+   * with `rotate_fail:ERR_REPLAY`; `'revoke-lineage'` also ends the rid's whole lineage,
+   * in the same script (refresh token reuse detection).
+   */
+  onReuse?: 'error' | 'revoke-lineage'
+  /**
+   * Seconds (integer, 0 to 300; default 0) after a rotation during which the same rid,
+   * with the same binding, resolves with the child already issued, while that child is
+   * active. Stores `rotatedAt` and `childRid` on rotated sessions when set.
+   */
+  reuseGraceSeconds?: number
+  /**
+   * Seconds (integer, 1 to 315360000) a rid may go unrotated after its createdAt; then it
+   * is refused with `rotate_fail:ERR_IDLE` and ended. `expAt` stores that deadline.
+   */
+  idleTtlSeconds?: number
+  /** Active sessions a user may have (integer, 1 to 10000), enforced when one is issued. */
+  maxSessionsPerUser?: number
+  /**
+   * At `maxSessionsPerUser`: `'evict-oldest'` (default) ends the least recently rotated
+   * sessions; `'refuse'` rejects the new one with `rotate_fail:ERR_SESSION_LIMIT`.
+   */
+  sessionLimitPolicy?: 'evict-oldest' | 'refuse'
+  /**
+   * Every state change appends an entry to a capped stream (`XADD MAXLEN ~ maxLen`):
+   * `{prefix}:audit`, or with `cluster` one per user's slot, `{prefix}:audit:{<tag>}`.
+   * `maxLen`: integer, 1 to 100000000.
+   */
+  audit?: { maxLen: number }
+  /** Counts calls and their latency, for `metrics()` and `metricsText()`. Default false. */
+  metrics?: boolean
 }
 
 /** Error codes carried by the `code` property of every error the store rejects with. */
@@ -181,6 +286,8 @@ export type SessionStoreErrorCode =
   | 'ERR_REPLAY'
   | 'ERR_BINDING'
   | 'ERR_COLLISION'
+  | 'ERR_IDLE'
+  | 'ERR_SESSION_LIMIT'
   | 'ERR_REDIS_UNAVAILABLE'
   | 'ERR_REDIS_TIMEOUT'
   | 'ERR_REDIS_AUTH'
@@ -194,6 +301,17 @@ export function createRedisStore(cfg: Cfg): SessionStore &
   Required<
     Pick<
       SessionStore,
-      'close' | 'listSessions' | 'inspectLineage' | 'keyspaceStats' | 'prefixHasKeys' | 'gcOrphansWithProgress' | 'migrateFrom'
+      | 'close'
+      | 'listSessions'
+      | 'inspectLineage'
+      | 'keyspaceStats'
+      | 'prefixHasKeys'
+      | 'gcOrphansWithProgress'
+      | 'migrateFrom'
+      | 'readAudit'
+      | 'on'
+      | 'off'
+      | 'metrics'
+      | 'metricsText'
     >
   >

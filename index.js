@@ -2,24 +2,202 @@
 
 // The public module. The native class does the work; this file only hands out a plain
 // object of functions, so that a method taken off the store (`const { logout } = store`)
-// keeps working, as it does with the original package.
+// keeps working, as it does with the original package. It also delivers events and keeps
+// metrics, both only when asked for: with no listener and `cfg.metrics` unset, a method
+// is the native call itself.
 
 const { NativeStore } = loadNative()
 const { promised } = require('./promised.js')
 
+const EVENT_NAMES = ['issued', 'rotated', 'replay', 'binding_mismatch', 'expired', 'idle', 'evicted', 'logout']
+
+/** Upper bounds of the latency histogram buckets, in seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+/** Counters per method and outcome, and a latency histogram per method. */
+class Metrics {
+  constructor() {
+    this.calls = new Map() // method -> Map(outcome -> count)
+    this.latency = new Map() // method -> { counts: number[], sum, count }
+  }
+
+  record(method, outcome, seconds) {
+    let outcomes = this.calls.get(method)
+    if (!outcomes) this.calls.set(method, (outcomes = new Map()))
+    outcomes.set(outcome, (outcomes.get(outcome) || 0) + 1)
+    let h = this.latency.get(method)
+    if (!h) this.latency.set(method, (h = { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 }))
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) h.counts[i]++
+    h.sum += seconds
+    h.count++
+  }
+
+  snapshot() {
+    const calls = {}
+    for (const [method, outcomes] of this.calls) calls[method] = Object.fromEntries(outcomes)
+    const latency = {}
+    for (const [method, h] of this.latency) {
+      const buckets = {}
+      LATENCY_BUCKETS.forEach((le, i) => (buckets[String(le)] = h.counts[i]))
+      buckets['+Inf'] = h.count
+      latency[method] = { buckets, sum: h.sum, count: h.count }
+    }
+    return { calls, latency }
+  }
+
+  text() {
+    const label = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+    const lines = [
+      '# HELP session_store_calls_total Store calls by method and outcome (ok or the error code).',
+      '# TYPE session_store_calls_total counter',
+    ]
+    for (const [method, outcomes] of this.calls) {
+      for (const [outcome, n] of outcomes) {
+        lines.push(`session_store_calls_total{method="${label(method)}",outcome="${label(outcome)}"} ${n}`)
+      }
+    }
+    lines.push(
+      '# HELP session_store_call_duration_seconds Time from a call to its settlement.',
+      '# TYPE session_store_call_duration_seconds histogram',
+    )
+    for (const [method, h] of this.latency) {
+      const m = label(method)
+      LATENCY_BUCKETS.forEach((le, i) => {
+        lines.push(`session_store_call_duration_seconds_bucket{method="${m}",le="${le}"} ${h.counts[i]}`)
+      })
+      lines.push(`session_store_call_duration_seconds_bucket{method="${m}",le="+Inf"} ${h.count}`)
+      lines.push(`session_store_call_duration_seconds_sum{method="${m}"} ${h.sum}`)
+      lines.push(`session_store_call_duration_seconds_count{method="${m}"} ${h.count}`)
+    }
+    return lines.join('\n') + '\n'
+  }
+}
+
+/** A listener's failure (a throw or a rejected Promise) becomes a process warning. */
+function warnListener(err) {
+  process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'SessionStoreListenerWarning')
+}
+
 /** @param {import('./index').Cfg} cfg */
 function createRedisStore(cfg) {
   const native = new NativeStore(cfg)
-  return {
-    issueInitial: promised((userId, input) => native.issueInitial(userId, input)),
-    verifyAndRotateRefresh: promised((input) => native.verifyAndRotateRefresh(input)),
-    tombstoneLineage: promised((rid) => native.tombstoneLineage(rid)),
-    logout: promised((rid) => native.logout(rid)),
-    logoutDevice: promised((userId, deviceId) => native.logoutDevice(userId, deviceId)),
-    logoutAll: promised((userId) => native.logoutAll(userId)),
-    getRid: promised((rid) => native.getRid(rid)),
-    scanRids: promised((userId) => native.scanRids(userId)),
-    gcOrphans: promised((opts) => native.gcOrphans(opts)),
+  const metrics = native.metricsEnabled ? new Metrics() : null
+  const stripsEvictions = native.limitsSessions
+  const revokes = native.revokesOnReuse
+  /** @type {Map<string, Function[]>} */
+  const listeners = new Map()
+  let listening = 0
+
+  // Events are delivered on a later turn of the event loop, after the caller has its
+  // result; listeners see a snapshot of the list as it was when the call settled.
+  const deliver = (events) => {
+    if (events.length === 0) return
+    const batch = events.map(([name, payload]) => [listeners.get(name) || [], payload]).filter(([l]) => l.length)
+    if (batch.length === 0) return
+    setImmediate(() => {
+      for (const [list, payload] of batch) {
+        for (const listener of list) {
+          try {
+            const result = listener(payload)
+            if (result && typeof result.then === 'function') result.then(undefined, warnListener)
+          } catch (err) {
+            warnListener(err)
+          }
+        }
+      }
+    })
+  }
+
+  /**
+   * A store method: the native call itself unless events, metrics or eviction reports
+   * need its outcome. `onOk(args, value)` / `onErr(args, err)` give the events of an
+   * outcome, as [name, payload] pairs.
+   */
+  const method = (name, call, onOk, onErr, strip) =>
+    promised((...args) => {
+      if (listening === 0 && metrics === null && !strip) return call(...args)
+      const start = metrics ? process.hrtime.bigint() : 0n
+      const record = (outcome) => {
+        if (metrics === null) return
+        try {
+          metrics.record(name, outcome, Number(process.hrtime.bigint() - start) / 1e9)
+        } catch {}
+      }
+      let pending
+      try {
+        pending = call(...args)
+      } catch (err) {
+        pending = Promise.reject(err)
+      }
+      return pending.then(
+        (value) => {
+          const evicted = strip && value ? value.evicted : undefined
+          if (evicted !== undefined) delete value.evicted
+          record('ok')
+          if (listening > 0 && onOk) {
+            try {
+              deliver(onOk(args, value, evicted))
+            } catch {}
+          }
+          return value
+        },
+        (err) => {
+          record((err && typeof err.code === 'string' && err.code) || 'error')
+          if (listening > 0 && onErr) {
+            try {
+              deliver(onErr(args, err))
+            } catch {}
+          }
+          throw err
+        },
+      )
+    })
+
+  const rotateFailure = ([input], err) => {
+    const rid = input && typeof input === 'object' ? input.rid : undefined
+    switch (err && err.code) {
+      case 'ERR_REPLAY':
+        return [['replay', { rid, revoked: revokes }]]
+      case 'ERR_BINDING':
+        return [['binding_mismatch', { rid }]]
+      case 'ERR_EXPIRED_ABS':
+        return [['expired', { rid }]]
+      case 'ERR_IDLE':
+        return [['idle', { rid }]]
+      default:
+        return []
+    }
+  }
+  const ended = (kind, fields) => [['logout', { kind, ...fields }]]
+
+  const store = {
+    issueInitial: method(
+      'issueInitial',
+      (userId, input) => native.issueInitial(userId, input),
+      ([userId, input], value, evicted) => [
+        ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: (input && input.deviceId) || '' }],
+        ...(evicted || []).map((rid) => ['evicted', { userId, rid }]),
+      ],
+      null,
+      stripsEvictions,
+    ),
+    verifyAndRotateRefresh: method(
+      'verifyAndRotateRefresh',
+      (input) => native.verifyAndRotateRefresh(input),
+      ([input], value) => [['rotated', { userId: value.userId, rid: input.rid, newRid: value.newRid }]],
+      rotateFailure,
+    ),
+    tombstoneLineage: method('tombstoneLineage', (rid) => native.tombstoneLineage(rid), ([rid]) =>
+      ended('tombstoneLineage', { rid }),
+    ),
+    logout: method('logout', (rid) => native.logout(rid), ([rid]) => ended('logout', { rid })),
+    logoutDevice: method('logoutDevice', (userId, deviceId) => native.logoutDevice(userId, deviceId), ([userId, deviceId]) =>
+      ended('logoutDevice', { userId, deviceId }),
+    ),
+    logoutAll: method('logoutAll', (userId) => native.logoutAll(userId), ([userId]) => ended('logoutAll', { userId })),
+    getRid: method('getRid', (rid) => native.getRid(rid)),
+    scanRids: method('scanRids', (userId) => native.scanRids(userId)),
+    gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),
     close: async () => native.close(),
     // Read-only operator views (used by the `redis-session-store` CLI).
     listSessions: promised((userId) => native.listSessions(userId)),
@@ -27,6 +205,7 @@ function createRedisStore(cfg) {
     keyspaceStats: promised(() => native.keyspaceStats()),
     migrateFrom: promised((source) => native.migrateFrom(source)),
     prefixHasKeys: promised(() => native.prefixHasKeys()),
+    readAudit: method('readAudit', (opts) => native.readAudit(opts)),
     gcOrphansWithProgress: promised((opts, onProgress) =>
       native.gcOrphansWithProgress(
         opts,
@@ -42,7 +221,34 @@ function createRedisStore(cfg) {
           : onProgress,
       ),
     ),
+    /** Adds a listener for one of EVENT_NAMES; returns the store. */
+    on(event, listener) {
+      if (!EVENT_NAMES.includes(event)) {
+        throw new TypeError(`event must be one of ${EVENT_NAMES.join(', ')} (received ${typeof event === 'string' ? `"${event}"` : typeof event})`)
+      }
+      if (typeof listener !== 'function') {
+        throw new TypeError(`listener must be a function (received ${listener === null ? 'null' : typeof listener})`)
+      }
+      listeners.set(event, [...(listeners.get(event) || []), listener])
+      listening++
+      return store
+    },
+    /** Removes a listener added with `on`; returns the store. */
+    off(event, listener) {
+      const list = listeners.get(event)
+      const at = list ? list.indexOf(listener) : -1
+      if (at >= 0) {
+        listeners.set(event, list.filter((_, i) => i !== at))
+        listening--
+      }
+      return store
+    },
+    /** Counters and latency histograms (`cfg.metrics`); `null` when metrics are off. */
+    metrics: () => (metrics ? metrics.snapshot() : null),
+    /** The metrics in the Prometheus text exposition format; `""` when metrics are off. */
+    metricsText: () => (metrics ? metrics.text() : ''),
   }
+  return store
 }
 
 module.exports = { createRedisStore }

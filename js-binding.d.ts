@@ -34,7 +34,15 @@ export declare class NativeStore {
    * is reported by the calls instead.
    */
   constructor(cfg: unknown)
-  issueInitial(userId: unknown, input: unknown): Promise<RefreshIssue>
+  issueInitial(userId: unknown, input: unknown): Promise<IssueResult>
+  /** The newest entries of the audit stream (`cfg.audit`), newest first. */
+  readAudit(opts: unknown): Promise<AuditEntry[]>
+  /** Whether `cfg.metrics` was set: the wrapper then keeps counters and histograms. */
+  get metricsEnabled(): boolean
+  /** Whether `cfg.maxSessionsPerUser` was set: `issueInitial` may then report evictions. */
+  get limitsSessions(): boolean
+  /** Whether `cfg.onReuse` is `'revoke-lineage'`. */
+  get revokesOnReuse(): boolean
   verifyAndRotateRefresh(input: unknown): Promise<RotateResult>
   tombstoneLineage(rid: unknown): Promise<void>
   logout(rid: unknown): Promise<void>
@@ -53,6 +61,26 @@ export declare class NativeStore {
   close(): void
 }
 
+/** One entry of the audit stream. */
+export interface AuditEntry {
+  /** The stream entry's id (`<milliseconds>-<sequence>`). */
+  id: string
+  /** `issued`, `rotated` or `ended`. */
+  event: string
+  userId: string
+  rid: string
+  deviceId: string
+  /**
+   * Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`, `reuse`,
+   * `idle` or `evicted`; `""` otherwise.
+   */
+  reason: string
+  /** The server's clock when the change happened, epoch seconds. */
+  time: number
+  /** `rotated` only: the child the rotation issued. */
+  childRid?: string
+}
+
 export interface GcReport {
   scannedUserSets: number
   scannedRids: number
@@ -61,6 +89,17 @@ export interface GcReport {
   deletedRidHashes: number
   removedRids: number
   dryRun: boolean
+}
+
+/**
+ * `issueInitial`'s result; `evicted` (the rids ended to keep the user within
+ * `maxSessionsPerUser`) is present only when sessions were ended, and `index.js` takes it
+ * off before the caller sees the result.
+ */
+export interface IssueResult {
+  rid: string
+  absExp: number
+  evicted?: Array<string>
 }
 
 /** Counts and memory (bytes, `MEMORY USAGE`) of the keys under the store's prefix. */
@@ -124,4 +163,11 @@ export interface SessionInfo {
   uaHash: string
   ipHash: string
   status: string
+  /**
+   * listSessions only: when the lineage signed in (its first session's createdAt, or
+   * this session's createdAt when the first session is gone).
+   */
+  signedInAt?: number
+  /** listSessions only: when the session was last rotated (or issued): its createdAt. */
+  lastRotatedAt?: number
 }

@@ -30,8 +30,8 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
 
   const listed = await s.listSessions('alice')
   assert.deepEqual(listed, [
-    { rid: a1.rid, userId: 'alice', parentRid: a.rid, createdAt: t - 50, expAt: t - 100 + 3600, absExpAt: t - 100 + 3600, deviceId: 'laptop', uaHash: '', ipHash: '', status: 'active' },
-    { rid: b.rid, userId: 'alice', parentRid: '', createdAt: t - 10, expAt: t - 10 + 3600, absExpAt: t - 10 + 3600, deviceId: 'phone', uaHash: '', ipHash: '', status: 'active' },
+    { rid: a1.rid, userId: 'alice', parentRid: a.rid, createdAt: t - 50, expAt: t - 100 + 3600, absExpAt: t - 100 + 3600, deviceId: 'laptop', uaHash: '', ipHash: '', status: 'active', signedInAt: t - 100, lastRotatedAt: t - 50 },
+    { rid: b.rid, userId: 'alice', parentRid: '', createdAt: t - 10, expAt: t - 10 + 3600, absExpAt: t - 10 + 3600, deviceId: 'phone', uaHash: '', ipHash: '', status: 'active', signedInAt: t - 10, lastRotatedAt: t - 10 },
   ])
 
   const lineage = await s.inspectLineage(a1.rid)

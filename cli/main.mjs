@@ -440,6 +440,40 @@ Examples:
       }),
     )
 
+  // audit: reads the audit stream a store with cfg.audit writes (newest first).
+  program
+    .command('audit')
+    .description('the newest entries of the audit stream (stores created with cfg.audit), newest first')
+    .argument('[userId]', "only this user's entries (required with --cluster)")
+    .addOption(
+      new Option('--count <n>', 'how many entries, 1 to 10000').default(50).argParser((value) => {
+        const n = Number(value)
+        if (!/^\d+$/.test(value.trim()) || n < 1 || n > 10000) throw new InvalidArgumentError('must be an integer from 1 to 10000')
+        return n
+      }),
+    )
+    .action(
+      withStore(async ({ store, out, opts, args: [userId] }) => {
+        const entries = await store.readAudit({ ...(userId === undefined ? {} : { userId }), count: opts.count })
+        out.result(entries, () => {
+          if (entries.length === 0) return `no audit entries${userId === undefined ? '' : ` for user ${userId}`}`
+          const rows = entries.map((e) => [
+            time(e.time),
+            e.event,
+            e.userId,
+            e.rid,
+            e.deviceId || out.c.dim('-'),
+            e.reason || (e.childRid ? `→ ${e.childRid}` : out.c.dim('-')),
+          ])
+          return table(
+            [{ title: 'TIME' }, { title: 'EVENT' }, { title: 'USER' }, { title: 'RID' }, { title: 'DEVICE' }, { title: 'REASON / CHILD' }],
+            rows,
+            out.c,
+          )
+        })
+      }),
+    )
+
   return program
 }
 

@@ -1,13 +1,57 @@
 -- issue: creates the first session of a new lineage.
 -- KEYS[1] new rid key   KEYS[2] user index key   KEYS[3] device key (unused when deviceId is "")
+--   (cluster layout: also the audit stream, the indexed sessions and their device keys
+--   when maxSessionsPerUser is set, as asked)
 -- ARGV[6] userId  ARGV[7] now  ARGV[8] expAt  ARGV[9] absExpAt
 -- ARGV[10] deviceId  ARGV[11] uaHash  ARGV[12] ipHash   (absent values are "")
--- Returns 'OK', or 'ERR_COLLISION' when the new rid key already exists (nothing written).
+-- Returns 'OK' ({'OK', evicted rid...} when sessions were ended to stay within
+-- maxSessionsPerUser), 'ERR_COLLISION' when the new rid key already exists, or
+-- 'ERR_SESSION_LIMIT' when the user has maxSessionsPerUser active sessions and the policy
+-- is to refuse (nothing written on a failure).
 
 local user_id, now, exp_at, abs_exp_at = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local device_id, ua_hash, ip_hash = ARGV[10], ARGV[11], ARGV[12]
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'ERR_COLLISION' end
+
+-- The session limit: the user's active sessions, least recently rotated first (a
+-- session's createdAt is when it was issued or last rotated).
+local evict = {}
+if OPTIONS.max > 0 then
+  local members = redis.call('SMEMBERS', KEYS[2])
+  for _, key in ipairs(members) do declared(key) end
+  local need = need_reply()
+  if need then return need end
+  local active = {}
+  for _, key in ipairs(members) do
+    local f = redis.call('HMGET', key, 'userId', 'status', 'createdAt', 'deviceId')
+    if f[1] == user_id and (f[2] == 'active' or f[2] == false) then
+      active[#active + 1] = { key = key, created = seconds(f[3]), device = f[4] or '', status = f[2] }
+    end
+  end
+  local excess = #active - OPTIONS.max + 1
+  if excess > 0 then
+    if OPTIONS.refuse then return 'ERR_SESSION_LIMIT' end
+    table.sort(active, function(a, b)
+      if a.created ~= b.created then return a.created < b.created end
+      return a.key < b.key
+    end)
+    for i = 1, excess do
+      evict[i] = active[i]
+      may_end_session(user_id, active[i].device)
+    end
+  end
+end
+may_audit(user_id)
+local need = need_reply()
+if need then return need end
+
+local reply = { 'OK' }
+for _, s in ipairs(evict) do
+  end_session(s.key, user_id, s.device, 'evicted', s.status)
+  reply[#reply + 1] = rid_of_key(s.key) or s.key
+end
+
 redis.call('HSET', KEYS[1],
   'userId', user_id, 'parentRid', '', 'createdAt', now, 'expAt', exp_at,
   'absExpAt', ARGV[9], 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
@@ -17,4 +61,6 @@ index_add(KEYS[2], KEYS[1], abs_exp_at)
 if device_id ~= '' then
   redis.call('SET', KEYS[3], KEYS[1], 'EXAT', abs_exp_at)
 end
-return 'OK'
+audit('issued', user_id, KEYS[1], device_id, '')
+if #reply == 1 then return 'OK' end
+return reply

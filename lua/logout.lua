@@ -5,5 +5,5 @@
 local h = load_hash(KEYS[1])
 if h.userId == nil or h.userId == '' then return 0 end
 if not may_end_session(h.userId, h.deviceId) then return need_reply() end
-end_session(KEYS[1], h.userId, h.deviceId)
+end_session(KEYS[1], h.userId, h.deviceId, 'logout', h.status)
 return 1

@@ -21,7 +21,7 @@ end
 
 local sessions = {}
 for i, key in ipairs(batch) do
-  local fields = redis.call('HMGET', key, 'userId', 'deviceId')
+  local fields = redis.call('HMGET', key, 'userId', 'deviceId', 'status')
   sessions[i] = fields
   if fields[1] and fields[1] ~= '' then may_end_session(fields[1], fields[2]) end
 end
@@ -29,8 +29,8 @@ local need = need_reply()
 if need then return need end
 
 for i, key in ipairs(batch) do
-  local user_id, device_id = sessions[i][1], sessions[i][2]
+  local user_id, device_id, status = sessions[i][1], sessions[i][2], sessions[i][3]
   if CLUSTER then redis.call('SREM', KEYS[1], key) end
-  if user_id and user_id ~= '' then end_unindexed_session(key, user_id, device_id) end
+  if user_id and user_id ~= '' then end_unindexed_session(key, user_id, device_id, 'logout_all', status) end
 end
 return redis.call('SCARD', KEYS[1])

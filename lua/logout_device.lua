@@ -1,5 +1,6 @@
 -- logout_device: ends every active session of one user bound to one device.
--- KEYS[1] user index key   KEYS[2] device key  (cluster layout: also the sessions, as asked)
+-- KEYS[1] user index key   KEYS[2] device key  (cluster layout: also the sessions and the
+--   audit stream, as asked)
 -- ARGV[6] userId  ARGV[7] deviceId
 -- Returns the number of sessions ended. Sessions are matched on their own userId and
 -- deviceId fields, never on key names, so ids containing ':' cannot reach another user.
@@ -11,6 +12,7 @@ local members = redis.call('SMEMBERS', KEYS[1])
 for _, key in ipairs(members) do declared(key) end
 local newest = redis.call('GET', KEYS[2])
 if newest then declared(newest) end
+may_audit(user_id)
 local need = need_reply()
 if need then return need end
 
@@ -21,7 +23,7 @@ end
 for _, key in ipairs(members) do
   local h = load_hash(key)
   if belongs(h) and h.status == 'active' then
-    end_session(key, h.userId, h.deviceId)
+    end_session(key, h.userId, h.deviceId, 'logout_device', h.status)
     ended = ended + 1
   end
 end
@@ -32,7 +34,7 @@ if newest then
   local h = load_hash(newest)
   if belongs(h) then
     if h.status == 'active' then ended = ended + 1 end
-    end_session(newest, h.userId, h.deviceId)
+    end_session(newest, h.userId, h.deviceId, 'logout_device', h.status)
   end
   if h.userId == nil or belongs(h) then redis.call('DEL', KEYS[2]) end
 end

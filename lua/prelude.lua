@@ -4,7 +4,8 @@
 --   ARGV[2] user index prefix   ("auth:user:")
 --   ARGV[3] user index suffix   (":rids")
 --   ARGV[4] device key prefix   ("auth:device:")
---   ARGV[5] "standalone" (the original's layout) or "cluster"
+--   ARGV[5] "standalone" (the original's layout) or "cluster", then the store's
+--           hardening options when any is set: ";name=value" pairs (see OPTIONS below)
 -- Each script's own arguments start at ARGV[6].
 --
 -- The cluster layout puts every key of one user in one hash slot: the user's tag (the
@@ -18,7 +19,23 @@
 -- writes nothing and returns {'NEED', key...}; the caller calls again with those keys.
 
 local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local CLUSTER = ARGV[5] == 'cluster'
+local MODE, OPTION_TEXT = string.match(ARGV[5], '^([^;]*)(.*)$')
+local CLUSTER = MODE == 'cluster'
+
+-- Hardening options; each is off (0 / false) unless the store was configured with it:
+--   revoke  a used rid presented again ends its whole lineage      (onReuse)
+--   grace   seconds a rotated rid still answers with its child      (reuseGraceSeconds)
+--   idle    seconds a rid may go unrotated after its createdAt      (idleTtlSeconds)
+--   max     active sessions per user                                (maxSessionsPerUser)
+--   refuse  at max, refuse a new session instead of ending the oldest
+--   audit   MAXLEN ~ of the audit stream (0: no audit)               (audit.maxLen)
+--   hops    the most parent links the reuse revocation's lineage walk follows
+local OPTIONS = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
+for name, value in string.gmatch(OPTION_TEXT, ';(%w+)=([^;]*)') do
+  if value == 'true' then OPTIONS[name] = true else OPTIONS[name] = tonumber(value) end
+end
+-- The key prefix the layout's keys share ("auth").
+local PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
 
 local function user_tag(user_id) return string.sub(redis.sha1hex(user_id), 1, 16) end
 
@@ -49,6 +66,13 @@ local function device_key(user_id, device_id)
   return DEVICE_PREFIX .. user_id .. ':' .. device_id
 end
 
+-- The audit stream: one per store in the original's layout, one per user's slot in the
+-- cluster layout.
+local function audit_key(user_id)
+  if CLUSTER then return PREFIX .. ':audit:{' .. user_tag(user_id) .. '}' end
+  return PREFIX .. ':audit'
+end
+
 local DECLARED = {}
 if CLUSTER then
   for _, key in ipairs(KEYS) do DECLARED[key] = true end
@@ -74,12 +98,18 @@ local function need_reply()
   return reply
 end
 
--- Declares what ending a session touches: its user's index and, when bound, its device
--- key. True when all are declared.
+-- Declares the user's audit stream when audit is on. True when declared (or not needed).
+local function may_audit(user_id)
+  if OPTIONS.audit <= 0 then return true end
+  return declared(audit_key(user_id))
+end
+
+-- Declares what ending a session touches: its user's index, when bound its device key,
+-- and the audit stream. True when all are declared.
 local function may_end_session(user_id, device_id)
   local ok = declared(user_key(user_id))
   if device_id ~= nil and device_id ~= '' then ok = declared(device_key(user_id, device_id)) and ok end
-  return ok
+  return may_audit(user_id) and ok
 end
 
 -- A hash as a Lua table; an empty table when the key is missing.
@@ -102,6 +132,23 @@ local function seconds(value)
 end
 
 local function fmt(n) return string.format('%d', n) end
+
+-- The server's clock, epoch seconds, read once per script call.
+local server_now = nil
+local function clock_seconds()
+  if server_now == nil then server_now = tonumber(redis.call('TIME')[1]) end
+  return server_now
+end
+
+-- Appends one entry to the user's audit stream (when audit is on; declared beforehand
+-- with may_audit). `fields` holds further field/value pairs, or nil.
+local function audit(event, user_id, key, device_id, reason, fields)
+  if OPTIONS.audit <= 0 then return end
+  local entry = { 'event', event, 'userId', user_id, 'rid', rid_of_key(key) or key,
+    'deviceId', device_id or '', 'reason', reason or '', 'time', fmt(clock_seconds()) }
+  for _, v in ipairs(fields or {}) do entry[#entry + 1] = v end
+  redis.call('XADD', audit_key(user_id), 'MAXLEN', '~', fmt(OPTIONS.audit), '*', unpack(entry))
+end
 
 -- Adds a session to its user's index. The index's expiry only ever grows, so a
 -- short-lived session never makes the index vanish before a longer one.
@@ -128,8 +175,10 @@ end
 local device_targets = {}
 
 -- Ends one session that is already out of its user's index: status tombstoned, and its
--- device key deleted when that key still points at it.
-local function end_unindexed_session(key, user_id, device_id)
+-- device key deleted when that key still points at it. With a `reason`, a session that
+-- was not already tombstoned (its `status` before) gets an 'ended' audit entry.
+local function end_unindexed_session(key, user_id, device_id, reason, status)
+  if reason and status ~= 'tombstoned' then audit('ended', user_id, key, device_id, reason) end
   redis.call('HSET', key, 'status', 'tombstoned')
   if device_id ~= nil and device_id ~= '' then
     local dkey = device_key(user_id, device_id)
@@ -142,7 +191,86 @@ local function end_unindexed_session(key, user_id, device_id)
 end
 
 -- Ends one session: as above, and out of its user's index.
-local function end_session(key, user_id, device_id)
+local function end_session(key, user_id, device_id, reason, status)
   redis.call('SREM', user_key(user_id), key)
-  end_unindexed_session(key, user_id, device_id)
+  end_unindexed_session(key, user_id, device_id, reason, status)
+end
+
+-- The lineage the session at `start_key` (hash `start`) belongs to: the session, its
+-- ancestors (through parentRid) and all its descendants, the active one included.
+-- Returns a table key -> hash, or nil when the walk needs keys not declared yet (cluster
+-- layout; they are noted for need_reply). Reads only.
+-- Descendants are found from the user's index: the active end of any lineage is indexed,
+-- and walking up from it reaches the start when it belongs to this lineage. This needs no
+-- child pointers, so it works on lineages the original wrote too.
+local function lineage_of(start_key, start, max_hops)
+  local hashes = { [start_key] = start } -- every hash loaded, by key
+  local lineage = { [start_key] = true }  -- keys known to be in the lineage
+  local outside = {}                      -- keys known not to be
+  local complete = true
+
+  local function parent_of(h)
+    if h.parentRid == nil or h.parentRid == '' then return nil end
+    return rid_key(h.parentRid)
+  end
+
+  -- The hash at key, or nil when the key is not declared yet (cluster layout).
+  local function hash_of(key)
+    if hashes[key] == nil then
+      if not declared(key) then
+        complete = false
+        return nil
+      end
+      hashes[key] = load_hash(key)
+    end
+    return hashes[key]
+  end
+
+  -- Ancestors.
+  local key, hops = parent_of(start), 0
+  while key and hops < max_hops and not lineage[key] do
+    local h = hash_of(key)
+    if h == nil or h.userId ~= start.userId then break end
+    lineage[key] = true
+    key, hops = parent_of(h), hops + 1
+  end
+
+  -- Descendants: walk up from each indexed session until the walk meets the lineage
+  -- (the whole path belongs to it) or leaves it.
+  local index = user_key(start.userId)
+  if declared(index) then
+    for _, member in ipairs(redis.call('SMEMBERS', index)) do
+      local path, at, steps = {}, member, 0
+      while at and not lineage[at] and not outside[at] and steps <= max_hops do
+        local h = hash_of(at)
+        if h == nil or h.userId ~= start.userId then break end
+        path[#path + 1] = at
+        at, steps = parent_of(h), steps + 1
+      end
+      local joined = at ~= nil and lineage[at] == true
+      for _, k in ipairs(path) do
+        if joined then lineage[k] = true else outside[k] = true end
+      end
+    end
+  else
+    complete = false
+  end
+
+  local members = {}
+  for k in pairs(lineage) do
+    members[k] = hashes[k]
+    if not may_end_session(hashes[k].userId, hashes[k].deviceId) then complete = false end
+  end
+  if not complete then return nil end
+  return members
+end
+
+-- Ends every session of a lineage found by lineage_of; returns how many.
+local function end_lineage(members, reason)
+  local ended = 0
+  for k, h in pairs(members) do
+    end_session(k, h.userId, h.deviceId, reason, h.status)
+    ended = ended + 1
+  end
+  return ended
 end

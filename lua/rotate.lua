@@ -1,12 +1,19 @@
 -- rotate: verifies a refresh rid and replaces it by a new child, in one round trip.
 -- KEYS[1] current rid key   KEYS[2] new child rid key
 -- KEYS[3] user index key, KEYS[4] device key: declared in the cluster layout (where the
---   rid's tag gives them), built here from the stored userId in the original's
+--   rid's tag gives them), built here from the stored userId in the original's; the
+--   cluster layout also declares the audit stream, and what the options below touch,
+--   as asked
 -- ARGV[6] now  ARGV[7] current rid (bare; becomes the child's parentRid)
 -- ARGV[8] deviceId  ARGV[9] uaHash  ARGV[10] ipHash   (absent values are "")
 -- Returns {'OK', userId, absExpAt} or a one-element array holding the failure, checked
--- in this order: 'not_found', 'expired_abs', 'ERR_COLLISION', 'ERR_REPLAY', 'ERR_BINDING'.
--- A failure writes nothing.
+-- in this order: 'not_found', 'expired_abs', 'ERR_COLLISION', 'ERR_REPLAY', 'ERR_IDLE',
+-- 'ERR_BINDING'. A failure writes nothing, except that with the options:
+-- - reuseGraceSeconds: a used rid presented again within the window after its rotation,
+--   with the binding its child was given, while that child is active, answers
+--   {'OK', userId, absExpAt, child rid} and writes nothing;
+-- - onReuse 'revoke-lineage': ERR_REPLAY ends the rid's whole lineage first;
+-- - idleTtlSeconds: ERR_IDLE ends the session first.
 
 local now, parent_rid = tonumber(ARGV[6]), ARGV[7]
 local device_id, ua_hash, ip_hash = ARGV[8], ARGV[9], ARGV[10]
@@ -21,7 +28,39 @@ if h.absExpAt ~= nil then abs_exp_at = seconds(h.absExpAt) end
 if now > abs_exp_at then return { 'expired_abs' } end
 
 if redis.call('EXISTS', KEYS[2]) == 1 then return { 'ERR_COLLISION' } end
-if h.status ~= 'active' then return { 'ERR_REPLAY' } end
+
+-- Whether a session is past its idle deadline.
+local function idle(s)
+  return OPTIONS.idle > 0 and now > seconds(s.createdAt) + OPTIONS.idle
+end
+
+if h.status ~= 'active' then
+  -- The grace window: the same binding again, soon after the rotation, gets the child
+  -- that rotation issued, while that child is still active. The window is measured from
+  -- the rotation and nothing here moves it.
+  if OPTIONS.grace > 0 and h.status == 'used' and h.rotatedAt ~= nil and h.childRid ~= nil
+      and now <= seconds(h.rotatedAt) + OPTIONS.grace then
+    local child_key = rid_key(h.childRid)
+    if not declared(child_key) then return need_reply() end
+    local child = load_hash(child_key)
+    if child.userId == h.userId and child.status == 'active' and not idle(child)
+        and child.deviceId == device_id and child.uaHash == ua_hash and child.ipHash == ip_hash then
+      return { 'OK', h.userId, fmt(abs_exp_at), h.childRid }
+    end
+  end
+  if OPTIONS.revoke and h.status == 'used' then
+    local members = lineage_of(KEYS[1], h, OPTIONS.hops)
+    if members == nil then return need_reply() end
+    end_lineage(members, 'reuse')
+  end
+  return { 'ERR_REPLAY' }
+end
+
+if idle(h) then
+  if not may_end_session(h.userId, h.deviceId) then return need_reply() end
+  end_session(KEYS[1], h.userId, h.deviceId, 'idle', h.status)
+  return { 'ERR_IDLE' }
+end
 
 -- Binding: a value is checked only when the caller gives a non-empty one, and then
 -- compared with the stored value even when that is "" (the original's rule).
@@ -36,13 +75,18 @@ local index = user_key(h.userId)
 local device = device_id ~= '' and device_key(h.userId, device_id) or nil
 declared(index)
 if device then declared(device) end
+may_audit(h.userId)
 local need = need_reply()
 if need then return need end
 
 redis.call('HSET', KEYS[1], 'status', 'used')
+if OPTIONS.grace > 0 then
+  redis.call('HSET', KEYS[1], 'rotatedAt', fmt(now), 'childRid', rid_of_key(KEYS[2]) or KEYS[2])
+end
 redis.call('SREM', index, KEYS[1])
 
 local exp_at = now + math.min(WEEK, abs_exp_at - now)
+if OPTIONS.idle > 0 then exp_at = math.min(now + OPTIONS.idle, abs_exp_at) end
 redis.call('HSET', KEYS[2],
   'userId', h.userId, 'parentRid', parent_rid, 'createdAt', fmt(now), 'expAt', fmt(exp_at),
   'absExpAt', fmt(abs_exp_at), 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
@@ -52,4 +96,5 @@ index_add(index, KEYS[2], abs_exp_at)
 if device then
   redis.call('SET', device, KEYS[2], 'EXAT', abs_exp_at)
 end
+audit('rotated', h.userId, KEYS[1], device_id, '', { 'childRid', rid_of_key(KEYS[2]) or KEYS[2] })
 return { 'OK', h.userId, fmt(abs_exp_at) }

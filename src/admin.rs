@@ -25,6 +25,11 @@ pub struct SessionInfo {
     pub ua_hash: String,
     pub ip_hash: String,
     pub status: String,
+    /// listSessions only: when the lineage signed in (its first session's createdAt, or
+    /// this session's createdAt when the first session is gone).
+    pub signed_in_at: Option<f64>,
+    /// listSessions only: when the session was last rotated (or issued): its createdAt.
+    pub last_rotated_at: Option<f64>,
 }
 
 /// The lineage a rid belongs to, oldest session first, in tree order.
@@ -93,6 +98,8 @@ fn session_info(s: admin::Session) -> SessionInfo {
         ua_hash: s.ua_hash,
         ip_hash: s.ip_hash,
         status: s.status,
+        last_rotated_at: s.signed_in_at.map(|_| s.created_at as f64),
+        signed_in_at: s.signed_in_at.map(|t| t as f64),
     }
 }
 

@@ -148,6 +148,62 @@ pub struct RefreshIssue {
     pub abs_exp: f64,
 }
 
+/// `issueInitial`'s result; `evicted` (the rids ended to keep the user within
+/// `maxSessionsPerUser`) is present only when sessions were ended, and `index.js` takes it
+/// off before the caller sees the result.
+#[napi(object)]
+pub struct IssueResult {
+    pub rid: String,
+    pub abs_exp: f64,
+    pub evicted: Option<Vec<String>>,
+}
+
+/// One entry of the audit stream.
+#[napi(object)]
+pub struct AuditEntry {
+    /// The stream entry's id (`<milliseconds>-<sequence>`).
+    pub id: String,
+    /// `issued`, `rotated` or `ended`.
+    pub event: String,
+    pub user_id: String,
+    pub rid: String,
+    pub device_id: String,
+    /// Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`, `reuse`,
+    /// `idle` or `evicted`; `""` otherwise.
+    pub reason: String,
+    /// The server's clock when the change happened, epoch seconds.
+    pub time: f64,
+    /// `rotated` only: the child the rotation issued.
+    pub child_rid: Option<String>,
+}
+
+fn audit_entries(entries: Vec<session_store_core::audit::AuditEntry>) -> Vec<AuditEntry> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let text = |name: &str| e.get(name).unwrap_or_default().to_string();
+            AuditEntry {
+                event: text("event"),
+                user_id: text("userId"),
+                rid: text("rid"),
+                device_id: text("deviceId"),
+                reason: text("reason"),
+                time: e.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0),
+                child_rid: e.get("childRid").map(str::to_string),
+                id: e.id,
+            }
+        })
+        .collect()
+}
+
+fn issue_result((issue, evicted): (store::RefreshIssue, Vec<String>)) -> IssueResult {
+    IssueResult {
+        rid: issue.rid,
+        abs_exp: issue.abs_exp as f64,
+        evicted: if evicted.is_empty() { None } else { Some(evicted) },
+    }
+}
+
 #[napi(object)]
 pub struct RotateResult {
     pub user_id: String,
@@ -205,16 +261,42 @@ impl NativeStore {
         Ok(NativeStore { core: Arc::new(SessionStore::new(config)) })
     }
 
-    #[napi(ts_return_type = "Promise<RefreshIssue>")]
+    #[napi(ts_return_type = "Promise<IssueResult>")]
     pub fn issue_initial<'env>(
         &self,
         env: &'env Env,
         user_id: Unknown<'_>,
         input: Unknown<'_>,
-    ) -> Result<PromiseRaw<'env, RefreshIssue>> {
+    ) -> Result<PromiseRaw<'env, IssueResult>> {
         let args = input::issue_input(&to_arg(user_id, &[])?, &to_arg(input, input::ISSUE_INPUT_FIELDS)?);
         let core = self.core.clone();
-        checked(env, args, move |a| async move { core.issue_initial(a).await }, refresh_issue)
+        checked(env, args, move |a| async move { core.issue_initial_evicting(a).await }, issue_result)
+    }
+
+    /// The newest entries of the audit stream (`cfg.audit`), newest first.
+    #[napi(ts_return_type = "Promise<AuditEntry[]>")]
+    pub fn read_audit<'env>(&self, env: &'env Env, opts: Unknown<'_>) -> Result<PromiseRaw<'env, Vec<AuditEntry>>> {
+        let args = session_store_core::audit::audit_query(&to_arg(opts, session_store_core::audit::READ_AUDIT_FIELDS)?);
+        let core = self.core.clone();
+        checked(env, args, move |q| async move { core.read_audit(q).await }, audit_entries)
+    }
+
+    /// Whether `cfg.metrics` was set: the wrapper then keeps counters and histograms.
+    #[napi(getter)]
+    pub fn metrics_enabled(&self) -> bool {
+        self.core.config().hardening.metrics
+    }
+
+    /// Whether `cfg.maxSessionsPerUser` was set: `issueInitial` may then report evictions.
+    #[napi(getter)]
+    pub fn limits_sessions(&self) -> bool {
+        self.core.config().hardening.max_sessions_per_user > 0
+    }
+
+    /// Whether `cfg.onReuse` is `'revoke-lineage'`.
+    #[napi(getter)]
+    pub fn revokes_on_reuse(&self) -> bool {
+        self.core.config().hardening.revoke_on_reuse
     }
 
     #[napi(ts_return_type = "Promise<RotateResult>")]

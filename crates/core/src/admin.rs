@@ -31,6 +31,9 @@ pub struct Session {
     pub ua_hash: String,
     pub ip_hash: String,
     pub status: String,
+    /// `user_sessions` only: when the lineage signed in, the createdAt of its first
+    /// session, or the session's own createdAt when that first session is gone.
+    pub signed_in_at: Option<u64>,
 }
 
 impl Session {
@@ -59,6 +62,7 @@ impl Session {
                 "" => "active".to_string(),
                 s => s.to_string(),
             },
+            signed_in_at: None,
         })
     }
 }
@@ -141,11 +145,25 @@ impl SessionStore {
     /// The active sessions of a user, oldest first. Reads the user's index, so it lists
     /// what `scanRids` lists (indexes written by the original also hold used sessions:
     /// those are left out), with each session's fields.
+    /// Each also tells when its lineage signed in; one script call (one round trip in the
+    /// original's layout).
     pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
-        let rids = self.indexed_rids(user_id).await?;
-        let loaded = self.load_sessions(&rids).await?;
-        let mut sessions: Vec<Session> =
-            loaded.into_values().filter(|s| s.user_id == user_id && s.status == "active").collect();
+        let hops = MAX_LINEAGE_HOPS.to_string();
+        let rows: Vec<Vec<String>> =
+            self.run(&scripts::LIST_SESSIONS, &[self.layout.user_key(user_id)], &[user_id, &hops]).await?;
+        let mut sessions: Vec<Session> = rows
+            .into_iter()
+            .filter_map(|row| {
+                let [rid, signed_in, fields @ ..] = row.as_slice() else { return None };
+                let pairs: Vec<(String, String)> =
+                    fields.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                let mut session = Session::from_fields(rid, &pairs)?;
+                let first = signed_in.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
+                session.signed_in_at = Some(first.map_or(session.created_at, |n| n.floor() as u64));
+                Some(session)
+            })
+            .filter(|s| s.user_id == user_id && s.status == "active")
+            .collect();
         sessions.sort_by(|a, b| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid)));
         Ok(sessions)
     }

@@ -15,6 +15,7 @@ pub const TAG_LEN: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct KeyLayout {
+    prefix: String,
     rid_prefix: String,
     user_prefix: String,
     device_prefix: String,
@@ -27,6 +28,7 @@ impl KeyLayout {
     /// The original's layout.
     pub fn new(prefix: &str) -> Self {
         KeyLayout {
+            prefix: prefix.to_string(),
             rid_prefix: format!("{prefix}:rid:"),
             user_prefix: format!("{prefix}:user:"),
             device_prefix: format!("{prefix}:device:"),
@@ -98,6 +100,21 @@ impl KeyLayout {
     /// Cluster layout: a device key of the user a rid belongs to, from the rid alone.
     pub fn device_key_of_rid(&self, rid: &str, device_id: &str) -> Option<String> {
         rid_tag(rid).map(|tag| self.device_key_of_tag(tag, device_id))
+    }
+
+    /// The audit stream (with `cfg.audit`): `{prefix}:audit` in the original's layout, one
+    /// per user's slot in the cluster layout, `{prefix}:audit:{<tag>}`, which needs the
+    /// user (`None` there gives the pattern's stem, never a real stream).
+    pub fn audit_key(&self, user_id: Option<&str>) -> String {
+        match (self.cluster, user_id) {
+            (true, Some(user_id)) => format!("{}:audit:{{{}}}", self.prefix, user_tag(user_id)),
+            _ => format!("{}:audit", self.prefix),
+        }
+    }
+
+    /// Cluster layout: the audit stream of the user a rid belongs to, from the rid alone.
+    pub fn audit_key_of_rid(&self, rid: &str) -> Option<String> {
+        rid_tag(rid).map(|tag| format!("{}:audit:{{{tag}}}", self.prefix))
     }
 
     fn user_key_of_tag(&self, tag: &str) -> String {

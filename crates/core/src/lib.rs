@@ -4,6 +4,7 @@
 //! only converts values and maps [`StoreError`] to JavaScript errors.
 
 pub mod admin;
+pub mod audit;
 pub mod config;
 mod connection;
 pub mod error;

@@ -48,7 +48,7 @@ macro_rules! scripts {
 
 scripts! {
     ISSUE => "issue.lua", writes;
-    ROTATE => "rotate.lua", writes;
+    ROTATE => "rotate.lua", writes, walks_lineage;
     LOGOUT => "logout.lua", writes;
     LOGOUT_DEVICE => "logout_device.lua", writes;
     LOGOUT_ALL => "logout_all.lua", writes;
@@ -58,5 +58,6 @@ scripts! {
     GC_INDEX => "gc_index.lua", writes;
     GC_RIDS => "gc_rids.lua", writes;
     ADMIN_LOAD => "admin_load.lua", reads;
+    LIST_SESSIONS => "list_sessions.lua", reads, walks_lineage;
     IMPORT_SESSION => "import_session.lua", writes;
 }

@@ -58,6 +58,8 @@ enum Connection {
 pub struct SessionStore {
     config: StoreConfig,
     pub(crate) layout: KeyLayout,
+    /// ARGV[5] of every script: the layout's mode, then the hardening options, if any.
+    mode_arg: String,
     connection: Mutex<Connection>,
     server: crate::server::ServerCheck,
 }
@@ -66,7 +68,14 @@ impl SessionStore {
     pub fn new(config: StoreConfig) -> Self {
         let layout =
             if config.is_cluster() { KeyLayout::cluster(&config.prefix) } else { KeyLayout::new(&config.prefix) };
-        SessionStore { config, layout, connection: Mutex::new(Connection::Pending), server: Default::default() }
+        let mode_arg = format!("{}{}", layout.script_args()[4], config.hardening.script_text());
+        SessionStore {
+            config,
+            layout,
+            mode_arg,
+            connection: Mutex::new(Connection::Pending),
+            server: Default::default(),
+        }
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -132,7 +141,9 @@ impl SessionStore {
         args: &[&str],
         writes: bool,
     ) -> Result<T> {
-        let args: Vec<&str> = self.layout.script_args().into_iter().chain(args.iter().copied()).collect();
+        let mut layout_args = self.layout.script_args();
+        layout_args[4] = &self.mode_arg;
+        let args: Vec<&str> = layout_args.into_iter().chain(args.iter().copied()).collect();
         let mut link = self.connection().await?;
         let mut declared: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
         for _ in 0..MAX_KEY_ROUNDS {
@@ -234,19 +245,28 @@ impl SessionStore {
     }
 
     pub async fn issue_initial(&self, input: IssueInput) -> Result<RefreshIssue> {
+        self.issue_initial_evicting(input).await.map(|(issue, _)| issue)
+    }
+
+    /// `issue_initial`, also returning the rids of the sessions it ended to keep the user
+    /// within `maxSessionsPerUser`.
+    pub async fn issue_initial_evicting(&self, input: IssueInput) -> Result<(RefreshIssue, Vec<String>)> {
         let abs_ttl = input.abs_ttl_seconds.unwrap_or(self.config.abs_ttl_seconds);
         let abs_exp_at = crate::input::abs_exp_at(input.now, abs_ttl)?;
-        let exp_at = input.now + abs_ttl.min(ISSUE_EXP_CAP);
+        let idle = self.config.hardening.idle_ttl_seconds;
+        let exp_at = if idle > 0 { (input.now + idle).min(abs_exp_at) } else { input.now + abs_ttl.min(ISSUE_EXP_CAP) };
         let rid = self.layout.new_rid(&input.user_id);
         let b = &input.binding;
-        let outcome: String = self
+        let mut keys = vec![
+            self.layout.rid_key(&rid),
+            self.layout.user_key(&input.user_id),
+            self.layout.device_key(&input.user_id, &b.device_id),
+        ];
+        keys.extend(self.audit_key_to_declare(&input.user_id));
+        let outcome: Value = self
             .run(
                 &scripts::ISSUE,
-                &[
-                    &self.layout.rid_key(&rid),
-                    &self.layout.user_key(&input.user_id),
-                    &self.layout.device_key(&input.user_id, &b.device_id),
-                ],
+                &keys,
                 &[
                     &input.user_id,
                     &input.now.to_string(),
@@ -258,10 +278,31 @@ impl SessionStore {
                 ],
             )
             .await?;
-        match outcome.as_str() {
-            "OK" => Ok(RefreshIssue { rid, abs_exp: abs_exp_at }),
-            reason => Err(StoreError::RotateFail { reason: reason.to_string() }),
+        // 'OK' or a failure's code, or {'OK', evicted rid...}.
+        let outcome: Vec<String> = match outcome {
+            Value::Array(_) => Vec::from_redis_value(outcome),
+            other => String::from_redis_value(other).map(|s| vec![s]),
         }
+        .map_err(|e| StoreError::Redis(format!("unexpected issue reply: {e}")))?;
+        match outcome.split_first() {
+            Some((ok, evicted)) if ok == "OK" => Ok((RefreshIssue { rid, abs_exp: abs_exp_at }, evicted.to_vec())),
+            Some((reason, _)) => Err(StoreError::RotateFail { reason: reason.to_string() }),
+            None => Err(StoreError::Redis("empty issue reply".into())),
+        }
+    }
+
+    /// Cluster layout with audit on: the user's audit stream, declared up front so that
+    /// scripts need not ask for it.
+    fn audit_key_to_declare(&self, user_id: &str) -> Option<String> {
+        (self.layout.is_cluster() && self.config.hardening.audit_max_len > 0)
+            .then(|| self.layout.audit_key(Some(user_id)))
+    }
+
+    /// As `audit_key_to_declare`, from a rid's tag.
+    fn audit_key_of_rid(&self, rid: &str) -> Option<String> {
+        (self.layout.is_cluster() && self.config.hardening.audit_max_len > 0)
+            .then(|| self.layout.audit_key_of_rid(rid))
+            .flatten()
     }
 
     /// The rid as this layout stores it. In the cluster layout a rid without a tag was
@@ -294,6 +335,8 @@ impl SessionStore {
         if !b.device_id.is_empty() {
             keys.extend(device.as_deref());
         }
+        let audit = self.audit_key_of_rid(&input.rid);
+        keys.extend(audit.as_deref());
         let reply: Vec<String> = self
             .run(&scripts::ROTATE, &keys, &[&input.now.to_string(), &input.rid, &b.device_id, &b.ua_hash, &b.ip_hash])
             .await?;
@@ -302,6 +345,12 @@ impl SessionStore {
                 let abs_exp =
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
                 Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
+            }
+            // Within reuseGraceSeconds: the child the first rotation issued.
+            [ok, user_id, abs_exp, issued] if ok == "OK" => {
+                let abs_exp =
+                    abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
+                Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: issued.clone(), abs_exp } })
             }
             [not_found] if not_found == "not_found" => Err(StoreError::NotFound),
             [expired] if expired == "expired_abs" => Err(StoreError::ExpiredAbs),
@@ -314,7 +363,7 @@ impl SessionStore {
     /// it), declared up front so the script need not ask for it.
     fn keys_of_rid(&self, rid: &str) -> Vec<String> {
         let index = self.layout.is_cluster().then(|| self.layout.user_key_of_rid(rid)).flatten();
-        std::iter::once(self.layout.rid_key(rid)).chain(index).collect()
+        std::iter::once(self.layout.rid_key(rid)).chain(index).chain(self.audit_key_of_rid(rid)).collect()
     }
 
     /// Ends the whole lineage `rid` belongs to; returns how many sessions it ended.
@@ -335,12 +384,11 @@ impl SessionStore {
 
     /// Ends every active session of `user_id` bound to `device_id`; returns how many.
     pub async fn logout_device(&self, user_id: &str, device_id: &str) -> Result<u64> {
-        self.run(
-            &scripts::LOGOUT_DEVICE,
-            &[&self.layout.user_key(user_id), &self.layout.device_key(user_id, device_id)],
-            &[user_id, device_id],
-        )
-        .await
+        let keys: Vec<String> = [self.layout.user_key(user_id), self.layout.device_key(user_id, device_id)]
+            .into_iter()
+            .chain(self.audit_key_to_declare(user_id))
+            .collect();
+        self.run(&scripts::LOGOUT_DEVICE, &keys, &[user_id, device_id]).await
     }
 
     /// Ends every session in the user's index, in bounded batches. After the first batch
@@ -351,7 +399,7 @@ impl SessionStore {
         let user_key = self.layout.user_key(user_id);
         let batch = LOGOUT_ALL_BATCH.to_string();
         if self.layout.is_cluster() {
-            return self.logout_all_declared(&user_key, &batch).await;
+            return self.logout_all_declared(user_id, &user_key, &batch).await;
         }
         let (keys, args) = ([user_key.as_str()], [batch.as_str(), "0"]);
         let one_batch = || self.run::<u64, &str>(&scripts::LOGOUT_ALL, &keys, &args);
@@ -366,7 +414,8 @@ impl SessionStore {
 
     /// `logout_all` in the cluster layout, where the script must be given its sessions:
     /// read a batch of the index, end those still in it, until the index is empty.
-    async fn logout_all_declared(&self, user_key: &str, batch: &str) -> Result<()> {
+    async fn logout_all_declared(&self, user_id: &str, user_key: &str, batch: &str) -> Result<()> {
+        let audit = self.audit_key_to_declare(user_id);
         let mut link = self.connection().await?;
         loop {
             let members: Vec<String> = redis::cmd("SRANDMEMBER")
@@ -379,7 +428,8 @@ impl SessionStore {
                 return Ok(());
             }
             let count = members.len().to_string();
-            let keys: Vec<&str> = std::iter::once(user_key).chain(members.iter().map(String::as_str)).collect();
+            let keys: Vec<&str> =
+                std::iter::once(user_key).chain(members.iter().map(String::as_str)).chain(audit.as_deref()).collect();
             self.run::<u64, &str>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await?;
         }
     }
