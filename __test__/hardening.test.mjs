@@ -1,17 +1,18 @@
 // The opt-in hardening options through the public entry point, against a real Redis:
 // reuse detection (onReuse), the grace window, idle expiry, the session limit, the audit
-// stream, events, metrics and the "your devices" view. HARDENING_TOPOLOGY=cluster runs
-// the same tests against a throwaway 3+3 Redis Cluster (cfg.cluster).
+// stream, events, metrics and the "your devices" view. REDIS_TOPOLOGY=cluster runs the
+// same tests against a Redis Cluster (cfg.cluster): the one REDIS_URL names, else a
+// throwaway 3+3 cluster.
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
 import { redisUrl, uniquePrefix, nowSeconds } from './helpers.mjs'
 
-const CLUSTER = process.env.HARDENING_TOPOLOGY === 'cluster'
+const CLUSTER = process.env.REDIS_TOPOLOGY === 'cluster'
 let url
 let cluster
-if (CLUSTER) {
+if (CLUSTER && !process.env.REDIS_URL) {
   const { startCluster } = await import('../scripts/redis-cluster.mjs')
   cluster = await startCluster()
   after(() => cluster.stop())
@@ -20,6 +21,19 @@ if (CLUSTER) {
   url = await redisUrl()
 }
 const DAY = 24 * 3600
+
+/** The ports of the cluster's primaries (of the throwaway cluster, or asked of REDIS_URL's). */
+async function primaryPorts() {
+  if (cluster) return cluster.primaryPorts()
+  const { default: Redis } = await import('ioredis')
+  const seed = new Redis(url)
+  try {
+    const nodes = await seed.call('CLUSTER', 'NODES')
+    return nodes.split('\n').filter((l) => l.includes('master') && !l.includes('fail')).map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
+  } finally {
+    seed.disconnect()
+  }
+}
 
 const stores = []
 after(() => Promise.all(stores.map((s) => s.close())))
@@ -656,7 +670,7 @@ test('on a cluster, every key a script touches was declared to it, with every op
   const violations = []
   let scriptCalls = 0
   let luaCommands = 0
-  for (const port of await cluster.primaryPorts()) {
+  for (const port of await primaryPorts()) {
     const client = new Redis({ port, host: '127.0.0.1' })
     const monitor = await client.monitor()
     let declaredKeys = null
