@@ -78,7 +78,7 @@ test('the README states every input rule, with the bounds the code enforces', ()
 test('every error code is in the types and in the README, each with what to do', () => {
   const fromRust = [...read('crates/core/src/error.rs').matchAll(/=> "(ERR_[A-Z_]+)"/g)].map((m) => m[1])
   const fromTypes = [...types.matchAll(/\| '(ERR_[A-Z_]+)'/g)].map((m) => m[1])
-  const rotateCodes = ['ERR_REPLAY', 'ERR_BINDING', 'ERR_COLLISION'] // the script's reasons
+  const rotateCodes = ['ERR_REPLAY', 'ERR_BINDING', 'ERR_COLLISION', 'ERR_IDLE', 'ERR_SESSION_LIMIT'] // the scripts' reasons
   assert.deepEqual([...new Set([...fromRust, ...rotateCodes])].sort(), [...fromTypes].sort())
   const table = readme.slice(readme.indexOf('### Errors'), readme.indexOf('### Connection'))
   assert.match(table, /\| message \| `code` \| when \| what to do \|/)
