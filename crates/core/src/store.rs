@@ -212,6 +212,11 @@ impl SessionStore {
     }
 
     pub async fn verify_and_rotate_refresh(&self, input: RotateInput) -> Result<Rotated> {
+        // In the cluster layout a rid without a user's tag was never issued by a store,
+        // and its child could not share its slot: it is an unknown rid.
+        if self.layout.is_cluster() && self.layout.user_key_of_rid(&input.rid).is_none() {
+            return Err(StoreError::NotFound);
+        }
         let child = self.layout.child_rid(&input.rid);
         let b = &input.binding;
         let (current, child_key) = (self.layout.rid_key(&input.rid), self.layout.rid_key(&child));
