@@ -1,5 +1,6 @@
 -- logout_device: ends every active session of one user bound to one device.
--- KEYS[1] user index key   KEYS[2] device key  (cluster layout: also the sessions, as asked)
+-- KEYS[1] user index key   KEYS[2] device key  (cluster layout: then the user's fence,
+--   and the sessions, as asked)
 -- ARGV[6] userId  ARGV[7] deviceId
 -- Returns the number of sessions ended. Sessions are matched on their own userId and
 -- deviceId fields, never on key names, so ids containing ':' cannot reach another user.
@@ -11,7 +12,7 @@ local members = redis.call('SMEMBERS', KEYS[1])
 for _, key in ipairs(members) do declared(key) end
 local newest = redis.call('GET', KEYS[2])
 if newest then declared(newest) end
-local need = need_reply()
+local need = fenced_need_reply(user_id)
 if need then return need end
 
 local ended = 0
@@ -36,4 +37,5 @@ if newest then
   end
   if h.userId == nil or belongs(h) then redis.call('DEL', KEYS[2]) end
 end
+lift_fence(user_id)
 return ended

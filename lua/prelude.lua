@@ -74,6 +74,32 @@ local function need_reply()
   return reply
 end
 
+-- Cluster layout: a user's fence. A call that reads the keys it needs from the data
+-- (logoutDevice, tombstoneLineage) sets it when it has to ask for more keys; rotations of
+-- that user then wait (answer BUSY, having written nothing) until the call's last round
+-- lifts it, so a chain of rotations cannot keep adding sessions the call has not been
+-- given. It expires by itself should the caller vanish between two rounds.
+local FENCE_TTL_MS = 2000
+local function fence_key(user_id) return USER_PREFIX .. '{' .. user_tag(user_id) .. '}:fence' end
+
+-- need_reply(), setting the user's fence when keys are missing (and it was declared).
+local function fenced_need_reply(user_id)
+  local need = need_reply()
+  if need ~= nil and CLUSTER and DECLARED[fence_key(user_id)] then
+    redis.call('SET', fence_key(user_id), '1', 'PX', FENCE_TTL_MS)
+  end
+  return need
+end
+
+local function lift_fence(user_id)
+  if CLUSTER and DECLARED[fence_key(user_id)] then redis.call('DEL', fence_key(user_id)) end
+end
+
+-- Whether the user's fence is up (cluster layout, when declared).
+local function fenced(user_id)
+  return CLUSTER and DECLARED[fence_key(user_id)] and redis.call('EXISTS', fence_key(user_id)) == 1
+end
+
 -- Declares what ending a session touches: its user's index and, when bound, its device
 -- key. True when all are declared.
 local function may_end_session(user_id, device_id)

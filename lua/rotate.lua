@@ -1,12 +1,14 @@
 -- rotate: verifies a refresh rid and replaces it by a new child, in one round trip.
 -- KEYS[1] current rid key   KEYS[2] new child rid key
 -- KEYS[3] user index key, KEYS[4] device key: declared in the cluster layout (where the
---   rid's tag gives them), built here from the stored userId in the original's
+--   rid's tag gives them), built here from the stored userId in the original's;
+--   then, in the cluster layout, the user's fence (see prelude.lua)
 -- ARGV[6] now  ARGV[7] current rid (bare; becomes the child's parentRid)
 -- ARGV[8] deviceId  ARGV[9] uaHash  ARGV[10] ipHash   (absent values are "")
 -- Returns {'OK', userId, absExpAt} or a one-element array holding the failure, checked
 -- in this order: 'not_found', 'expired_abs', 'ERR_COLLISION', 'ERR_REPLAY', 'ERR_BINDING'.
--- A failure writes nothing.
+-- A failure writes nothing. {'BUSY'} (cluster layout): the user's fence is up, nothing
+-- was written, the caller tries again shortly.
 
 local now, parent_rid = tonumber(ARGV[6]), ARGV[7]
 local device_id, ua_hash, ip_hash = ARGV[8], ARGV[9], ARGV[10]
@@ -14,6 +16,7 @@ local WEEK = 7 * 24 * 3600
 
 local h = load_hash(KEYS[1])
 if h.userId == nil or h.userId == '' then return { 'not_found' } end
+if fenced(h.userId) then return { 'BUSY' } end
 
 -- A hash without absExpAt never expires on its own: the original treats it as "now".
 local abs_exp_at = now

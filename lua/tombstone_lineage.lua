@@ -1,7 +1,8 @@
 -- tombstone_lineage: ends the whole lineage a rid belongs to: the rid, its ancestors
 -- (through parentRid) and all its descendants, the active one included.
--- KEYS[1] rid key  (cluster layout: also the lineage's sessions, index and device keys,
---   as asked; the caller follows parent links ahead to ask for a whole chain at once)
+-- KEYS[1] rid key  (cluster layout: then the user's fence, and the lineage's sessions,
+--   index and device keys, as asked; the caller follows parent links ahead to ask for a
+--   whole chain at once)
 -- ARGV[6] the most parent links followed from one session (guards against cycles)
 -- Returns the number of sessions ended; 0 when the rid is unknown (nothing written).
 -- Descendants are found from the user's index: the active end of any lineage is indexed,
@@ -59,7 +60,7 @@ if declared(index) then
 end
 
 for k in pairs(lineage) do may_end_session(hashes[k].userId, hashes[k].deviceId) end
-local need = need_reply()
+local need = fenced_need_reply(root.userId)
 if need then return need end
 
 local ended = 0
@@ -67,4 +68,5 @@ for k in pairs(lineage) do
   end_session(k, hashes[k].userId, hashes[k].deviceId)
   ended = ended + 1
 end
+lift_fence(root.userId)
 return ended

@@ -95,6 +95,21 @@ impl KeyLayout {
         rid_tag(rid).map(|tag| self.user_key_of_tag(tag))
     }
 
+    /// Cluster layout: the user's fence (see `lua/prelude.lua`): up while a call that
+    /// collects its keys over several rounds runs; rotations of the user wait for it.
+    pub fn fence_key(&self, user_id: &str) -> String {
+        self.fence_key_of_tag(&user_tag(user_id))
+    }
+
+    /// Cluster layout: the fence of the user a rid belongs to, from the rid alone.
+    pub fn fence_key_of_rid(&self, rid: &str) -> Option<String> {
+        rid_tag(rid).map(|tag| self.fence_key_of_tag(tag))
+    }
+
+    fn fence_key_of_tag(&self, tag: &str) -> String {
+        format!("{}{{{tag}}}:fence", self.user_prefix)
+    }
+
     /// Cluster layout: a device key of the user a rid belongs to, from the rid alone.
     pub fn device_key_of_rid(&self, rid: &str, device_id: &str) -> Option<String> {
         rid_tag(rid).map(|tag| self.device_key_of_tag(tag, device_id))
@@ -218,6 +233,8 @@ mod tests {
         assert_eq!(hash_tag(&l.device_key("u1", "d{x}")), tag);
         assert_eq!(l.user_key_of_rid(&rid), Some(l.user_key("u1")));
         assert_eq!(l.device_key_of_rid(&rid, "d"), Some(l.device_key("u1", "d")));
+        assert_eq!(l.fence_key_of_rid(&rid), Some(l.fence_key("u1")));
+        assert_eq!(hash_tag(&l.fence_key("u1")), tag);
         assert_eq!(l.rid_of_key(&key), Some(rid.clone()));
         assert_eq!(hash_tag(&l.rid_key(&l.child_rid(&rid))), tag);
         // A rid of another layout routes to a slot of its own and is never a session.

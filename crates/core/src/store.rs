@@ -24,6 +24,8 @@ pub(crate) const MAX_LINEAGE_HOPS: usize = 100_000;
 /// declares every key the script found missing (and whole parent chains), so a call
 /// needs a few; the bound only stops a runaway.
 const MAX_KEY_ROUNDS: usize = 64;
+/// How long a rotation waits before trying again while its user's fence is up.
+const FENCE_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshIssue {
@@ -229,9 +231,23 @@ impl SessionStore {
         if !b.device_id.is_empty() {
             keys.extend(device.as_deref());
         }
-        let reply: Vec<String> = self
-            .run(&scripts::ROTATE, &keys, &[&input.now.to_string(), &input.rid, &b.device_id, &b.ua_hash, &b.ip_hash])
-            .await?;
+        let fence = self.layout.is_cluster().then(|| self.layout.fence_key_of_rid(&input.rid)).flatten();
+        keys.extend(fence.as_deref());
+        let args = [input.now.to_string(), input.rid.clone(), b.device_id.clone(), b.ua_hash.clone(), b.ip_hash.clone()];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // BUSY: a logoutDevice / tombstoneLineage of this user is collecting its keys
+        // (cluster layout); it lifts its fence within a few round trips.
+        let deadline = tokio::time::Instant::now() + self.config.command_timeout;
+        let reply = loop {
+            let reply: Vec<String> = self.run(&scripts::ROTATE, &keys, &args).await?;
+            if reply.first().map(String::as_str) != Some("BUSY") {
+                break reply;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Timeout(self.config.command_timeout));
+            }
+            tokio::time::sleep(FENCE_RETRY_WAIT).await;
+        };
         match reply.as_slice() {
             [ok, user_id, abs_exp] if ok == "OK" => {
                 let abs_exp =
@@ -248,7 +264,10 @@ impl SessionStore {
     /// Ends the whole lineage `rid` belongs to; returns how many sessions it ended.
     pub async fn tombstone_lineage(&self, rid: &str) -> Result<u64> {
         let hops = MAX_LINEAGE_HOPS.to_string();
-        self.run(&scripts::TOMBSTONE_LINEAGE, &[&self.layout.rid_key(rid)], &[&hops]).await
+        let rid_key = self.layout.rid_key(rid);
+        let fence = self.layout.is_cluster().then(|| self.layout.fence_key_of_rid(rid)).flatten();
+        let keys: Vec<&str> = std::iter::once(rid_key.as_str()).chain(fence.as_deref()).collect();
+        self.run(&scripts::TOMBSTONE_LINEAGE, &keys, &[&hops]).await
     }
 
     /// Ends one session; returns whether it existed.
@@ -259,12 +278,10 @@ impl SessionStore {
 
     /// Ends every active session of `user_id` bound to `device_id`; returns how many.
     pub async fn logout_device(&self, user_id: &str, device_id: &str) -> Result<u64> {
-        self.run(
-            &scripts::LOGOUT_DEVICE,
-            &[&self.layout.user_key(user_id), &self.layout.device_key(user_id, device_id)],
-            &[user_id, device_id],
-        )
-        .await
+        let (index, device) = (self.layout.user_key(user_id), self.layout.device_key(user_id, device_id));
+        let fence = self.layout.is_cluster().then(|| self.layout.fence_key(user_id));
+        let keys: Vec<&str> = [index.as_str(), device.as_str()].into_iter().chain(fence.as_deref()).collect();
+        self.run(&scripts::LOGOUT_DEVICE, &keys, &[user_id, device_id]).await
     }
 
     /// Ends every session in the user's index, in bounded batches. After the first batch
