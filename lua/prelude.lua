@@ -13,6 +13,7 @@
 --   rid key     auth:rid:{<tag>}.<uuid>
 --   user index  auth:user:{<tag>}:rids
 --   device key  auth:device:{<tag>}:<deviceId>
+--   fence       auth:user:{<tag>}:fence   (short-lived; see fence_key below)
 -- In that layout a script touches only keys the caller declared in KEYS: it names each
 -- key it needs with `declared(key)` before its first write, and when one is missing it
 -- writes nothing and returns {'NEED', key...}; the caller calls again with those keys.

@@ -7,7 +7,9 @@
 //! - the cluster layout, in which every key of one user hashes to one slot through the
 //!   user's tag (the first 16 hex digits of SHA-1 of the userId) in braces, and a rid is
 //!   `<tag>.<uuid>`, so a call given only a rid finds the slot:
-//!   `{prefix}:rid:{<tag>}.<uuid>`, `{prefix}:user:{<tag>}:rids`, `{prefix}:device:{<tag>}:{deviceId}`.
+//!   `{prefix}:rid:{<tag>}.<uuid>`, `{prefix}:user:{<tag>}:rids`, `{prefix}:device:{<tag>}:{deviceId}`,
+//!   and, only while a logoutDevice or tombstoneLineage collects its keys, the user's
+//!   fence `{prefix}:user:{<tag>}:fence` (a string that expires within seconds).
 
 /// The length of a user's tag, in hex digits (64 bits: two users sharing a tag share an
 /// index and device keys' slot, which the scripts tolerate since they check userIds).
