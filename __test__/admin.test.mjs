@@ -6,15 +6,15 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys } from './helpers.mjs'
 
-const url = await redisUrl()
+await redisUrl()
 const stores = []
 after(() => Promise.all(stores.map((s) => s.close())))
 
 function store(name) {
   const prefix = uniquePrefix(name)
-  const s = createRedisStore({ url, prefix, absTtlSeconds: 3600 })
+  const s = createRedisStore(storeConfig({ prefix, absTtlSeconds: 3600 }))
   stores.push(s)
   return { s, prefix }
 }
@@ -75,9 +75,10 @@ test('bad arguments reject with a TypeError, never throw', async () => {
 
 test('gcOrphansWithProgress reports running totals, then the same report as gcOrphans', async () => {
   const { s, prefix } = store('admin-gc')
+  const k = keys(prefix)
   const redis = await rawClient()
   const t = nowSeconds()
-  for (let i = 0; i < 2500; i++) await redis.hset(`${prefix}:rid:r${i}`, { userId: `u${i % 7}`, status: 'active', absExpAt: t + 600 })
+  for (let i = 0; i < 2500; i++) await redis.hset(k.ridKey(k.rid(`u${i % 7}`, `r${i}`)), { userId: `u${i % 7}`, status: 'active', absExpAt: t + 600 })
   const seen = []
   const report = await s.gcOrphansWithProgress({ dryRun: true }, (r) => seen.push(r))
   assert.deepEqual(report, await s.gcOrphans({ dryRun: true }))
@@ -112,7 +113,7 @@ test('a process that ran the views exits by itself without close()', () => {
   const index = fileURLToPath(new URL('../index.js', import.meta.url))
   const script = `
     const { createRedisStore } = require(${JSON.stringify(index)})
-    const s = createRedisStore({ url: ${JSON.stringify(url)}, prefix: ${JSON.stringify(uniquePrefix('admin-exit'))}, absTtlSeconds: 60 })
+    const s = createRedisStore(${JSON.stringify(storeConfig({ prefix: uniquePrefix('admin-exit'), absTtlSeconds: 60 }))})
     ;(async () => {
       await s.listSessions('u'); await s.inspectLineage('r'); await s.keyspaceStats()
       await s.gcOrphansWithProgress({ dryRun: true }, () => {})

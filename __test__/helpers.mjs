@@ -1,34 +1,133 @@
 // Shared by the Node test files: a real Redis (REDIS_URL, or a throwaway server for this
 // file), unique key prefixes, and a plain client to look at what the store wrote.
+//
+// REDIS_TOPOLOGY=cluster runs the same tests against a Redis Cluster: REDIS_URL is then a
+// seed node of it (or, unset, a throwaway cluster is started for the file), stores get
+// `cluster: true`, the plain client is an ioredis Cluster, and key names follow the
+// cluster layout (see `keys`).
 
 import { after } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
+import { randomUUID, createHash } from 'node:crypto'
 import Redis from 'ioredis'
 import { startRedis } from '../scripts/redis-server.mjs'
+import { startCluster } from '../scripts/redis-cluster.mjs'
+
+/** 'cluster' or 'standalone', from REDIS_TOPOLOGY. */
+export const topology = process.env.REDIS_TOPOLOGY === 'cluster' ? 'cluster' : 'standalone'
+export const isCluster = topology === 'cluster'
 
 let shared
+let resolvedUrl
 
-/** The Redis URL of this test file's server. */
+/** The Redis URL of this test file's server (a seed node in cluster mode). */
 export async function redisUrl() {
-  if (process.env.REDIS_URL) return process.env.REDIS_URL
+  if (process.env.REDIS_URL) return (resolvedUrl = process.env.REDIS_URL)
   if (!shared) {
-    shared = startRedis()
+    shared = isCluster ? startCluster() : startRedis()
     after(async () => (await shared).stop())
   }
-  return (await shared).url
+  return (resolvedUrl = (await shared).url)
+}
+
+/** A server of this file's own, whatever REDIS_URL says (for tests that read or compare
+ * the whole database): a redis-server, or a cluster in cluster mode. { url, stop() }. */
+export async function ownServer() {
+  const server = isCluster ? await startCluster() : await startRedis()
+  after(() => server.stop())
+  return server
+}
+
+/**
+ * A store configuration for this run's topology: `extra` over { url } (the URL of
+ * `redisUrl()`, which must have been awaited first), with `cluster: true` in cluster mode.
+ */
+export function storeConfig(extra = {}) {
+  const url = extra.url ?? resolvedUrl
+  if (url === undefined) throw new Error('storeConfig: await redisUrl() first, or pass a url')
+  return { url, ...(isCluster ? { cluster: true } : {}), ...extra }
+}
+
+/** A plain ioredis client (a Redis.Cluster in cluster mode) on `url` (default: this
+ * file's server), closed after the file's tests. */
+export async function rawClient(url) {
+  url ??= await redisUrl()
+  const client = isCluster ? new Redis.Cluster([url]) : new Redis(url, { lazyConnect: false })
+  after(() => client.quit())
+  if (isCluster) await new Promise((resolve, reject) => client.once('ready', resolve).once('error', reject))
+  return client
+}
+
+/** The data nodes of a client: every primary of a cluster, or the client itself. */
+export function primaries(client) {
+  return client.isCluster ? client.nodes('master') : [client]
+}
+
+/** A user's hash tag in the cluster layout: the first 16 hex digits of SHA-1(userId). */
+export function userTag(userId) {
+  return createHash('sha1').update(userId, 'utf8').digest('hex').slice(0, 16)
+}
+
+const CLUSTER_RID = /^([0-9a-fA-F]{16})\.(.+)$/s
+
+/**
+ * The store's key names under `prefix`, in this run's layout (or the one asked for):
+ * - the original's: `{p}:rid:{rid}`, `{p}:user:{userId}:rids`, `{p}:device:{userId}:{deviceId}`;
+ * - cluster: a rid is `<tag>.<uuid>` with tag = userTag(userId), and the keys are
+ *   `{p}:rid:{<tag>}.<uuid>`, `{p}:user:{<tag>}:rids`, `{p}:device:{<tag>}:{deviceId}`.
+ * `rid(userId, name)` makes a rid of that user for hand-written data (`name` in the
+ * original's layout, `<tag>.name` in the cluster one).
+ */
+export function keys(prefix, { cluster = isCluster } = {}) {
+  const ridPrefix = `${prefix}:rid:`
+  return {
+    cluster,
+    rid: (userId, name) => (cluster ? `${userTag(userId)}.${name}` : name),
+    ridKey(rid) {
+      if (!cluster) return ridPrefix + rid
+      const m = CLUSTER_RID.exec(rid)
+      return m ? `${ridPrefix}{${m[1]}}.${m[2]}` : `${ridPrefix}{${rid}}`
+    },
+    userKey: (userId) => (cluster ? `${prefix}:user:{${userTag(userId)}}:rids` : `${prefix}:user:${userId}:rids`),
+    deviceKey: (userId, deviceId) =>
+      cluster ? `${prefix}:device:{${userTag(userId)}}:${deviceId}` : `${prefix}:device:${userId}:${deviceId}`,
+    /** The bare rid of a rid key, or null. */
+    ridOfKey(key) {
+      if (!key.startsWith(ridPrefix) || key.length === ridPrefix.length) return null
+      const rest = key.slice(ridPrefix.length)
+      if (!cluster) return rest
+      const m = /^\{([0-9a-fA-F]{16})\}\.(.+)$/s.exec(rest)
+      return m ? `${m[1]}.${m[2]}` : null
+    },
+  }
+}
+
+/** The Redis Cluster hash slot of a key: CRC16 (XMODEM) of its hash tag (the part inside
+ * the first non-empty {...}, else the whole key), mod 16384. */
+export function keySlot(key) {
+  const bytes = Buffer.isBuffer(key) ? key : Buffer.from(key, 'utf8')
+  let data = bytes
+  const open = bytes.indexOf(0x7b)
+  if (open !== -1) {
+    const close = bytes.indexOf(0x7d, open + 1)
+    if (close > open + 1) data = bytes.subarray(open + 1, close)
+  }
+  let crc = 0
+  for (const byte of data) {
+    crc ^= byte << 8
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+  }
+  return crc % 16384
+}
+
+/** Deletes every key under `prefix` (on every primary). */
+export async function clearPrefix(client, prefix) {
+  for (const { key } of await readKeys(client, prefix)) await client.del(key)
 }
 
 /** A prefix no other test uses, so tests share one server without seeing each other. */
 export function uniquePrefix(name = 't') {
   return `${name}-${randomUUID().slice(0, 8)}`
-}
-
-/** A plain ioredis client, closed after the file's tests. */
-export async function rawClient() {
-  const client = new Redis(await redisUrl(), { lazyConnect: false })
-  after(() => client.quit())
-  return client
 }
 
 /** `s` with SCAN's glob characters escaped, to MATCH it literally. */
@@ -88,7 +187,7 @@ export async function expireTimes(client, keys, { millis = false } = {}) {
  * HGETALL reply of a hash (fields in server order), the members of a set, the value of a
  * string, null for other types. Streams with SCAN, the prefix matched literally.
  */
-export async function readKeys(client, prefix, { millis = false } = {}) {
+async function readNodeKeys(client, prefix, { millis = false } = {}) {
   const found = new Set()
   let cursor = '0'
   do {
@@ -114,6 +213,12 @@ export async function readKeys(client, prefix, { millis = false } = {}) {
     expireAt: expiries[i],
     content: ['hash', 'set', 'string'].includes(types[i]) ? contents[i][1] : null,
   }))
+}
+
+/** `readNodeKeys` of every primary (in cluster mode SCAN only sees one node's keys). */
+export async function readKeys(client, prefix, options) {
+  const perNode = await Promise.all(primaries(client).map((node) => readNodeKeys(node, prefix, options)))
+  return perNode.flat().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
 }
 
 /** Every key under a prefix with its type, content and expiry, for before/after comparisons. */

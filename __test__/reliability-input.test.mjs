@@ -1,5 +1,5 @@
-// Hostile input, against a redis-server of this file's own so that a
-// dump of every key in the database is stable. Every argument of every method and every
+// Hostile input, against a redis-server (or cluster) of this file's own so that a dump
+// of every key in the database is stable. Every argument of every method and every
 // cfg field gets missing, undefined, null, numbers (0, negative, float, NaN, ±Infinity),
 // booleans, objects, arrays, '', a 1 MB string and other kinds: each is either refused
 // with the documented TypeError (the README's input rules) and the keyspace stays byte-for-byte the
@@ -9,40 +9,40 @@
 
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
-import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
-import { startRedis } from '../scripts/redis-server.mjs'
-import { failOnUnhandledRejections, expireTimes } from './helpers.mjs'
+import { failOnUnhandledRejections, expireTimes, ownServer, rawClient, storeConfig, keys, primaries, clearPrefix, isCluster } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
-const srv = await startRedis()
-after(() => srv.stop())
-const client = new Redis(srv.url)
-after(() => client.quit())
+const srv = await ownServer()
+const client = await rawClient(srv.url)
 const NOW = Math.floor(Date.now() / 1000)
 const PREFIX = 'hx'
-const store = createRedisStore({ url: srv.url, prefix: PREFIX, absTtlSeconds: 3600 })
+const store = createRedisStore(storeConfig({ url: srv.url, prefix: PREFIX, absTtlSeconds: 3600 }))
 after(() => store.close())
 
-/** Every key of the database: type, DUMP bytes (hex) and expiry in ms. */
-async function dumpAll() {
-  const keys = (await client.keysBuffer('*')).sort(Buffer.compare)
-  const pipe = client.pipeline()
+/** Every key of one node: [key, 'type|DUMP bytes (hex)|expiry in ms'] pairs. */
+async function dumpNode(node) {
+  const keys = await node.keysBuffer('*')
+  const pipe = node.pipeline()
   for (const k of keys) pipe.type(k).dumpBuffer(k)
   const replies = await pipe.exec()
-  const expiries = await expireTimes(client, keys, { millis: true })
-  const out = {}
-  keys.forEach((k, i) => {
+  const expiries = await expireTimes(node, keys, { millis: true })
+  return keys.map((k, i) => {
     const [[, type], [, bytes]] = replies.slice(i * 2, i * 2 + 2)
-    out[k.toString('hex')] = `${type}|${bytes.toString('hex')}|${expiries[i]}`
+    return [k, `${type}|${bytes.toString('hex')}|${expiries[i]}`]
   })
-  return out
+}
+
+/** Every key of the database (of every primary): type, DUMP bytes (hex) and expiry in ms. */
+async function dumpAll() {
+  const entries = (await Promise.all(primaries(client).map(dumpNode))).flat().sort(([a], [b]) => Buffer.compare(a, b))
+  return Object.fromEntries(entries.map(([k, v]) => [k.toString('hex'), v]))
 }
 
 /** Sessions for several users and prefixes, so "unchanged" has something to protect. */
 async function seed() {
-  const other = createRedisStore({ url: srv.url, prefix: 'other', absTtlSeconds: 3600 })
+  const other = createRedisStore(storeConfig({ url: srv.url, prefix: 'other', absTtlSeconds: 3600 }))
   for (const s of [store, other]) {
     for (const user of ['u', 'u:x', 'victim']) {
       const a = await s.issueInitial(user, { now: NOW, deviceId: 'd', uaHash: 'ua', ipHash: 'ip' })
@@ -263,8 +263,13 @@ test('milliseconds and absurd lifetimes are refused with the unit and the fix; t
 
 test('every cfg field: hostile values make createRedisStore throw the documented TypeError, and connect to nothing', async () => {
   const beforeDump = await dumpAll()
-  const clientsBefore = (await client.call('CLIENT', 'LIST')).split('\n').filter(Boolean).length
-  const goodCfg = { url: srv.url, prefix: 'cfgx', absTtlSeconds: 60, commandTimeoutMs: 500, connectTimeoutMs: 500 }
+  const clientCount = async () => {
+    let count = 0
+    for (const node of client.isCluster ? client.nodes('all') : [client]) count += (await node.call('CLIENT', 'LIST')).split('\n').filter(Boolean).length
+    return count
+  }
+  const clientsBefore = await clientCount()
+  const goodCfg = storeConfig({ url: srv.url, prefix: 'cfgx', absTtlSeconds: 60, commandTimeoutMs: 500, connectTimeoutMs: 500 })
   const CFG = [
     ['cfg', 'an object', [], (v) => (v === MISSING ? createRedisStore() : createRedisStore(v))],
     ['cfg.url', 'a redis://, rediss:// or unix:// URL', [], (v) => createRedisStore(withField(goodCfg, 'url', v))],
@@ -303,7 +308,7 @@ test('every cfg field: hostile values make createRedisStore throw the documented
   }
   assert.ok(refused > 100, `${refused} refusals checked`)
   assert.deepEqual(await dumpAll(), beforeDump)
-  const clientsAfter = (await client.call('CLIENT', 'LIST')).split('\n').filter(Boolean).length
+  const clientsAfter = await clientCount()
   assert.equal(clientsAfter, clientsBefore, 'creating stores opened no connection')
 })
 
@@ -313,7 +318,8 @@ const WEIRD = [':', 'a:b', 'a', 'a:b:c', '*', '?', '[a]', ']', '{x}', '}{', ' ',
 
 test('ids with separators, glob characters, NUL, newlines and emoji: no aliasing, no cross-user effect', async () => {
   const prefix = 'iso'
-  const s = createRedisStore({ url: srv.url, prefix, absTtlSeconds: 3600 })
+  const k = keys(prefix)
+  const s = createRedisStore(storeConfig({ url: srv.url, prefix, absTtlSeconds: 3600 }))
   after(() => s.close())
   const users = [...WEIRD]
   const deviceOf = (i) => WEIRD[(i * 7 + 3) % WEIRD.length]
@@ -339,8 +345,8 @@ test('ids with separators, glob characters, NUL, newlines and emoji: no aliasing
     const out = {}
     for (const u of users) {
       if (u === user) continue
-      for (const rid of mine[u].all) out[`rid ${JSON.stringify(u)} ${rid}`] = await client.hgetall(`${prefix}:rid:${rid}`)
-      out[`index ${JSON.stringify(u)}`] = (await client.smembers(`${prefix}:user:${u}:rids`)).sort()
+      for (const rid of mine[u].all) out[`rid ${JSON.stringify(u)} ${rid}`] = await client.hgetall(k.ridKey(rid))
+      out[`index ${JSON.stringify(u)}`] = (await client.smembers(k.userKey(u))).sort()
     }
     return out
   }
@@ -377,11 +383,13 @@ test('ids with separators, glob characters, NUL, newlines and emoji: no aliasing
 
 test('device keys that alias under the original layout never let logoutDevice reach another user', async () => {
   const prefix = 'alias'
-  const s = createRedisStore({ url: srv.url, prefix, absTtlSeconds: 3600 })
+  const k = keys(prefix)
+  const s = createRedisStore(storeConfig({ url: srv.url, prefix, absTtlSeconds: 3600 }))
   after(() => s.close())
-  // ('a:b', 'c') and ('a', 'b:c') share the key alias:device:a:b:c.
+  // ('a:b', 'c') and ('a', 'b:c') share the key alias:device:a:b:c (in the original's
+  // layout; the cluster layout's device keys differ by the user's tag).
   for (const [victim, attacker] of [[['a:b', 'c'], ['a', 'b:c']], [['a', 'b:c'], ['a:b', 'c']]]) {
-    await client.del(...(await client.keys(`${prefix}:*`)).concat('nothing'))
+    await clearPrefix(client, prefix)
     const v = await s.issueInitial(victim[0], { now: NOW, deviceId: victim[1] })
     const a = await s.issueInitial(attacker[0], { now: NOW, deviceId: attacker[1] })
     const v2 = await s.issueInitial(victim[0], { now: NOW, deviceId: victim[1] }) // the shared key now names the victim's
@@ -390,23 +398,30 @@ test('device keys that alias under the original layout never let logoutDevice re
     assert.equal((await s.getRid(v2.rid)).status, 'active')
     assert.equal((await s.getRid(a.rid)).status, 'tombstoned')
     assert.deepEqual(new Set(await s.scanRids(victim[0])), new Set([v.rid, v2.rid]))
-    assert.equal(await client.get(`${prefix}:device:${victim[0]}:${victim[1]}`), `${prefix}:rid:${v2.rid}`)
+    assert.equal(await client.get(k.deviceKey(victim[0], victim[1])), k.ridKey(v2.rid))
   }
 })
 
 test('gcOrphans on glob-like prefixes cleans its own prefix and nothing else', async () => {
-  const prefixes = ['g*', 'g?', 'g[ab]', 'g\\', 'g', 'ga', 'gb', 'g-x', 'g^', 'g]', 'g:*', 'g{x}']
+  const prefixes = ['g*', 'g?', 'g[ab]', 'g\\', 'g', 'ga', 'gb', 'g-x', 'g^', 'g]', 'g:*']
+  // Braces in a prefix would break the cluster layout's hash tags: refused there.
+  if (isCluster) {
+    assert.throws(() => createRedisStore(storeConfig({ url: srv.url, prefix: 'g{x}', absTtlSeconds: 3600 })), { name: 'TypeError', code: 'ERR_INVALID_ARG' })
+  } else {
+    prefixes.push('g{x}')
+  }
   const garbage = async (p) => {
-    const s = createRedisStore({ url: srv.url, prefix: p, absTtlSeconds: 3600 })
+    const k = keys(p)
+    const s = createRedisStore(storeConfig({ url: srv.url, prefix: p, absTtlSeconds: 3600 }))
     await s.issueInitial('u', { now: NOW, deviceId: 'd' })
-    await client.sadd(`${p}:user:u:rids`, `${p}:rid:gone`) // member without hash
-    await client.hset(`${p}:rid:nouser`, 'status', 'active') // hash without userId
-    await client.hset(`${p}:rid:old`, { userId: 'u', status: 'used', absExpAt: String(NOW - 100), parentRid: '' }) // expired, used
+    await client.sadd(k.userKey('u'), k.ridKey(k.rid('u', 'gone'))) // member without hash
+    await client.hset(k.ridKey(k.rid('u', 'nouser')), 'status', 'active') // hash without userId
+    await client.hset(k.ridKey(k.rid('u', 'old')), { userId: 'u', status: 'used', absExpAt: String(NOW - 100), parentRid: '' }) // expired, used
     await s.close()
   }
   for (const p of prefixes) await garbage(p)
   for (const p of prefixes) {
-    const s = createRedisStore({ url: srv.url, prefix: p, absTtlSeconds: 3600 })
+    const s = createRedisStore(storeConfig({ url: srv.url, prefix: p, absTtlSeconds: 3600 }))
     const beforeDump = await dumpAll()
     const dry = await s.gcOrphans({ dryRun: true })
     assert.deepEqual(await dumpAll(), beforeDump, `${p}: dry run writes nothing`)

@@ -12,16 +12,16 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections, seededRandom } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections, seededRandom, storeConfig, keys, readKeys, pairs, clearPrefix } from './helpers.mjs'
 
-const url = await redisUrl()
+await redisUrl()
 const client = await rawClient()
 
 failOnUnhandledRejections()
 
 /** `count` stores on one prefix: separate connections, so calls really interleave. */
 function stores(prefix, count = 3) {
-  const list = Array.from({ length: count }, () => createRedisStore({ url, prefix, absTtlSeconds: 3600 }))
+  const list = Array.from({ length: count }, () => createRedisStore(storeConfig({ prefix, absTtlSeconds: 3600 })))
   after(() => Promise.all(list.map((s) => s.close())))
   return list
 }
@@ -31,13 +31,12 @@ const settle = (p) => p.then((value) => ({ ok: true, value }), (e) => ({ ok: fal
 
 /** Every rid hash under a prefix, as { rid: hash }. */
 async function allSessions(prefix) {
+  const k = keys(prefix)
   const out = {}
-  let cursor = '0'
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:rid:*`, 'COUNT', 1000)
-    cursor = next
-    for (const key of keys) out[key.slice(`${prefix}:rid:`.length)] = await client.hgetall(key)
-  } while (cursor !== '0')
+  for (const { key, type, content } of await readKeys(client, prefix)) {
+    const rid = k.ridOfKey(key)
+    if (rid !== null && type === 'hash') out[rid] = Object.fromEntries(pairs(content))
+  }
   return out
 }
 
@@ -76,7 +75,7 @@ test('of N concurrent rotations of one rid exactly one succeeds, the others get 
     const child = wins[0].value.newRid.rid
     assert.deepEqual(await pool[1].scanRids(user), [child])
     assert.equal((await pool[2].getRid(rid)).status, 'used')
-    assert.equal((await client.get(`${prefix}:device:${user}:d`)), `${prefix}:rid:${child}`)
+    assert.equal((await client.get(keys(prefix).deviceKey(user, 'd'))), keys(prefix).ridKey(child))
   }
   const sessions = await allSessions(prefix)
   assert.equal(Object.keys(sessions).length, ROUNDS * 2, 'one parent and one child per round, no extra child')
@@ -126,7 +125,7 @@ test('logout racing rotations of the same rid: the rid ends, the outcome is a se
       logoutFirst++
       assert.equal(mine.length, 1, 'a refused rotation writes no child')
       assert.deepEqual(await a.scanRids(user), [])
-      assert.equal(await client.exists(`${prefix}:device:${user}:d`), 0)
+      assert.equal(await client.exists(keys(prefix).deviceKey(user, 'd')), 0)
     }
   }
   assert.equal(rotatedFirst + logoutFirst, ROUNDS)
@@ -160,7 +159,7 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
     }
     sessions = await allSessions(prefix)
     assert.deepEqual(activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'), [], `round ${round}: after the chains`)
-    assert.equal(await client.exists(`${prefix}:device:${user}:d`), 0)
+    assert.equal(await client.exists(keys(prefix).deviceKey(user, 'd')), 0)
     // The other device's lineage and the other user are untouched: one active session each.
     const stopped = await otherChain // stops only at its cap
     assert.ok(stopped.every((r) => r.ok))
@@ -234,11 +233,12 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
 
 test('gcOrphans racing rotations and logouts never deletes a live session nor re-indexes an ended one', async () => {
   const prefix = uniquePrefix('race-gc')
+  const k = keys(prefix)
   const pool = stores(prefix, 3)
   const now = nowSeconds()
   // Garbage for gc to find while the load runs: expired used / tombstoned sessions.
   for (let i = 0; i < 50; i++) {
-    await client.hset(`${prefix}:rid:old${i}`, { userId: `u${i % 5}`, parentRid: '', absExpAt: String(now - 100), status: i % 2 ? 'used' : 'tombstoned' })
+    await client.hset(k.ridKey(k.rid(`u${i % 5}`, `old${i}`)), { userId: `u${i % 5}`, parentRid: '', absExpAt: String(now - 100), status: i % 2 ? 'used' : 'tombstoned' })
   }
   const users = ['u0', 'u1', 'u2', 'u3', 'u4']
   const stop = { done: false }
@@ -268,7 +268,7 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
   // Each user's index is exactly their active sessions, and every active session exists.
   const sessions = await allSessions(prefix)
   for (const user of users) {
-    const indexed = (await client.smembers(`${prefix}:user:${user}:rids`)).map((k) => k.slice(`${prefix}:rid:`.length)).sort()
+    const indexed = (await client.smembers(k.userKey(user))).map(k.ridOfKey).sort()
     assert.deepEqual(indexed, activeOf(sessions, (h) => h.userId === user).sort(), user)
   }
 })
@@ -278,23 +278,25 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
 
 /**
  * The SPEC's state machine over names: sessions { name: {user, device, parent, status} },
- * index { user: Set(name) }, devkey { 'user:device': name } (keyed like the Redis key, so
+ * index { user: Set(name) }, devkey { device key name: name } (keyed by the Redis key, so
  * ids that alias there alias here too). Mirrors the scripts: a
  * session is ended by status tombstoned, leaving the index, and dropping the device key
  * when it names it.
  */
 class Model {
-  constructor(init) {
+  constructor(init, deviceKey) {
     this.sessions = structuredClone(init.sessions)
     this.index = Object.fromEntries(Object.entries(init.index).map(([u, s]) => [u, new Set(s)]))
     this.devkey = { ...init.devkey }
+    this.deviceKey = deviceKey
   }
 
   end(name) {
     const s = this.sessions[name]
     s.status = 'tombstoned'
     this.index[s.user]?.delete(name)
-    if (s.device !== '' && this.devkey[`${s.user}:${s.device}`] === name) delete this.devkey[`${s.user}:${s.device}`]
+    const key = this.deviceKey(s.user, s.device)
+    if (s.device !== '' && this.devkey[key] === name) delete this.devkey[key]
   }
 
   apply(op, childName) {
@@ -308,7 +310,7 @@ class Model {
         this.index[s.user]?.delete(op.rid)
         this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active' }
         ;(this.index[s.user] ??= new Set()).add(childName)
-        if (op.device !== '') this.devkey[`${s.user}:${op.device}`] = childName
+        if (op.device !== '') this.devkey[this.deviceKey(s.user, op.device)] = childName
         return 'ok'
       }
       case 'logout':
@@ -320,7 +322,7 @@ class Model {
           const s = this.sessions[name]
           if (belongs(s) && s.status === 'active') this.end(name)
         }
-        const key = `${op.user}:${op.device}`
+        const key = this.deviceKey(op.user, op.device)
         const newest = this.devkey[key]
         if (newest !== undefined) {
           // The key may name another user's session when ids alias: then it stays.
@@ -371,7 +373,7 @@ function* permutations(items) {
 
 test('random concurrent workloads: every outcome is explained by some serial order', async () => {
   const prefix = uniquePrefix('race-model')
-  const USERS = ['alice', 'bob:x', 'bob'] // 'bob:x' and 'bob' alias under the original's device keys
+  const USERS = ['alice', 'bob:x', 'bob'] // 'bob:x' and 'bob' alias under the original's device keys (not the cluster layout's)
   const DEVICES = ['d1', 'x:d1', '']
   const ROUNDS = 250
   let reordered = 0
@@ -380,7 +382,8 @@ test('random concurrent workloads: every outcome is explained by some serial ord
     const rand = seededRandom(seed)
     const pick = (xs) => xs[Math.floor(rand() * xs.length)]
     const roundPrefix = `${prefix}-${round}`
-    const rp = [0, 1, 2].map(() => createRedisStore({ url, prefix: roundPrefix, absTtlSeconds: 3600 }))
+    const rp = [0, 1, 2].map(() => createRedisStore(storeConfig({ prefix: roundPrefix, absTtlSeconds: 3600 })))
+    const k = keys(roundPrefix)
 
     // Initial state: a few sessions, some rotated once so lineages have ancestors.
     const init = { sessions: {}, index: {}, devkey: {} }
@@ -397,7 +400,7 @@ test('random concurrent workloads: every outcome is explained by some serial ord
       nameOf[rid] = name
       init.sessions[name] = { user, device, parent: '', status: 'active' }
       ;(init.index[user] ??= []).push(name)
-      if (device !== '') init.devkey[`${user}:${device}`] = name
+      if (device !== '') init.devkey[k.deviceKey(user, device)] = name
       initial.push(name)
       if (rand() < 0.4) {
         const child = await rp[0].verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: device })
@@ -408,7 +411,7 @@ test('random concurrent workloads: every outcome is explained by some serial ord
         init.index[user] = init.index[user].filter((n) => n !== name)
         init.sessions[cname] = { user, device, parent: name, status: 'active' }
         init.index[user].push(cname)
-        if (device !== '') init.devkey[`${user}:${device}`] = cname
+        if (device !== '') init.devkey[k.deviceKey(user, device)] = cname
         initial.push(cname)
       }
     }
@@ -458,18 +461,18 @@ test('random concurrent workloads: every outcome is explained by some serial ord
       real.sessions[name] = { user: h.userId, device: h.deviceId, parent: h.parentRid ? nameOf[h.parentRid] : '', status: h.status }
     }
     for (const user of USERS) {
-      const members = await client.smembers(`${roundPrefix}:user:${user}:rids`)
-      if (members.length) real.index[user] = members.map((k) => nameOf[k.slice(`${roundPrefix}:rid:`.length)]).sort()
+      const members = await client.smembers(k.userKey(user))
+      if (members.length) real.index[user] = members.map((m) => nameOf[k.ridOfKey(m)]).sort()
       for (const device of DEVICES.filter(Boolean)) {
-        const v = await client.get(`${roundPrefix}:device:${user}:${device}`)
-        if (v !== null) real.devkey[`${user}:${device}`] = nameOf[v.slice(`${roundPrefix}:rid:`.length)]
+        const v = await client.get(k.deviceKey(user, device))
+        if (v !== null) real.devkey[k.deviceKey(user, device)] = nameOf[k.ridOfKey(v)]
       }
     }
     const realSnap = { sessions: sortKeys(real.sessions), index: sortKeys(real.index), devkey: sortKeys(real.devkey) }
 
     let explained = null
     for (const order of permutations(ops.map((_, i) => i))) {
-      const model = new Model(init)
+      const model = new Model(init, k.deviceKey)
       let same = true
       for (const i of order) {
         if (model.apply(ops[i], childName(i)) !== outcomes[i]) { same = false; break }
@@ -482,8 +485,7 @@ test('random concurrent workloads: every outcome is explained by some serial ord
     )
     if (explained.some((v, i) => v !== i)) reordered++
     // Clean the round's keys so the shared server stays small.
-    const keys = await client.keys(`${roundPrefix}:*`)
-    if (keys.length) await client.del(...keys)
+    await clearPrefix(client, roundPrefix)
   }
   // Informative: rounds whose first fitting order is not the submission order.
   console.log(`# model rounds: ${ROUNDS}, explained only by a reordering: ${reordered}`)

@@ -4,15 +4,23 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, expireTimes } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, expireTimes, storeConfig, keys, userTag, isCluster, primaries, keySlot } from './helpers.mjs'
 
 const url = await redisUrl()
 const redis = await rawClient()
 const DAY = 24 * 3600
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 function newStore(extra = {}) {
   const prefix = uniquePrefix('store')
-  return { store: createRedisStore({ url, prefix, absTtlSeconds: 30 * DAY, ...extra }), prefix }
+  return { store: createRedisStore(storeConfig({ prefix, absTtlSeconds: 30 * DAY, ...extra })), prefix, k: keys(prefix) }
+}
+
+/** The random part of a rid: the whole rid, or what follows the user's tag in the cluster layout. */
+function uuidOf(rid, userId) {
+  if (!isCluster) return rid
+  assert.ok(rid.startsWith(`${userTag(userId)}.`), `${rid} starts with the tag of ${userId}`)
+  return rid.slice(17)
 }
 
 async function rejects(promise, message, code, type = Error) {
@@ -26,14 +34,14 @@ async function rejects(promise, message, code, type = Error) {
 }
 
 test('issueInitial writes the hash, the index and the device key', async () => {
-  const { store, prefix } = newStore()
+  const { store, prefix, k } = newStore()
   const now = nowSeconds()
   const issued = await store.issueInitial('alice', { now, deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1', absTtlSeconds: 3 * DAY })
-  assert.match(issued.rid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  assert.match(uuidOf(issued.rid, 'alice'), UUID_V4)
   assert.equal(issued.absExp, now + 3 * DAY)
-  const ridKey = `${prefix}:rid:${issued.rid}`
+  const ridKey = k.ridKey(issued.rid)
   assert.deepEqual(await dump(redis, prefix), {
-    [`${prefix}:device:alice:phone`]: { type: 'string', content: ridKey, expireAt: now + 3 * DAY },
+    [k.deviceKey('alice', 'phone')]: { type: 'string', content: ridKey, expireAt: now + 3 * DAY },
     [ridKey]: {
       type: 'hash',
       content: {
@@ -42,7 +50,7 @@ test('issueInitial writes the hash, the index and the device key', async () => {
       },
       expireAt: now + 3 * DAY,
     },
-    [`${prefix}:user:alice:rids`]: { type: 'set', content: [ridKey], expireAt: now + 3 * DAY },
+    [k.userKey('alice')]: { type: 'set', content: [ridKey], expireAt: now + 3 * DAY },
   })
 })
 
@@ -57,7 +65,7 @@ test('issueInitial stores absent binding values as "" and writes no device key',
 })
 
 test('verifyAndRotateRefresh returns the child and marks the parent used', async () => {
-  const { store, prefix } = newStore()
+  const { store, k } = newStore()
   const now = nowSeconds()
   const first = await store.issueInitial('carol', { now, deviceId: 'd', uaHash: 'u', ipHash: 'i', absTtlSeconds: 10 * DAY })
   const rotated = await store.verifyAndRotateRefresh({ rid: first.rid, now: now + 60, deviceId: 'd', uaHash: 'u', ipHash: 'i' })
@@ -69,7 +77,7 @@ test('verifyAndRotateRefresh returns the child and marks the parent used', async
     userId: 'carol', parentRid: first.rid, createdAt: String(now + 60), expAt: String(now + 60 + 7 * DAY),
     absExpAt: String(now + 10 * DAY), deviceId: 'd', uaHash: 'u', ipHash: 'i', status: 'active',
   })
-  assert.equal(await redis.get(`${prefix}:device:carol:d`), `${prefix}:rid:${rotated.newRid.rid}`)
+  assert.equal(await redis.get(k.deviceKey('carol', 'd')), k.ridKey(rotated.newRid.rid))
 })
 
 test('rotation failures carry the original messages and a code', async () => {
@@ -129,19 +137,19 @@ test('createRedisStore throws a TypeError for a bad cfg, but not for an unreacha
     [undefined, /^cfg must be an object/],
     [{ absTtlSeconds: 1 }, /^cfg\.url must be/],
     [{ url: 'http://example', absTtlSeconds: 1 }, /^cfg\.url must be/],
-    [{ url, absTtlSeconds: 0 }, /^cfg\.absTtlSeconds must be/],
-    [{ url }, /^cfg\.absTtlSeconds must be/],
-    [{ url, absTtlSeconds: 1, prefix: '' }, /^cfg\.prefix must be/],
-    [{ url, absTtlSeconds: 1, commandTimeoutMs: -1 }, /^cfg\.commandTimeoutMs must be/],
+    [storeConfig({ absTtlSeconds: 0 }), /^cfg\.absTtlSeconds must be/],
+    [storeConfig(), /^cfg\.absTtlSeconds must be/],
+    [storeConfig({ absTtlSeconds: 1, prefix: '' }), /^cfg\.prefix must be/],
+    [storeConfig({ absTtlSeconds: 1, commandTimeoutMs: -1 }), /^cfg\.commandTimeoutMs must be/],
   ]
   for (const [cfg, message] of bad) {
     assert.throws(() => createRedisStore(cfg), (err) => err instanceof TypeError && message.test(err.message) && err.code === 'ERR_INVALID_ARG')
   }
-  assert.doesNotThrow(() => createRedisStore({ url: 'redis://127.0.0.1:1', absTtlSeconds: 1 }))
+  assert.doesNotThrow(() => createRedisStore(storeConfig({ url: 'redis://127.0.0.1:1', absTtlSeconds: 1 })))
 })
 
 test('an unreachable server rejects with a clear error', async () => {
-  const store = createRedisStore({ url: 'redis://:sekret@127.0.0.1:1', absTtlSeconds: 10, connectTimeoutMs: 500 })
+  const store = createRedisStore(storeConfig({ url: 'redis://:sekret@127.0.0.1:1', absTtlSeconds: 10, connectTimeoutMs: 500 }))
   await assert.rejects(store.getRid('x'), (err) => {
     assert.equal(err.code, 'ERR_REDIS_UNAVAILABLE')
     assert.match(err.message, /^redis_unavailable: /)
@@ -165,30 +173,30 @@ test('getRid and scanRids', async () => {
 })
 
 test('deviation: rotation keeps only active sessions in the user index', async () => {
-  const { store, prefix } = newStore()
+  const { store, k } = newStore()
   const now = nowSeconds()
   const a = await store.issueInitial('fay', { now, absTtlSeconds: DAY })
   const b = await store.verifyAndRotateRefresh({ rid: a.rid, now })
-  assert.deepEqual(await redis.smembers(`${prefix}:user:fay:rids`), [`${prefix}:rid:${b.newRid.rid}`])
+  assert.deepEqual(await redis.smembers(k.userKey('fay')), [k.ridKey(b.newRid.rid)])
 })
 
 test('deviation: the index expiry only grows', async () => {
-  const { store, prefix } = newStore()
+  const { store, k } = newStore()
   const now = nowSeconds()
   await store.issueInitial('gus', { now, absTtlSeconds: 10 * DAY })
   await store.issueInitial('gus', { now, absTtlSeconds: 60 })
-  assert.deepEqual(await expireTimes(redis, [`${prefix}:user:gus:rids`]), [now + 10 * DAY])
+  assert.deepEqual(await expireTimes(redis, [k.userKey('gus')]), [now + 10 * DAY])
 })
 
 test('logout ends one session and its device key; an unknown rid writes nothing', async () => {
-  const { store, prefix } = newStore()
+  const { store, k } = newStore()
   const now = nowSeconds()
   const a = await store.issueInitial('hal', { now, deviceId: 'tab', absTtlSeconds: DAY })
   const b = await store.issueInitial('hal', { now, absTtlSeconds: DAY })
   assert.equal(await store.logout(a.rid), undefined)
   assert.equal((await store.getRid(a.rid)).status, 'tombstoned')
   assert.deepEqual(await store.scanRids('hal'), [b.rid])
-  assert.equal(await redis.get(`${prefix}:device:hal:tab`), null)
+  assert.equal(await redis.get(k.deviceKey('hal', 'tab')), null)
   await rejects(store.verifyAndRotateRefresh({ rid: a.rid, now }), 'rotate_fail:ERR_REPLAY', 'ERR_REPLAY')
 })
 
@@ -237,12 +245,12 @@ test('deviation: tombstoneLineage ends ancestors and descendants', async () => {
 })
 
 test('logoutAll ends every session and deletes the index', async () => {
-  const { store, prefix } = newStore()
+  const { store, k } = newStore()
   const now = nowSeconds()
   const rids = []
   for (let i = 0; i < 300; i++) rids.push((await store.issueInitial('lee', { now, absTtlSeconds: DAY })).rid)
   await store.logoutAll('lee')
-  assert.equal(await redis.exists(`${prefix}:user:lee:rids`), 0)
+  assert.equal(await redis.exists(k.userKey('lee')), 0)
   const statuses = await Promise.all(rids.map(async (rid) => (await store.getRid(rid)).status))
   assert.deepEqual(new Set(statuses), new Set(['tombstoned']))
 })
@@ -262,28 +270,31 @@ test('deviation: a logout racing rotations never leaves an active session', asyn
 })
 
 test('gcOrphans returns the superset report and cleans garbage', async () => {
-  const { store, prefix } = newStore()
+  const { store, k } = newStore()
   const now = nowSeconds()
   const live = await store.issueInitial('max', { now, absTtlSeconds: DAY })
-  await redis.sadd(`${prefix}:user:max:rids`, `${prefix}:rid:vanished`)
-  await redis.hset(`${prefix}:rid:old`, { userId: 'max', status: 'used', absExpAt: String(now - 10) })
+  const old = k.ridKey(k.rid('max', 'old'))
+  await redis.sadd(k.userKey('max'), k.ridKey(k.rid('max', 'vanished')))
+  await redis.hset(old, { userId: 'max', status: 'used', absExpAt: String(now - 10) })
   const dry = await store.gcOrphans({ dryRun: true })
   assert.deepEqual(dry, { scannedUserSets: 1, scannedRids: 2, removedFromSets: 1, addedToSets: 0, deletedRidHashes: 1, removedRids: 1, dryRun: true })
-  assert.equal(await redis.exists(`${prefix}:rid:old`), 1, 'dry run writes nothing')
+  assert.equal(await redis.exists(old), 1, 'dry run writes nothing')
   const report = await store.gcOrphans()
   assert.equal(report.dryRun, false)
   assert.equal(report.deletedRidHashes, 1)
-  assert.equal(await redis.exists(`${prefix}:rid:old`), 0)
-  assert.deepEqual(await redis.smembers(`${prefix}:user:max:rids`), [`${prefix}:rid:${live.rid}`])
+  assert.equal(await redis.exists(old), 0)
+  assert.deepEqual(await redis.smembers(k.userKey('max')), [k.ridKey(live.rid)])
   assert.equal((await store.gcOrphans({ graceSeconds: 30 })).removedFromSets, 0)
   assert.ok(await store.gcOrphans(null), 'null options are no options, as in the original')
 })
 
 test('deviation: verifyAndRotateRefresh and getRid take one round trip each', async () => {
-  const { store, prefix } = newStore()
+  const { store, prefix, k } = newStore()
   const now = nowSeconds()
   const { rid } = await store.issueInitial('ned', { now, absTtlSeconds: DAY })
-  const monitor = await redis.monitor()
+  // The node serving the session's slot (the one server, or its primary in a cluster).
+  const node = isCluster ? primaries(redis).find((n) => redis.slots[keySlot(k.ridKey(rid))].includes(`${n.options.host}:${n.options.port}`)) : redis
+  const monitor = await node.monitor()
   const seen = []
   monitor.on('monitor', (_time, args, source) => {
     if (source !== 'lua' && args.some((a) => String(a).startsWith(`${prefix}:`))) seen.push(args[0].toLowerCase())
@@ -303,4 +314,28 @@ test('methods work detached from the store, and close() ends it', async () => {
   assert.equal((await getRid(rid)).userId, 'olga')
   await close()
   await rejects(getRid(rid), /^store_closed/, 'ERR_STORE_CLOSED')
+})
+
+test('the tests\' key names (keys()) are exactly the keys the store writes', async () => {
+  const { store, prefix, k } = newStore()
+  const now = nowSeconds()
+  const users = ['u', 'a:b', '{x}', 'é 😀', 'rid:*']
+  const expected = []
+  for (const user of users) {
+    const first = await store.issueInitial(user, { now, deviceId: 'd:1', absTtlSeconds: DAY })
+    const child = (await store.verifyAndRotateRefresh({ rid: first.rid, now, deviceId: 'd:1' })).newRid.rid
+    assert.equal(k.ridOfKey(k.ridKey(first.rid)), first.rid)
+    assert.equal(k.ridOfKey(k.ridKey(child)), child)
+    assert.deepEqual(await store.scanRids(user), [child])
+    expected.push(k.ridKey(first.rid), k.ridKey(child), k.userKey(user), k.deviceKey(user, 'd:1'))
+    assert.deepEqual(await redis.smembers(k.userKey(user)), [k.ridKey(child)])
+    assert.equal(await redis.get(k.deviceKey(user, 'd:1')), k.ridKey(child))
+  }
+  assert.deepEqual(Object.keys(await dump(redis, prefix)).sort(), expected.sort())
+  // A hand-made rid of a user (k.rid) is found by the store like one it issued.
+  const made = k.rid('u', 'hand-made')
+  await redis.hset(k.ridKey(made), { userId: 'u', parentRid: '', absExpAt: String(now + DAY), status: 'active' })
+  assert.equal((await store.getRid(made)).userId, 'u')
+  assert.equal((await store.verifyAndRotateRefresh({ rid: made, now })).userId, 'u')
+  assert.equal(k.ridOfKey(`${prefix}:user:x`), null)
 })

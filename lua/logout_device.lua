@@ -1,6 +1,6 @@
 -- logout_device: ends every active session of one user bound to one device.
--- KEYS[1] user index key   KEYS[2] device key  (cluster layout: also the sessions and the
---   audit stream, as asked)
+-- KEYS[1] user index key   KEYS[2] device key  (cluster layout: then the user's fence,
+--   and the sessions and the audit stream, as asked)
 -- ARGV[6] userId  ARGV[7] deviceId
 -- Returns the number of sessions ended. Sessions are matched on their own userId and
 -- deviceId fields, never on key names, so ids containing ':' cannot reach another user.
@@ -13,7 +13,7 @@ for _, key in ipairs(members) do declared(key) end
 local newest = redis.call('GET', KEYS[2])
 if newest then declared(newest) end
 may_audit(user_id)
-local need = need_reply()
+local need = fenced_need_reply(user_id)
 if need then return need end
 
 local ended = 0
@@ -38,4 +38,5 @@ if newest then
   end
   if h.userId == nil or belongs(h) then redis.call('DEL', KEYS[2]) end
 end
+lift_fence(user_id)
 return ended

@@ -14,6 +14,7 @@
 --   rid key     auth:rid:{<tag>}.<uuid>
 --   user index  auth:user:{<tag>}:rids
 --   device key  auth:device:{<tag>}:<deviceId>
+--   fence       auth:user:{<tag>}:fence   (short-lived; see fence_key below)
 -- In that layout a script touches only keys the caller declared in KEYS: it names each
 -- key it needs with `declared(key)` before its first write, and when one is missing it
 -- writes nothing and returns {'NEED', key...}; the caller calls again with those keys.
@@ -96,6 +97,32 @@ local function need_reply()
   local reply = { 'NEED' }
   for _, key in ipairs(NEEDED_LIST) do reply[#reply + 1] = key end
   return reply
+end
+
+-- Cluster layout: a user's fence. A call that reads the keys it needs from the data
+-- (logoutDevice, tombstoneLineage) sets it when it has to ask for more keys; rotations of
+-- that user then wait (answer BUSY, having written nothing) until the call's last round
+-- lifts it, so a chain of rotations cannot keep adding sessions the call has not been
+-- given. It expires by itself should the caller vanish between two rounds.
+local FENCE_TTL_MS = 2000
+local function fence_key(user_id) return USER_PREFIX .. '{' .. user_tag(user_id) .. '}:fence' end
+
+-- need_reply(), setting the user's fence when keys are missing (and it was declared).
+local function fenced_need_reply(user_id)
+  local need = need_reply()
+  if need ~= nil and CLUSTER and DECLARED[fence_key(user_id)] then
+    redis.call('SET', fence_key(user_id), '1', 'PX', FENCE_TTL_MS)
+  end
+  return need
+end
+
+local function lift_fence(user_id)
+  if CLUSTER and DECLARED[fence_key(user_id)] then redis.call('DEL', fence_key(user_id)) end
+end
+
+-- Whether the user's fence is up (cluster layout, when declared).
+local function fenced(user_id)
+  return CLUSTER and DECLARED[fence_key(user_id)] and redis.call('EXISTS', fence_key(user_id)) == 1
 end
 
 -- Declares the user's audit stream when audit is on. True when declared (or not needed).

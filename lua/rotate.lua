@@ -3,7 +3,7 @@
 -- KEYS[3] user index key, KEYS[4] device key: declared in the cluster layout (where the
 --   rid's tag gives them), built here from the stored userId in the original's; the
 --   cluster layout also declares the audit stream, and what the options below touch,
---   as asked
+--   as asked, and the user's fence (see prelude.lua)
 -- ARGV[6] now  ARGV[7] current rid (bare; becomes the child's parentRid)
 -- ARGV[8] deviceId  ARGV[9] uaHash  ARGV[10] ipHash   (absent values are "")
 -- Returns {'OK', userId, absExpAt} or a one-element array holding the failure, checked
@@ -14,6 +14,8 @@
 --   {'OK', userId, absExpAt, child rid} and writes nothing;
 -- - onReuse 'revoke-lineage': ERR_REPLAY ends the rid's whole lineage first;
 -- - idleTtlSeconds: ERR_IDLE ends the session first.
+-- {'BUSY'} (cluster layout): the user's fence is up, nothing was written, the caller
+-- tries again shortly.
 
 local now, parent_rid = tonumber(ARGV[6]), ARGV[7]
 local device_id, ua_hash, ip_hash = ARGV[8], ARGV[9], ARGV[10]
@@ -21,6 +23,7 @@ local WEEK = 7 * 24 * 3600
 
 local h = load_hash(KEYS[1])
 if h.userId == nil or h.userId == '' then return { 'not_found' } end
+if fenced(h.userId) then return { 'BUSY' } end
 
 -- A hash without absExpAt never expires on its own: the original treats it as "now".
 local abs_exp_at = now

@@ -117,7 +117,16 @@ impl StoreError {
                 || err.is_unrecoverable_error()
                 // LOADING (a restarted server reading its data), MASTERDOWN, TRYAGAIN: the
                 // server is up but cannot serve yet; callers should treat it like a restart.
-                || matches!(err.retry_method(), redis::RetryMethod::WaitAndRetry) =>
+                // A redirect (MOVED, ASK), READONLY or a lost cluster connection still there
+                // after every retry: the cluster is moving slots or electing a new primary.
+                || matches!(
+                    err.retry_method(),
+                    redis::RetryMethod::WaitAndRetry
+                        | redis::RetryMethod::MovedRedirect
+                        | redis::RetryMethod::AskRedirect
+                        | redis::RetryMethod::RefreshSlotsAndRetry
+                        | redis::RetryMethod::ReconnectFromInitialConnections
+                ) =>
             {
                 // A plain server answering a TLS handshake sends bytes that are no TLS record.
                 let hint = if tls && (text.contains("InvalidContentType") || text.contains("corrupt message")) {
@@ -133,3 +142,34 @@ impl StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(line: &str) -> redis::RedisError {
+        redis::parse_redis_value(format!("-{line}\r\n").as_bytes()).and_then(|v| v.extract_error()).unwrap_err()
+    }
+
+    #[test]
+    fn a_cluster_in_transition_is_unavailable() {
+        let cfg = crate::input::Arg::Object(vec![
+            ("url", crate::input::Arg::String("redis://127.0.0.1:7000".into())),
+            ("absTtlSeconds", crate::input::Arg::Number(60.0)),
+        ]);
+        let config = StoreConfig::from_arg(&cfg).unwrap();
+        let lines = [
+            "MOVED 717 127.0.0.1:7000",
+            "ASK 717 127.0.0.1:7000",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "CLUSTERDOWN The cluster is down",
+            "READONLY You can't write against a read only replica.",
+        ];
+        for line in lines {
+            let err = StoreError::from_redis(server_error(line), &config);
+            assert_eq!(err.code(), "ERR_REDIS_UNAVAILABLE", "{line}: {err}");
+        }
+        let other = StoreError::from_redis(server_error("ERR wrong number of arguments"), &config);
+        assert_eq!(other.code(), "ERR_REDIS");
+    }
+}

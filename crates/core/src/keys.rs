@@ -7,7 +7,9 @@
 //! - the cluster layout, in which every key of one user hashes to one slot through the
 //!   user's tag (the first 16 hex digits of SHA-1 of the userId) in braces, and a rid is
 //!   `<tag>.<uuid>`, so a call given only a rid finds the slot:
-//!   `{prefix}:rid:{<tag>}.<uuid>`, `{prefix}:user:{<tag>}:rids`, `{prefix}:device:{<tag>}:{deviceId}`.
+//!   `{prefix}:rid:{<tag>}.<uuid>`, `{prefix}:user:{<tag>}:rids`, `{prefix}:device:{<tag>}:{deviceId}`,
+//!   and, only while a logoutDevice or tombstoneLineage collects its keys, the user's
+//!   fence `{prefix}:user:{<tag>}:fence` (a string that expires within seconds).
 
 /// The length of a user's tag, in hex digits (64 bits: two users sharing a tag share an
 /// index and device keys' slot, which the scripts tolerate since they check userIds).
@@ -95,6 +97,21 @@ impl KeyLayout {
     /// Cluster layout: the user index of the user a rid belongs to, from the rid alone.
     pub fn user_key_of_rid(&self, rid: &str) -> Option<String> {
         rid_tag(rid).map(|tag| self.user_key_of_tag(tag))
+    }
+
+    /// Cluster layout: the user's fence (see `lua/prelude.lua`): up while a call that
+    /// collects its keys over several rounds runs; rotations of the user wait for it.
+    pub fn fence_key(&self, user_id: &str) -> String {
+        self.fence_key_of_tag(&user_tag(user_id))
+    }
+
+    /// Cluster layout: the fence of the user a rid belongs to, from the rid alone.
+    pub fn fence_key_of_rid(&self, rid: &str) -> Option<String> {
+        rid_tag(rid).map(|tag| self.fence_key_of_tag(tag))
+    }
+
+    fn fence_key_of_tag(&self, tag: &str) -> String {
+        format!("{}{{{tag}}}:fence", self.user_prefix)
     }
 
     /// Cluster layout: a device key of the user a rid belongs to, from the rid alone.
@@ -251,6 +268,8 @@ mod tests {
         assert_eq!(hash_tag(&l.device_key("u1", "d{x}")), tag);
         assert_eq!(l.user_key_of_rid(&rid), Some(l.user_key("u1")));
         assert_eq!(l.device_key_of_rid(&rid, "d"), Some(l.device_key("u1", "d")));
+        assert_eq!(l.fence_key_of_rid(&rid), Some(l.fence_key("u1")));
+        assert_eq!(hash_tag(&l.fence_key("u1")), tag);
         assert_eq!(l.rid_of_key(&key), Some(rid.clone()));
         assert_eq!(hash_tag(&l.rid_key(&l.child_rid(&rid))), tag);
         // A rid of another layout routes to a slot of its own and is never a session.

@@ -24,6 +24,8 @@ pub(crate) const MAX_LINEAGE_HOPS: usize = 100_000;
 /// declares every key the script found missing (and whole parent chains), so a call
 /// needs a few; the bound only stops a runaway.
 const MAX_KEY_ROUNDS: usize = 64;
+/// How long a rotation waits before trying again while its user's fence is up.
+const FENCE_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshIssue {
@@ -337,9 +339,27 @@ impl SessionStore {
         }
         let audit = self.audit_key_of_rid(&input.rid);
         keys.extend(audit.as_deref());
-        let reply: Vec<String> = self
-            .run(&scripts::ROTATE, &keys, &[&input.now.to_string(), &input.rid, &b.device_id, &b.ua_hash, &b.ip_hash])
-            .await?;
+        let fence = self.layout.is_cluster().then(|| self.layout.fence_key_of_rid(&input.rid)).flatten();
+        keys.extend(fence.as_deref());
+        let args =
+            [input.now.to_string(), input.rid.clone(), b.device_id.clone(), b.ua_hash.clone(), b.ip_hash.clone()];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // BUSY: a logoutDevice / tombstoneLineage of this user is collecting its keys
+        // (cluster layout); it lifts its fence within a few round trips.
+        let deadline = tokio::time::Instant::now() + self.config.command_timeout;
+        let reply = loop {
+            let reply: Vec<String> = self.run(&scripts::ROTATE, &keys, &args).await?;
+            if reply.first().map(String::as_str) != Some("BUSY") {
+                break reply;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StoreError::Timeout(format!(
+                    "no rotation within {} ms: a logoutDevice or tombstoneLineage of this user held it back",
+                    self.config.command_timeout.as_millis()
+                )));
+            }
+            tokio::time::sleep(FENCE_RETRY_WAIT).await;
+        };
         match reply.as_slice() {
             [ok, user_id, abs_exp] if ok == "OK" => {
                 let abs_exp =
@@ -371,7 +391,9 @@ impl SessionStore {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(0) };
         let rid = rid.as_str();
         let hops = MAX_LINEAGE_HOPS.to_string();
-        self.run(&scripts::TOMBSTONE_LINEAGE, &self.keys_of_rid(rid), &[&hops]).await
+        let mut keys = self.keys_of_rid(rid);
+        keys.extend(self.layout.is_cluster().then(|| self.layout.fence_key_of_rid(rid)).flatten());
+        self.run(&scripts::TOMBSTONE_LINEAGE, &keys, &[&hops]).await
     }
 
     /// Ends one session; returns whether it existed.
@@ -386,6 +408,7 @@ impl SessionStore {
     pub async fn logout_device(&self, user_id: &str, device_id: &str) -> Result<u64> {
         let keys: Vec<String> = [self.layout.user_key(user_id), self.layout.device_key(user_id, device_id)]
             .into_iter()
+            .chain(self.layout.is_cluster().then(|| self.layout.fence_key(user_id)))
             .chain(self.audit_key_to_declare(user_id))
             .collect();
         self.run(&scripts::LOGOUT_DEVICE, &keys, &[user_id, device_id]).await
