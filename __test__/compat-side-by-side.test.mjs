@@ -1,8 +1,8 @@
 // Side by side: the same operations through the original (@devcoons/redis-session-store
 // 0.1.0) and through this package, on two prefixes of one Redis. After each step the
 // results (rids replaced by tokens R0, R1, ...), the error messages and everything both
-// wrote under their prefix are compared. Where this package deviates on purpose (SPEC
-// section 8), the test states the exact difference it expects; every other difference
+// wrote under their prefix are compared. Where this package deviates on purpose (each
+// deviation in COMPATIBILITY.md), the test states the exact difference it expects; every other difference
 // fails the test.
 
 import { test } from 'node:test'
@@ -38,7 +38,7 @@ const fields = (userId, parentRid, createdAt, expAt, absExpAt, deviceId, uaHash,
   userId, parentRid, createdAt, expAt, absExpAt, deviceId, uaHash, ipHash, status,
 })
 
-test('issue, rotation, replay, missing rid, bindings, expiry: the issue #2 scenario', async () => {
+test('issue, rotation, replay, missing rid, bindings, expiry: the whole life of a lineage', async () => {
   const d = await duo()
   const t = d.base
   const abs = 30 * DAY
@@ -61,7 +61,7 @@ test('issue, rotation, replay, missing rid, bindings, expiry: the issue #2 scena
     { ok: fields('alice', 'R0', 't+10', `t+${10 + 7 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'active') })
   same(await d.run((s, rid) => s.getRid(rid('R0'))),
     { ok: fields('alice', '', 't+0', `t+${2 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'used') })
-  // Deviation (SPEC 8: the index holds active sessions): the used parent leaves the index.
+  // Deviation (the index holds active sessions): the used parent leaves the index.
   const rotationDeviation = [['user:alice:rids', 'members', ['rid:R0', 'rid:R1'], ['rid:R1']]]
   assert.deepEqual(await d.diff(), rotationDeviation)
 
@@ -145,7 +145,7 @@ test('logout / tombstoneLineage / logoutAll of a missing rid: the original write
   const g2 = d.ghost()
   same(await d.run((s, rid) => s.logout(rid(g1))), { ok: undefined })
   same(await d.run((s, rid) => s.tombstoneLineage(rid(g2))), { ok: undefined })
-  // Deviation (SPEC 8: write nothing): the original creates { status: tombstoned } hashes
+  // Deviation (a missing rid writes nothing): the original creates { status: tombstoned } hashes
   // that never expire.
   assert.deepEqual(await d.diff(), [[`rid:${g1}`, 'only in original'], [`rid:${g2}`, 'only in original']])
   const { orig, nat } = await d.snapshots()
@@ -189,7 +189,7 @@ test('logoutDevice: the original ends the newest session of the device, this pac
   await d.run((s) => s.issueInitial('erin', { now: t, absTtlSeconds: 3600, deviceId: 'pc' }), { newToken: 'R2' })
   assert.deepEqual(await d.diff(), [])
   same(await d.run((s) => s.logoutDevice('erin', 'tv')), { ok: undefined })
-  // Deviation (SPEC 8: logoutDevice ends every session bound to the device).
+  // Deviation (logoutDevice ends every session bound to the device).
   assert.deepEqual(await d.diff(), [
     ['rid:R0', 'field', 'status', 'active', 'tombstoned'],
     ['user:erin:rids', 'members', ['rid:R0', 'rid:R2'], ['rid:R2']],

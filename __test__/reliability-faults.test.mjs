@@ -1,4 +1,4 @@
-// Faults (issue #5, part 2), each against redis-server processes of this file's own, never
+// Faults, each against redis-server processes of this file's own, never
 // the shared REDIS_URL: nothing listening, server killed and restarted mid-load (with
 // and without its data), SCRIPT FLUSH, a server slower than the command timeout, a
 // connection dropped mid-reply (CLIENT KILL, and a TCP proxy that cuts the reply), close(),

@@ -1,13 +1,13 @@
-// Races against a real Redis (issue #5, part 1). Every state change of the store is one
+// Races against a real Redis. Every state change of the store is one
 // Lua script, so any interleaving of concurrent calls must leave what some serial order
 // of them would leave. These tests run many rounds of concurrent calls through several
-// stores (several connections) and check the invariants the SPEC promises:
+// stores (several connections) and check the invariants the store promises:
 //   - of N concurrent rotations of one rid exactly one succeeds, the rest ERR_REPLAY;
 //   - a logout / logoutDevice / logoutAll / tombstoneLineage that has returned leaves no
 //     active session it was meant to end, whatever rotations of them ran alongside;
 //   - random small concurrent workloads: every observed result (each call's outcome and
 //     the final keyspace) is explained by some serial order of the calls, checked
-//     against a model of the SPEC.
+//     against a model of the documented behaviour.
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -277,7 +277,7 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
 // Random concurrent workloads against a serial model.
 
 /**
- * The SPEC's state machine over names: sessions { name: {user, device, parent, status} },
+ * The documented state machine over names: sessions { name: {user, device, parent, status} },
  * index { user: Set(name) }, devkey { device key name: name } (keyed by the Redis key, so
  * ids that alias there alias here too). Mirrors the scripts: a
  * session is ended by status tombstoned, leaving the index, and dropping the device key

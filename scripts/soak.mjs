@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Soak test (issue #5, part 5): minutes of mixed load on one store against a redis-server
+// Soak test: minutes of mixed load on one store against a redis-server
 // of its own (appendonly, fsync always, so data survives its restarts), while the server
 // is killed and restarted, its script cache flushed and its connections killed.
 //
