@@ -359,7 +359,10 @@ async function checkLineages(prefix, drivers) {
   // A client of its own: the shared one's map of the primaries predates failovers.
   const reader = new Redis.Cluster([{ host: '127.0.0.1', port: await alivePort() }])
   reader.on('error', () => {})
-  await new Promise((resolve, reject) => reader.once('ready', resolve).once('error', reject))
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the reading client did not connect within 10 s')), 10_000)
+    reader.once('ready', () => { clearTimeout(timer); resolve() }).once('error', (err) => { clearTimeout(timer); reject(err) })
+  }).catch((err) => { reader.disconnect(); throw err })
   const found = await readKeys(reader, prefix).finally(() => reader.quit())
   for (const { key, type, content } of found) {
     const rid = k.ridOfKey(key)

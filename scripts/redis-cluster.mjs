@@ -97,7 +97,8 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
     nodes,
     /** The ports of the nodes that are primaries now. */
     async primaryPorts() {
-      const lines = (await cli(nodes.find((n) => n.child.exitCode === null).port, 'CLUSTER', 'NODES')).split('\n')
+      const alive = nodes.find((n) => n.child.exitCode === null && n.child.signalCode === null)
+      const lines = (await cli(alive.port, 'CLUSTER', 'NODES')).split('\n')
       return lines.filter((l) => l.includes('master') && !l.includes('fail')).map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
     },
     stop,

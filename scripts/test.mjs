@@ -311,7 +311,8 @@ async function runTarget(target, first) {
     }
     const spec = join(LOG_DIR, `${target.name}-node.spec.txt`)
     const node = await run(process.execPath, [
-      '--test', '--test-concurrency=1',
+      // A test that hangs fails after 5 minutes instead of holding up the run.
+      '--test', '--test-concurrency=1', '--test-timeout=300000',
       '--test-reporter=tap', '--test-reporter-destination=stdout',
       '--test-reporter=spec', `--test-reporter-destination=${spec}`,
       ...files,
