@@ -10,7 +10,6 @@ use redis::Value;
 use crate::error::Result;
 use crate::gc::ScanPages;
 use crate::input::GcOptions;
-use crate::keys::hash_tag;
 use crate::scripts;
 use crate::store::{GcReport, SessionStore, MAX_LINEAGE_HOPS};
 
@@ -36,13 +35,17 @@ pub struct Session {
     pub signed_in_at: Option<u64>,
 }
 
+/// A stored epoch-seconds field as the scripts read it: a finite number >= 0, floored;
+/// `None` when missing or unparsable.
+pub(crate) fn stored_seconds(text: &str) -> Option<u64> {
+    text.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map(|n| n.floor() as u64)
+}
+
 impl Session {
     /// A session from its hash; `None` when the hash is missing or has no userId.
     fn from_fields(rid: &str, fields: &[(String, String)]) -> Option<Session> {
         let get = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
-        let secs = |name: &str| {
-            get(name).trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map_or(0, |n| n.floor() as u64)
-        };
+        let secs = |name: &str| stored_seconds(get(name)).unwrap_or(0);
         let user_id = get("userId");
         if user_id.is_empty() {
             return None;
@@ -107,14 +110,8 @@ impl SessionStore {
     /// absent from the map.
     async fn load_sessions(&self, rids: &[String]) -> Result<HashMap<String, Session>> {
         let mut out = HashMap::with_capacity(rids.len());
-        // A script's keys must share a slot on a cluster: one batch per user's tag there.
-        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for rid in rids {
-            let slot =
-                if self.layout.is_cluster() { hash_tag(&self.layout.rid_key(rid)).to_string() } else { String::new() };
-            groups.entry(slot).or_default().push(rid.clone());
-        }
-        for chunk in groups.values().flat_map(|group| group.chunks(LOAD_BATCH)) {
+        let groups = self.layout.group_by_slot(rids.iter().cloned(), |rid| self.layout.rid_key(rid));
+        for chunk in groups.iter().flat_map(|group| group.chunks(LOAD_BATCH)) {
             let keys: Vec<String> = chunk.iter().map(|rid| self.layout.rid_key(rid)).collect();
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
             let hashes: Vec<Vec<(String, String)>> = self.run(&scripts::ADMIN_LOAD, &keys, &[]).await?;
@@ -158,8 +155,7 @@ impl SessionStore {
                 let pairs: Vec<(String, String)> =
                     fields.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
                 let mut session = Session::from_fields(rid, &pairs)?;
-                let first = signed_in.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0);
-                session.signed_in_at = Some(first.map_or(session.created_at, |n| n.floor() as u64));
+                session.signed_in_at = Some(stored_seconds(signed_in).unwrap_or(session.created_at));
                 Some(session)
             })
             .filter(|s| s.user_id == user_id && s.status == "active")

@@ -1,7 +1,6 @@
 //! Garbage collection: streams the keyspace with SCAN and cleans each page with one
 //! script call, so memory stays bounded and the server is never blocked for long.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,7 +9,6 @@ use redis::FromRedisValue;
 use crate::connection::{Link, Node};
 use crate::error::Result;
 use crate::input::GcOptions;
-use crate::keys::hash_tag;
 use crate::scripts::{self, StoreScript};
 use crate::store::{GcReport, SessionStore};
 
@@ -80,15 +78,8 @@ pub(crate) async fn run_per_slot<T: FromRedisValue>(
     args: &[&str],
     writes: bool,
 ) -> Result<Vec<T>> {
-    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    if store.layout().is_cluster() {
-        for key in keys {
-            groups.entry(hash_tag(key)).or_default().push(key);
-        }
-    } else {
-        groups.insert("", keys.iter().map(String::as_str).collect());
-    }
-    let calls = groups.into_values().map(|group| {
+    let groups = store.layout().group_by_slot(keys.iter().map(String::as_str), |key| key.to_string());
+    let calls = groups.into_iter().map(|group| {
         let count = group.len().to_string();
         let mut declared: Vec<String> = Vec::new();
         if store.layout().is_cluster() {

@@ -61,7 +61,7 @@ impl KeyLayout {
     /// A fresh rid in the same lineage as `rid` (the same slot in the cluster layout).
     pub fn child_rid(&self, rid: &str) -> String {
         let uuid = uuid::Uuid::new_v4();
-        match self.cluster.then(|| rid_tag(rid)).flatten() {
+        match self.tag_of_rid(rid) {
             Some(tag) => format!("{tag}.{uuid}"),
             None => uuid.to_string(),
         }
@@ -96,7 +96,7 @@ impl KeyLayout {
 
     /// Cluster layout: the user index of the user a rid belongs to, from the rid alone.
     pub fn user_key_of_rid(&self, rid: &str) -> Option<String> {
-        rid_tag(rid).map(|tag| self.user_key_of_tag(tag))
+        self.tag_of_rid(rid).map(|tag| self.user_key_of_tag(tag))
     }
 
     /// Cluster layout: the user's fence (see `lua/prelude.lua`): up while a call that
@@ -107,7 +107,7 @@ impl KeyLayout {
 
     /// Cluster layout: the fence of the user a rid belongs to, from the rid alone.
     pub fn fence_key_of_rid(&self, rid: &str) -> Option<String> {
-        rid_tag(rid).map(|tag| self.fence_key_of_tag(tag))
+        self.tag_of_rid(rid).map(|tag| self.fence_key_of_tag(tag))
     }
 
     fn fence_key_of_tag(&self, tag: &str) -> String {
@@ -116,7 +116,7 @@ impl KeyLayout {
 
     /// Cluster layout: a device key of the user a rid belongs to, from the rid alone.
     pub fn device_key_of_rid(&self, rid: &str, device_id: &str) -> Option<String> {
-        rid_tag(rid).map(|tag| self.device_key_of_tag(tag, device_id))
+        self.tag_of_rid(rid).map(|tag| self.device_key_of_tag(tag, device_id))
     }
 
     /// The audit stream (with `cfg.audit`): `{prefix}:audit` in the original's layout, one
@@ -124,14 +124,28 @@ impl KeyLayout {
     /// user (`None` there gives the pattern's stem, never a real stream).
     pub fn audit_key(&self, user_id: Option<&str>) -> String {
         match (self.cluster, user_id) {
-            (true, Some(user_id)) => format!("{}:audit:{{{}}}", self.prefix, user_tag(user_id)),
+            (true, Some(user_id)) => self.audit_key_of_tag(&user_tag(user_id)),
             _ => format!("{}:audit", self.prefix),
         }
     }
 
     /// Cluster layout: the audit stream of the user a rid belongs to, from the rid alone.
     pub fn audit_key_of_rid(&self, rid: &str) -> Option<String> {
-        rid_tag(rid).map(|tag| format!("{}:audit:{{{tag}}}", self.prefix))
+        self.tag_of_rid(rid).map(|tag| self.audit_key_of_tag(tag))
+    }
+
+    fn audit_key_of_tag(&self, tag: &str) -> String {
+        format!("{}:audit:{{{tag}}}", self.prefix)
+    }
+
+    /// The user's tag a rid starts with, in the cluster layout; `None` in the original's
+    /// layout (no rid carries a tag there) and for a rid of another form.
+    fn tag_of_rid<'r>(&self, rid: &'r str) -> Option<&'r str> {
+        if self.cluster {
+            rid_tag(rid)
+        } else {
+            None
+        }
     }
 
     fn user_key_of_tag(&self, tag: &str) -> String {
@@ -187,6 +201,19 @@ impl KeyLayout {
     /// Cluster layout: the rid a session issued before the move from one node has now.
     pub fn moved_rid(tag: &str, old_rid: &str) -> String {
         format!("{tag}.{old_rid}")
+    }
+
+    /// `items` grouped by the hash slot of their key (`key_of`) in the cluster layout,
+    /// where a script's keys must share one slot; one group in the original's layout.
+    pub fn group_by_slot<T>(&self, items: impl IntoIterator<Item = T>, key_of: impl Fn(&T) -> String) -> Vec<Vec<T>> {
+        if !self.cluster {
+            return vec![items.into_iter().collect()];
+        }
+        let mut groups: std::collections::BTreeMap<String, Vec<T>> = std::collections::BTreeMap::new();
+        for item in items {
+            groups.entry(hash_tag(&key_of(&item)).to_string()).or_default().push(item);
+        }
+        groups.into_values().collect()
     }
 
     /// Whether `key` is a rid key of this layout.
@@ -251,6 +278,12 @@ mod tests {
         assert_eq!(l.rid_of_key("auth:rid:r1").as_deref(), Some("r1"));
         assert_eq!(l.rid_of_key("auth:rid:"), None);
         assert_eq!(l.rid_of_key("other:rid:r1"), None);
+        // A rid here never carries a user's tag, whatever it looks like.
+        let tagged_looking = "0123456789abcdef.r1";
+        assert_eq!(l.user_key_of_rid(tagged_looking), None);
+        assert_eq!(l.device_key_of_rid(tagged_looking, "d"), None);
+        assert_eq!(l.fence_key_of_rid(tagged_looking), None);
+        assert_eq!(l.audit_key_of_rid(tagged_looking), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use redis::Value;
 
+use crate::admin::stored_seconds;
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
 use crate::gc::ScanPages;
@@ -116,8 +117,8 @@ impl SessionStore {
             fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
         };
         let user_id = get(&fields, "userId");
-        let abs_exp_at = get(&fields, "absExpAt").trim().parse::<f64>().ok().filter(|n| n.is_finite()).unwrap_or(0.0);
-        if user_id.is_empty() || abs_exp_at < now as f64 {
+        let abs_exp_at = stored_seconds(&get(&fields, "absExpAt")).unwrap_or(0);
+        if user_id.is_empty() || abs_exp_at < now {
             return Ok(Imported::Skipped);
         }
         if dry_run {
@@ -151,7 +152,7 @@ impl SessionStore {
             .arg(layout.alias_key(old_rid))
             .arg(&tag)
             .arg("EXAT")
-            .arg(abs_exp_at.min(crate::input::MAX_EPOCH_SECONDS as f64) as u64)
+            .arg(abs_exp_at.min(crate::input::MAX_EPOCH_SECONDS))
             .query_async(&mut link)
             .await
             .map_err(|e| self.error(e))?;

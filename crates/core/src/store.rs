@@ -302,9 +302,7 @@ impl SessionStore {
 
     /// As `audit_key_to_declare`, from a rid's tag.
     fn audit_key_of_rid(&self, rid: &str) -> Option<String> {
-        (self.layout.is_cluster() && self.config.hardening.audit_max_len > 0)
-            .then(|| self.layout.audit_key_of_rid(rid))
-            .flatten()
+        (self.config.hardening.audit_max_len > 0).then(|| self.layout.audit_key_of_rid(rid)).flatten()
     }
 
     /// The rid as this layout stores it. In the cluster layout a rid without a tag was
@@ -327,20 +325,15 @@ impl SessionStore {
         input.rid = self.resolve_rid(&input.rid).await?.ok_or(StoreError::NotFound)?;
         let child = self.layout.child_rid(&input.rid);
         let b = &input.binding;
-        let (current, child_key) = (self.layout.rid_key(&input.rid), self.layout.rid_key(&child));
-        let mut keys = vec![current.as_str(), child_key.as_str()];
-        // The cluster layout declares the index and device key, which the rid's tag gives.
-        let index = self.layout.is_cluster().then(|| self.layout.user_key_of_rid(&input.rid)).flatten();
-        let device =
-            self.layout.is_cluster().then(|| self.layout.device_key_of_rid(&input.rid, &b.device_id)).flatten();
-        keys.extend(index.as_deref());
+        // The cluster layout declares what the rid's tag gives: the user's index, device key,
+        // audit stream and fence (each `None` in the original's layout).
+        let mut keys = vec![self.layout.rid_key(&input.rid), self.layout.rid_key(&child)];
+        keys.extend(self.layout.user_key_of_rid(&input.rid));
         if !b.device_id.is_empty() {
-            keys.extend(device.as_deref());
+            keys.extend(self.layout.device_key_of_rid(&input.rid, &b.device_id));
         }
-        let audit = self.audit_key_of_rid(&input.rid);
-        keys.extend(audit.as_deref());
-        let fence = self.layout.is_cluster().then(|| self.layout.fence_key_of_rid(&input.rid)).flatten();
-        keys.extend(fence.as_deref());
+        keys.extend(self.audit_key_of_rid(&input.rid));
+        keys.extend(self.layout.fence_key_of_rid(&input.rid));
         let args =
             [input.now.to_string(), input.rid.clone(), b.device_id.clone(), b.ua_hash.clone(), b.ip_hash.clone()];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -382,8 +375,10 @@ impl SessionStore {
     /// A rid's key, and in the cluster layout its user's index too (the rid's tag gives
     /// it), declared up front so the script need not ask for it.
     fn keys_of_rid(&self, rid: &str) -> Vec<String> {
-        let index = self.layout.is_cluster().then(|| self.layout.user_key_of_rid(rid)).flatten();
-        std::iter::once(self.layout.rid_key(rid)).chain(index).chain(self.audit_key_of_rid(rid)).collect()
+        std::iter::once(self.layout.rid_key(rid))
+            .chain(self.layout.user_key_of_rid(rid))
+            .chain(self.audit_key_of_rid(rid))
+            .collect()
     }
 
     /// Ends the whole lineage `rid` belongs to; returns how many sessions it ended.
@@ -392,7 +387,7 @@ impl SessionStore {
         let rid = rid.as_str();
         let hops = MAX_LINEAGE_HOPS.to_string();
         let mut keys = self.keys_of_rid(rid);
-        keys.extend(self.layout.is_cluster().then(|| self.layout.fence_key_of_rid(rid)).flatten());
+        keys.extend(self.layout.fence_key_of_rid(rid));
         self.run(&scripts::TOMBSTONE_LINEAGE, &keys, &[&hops]).await
     }
 
