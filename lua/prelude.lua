@@ -182,14 +182,11 @@ end
 -- The index's expiry time is read as the server's clock plus PTTL (EXPIRETIME would
 -- need Redis 7); an index without expiry keeps none.
 local function index_add(set_key, member, abs_exp_at)
-  local fresh = redis.call('EXISTS', set_key) == 0
+  local ttl_ms = redis.call('PTTL', set_key) -- -2: no index yet; -1: one without expiry
   redis.call('SADD', set_key, member)
-  if fresh then
+  if ttl_ms == -2 then
     redis.call('EXPIREAT', set_key, abs_exp_at)
-    return
-  end
-  local ttl_ms = redis.call('PTTL', set_key)
-  if ttl_ms >= 0 then
+  elseif ttl_ms >= 0 then
     local clock = redis.call('TIME')
     local expires_at = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + ttl_ms) / 1000)
     if expires_at < abs_exp_at then redis.call('EXPIREAT', set_key, abs_exp_at) end
