@@ -119,6 +119,9 @@ impl StoreError {
                 // server is up but cannot serve yet; callers should treat it like a restart.
                 // A redirect (MOVED, ASK), READONLY or a lost cluster connection still there
                 // after every retry: the cluster is moving slots or electing a new primary.
+                // So is a script stopped because a key of its slot moved away meanwhile
+                // (what it had ended stays ended; the call may be made again).
+                || text.contains("Script attempted to access a non local key")
                 || matches!(
                     err.retry_method(),
                     redis::RetryMethod::WaitAndRetry
@@ -164,6 +167,7 @@ mod tests {
             "TRYAGAIN Multiple keys request during rehashing of slot",
             "CLUSTERDOWN The cluster is down",
             "READONLY You can't write against a read only replica.",
+            "ERR Script attempted to access a non local key in a cluster node script: 34fa, on @user_script:336.",
         ];
         for line in lines {
             let err = StoreError::from_redis(server_error(line), &config);
