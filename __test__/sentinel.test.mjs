@@ -336,10 +336,12 @@ test('replicated writes on a cluster: WAIT goes to the primary that ran the scri
       assert.ok(info.includes('role:master') || info.includes('master_link_status:up'))
     }
   })
-  const s = createRedisStore({ url: cluster.url, cluster: true, prefix: 'snt', absTtlSeconds: 3600, durability: { replicas: 1, timeoutMs: 300 } })
+  // A replica on a loaded 2-core machine can take longer than a few hundred milliseconds
+  // to acknowledge; the refusals below do not depend on the bound, so it is generous.
+  const s = createRedisStore({ url: cluster.url, cluster: true, prefix: 'snt', absTtlSeconds: 3600, durability: { replicas: 1, timeoutMs: 1500 } })
   after(() => s.close())
   const users = Array.from({ length: 6 }, (_, i) => `cu${i}`)
-  for (const user of users) await s.issueInitial(user, { now: nowSeconds() })
+  for (const user of users) await eventually(() => s.issueInitial(user, { now: nowSeconds() }))
   const replicas = []
   for (const node of cluster.nodes) {
     if ((await cli(node.port, ['ROLE'])).startsWith('slave')) replicas.push(node)
