@@ -481,18 +481,15 @@ Examples:
 function progressLine(stream) {
   let last = 0
   let shown = false
-  let finished = false
   return {
     update(text) {
       const t = Date.now()
-      // A report may arrive after the result (it travels on its own queue): ignore it then.
-      if (finished || t - last < 100) return
+      if (t - last < 100) return
       last = t
       shown = true
       stream.write(`\r\x1b[2K${text}`)
     },
     done() {
-      finished = true
       if (shown) stream.write('\r\x1b[2K')
     },
   }

@@ -34,7 +34,7 @@ const REDUCED_DIFF_RUNS = 50
 const file = (name) => `__test__/${name}.test.mjs`
 /** Node test files that do not depend on the server kind, or that start servers of their
  * own (Sentinel): run with the first target only. */
-const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'sentinel'].map(file)
+const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'sentinel', 'workers'].map(file)
 /** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY),
  * and the files about clusters (which start their own), run by the cluster target only. */
 const TOPOLOGY_AWARE = ['store', 'admin', 'reliability-input', 'reliability-races', 'hardening'].map(file)

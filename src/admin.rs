@@ -4,12 +4,12 @@
 
 use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::ValueType;
 use napi_derive::napi;
 use session_store_core::input::{self};
 use session_store_core::{admin, store, StoreError};
 
+use crate::settle::Reporter;
 use crate::{checked, gc_report, to_arg, GcReport, NativeStore};
 
 /// One session: its rid and the data model's fields (epoch seconds as numbers).
@@ -204,22 +204,18 @@ impl NativeStore {
         on_progress: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, GcReport>> {
         let options = input::gc_options(&to_arg(opts, input::GC_OPTION_FIELDS)?);
-        let callback = if on_progress.get_type()? == ValueType::Function {
-            let function = Function::<GcReport, ()>::from_unknown(on_progress)?;
-            Ok(function.build_threadsafe_function::<GcReport>().callee_handled::<false>().weak::<true>().build()?)
+        let reporter = if on_progress.get_type()? == ValueType::Function {
+            Ok(Reporter::new(env, on_progress)?)
         } else {
             Err(StoreError::invalid("onProgress", "a function", &to_arg(on_progress, &[])?.kind()))
         };
-        let args = options.and_then(|o| callback.map(|c| (o, c)));
+        let args = options.and_then(|o| reporter.map(|r| (o, r)));
         let core = self.core.clone();
         checked(
             env,
             args,
-            move |(options, callback)| async move {
-                let mut report = |r: &store::GcReport| {
-                    callback.call(gc_report(*r), ThreadsafeFunctionCallMode::NonBlocking);
-                };
-                core.gc_orphans_observed(options, &mut report).await
+            move |(options, reporter)| async move {
+                core.gc_orphans_observed(options, &mut |r: &store::GcReport| reporter.report(gc_report(*r))).await
             },
             gc_report,
         )

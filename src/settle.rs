@@ -9,14 +9,19 @@
 //! JavaScript thread only when the queue was empty, and the JavaScript thread settles
 //! every queued call on one wake-up.
 //!
+//! Progress reports (a call's [`Reporter`]) travel through the same queue as outcomes, so
+//! a call's reports always reach JavaScript before its Promise settles.
+//!
 //! The threadsafe function is unreferenced while no call is in flight, so an idle store
 //! never keeps the event loop alive, and referenced while one is, so a process does not
-//! exit under a pending call. Node finalizes it when the environment is torn down; calls
-//! completing after that are dropped (there is no JavaScript left to settle them in).
+//! exit under a pending call. The queue is the environment's instance data. Node finalizes
+//! the threadsafe function when the environment is torn down (a Worker that exits or is
+//! terminated): the dispatcher task then ends, dropping the calls still running (there is
+//! no JavaScript left to settle them in), and the queue goes with the environment.
 
-use std::cell::RefCell;
 use std::ffi::c_void;
 use std::future::{poll_fn, Future};
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
@@ -37,10 +42,22 @@ struct Deferred(sys::napi_deferred);
 // SAFETY: carried through the runtime untouched and used only back on the JavaScript thread.
 unsafe impl Send for Deferred {}
 
-struct Done {
-    deferred: Deferred,
-    settle: Settle,
+/// What the JavaScript thread is woken up for.
+enum Job {
+    /// A finished call: settles its Promise.
+    Settle { deferred: Deferred, settle: Settle },
+    /// A running call's progress report: calls the function the call was given.
+    Report(Box<dyn FnOnce(&Env) + Send>),
+    /// A call's reporter is gone: its reference to the function is no longer needed.
+    Release(Callback),
 }
+
+/// A reference to a JavaScript function, used and deleted only on its environment's thread.
+#[derive(Clone, Copy)]
+struct Callback(sys::napi_ref);
+// SAFETY: carried through the runtime untouched and used only back on the JavaScript thread.
+unsafe impl Send for Callback {}
+unsafe impl Sync for Callback {}
 
 struct Tsfn(sys::napi_threadsafe_function);
 // SAFETY: a threadsafe function may be called from any thread until it is finalized;
@@ -53,7 +70,7 @@ struct Completions {
     /// `None` once Node has finalized the threadsafe function. Held for reading across a
     /// call into it, so that finalization (which takes it for writing) waits for the call.
     tsfn: RwLock<Option<Tsfn>>,
-    queue: Mutex<Vec<Done>>,
+    queue: Mutex<Vec<Job>>,
     /// Calls started and not yet settled; only changed on the JavaScript thread.
     in_flight: AtomicUsize,
     /// Calls submitted by the JavaScript thread, not yet taken by the dispatcher task.
@@ -67,29 +84,31 @@ struct Incoming {
     calls: Vec<Call>,
     /// The dispatcher's waker, left here when it found no calls to take.
     waker: Option<Waker>,
+    /// The environment is gone: the dispatcher ends.
+    closed: bool,
 }
 
 impl Completions {
-    /// From a runtime thread: queues a finished call and wakes the JavaScript thread if
-    /// the queue was empty (otherwise a wake-up is already on its way and will take it).
-    fn push(&self, done: Done) {
+    /// From a runtime thread: queues a job and wakes the JavaScript thread if the queue
+    /// was empty (otherwise a wake-up is already on its way and will take it). Once the
+    /// environment is gone the job is dropped: nothing would ever take it.
+    fn push(&self, job: Job) {
+        let tsfn = self.tsfn.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(tsfn) = tsfn.as_ref() else { return };
         let wake = {
             let mut queue = self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            queue.push(done);
+            queue.push(job);
             queue.len() == 1
         };
         if wake {
-            let tsfn = self.tsfn.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(tsfn) = tsfn.as_ref() {
-                // SAFETY: not finalized (checked under the lock that finalization takes).
-                unsafe {
-                    sys::napi_call_threadsafe_function(
-                        tsfn.0,
-                        ptr::null_mut(),
-                        sys::ThreadsafeFunctionCallMode::nonblocking,
-                    )
-                };
-            }
+            // SAFETY: not finalized (checked under the lock that finalization takes).
+            unsafe {
+                sys::napi_call_threadsafe_function(
+                    tsfn.0,
+                    ptr::null_mut(),
+                    sys::ThreadsafeFunctionCallMode::nonblocking,
+                )
+            };
         }
     }
 
@@ -106,15 +125,19 @@ impl Completions {
         }
     }
 
-    /// The one task that runs all of this environment's calls. Taking the calls in
-    /// batches and polling them together means that their commands reach the connection's
-    /// driver together and go out in one write, where a task per call had the driver
-    /// (woken into the scheduler's LIFO slot) write each command on its own.
+    /// The one task that runs all of this environment's calls, until the environment is
+    /// torn down. Taking the calls in batches and polling them together means that their
+    /// commands reach the connection's driver together and go out in one write, where a
+    /// task per call had the driver (woken into the scheduler's LIFO slot) write each
+    /// command on its own.
     async fn dispatch(self: Arc<Self>) {
         let mut running = FuturesUnordered::<Call>::new();
         poll_fn(|cx| loop {
             let taken = {
                 let mut incoming = self.incoming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if incoming.closed {
+                    return Poll::Ready(());
+                }
                 if incoming.calls.is_empty() {
                     incoming.waker = Some(cx.waker().clone());
                     None
@@ -127,7 +150,7 @@ impl Completions {
             while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
             if idle {
                 // The waker is registered: a call submitted from now on wakes this task.
-                return Poll::<()>::Pending;
+                return Poll::Pending;
             }
         })
         .await
@@ -154,7 +177,7 @@ impl Completions {
     }
 }
 
-/// The JavaScript side of the threadsafe function: settles every queued call.
+/// The JavaScript side of the threadsafe function: runs every queued job.
 unsafe extern "C" fn settle_queued(
     env: sys::napi_env,
     _js_callback: sys::napi_value,
@@ -169,79 +192,88 @@ unsafe extern "C" fn settle_queued(
         return; // the environment is being torn down: nothing to settle into
     }
     let js_env = Env::from_raw(env);
-    for Done { deferred, settle } in batch {
+    for job in batch {
         let mut scope = ptr::null_mut();
         // SAFETY: on the environment's thread, inside Node's callback scope.
         unsafe {
             sys::napi_open_handle_scope(env, &mut scope);
-            match settle(&js_env) {
-                Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
-                Err(reason) => sys::napi_reject_deferred(env, deferred.0, reason),
-            };
+            match job {
+                Job::Settle { deferred, settle } => {
+                    match settle(&js_env) {
+                        Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
+                        Err(reason) => sys::napi_reject_deferred(env, deferred.0, reason),
+                    };
+                    completions.track(env, -1);
+                }
+                Job::Report(report) => report(&js_env),
+                Job::Release(callback) => {
+                    sys::napi_delete_reference(env, callback.0);
+                }
+            }
             sys::napi_close_handle_scope(env, scope);
         }
-        completions.track(env, -1);
     }
 }
 
-/// Node finalized the threadsafe function (environment teardown): no more calls into it.
+/// Node finalized the threadsafe function (environment teardown): no more calls into it,
+/// and the dispatcher ends, dropping the calls it was running.
 unsafe extern "C" fn finalized(_env: sys::napi_env, finalize_data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: `finalize_data` is the strong reference `Arc::into_raw` gave away at creation.
     let completions = unsafe { Arc::from_raw(finalize_data as *const Completions) };
     *completions.tsfn.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    drop(std::mem::take(&mut *completions.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())));
+    let (waker, unstarted) = {
+        let mut incoming = completions.incoming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        incoming.closed = true;
+        (incoming.waker.take(), std::mem::take(&mut incoming.calls))
+    };
+    drop(unstarted);
+    if let Some(waker) = waker {
+        waker.wake();
+    }
 }
 
-thread_local! {
-    /// The completion queue of the environment running on this thread (one per main
-    /// thread or worker thread), created by the first call.
-    static COMPLETIONS: RefCell<Option<(usize, Arc<Completions>)>> = const { RefCell::new(None) };
-}
-
+/// The environment's completion queue (its instance data), created by its first call
+/// together with the threadsafe function and the dispatcher task.
 fn completions(env: &Env) -> Result<Arc<Completions>> {
-    let key = env.raw() as usize;
-    COMPLETIONS.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if let Some((owner, completions)) = slot.as_ref() {
-            if *owner == key {
-                return Ok(completions.clone());
-            }
+    if let Some(completions) = env.get_instance_data::<Arc<Completions>>()? {
+        return Ok(completions.clone());
+    }
+    let completions = Arc::new(Completions {
+        tsfn: RwLock::new(None),
+        queue: Mutex::new(Vec::new()),
+        in_flight: AtomicUsize::new(0),
+        incoming: Mutex::new(Incoming::default()),
+    });
+    let name = env.create_string("redis-session-store")?;
+    let finalize_data = Arc::into_raw(completions.clone()) as *mut c_void;
+    let mut tsfn = ptr::null_mut();
+    // SAFETY: plain Node-API calls on the environment's thread; on failure the finalize
+    // reference is reclaimed here since Node never took it.
+    unsafe {
+        let status = sys::napi_create_threadsafe_function(
+            env.raw(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            name.raw(),
+            0,
+            1,
+            finalize_data,
+            Some(finalized),
+            Arc::as_ptr(&completions) as *mut c_void,
+            Some(settle_queued),
+            &mut tsfn,
+        );
+        if status != sys::Status::napi_ok {
+            drop(Arc::from_raw(finalize_data as *const Completions));
         }
-        let completions = Arc::new(Completions {
-            tsfn: RwLock::new(None),
-            queue: Mutex::new(Vec::new()),
-            in_flight: AtomicUsize::new(0),
-            incoming: Mutex::new(Incoming::default()),
-        });
-        let name = env.create_string("redis-session-store")?;
-        let finalize_data = Arc::into_raw(completions.clone()) as *mut c_void;
-        let mut tsfn = ptr::null_mut();
-        // SAFETY: plain Node-API calls on the environment's thread; on failure the finalize
-        // reference is reclaimed here since Node never took it.
-        unsafe {
-            let status = sys::napi_create_threadsafe_function(
-                env.raw(),
-                ptr::null_mut(),
-                ptr::null_mut(),
-                name.raw(),
-                0,
-                1,
-                finalize_data,
-                Some(finalized),
-                Arc::as_ptr(&completions) as *mut c_void,
-                Some(settle_queued),
-                &mut tsfn,
-            );
-            if status != sys::Status::napi_ok {
-                drop(Arc::from_raw(finalize_data as *const Completions));
-            }
-            check_status!(status, "creating the store's threadsafe function failed")?;
-            check_status!(sys::napi_unref_threadsafe_function(env.raw(), tsfn))?;
-        }
-        *completions.tsfn.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Tsfn(tsfn));
-        napi::bindgen_prelude::spawn(completions.clone().dispatch());
-        *slot = Some((key, completions.clone()));
-        Ok(completions)
-    })
+        check_status!(status, "creating the store's threadsafe function failed")?;
+        check_status!(sys::napi_unref_threadsafe_function(env.raw(), tsfn))?;
+    }
+    *completions.tsfn.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Tsfn(tsfn));
+    env.set_instance_data(completions.clone(), (), |_| ())?;
+    napi::bindgen_prelude::spawn(completions.clone().dispatch());
+    Ok(completions)
 }
 
 /// Polls a future, turning a panic into an `Err`, so that a bug settles its Promise
@@ -292,7 +324,61 @@ where
             Ok(output) => unsafe { V::to_napi_value(env.raw(), to_js(env, output)?).map_err(|e| rejection(env, e)) },
             Err(()) => Err(rejection(env, Error::from_reason("internal error: a store call panicked"))),
         });
-        queue.push(Done { deferred, settle });
+        queue.push(Job::Settle { deferred, settle });
     }));
     Ok(PromiseRaw::new(env.raw(), promise))
+}
+
+/// Hands a running call's progress reports to a JavaScript function, through the
+/// environment's completion queue: a report pushed before the call finishes reaches the
+/// function before the call's Promise settles. Move it into the call's future.
+pub struct Reporter<P> {
+    completions: Arc<Completions>,
+    callback: Callback,
+    report: PhantomData<fn(P)>,
+}
+
+impl<P: ToNapiValue + Send + 'static> Reporter<P> {
+    /// A reporter calling `function` (which the caller has checked is a function).
+    pub fn new(env: &Env, function: Unknown<'_>) -> Result<Self> {
+        let completions = completions(env)?;
+        let mut reference = ptr::null_mut();
+        // SAFETY: on the environment's thread.
+        check_status!(unsafe { sys::napi_create_reference(env.raw(), function.raw(), 1, &mut reference) })?;
+        Ok(Reporter { completions, callback: Callback(reference), report: PhantomData })
+    }
+
+    /// From the runtime: queues a call of the function with `value`. A throw from the
+    /// function becomes an uncaught exception, as from any asynchronous callback.
+    pub fn report(&self, value: P) {
+        let callback = self.callback;
+        self.completions.push(Job::Report(Box::new(move |env| {
+            // The whole `Send` wrapper, not only its raw field, is moved into the closure.
+            let callback = callback;
+            // SAFETY: on the environment's thread; the reference lives until `Release`,
+            // which this reporter's drop queues after its last report.
+            unsafe {
+                let env = env.raw();
+                let mut function = ptr::null_mut();
+                let mut this = ptr::null_mut();
+                let mut result = ptr::null_mut();
+                let Ok(argument) = P::to_napi_value(env, value) else { return };
+                sys::napi_get_reference_value(env, callback.0, &mut function);
+                sys::napi_get_undefined(env, &mut this);
+                if sys::napi_call_function(env, this, function, 1, &argument, &mut result)
+                    == sys::Status::napi_pending_exception
+                {
+                    let mut exception = ptr::null_mut();
+                    sys::napi_get_and_clear_last_exception(env, &mut exception);
+                    sys::napi_fatal_exception(env, exception);
+                }
+            }
+        })));
+    }
+}
+
+impl<P> Drop for Reporter<P> {
+    fn drop(&mut self) {
+        self.completions.push(Job::Release(self.callback));
+    }
 }
