@@ -1,6 +1,14 @@
 // Types of redis-session-store-native. The declarations of the original
 // @devcoons/redis-session-store 0.1.0 are kept as they are; what this package adds is
 // optional, so code typed against the original compiles unchanged.
+//
+// Where each type is written: this file for the original's types, the store's options,
+// methods, events and metrics; the results of the operator views (and the audit stream)
+// are the Rust structs of src/admin.rs and src/lib.rs, whose declarations napi generates
+// into js-binding.d.ts, re-exported here.
+
+export type { AuditEntry, SessionInfo, LineageInfo, KeyspaceStats, MigrationReport } from './js-binding'
+import type { AuditEntry, SessionInfo, LineageInfo, KeyspaceStats, MigrationReport } from './js-binding'
 
 export type UserId = string
 
@@ -81,25 +89,6 @@ export interface SessionStore {
   metricsText?(): string
 }
 
-/** One entry of the audit stream. */
-export interface AuditEntry {
-  /** The stream entry's id, `<milliseconds>-<sequence>`. */
-  id: string
-  event: 'issued' | 'rotated' | 'ended'
-  userId: string
-  rid: string
-  deviceId: string
-  /**
-   * Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`
-   * (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`; `""` for other events.
-   */
-  reason: string
-  /** The server's clock when the change happened, epoch seconds. */
-  time: number
-  /** `rotated` only: the rid of the child the rotation issued. */
-  childRid?: string
-}
-
 /** The payload of each event `on` can listen to. */
 export interface SessionStoreEvents {
   issued: { userId: UserId; rid: string; absExp: number; deviceId: string }
@@ -128,70 +117,6 @@ export type SessionStoreEventName = keyof SessionStoreEvents
 export interface StoreMetrics {
   calls: Record<string, Record<string, number>>
   latency: Record<string, { buckets: Record<string, number>; sum: number; count: number }>
-}
-
-/** What `migrateFrom` did (or, with `dryRun`, found). */
-export interface MigrationReport {
-  /** Rid hashes read on the old node. */
-  scanned: number
-  /** Sessions written to the cluster for the first time. */
-  copied: number
-  /** Sessions copied before whose status advanced since (e.g. logged out on the old node). */
-  advanced: number
-  /** Sessions copied before and unchanged. */
-  unchanged: number
-  /** Hashes not copied: no userId, or past their absolute expiry. */
-  skipped: number
-  dryRun: boolean
-}
-
-/** One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers. */
-export interface SessionInfo {
-  rid: string
-  userId: string
-  /** `""` for the first session of a lineage. */
-  parentRid: string
-  /**
-   * listSessions only: when the lineage signed in, the createdAt of its first session
-   * (found through parentRid), or this session's createdAt when that one is gone.
-   */
-  signedInAt?: number
-  /** listSessions only: when the session was last rotated (or issued), its createdAt. */
-  lastRotatedAt?: number
-  createdAt: number
-  expAt: number
-  absExpAt: number
-  deviceId: string
-  uaHash: string
-  ipHash: string
-  /** `active`, `used` or `tombstoned`. */
-  status: string
-}
-
-/** A lineage: every session still in Redis, oldest first in tree order (follow `parentRid`). */
-export interface LineageInfo {
-  userId: string
-  /** The rid that was asked about. */
-  rid: string
-  sessions: SessionInfo[]
-  /** The oldest session's `parentRid` when that parent's hash is gone (expired or collected). */
-  missingParent?: string
-  /** Whether the user's rid keys had to be found with SCAN (descendants no longer indexed). */
-  scanned: boolean
-}
-
-/** Keys under the store's prefix; sizes in bytes as `MEMORY USAGE` reports them. */
-export interface KeyspaceStats {
-  /** Rid hashes by status; `(no userId)` counts hashes gc would delete. */
-  sessionsByStatus: Record<string, number>
-  ridKeys: number
-  ridBytes: number
-  /** User index sets: users with at least one indexed session. */
-  userKeys: number
-  userBytes: number
-  indexedMembers: number
-  deviceKeys: number
-  deviceBytes: number
 }
 
 export type Cfg = {

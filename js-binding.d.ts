@@ -27,7 +27,10 @@ export declare class NativeStore {
   keyspaceStats(): Promise<KeyspaceStats>
   /** Whether the store's prefix holds any key of its layout. */
   prefixHasKeys(): Promise<boolean>
-  /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
+  /**
+   * `gcOrphans`, calling `onProgress` with the running totals after each SCAN page
+   * (every call before the Promise settles).
+   */
   gcOrphansWithProgress(opts: unknown, onProgress: (report: GcReport) => void): Promise<GcReport>
   /**
    * Throws a `TypeError` for a bad `cfg`; never connects, so an unreachable server
@@ -63,21 +66,20 @@ export declare class NativeStore {
 
 /** One entry of the audit stream. */
 export interface AuditEntry {
-  /** The stream entry's id (`<milliseconds>-<sequence>`). */
+  /** The stream entry's id, `<milliseconds>-<sequence>`. */
   id: string
-  /** `issued`, `rotated` or `ended`. */
-  event: string
+  event: 'issued' | 'rotated' | 'ended'
   userId: string
   rid: string
   deviceId: string
   /**
-   * Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`, `reuse`,
-   * `idle` or `evicted`; `""` otherwise.
+   * Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`
+   * (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`; `""` for other events.
    */
   reason: string
   /** The server's clock when the change happened, epoch seconds. */
   time: number
-  /** `rotated` only: the child the rotation issued. */
+  /** `rotated` only: the rid of the child the rotation issued. */
   childRid?: string
 }
 
@@ -102,11 +104,13 @@ export interface IssueResult {
   evicted?: Array<string>
 }
 
-/** Counts and memory (bytes, `MEMORY USAGE`) of the keys under the store's prefix. */
+/** Keys under the store's prefix; sizes in bytes as `MEMORY USAGE` reports them. */
 export interface KeyspaceStats {
+  /** Rid hashes by status; `(no userId)` counts hashes gc would delete. */
   sessionsByStatus: Record<string, number>
   ridKeys: number
   ridBytes: number
+  /** User index sets: users with at least one indexed session. */
   userKeys: number
   userBytes: number
   indexedMembers: number
@@ -114,25 +118,25 @@ export interface KeyspaceStats {
   deviceBytes: number
 }
 
-/** The lineage a rid belongs to, oldest session first, in tree order. */
+/** A lineage: every session still in Redis, oldest first in tree order (follow `parentRid`). */
 export interface LineageInfo {
   userId: string
   /** The rid that was asked about. */
   rid: string
   sessions: Array<SessionInfo>
-  /** The oldest session's parentRid when that parent's hash is gone. */
+  /** The oldest session's `parentRid` when that parent's hash is gone (expired or collected). */
   missingParent?: string
-  /** Whether the user's rid keys had to be found with SCAN. */
+  /** Whether the user's rid keys had to be found with SCAN (descendants no longer indexed). */
   scanned: boolean
 }
 
-/** What `migrateFrom` did (or, in a dry run, found). */
+/** What `migrateFrom` did (or, with `dryRun`, found). */
 export interface MigrationReport {
   /** Rid hashes read on the old node. */
   scanned: number
   /** Sessions written to the cluster for the first time. */
   copied: number
-  /** Sessions copied before whose status advanced since. */
+  /** Sessions copied before whose status advanced since (e.g. logged out on the old node). */
   advanced: number
   /** Sessions copied before and unchanged. */
   unchanged: number
@@ -151,23 +155,25 @@ export interface RotateResult {
   newRid: RefreshIssue
 }
 
-/** One session: its rid and the data model's fields (epoch seconds as numbers). */
+/** One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers. */
 export interface SessionInfo {
   rid: string
   userId: string
+  /** `""` for the first session of a lineage. */
   parentRid: string
+  /**
+   * listSessions only: when the lineage signed in, the createdAt of its first session
+   * (found through parentRid), or this session's createdAt when that one is gone.
+   */
+  signedInAt?: number
+  /** listSessions only: when the session was last rotated (or issued), its createdAt. */
+  lastRotatedAt?: number
   createdAt: number
   expAt: number
   absExpAt: number
   deviceId: string
   uaHash: string
   ipHash: string
+  /** `active`, `used` or `tombstoned`. */
   status: string
-  /**
-   * listSessions only: when the lineage signed in (its first session's createdAt, or
-   * this session's createdAt when the first session is gone).
-   */
-  signedInAt?: number
-  /** listSessions only: when the session was last rotated (or issued): its createdAt. */
-  lastRotatedAt?: number
 }

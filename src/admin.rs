@@ -1,57 +1,91 @@
-//! The read-only operator views of the core's `admin` module (used by the CLI), as a
-//! second `#[napi] impl NativeStore` block. Same rules as `lib.rs`: arguments are
-//! checked by the core, every method returns a Promise and never throws.
+//! The operator views of the core's `admin` module (used by the CLI), as a second
+//! `#[napi] impl NativeStore` block, through the same path as `lib.rs`'s methods.
 
 use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
 use napi::ValueType;
 use napi_derive::napi;
-use session_store_core::input::{self};
+use session_store_core::input;
 use session_store_core::{admin, store, StoreError};
 
 use crate::settle::Reporter;
-use crate::{checked, gc_report, to_arg, GcReport, NativeStore};
+use crate::{each, id_arg, to_arg, GcReport, NativeStore};
 
-/// One session: its rid and the data model's fields (epoch seconds as numbers).
+/// One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers.
 #[napi(object)]
 pub struct SessionInfo {
     pub rid: String,
     pub user_id: String,
+    /// `""` for the first session of a lineage.
     pub parent_rid: String,
+    /// listSessions only: when the lineage signed in, the createdAt of its first session
+    /// (found through parentRid), or this session's createdAt when that one is gone.
+    pub signed_in_at: Option<f64>,
+    /// listSessions only: when the session was last rotated (or issued), its createdAt.
+    pub last_rotated_at: Option<f64>,
     pub created_at: f64,
     pub exp_at: f64,
     pub abs_exp_at: f64,
     pub device_id: String,
     pub ua_hash: String,
     pub ip_hash: String,
+    /// `active`, `used` or `tombstoned`.
     pub status: String,
-    /// listSessions only: when the lineage signed in (its first session's createdAt, or
-    /// this session's createdAt when the first session is gone).
-    pub signed_in_at: Option<f64>,
-    /// listSessions only: when the session was last rotated (or issued): its createdAt.
-    pub last_rotated_at: Option<f64>,
 }
 
-/// The lineage a rid belongs to, oldest session first, in tree order.
+impl From<admin::Session> for SessionInfo {
+    fn from(s: admin::Session) -> Self {
+        SessionInfo {
+            rid: s.rid,
+            user_id: s.user_id,
+            parent_rid: s.parent_rid,
+            last_rotated_at: s.signed_in_at.map(|_| s.created_at as f64),
+            signed_in_at: s.signed_in_at.map(|t| t as f64),
+            created_at: s.created_at as f64,
+            exp_at: s.exp_at as f64,
+            abs_exp_at: s.abs_exp_at as f64,
+            device_id: s.device_id,
+            ua_hash: s.ua_hash,
+            ip_hash: s.ip_hash,
+            status: s.status,
+        }
+    }
+}
+
+/// A lineage: every session still in Redis, oldest first in tree order (follow `parentRid`).
 #[napi(object)]
 pub struct LineageInfo {
     pub user_id: String,
     /// The rid that was asked about.
     pub rid: String,
     pub sessions: Vec<SessionInfo>,
-    /// The oldest session's parentRid when that parent's hash is gone.
+    /// The oldest session's `parentRid` when that parent's hash is gone (expired or collected).
     pub missing_parent: Option<String>,
-    /// Whether the user's rid keys had to be found with SCAN.
+    /// Whether the user's rid keys had to be found with SCAN (descendants no longer indexed).
     pub scanned: bool,
 }
 
-/// Counts and memory (bytes, `MEMORY USAGE`) of the keys under the store's prefix.
+impl From<admin::Lineage> for LineageInfo {
+    fn from(l: admin::Lineage) -> Self {
+        LineageInfo {
+            user_id: l.user_id,
+            rid: l.rid,
+            sessions: each(l.sessions),
+            missing_parent: l.missing_parent,
+            scanned: l.scanned,
+        }
+    }
+}
+
+/// Keys under the store's prefix; sizes in bytes as `MEMORY USAGE` reports them.
 #[napi(object)]
 pub struct KeyspaceStats {
+    /// Rid hashes by status; `(no userId)` counts hashes gc would delete.
     #[napi(ts_type = "Record<string, number>")]
     pub sessions_by_status: IndexMap<String, f64>,
     pub rid_keys: f64,
     pub rid_bytes: f64,
+    /// User index sets: users with at least one indexed session.
     pub user_keys: f64,
     pub user_bytes: f64,
     pub indexed_members: f64,
@@ -59,14 +93,29 @@ pub struct KeyspaceStats {
     pub device_bytes: f64,
 }
 
-/// What `migrateFrom` did (or, in a dry run, found).
+impl From<admin::Stats> for KeyspaceStats {
+    fn from(s: admin::Stats) -> Self {
+        KeyspaceStats {
+            sessions_by_status: s.sessions_by_status.into_iter().map(|(k, v)| (k, v as f64)).collect(),
+            rid_keys: s.rid_keys as f64,
+            rid_bytes: s.rid_bytes as f64,
+            user_keys: s.user_keys as f64,
+            user_bytes: s.user_bytes as f64,
+            indexed_members: s.indexed_members as f64,
+            device_keys: s.device_keys as f64,
+            device_bytes: s.device_bytes as f64,
+        }
+    }
+}
+
+/// What `migrateFrom` did (or, with `dryRun`, found).
 #[napi(object)]
 pub struct MigrationReport {
     /// Rid hashes read on the old node.
     pub scanned: f64,
     /// Sessions written to the cluster for the first time.
     pub copied: f64,
-    /// Sessions copied before whose status advanced since.
+    /// Sessions copied before whose status advanced since (e.g. logged out on the old node).
     pub advanced: f64,
     /// Sessions copied before and unchanged.
     pub unchanged: f64,
@@ -75,58 +124,16 @@ pub struct MigrationReport {
     pub dry_run: bool,
 }
 
-fn migration_report(r: session_store_core::MigrationReport) -> MigrationReport {
-    MigrationReport {
-        scanned: r.scanned as f64,
-        copied: r.copied as f64,
-        advanced: r.advanced as f64,
-        unchanged: r.unchanged as f64,
-        skipped: r.skipped as f64,
-        dry_run: r.dry_run,
-    }
-}
-
-fn session_info(s: admin::Session) -> SessionInfo {
-    SessionInfo {
-        rid: s.rid,
-        user_id: s.user_id,
-        parent_rid: s.parent_rid,
-        created_at: s.created_at as f64,
-        exp_at: s.exp_at as f64,
-        abs_exp_at: s.abs_exp_at as f64,
-        device_id: s.device_id,
-        ua_hash: s.ua_hash,
-        ip_hash: s.ip_hash,
-        status: s.status,
-        last_rotated_at: s.signed_in_at.map(|_| s.created_at as f64),
-        signed_in_at: s.signed_in_at.map(|t| t as f64),
-    }
-}
-
-fn sessions(list: Vec<admin::Session>) -> Vec<SessionInfo> {
-    list.into_iter().map(session_info).collect()
-}
-
-fn lineage_info(l: Option<admin::Lineage>) -> Option<LineageInfo> {
-    l.map(|l| LineageInfo {
-        user_id: l.user_id,
-        rid: l.rid,
-        sessions: sessions(l.sessions),
-        missing_parent: l.missing_parent,
-        scanned: l.scanned,
-    })
-}
-
-fn keyspace_stats(s: admin::Stats) -> KeyspaceStats {
-    KeyspaceStats {
-        sessions_by_status: s.sessions_by_status.into_iter().map(|(k, v)| (k, v as f64)).collect(),
-        rid_keys: s.rid_keys as f64,
-        rid_bytes: s.rid_bytes as f64,
-        user_keys: s.user_keys as f64,
-        user_bytes: s.user_bytes as f64,
-        indexed_members: s.indexed_members as f64,
-        device_keys: s.device_keys as f64,
-        device_bytes: s.device_bytes as f64,
+impl From<session_store_core::MigrationReport> for MigrationReport {
+    fn from(r: session_store_core::MigrationReport) -> Self {
+        MigrationReport {
+            scanned: r.scanned as f64,
+            copied: r.copied as f64,
+            advanced: r.advanced as f64,
+            unchanged: r.unchanged as f64,
+            skipped: r.skipped as f64,
+            dry_run: r.dry_run,
+        }
     }
 }
 
@@ -139,9 +146,7 @@ impl NativeStore {
         env: &'env Env,
         user_id: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, Vec<SessionInfo>>> {
-        let args = input::id("userId", &to_arg(user_id, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |u| async move { core.user_sessions(&u).await }, sessions)
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.user_sessions(&u).await.map(each) })
     }
 
     /// The whole lineage `rid` belongs to, or `null` for an unknown rid.
@@ -151,9 +156,11 @@ impl NativeStore {
         env: &'env Env,
         rid: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, Option<LineageInfo>>> {
-        let args = input::id("rid", &to_arg(rid, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |rid| async move { core.lineage(&rid).await }, lineage_info)
+        self.call(
+            env,
+            id_arg("rid", rid)?,
+            |core, rid| async move { core.lineage(&rid).await.map(|l| l.map(Into::into)) },
+        )
     }
 
     /// Copies the sessions of the deployment's old single node into this cluster store
@@ -169,30 +176,25 @@ impl NativeStore {
             input::Arg::Bool(dry_run) => Ok((config, *dry_run)),
             other => Err(StoreError::invalid("source.dryRun", "a boolean", &other.kind())),
         });
-        let core = self.core.clone();
-        checked(
-            env,
-            args,
-            move |(config, dry_run)| async move { core.migrate_from(config, dry_run).await },
-            migration_report,
-        )
+        self.call(env, args, |core, (config, dry_run)| async move {
+            core.migrate_from(config, dry_run).await.map(Into::into)
+        })
     }
 
     /// Sessions by status, users, keys and their memory.
     #[napi(ts_return_type = "Promise<KeyspaceStats>")]
     pub fn keyspace_stats<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, KeyspaceStats>> {
-        let core = self.core.clone();
-        checked(env, Ok(()), move |()| async move { core.stats().await }, keyspace_stats)
+        self.call(env, Ok(()), |core, ()| async move { core.stats().await.map(Into::into) })
     }
 
     /// Whether the store's prefix holds any key of its layout.
     #[napi(ts_return_type = "Promise<boolean>")]
     pub fn prefix_has_keys<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, bool>> {
-        let core = self.core.clone();
-        checked(env, Ok(()), move |()| async move { core.has_keys().await }, std::convert::identity)
+        self.call(env, Ok(()), |core, ()| async move { core.has_keys().await })
     }
 
-    /// `gcOrphans`, calling `onProgress` with the running totals after each SCAN page.
+    /// `gcOrphans`, calling `onProgress` with the running totals after each SCAN page
+    /// (every call before the Promise settles).
     #[napi(
         ts_return_type = "Promise<GcReport>",
         ts_args_type = "opts: unknown, onProgress: (report: GcReport) => void"
@@ -210,14 +212,9 @@ impl NativeStore {
             Err(StoreError::invalid("onProgress", "a function", &to_arg(on_progress, &[])?.kind()))
         };
         let args = options.and_then(|o| reporter.map(|r| (o, r)));
-        let core = self.core.clone();
-        checked(
-            env,
-            args,
-            move |(options, reporter)| async move {
-                core.gc_orphans_observed(options, &mut |r: &store::GcReport| reporter.report(gc_report(*r))).await
-            },
-            gc_report,
-        )
+        self.call(env, args, |core, (options, reporter)| async move {
+            let mut report = |r: &store::GcReport| reporter.report(GcReport::from(*r));
+            core.gc_orphans_observed(options, &mut report).await.map(Into::into)
+        })
     }
 }

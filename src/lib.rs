@@ -111,41 +111,42 @@ fn to_js_error(env: &Env, err: StoreError) -> Error {
 }
 
 /// Runs a core call on the runtime and settles a Promise with its outcome.
-fn settle<'env, T, V, F>(env: &'env Env, call: F, to_js: fn(T) -> V) -> Result<PromiseRaw<'env, V>>
+fn settle<'env, V, F>(env: &'env Env, call: F) -> Result<PromiseRaw<'env, V>>
 where
-    T: Send + 'static,
-    V: ToNapiValue + 'static,
-    F: Future<Output = session_store_core::Result<T>> + Send + 'static,
+    V: ToNapiValue + Send + 'static,
+    F: Future<Output = session_store_core::Result<V>> + Send + 'static,
 {
     // A rejection carries the error object itself, created right where the Promise is
     // rejected: wrapping it in a napi `Error` would hold it through a reference.
-    settle::spawn_promise(env, call, move |env, outcome| match outcome {
-        Ok(value) => Ok(to_js(value)),
-        Err(err) => Err(js_error_value(env, &err)),
-    })
+    settle::spawn_promise(env, call, move |env, outcome| outcome.map_err(|err| js_error_value(env, &err)))
 }
 
-/// Checks arguments, then runs the call; a bad argument settles as a rejection too.
-pub(crate) fn checked<'env, A, T, V, F, Fut>(
-    env: &'env Env,
-    args: session_store_core::Result<A>,
-    call: F,
-    to_js: fn(T) -> V,
-) -> Result<PromiseRaw<'env, V>>
-where
-    A: Send + 'static,
-    T: Send + 'static,
-    V: ToNapiValue + 'static,
-    F: FnOnce(A) -> Fut + Send + 'static,
-    Fut: Future<Output = session_store_core::Result<T>> + Send + 'static,
-{
-    settle(env, async move { call(args?).await }, to_js)
+/// A required id argument (`rid`, `userId`, `deviceId`), checked by the core.
+fn id_arg(name: &str, value: Unknown<'_>) -> Result<session_store_core::Result<String>> {
+    Ok(input::id(name, &to_arg(value, &[])?))
 }
+
+/// Converts each element of a core result.
+fn each<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
+    items.into_iter().map(V::from).collect()
+}
+
+// The JavaScript shapes of the results. The public declarations live in `index.d.ts`:
+// those of the original package (`RefreshIssue`, `GCReport`) are written there as the
+// original declares them, and the operator views' types (`admin.rs`, `AuditEntry`) are
+// re-exported there from the declarations napi generates from these structs
+// (`js-binding.d.ts`), so each is written once, here.
 
 #[napi(object)]
 pub struct RefreshIssue {
     pub rid: String,
     pub abs_exp: f64,
+}
+
+impl From<store::RefreshIssue> for RefreshIssue {
+    fn from(issue: store::RefreshIssue) -> Self {
+        RefreshIssue { rid: issue.rid, abs_exp: issue.abs_exp as f64 }
+    }
 }
 
 /// `issueInitial`'s result; `evicted` (the rids ended to keep the user within
@@ -158,49 +159,13 @@ pub struct IssueResult {
     pub evicted: Option<Vec<String>>,
 }
 
-/// One entry of the audit stream.
-#[napi(object)]
-pub struct AuditEntry {
-    /// The stream entry's id (`<milliseconds>-<sequence>`).
-    pub id: String,
-    /// `issued`, `rotated` or `ended`.
-    pub event: String,
-    pub user_id: String,
-    pub rid: String,
-    pub device_id: String,
-    /// Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`, `reuse`,
-    /// `idle` or `evicted`; `""` otherwise.
-    pub reason: String,
-    /// The server's clock when the change happened, epoch seconds.
-    pub time: f64,
-    /// `rotated` only: the child the rotation issued.
-    pub child_rid: Option<String>,
-}
-
-fn audit_entries(entries: Vec<session_store_core::audit::AuditEntry>) -> Vec<AuditEntry> {
-    entries
-        .into_iter()
-        .map(|e| {
-            let text = |name: &str| e.get(name).unwrap_or_default().to_string();
-            AuditEntry {
-                event: text("event"),
-                user_id: text("userId"),
-                rid: text("rid"),
-                device_id: text("deviceId"),
-                reason: text("reason"),
-                time: e.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0),
-                child_rid: e.get("childRid").map(str::to_string),
-                id: e.id,
-            }
-        })
-        .collect()
-}
-
-fn issue_result((issue, evicted): (store::RefreshIssue, Vec<String>)) -> IssueResult {
-    IssueResult {
-        rid: issue.rid,
-        abs_exp: issue.abs_exp as f64,
-        evicted: if evicted.is_empty() { None } else { Some(evicted) },
+impl From<(store::RefreshIssue, Vec<String>)> for IssueResult {
+    fn from((issue, evicted): (store::RefreshIssue, Vec<String>)) -> Self {
+        IssueResult {
+            rid: issue.rid,
+            abs_exp: issue.abs_exp as f64,
+            evicted: if evicted.is_empty() { None } else { Some(evicted) },
+        }
     }
 }
 
@@ -208,6 +173,12 @@ fn issue_result((issue, evicted): (store::RefreshIssue, Vec<String>)) -> IssueRe
 pub struct RotateResult {
     pub user_id: String,
     pub new_rid: RefreshIssue,
+}
+
+impl From<store::Rotated> for RotateResult {
+    fn from(rotated: store::Rotated) -> Self {
+        RotateResult { user_id: rotated.user_id, new_rid: rotated.new_rid.into() }
+    }
 }
 
 #[napi(object)]
@@ -221,27 +192,55 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
-fn refresh_issue(issue: store::RefreshIssue) -> RefreshIssue {
-    RefreshIssue { rid: issue.rid, abs_exp: issue.abs_exp as f64 }
-}
-
-fn rotate_result(rotated: store::Rotated) -> RotateResult {
-    RotateResult { user_id: rotated.user_id, new_rid: refresh_issue(rotated.new_rid) }
-}
-
-pub(crate) fn gc_report(r: store::GcReport) -> GcReport {
-    GcReport {
-        scanned_user_sets: r.scanned_user_sets as f64,
-        scanned_rids: r.scanned_rids as f64,
-        removed_from_sets: r.removed_from_sets as f64,
-        added_to_sets: r.added_to_sets as f64,
-        deleted_rid_hashes: r.deleted_rid_hashes as f64,
-        removed_rids: r.deleted_rid_hashes as f64,
-        dry_run: r.dry_run,
+impl From<store::GcReport> for GcReport {
+    fn from(r: store::GcReport) -> Self {
+        GcReport {
+            scanned_user_sets: r.scanned_user_sets as f64,
+            scanned_rids: r.scanned_rids as f64,
+            removed_from_sets: r.removed_from_sets as f64,
+            added_to_sets: r.added_to_sets as f64,
+            deleted_rid_hashes: r.deleted_rid_hashes as f64,
+            // The same count under the name the original's README uses.
+            removed_rids: r.deleted_rid_hashes as f64,
+            dry_run: r.dry_run,
+        }
     }
 }
 
-fn unit<T>(_: T) {}
+/// One entry of the audit stream.
+#[napi(object)]
+pub struct AuditEntry {
+    /// The stream entry's id, `<milliseconds>-<sequence>`.
+    pub id: String,
+    #[napi(ts_type = "'issued' | 'rotated' | 'ended'")]
+    pub event: String,
+    pub user_id: String,
+    pub rid: String,
+    pub device_id: String,
+    /// Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`
+    /// (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`; `""` for other events.
+    pub reason: String,
+    /// The server's clock when the change happened, epoch seconds.
+    pub time: f64,
+    /// `rotated` only: the rid of the child the rotation issued.
+    pub child_rid: Option<String>,
+}
+
+impl From<session_store_core::audit::AuditEntry> for AuditEntry {
+    fn from(e: session_store_core::audit::AuditEntry) -> Self {
+        let text = |name: &str| e.get(name).unwrap_or_default().to_string();
+        AuditEntry {
+            event: text("event"),
+            user_id: text("userId"),
+            rid: text("rid"),
+            device_id: text("deviceId"),
+            reason: text("reason"),
+            time: e.get("time").and_then(|t| t.parse().ok()).unwrap_or(0.0),
+            child_rid: e.get("childRid").map(str::to_string),
+            id: e.id,
+        }
+    }
+}
 
 /// The store behind `createRedisStore`; `index.js` wraps it in a plain object of
 /// functions so that methods work detached from the store, as the original's do.
@@ -261,6 +260,24 @@ impl NativeStore {
         Ok(NativeStore { core: Arc::new(SessionStore::new(config)) })
     }
 
+    /// The one path of every store method: `args` (checked by the core; a bad one
+    /// settles as a rejection) go to `call` on the runtime, with the store.
+    pub(crate) fn call<'env, A, V, F, Fut>(
+        &self,
+        env: &'env Env,
+        args: session_store_core::Result<A>,
+        call: F,
+    ) -> Result<PromiseRaw<'env, V>>
+    where
+        A: Send + 'static,
+        V: ToNapiValue + Send + 'static,
+        F: FnOnce(Arc<SessionStore>, A) -> Fut + Send + 'static,
+        Fut: Future<Output = session_store_core::Result<V>> + Send + 'static,
+    {
+        let core = self.core.clone();
+        settle(env, async move { call(core, args?).await })
+    }
+
     #[napi(ts_return_type = "Promise<IssueResult>")]
     pub fn issue_initial<'env>(
         &self,
@@ -269,16 +286,14 @@ impl NativeStore {
         input: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, IssueResult>> {
         let args = input::issue_input(&to_arg(user_id, &[])?, &to_arg(input, input::ISSUE_INPUT_FIELDS)?);
-        let core = self.core.clone();
-        checked(env, args, move |a| async move { core.issue_initial_evicting(a).await }, issue_result)
+        self.call(env, args, |core, a| async move { core.issue_initial_evicting(a).await.map(Into::into) })
     }
 
     /// The newest entries of the audit stream (`cfg.audit`), newest first.
     #[napi(ts_return_type = "Promise<AuditEntry[]>")]
     pub fn read_audit<'env>(&self, env: &'env Env, opts: Unknown<'_>) -> Result<PromiseRaw<'env, Vec<AuditEntry>>> {
         let args = session_store_core::audit::audit_query(&to_arg(opts, session_store_core::audit::READ_AUDIT_FIELDS)?);
-        let core = self.core.clone();
-        checked(env, args, move |q| async move { core.read_audit(q).await }, audit_entries)
+        self.call(env, args, |core, q| async move { core.read_audit(q).await.map(each) })
     }
 
     /// Whether `cfg.metrics` was set: the wrapper then keeps counters and histograms.
@@ -306,22 +321,17 @@ impl NativeStore {
         input: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, RotateResult>> {
         let args = input::rotate_input(&to_arg(input, input::ROTATE_INPUT_FIELDS)?);
-        let core = self.core.clone();
-        checked(env, args, move |a| async move { core.verify_and_rotate_refresh(a).await }, rotate_result)
+        self.call(env, args, |core, a| async move { core.verify_and_rotate_refresh(a).await.map(Into::into) })
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn tombstone_lineage<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
-        let args = input::id("rid", &to_arg(rid, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |rid| async move { core.tombstone_lineage(&rid).await }, unit)
+        self.call(env, id_arg("rid", rid)?, |core, rid| async move { core.tombstone_lineage(&rid).await.map(drop) })
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn logout<'env>(&self, env: &'env Env, rid: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
-        let args = input::id("rid", &to_arg(rid, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |rid| async move { core.logout(&rid).await }, unit)
+        self.call(env, id_arg("rid", rid)?, |core, rid| async move { core.logout(&rid).await.map(drop) })
     }
 
     #[napi(ts_return_type = "Promise<void>")]
@@ -331,18 +341,14 @@ impl NativeStore {
         user_id: Unknown<'_>,
         device_id: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, ()>> {
-        let user_id = input::id("userId", &to_arg(user_id, &[])?);
-        let device_id = input::id("deviceId", &to_arg(device_id, &[])?);
+        let (user_id, device_id) = (id_arg("userId", user_id)?, id_arg("deviceId", device_id)?);
         let args = user_id.and_then(|u| device_id.map(|d| (u, d)));
-        let core = self.core.clone();
-        checked(env, args, move |(u, d)| async move { core.logout_device(&u, &d).await }, unit)
+        self.call(env, args, |core, (u, d)| async move { core.logout_device(&u, &d).await.map(drop) })
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn logout_all<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
-        let args = input::id("userId", &to_arg(user_id, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |u| async move { core.logout_all(&u).await }, unit)
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.logout_all(&u).await })
     }
 
     #[napi(ts_return_type = "Promise<Record<string, string> | null>")]
@@ -351,23 +357,20 @@ impl NativeStore {
         env: &'env Env,
         rid: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, Option<IndexMap<String, String>>>> {
-        let args = input::id("rid", &to_arg(rid, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |rid| async move { core.get_rid(&rid).await }, |hash| hash.map(IndexMap::from_iter))
+        self.call(env, id_arg("rid", rid)?, |core, rid| async move {
+            core.get_rid(&rid).await.map(|hash| hash.map(IndexMap::from_iter))
+        })
     }
 
     #[napi(ts_return_type = "Promise<string[]>")]
     pub fn scan_rids<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, Vec<String>>> {
-        let args = input::id("userId", &to_arg(user_id, &[])?);
-        let core = self.core.clone();
-        checked(env, args, move |u| async move { core.scan_rids(&u).await }, std::convert::identity)
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.scan_rids(&u).await })
     }
 
     #[napi(ts_return_type = "Promise<GcReport>")]
     pub fn gc_orphans<'env>(&self, env: &'env Env, opts: Unknown<'_>) -> Result<PromiseRaw<'env, GcReport>> {
         let args = input::gc_options(&to_arg(opts, input::GC_OPTION_FIELDS)?);
-        let core = self.core.clone();
-        checked(env, args, move |o| async move { core.gc_orphans(o).await }, gc_report)
+        self.call(env, args, |core, o| async move { core.gc_orphans(o).await.map(Into::into) })
     }
 
     /// Benchmarking aid, not part of the store's API: a Promise that resolves to
@@ -375,7 +378,7 @@ impl NativeStore {
     /// touching Redis. `bench/` uses it to measure the cost of the napi boundary itself.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn noop<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
-        settle(env, async { Ok(()) }, unit)
+        self.call(env, Ok(()), |_, ()| async { Ok(()) })
     }
 
     /// Ends the connection. Later calls reject with code `ERR_STORE_CLOSED`.
