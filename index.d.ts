@@ -59,7 +59,11 @@ export interface SessionStore {
   keyspaceStats?(): Promise<KeyspaceStats>
   /** Whether any key of the store's layout exists under its prefix (stops at the first). Read-only. */
   prefixHasKeys?(): Promise<boolean>
-  /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page. */
+  /** `logoutDevice`, resolving to the number of active sessions it ended. */
+  logoutDeviceCounted?(userId: UserId, deviceId: string): Promise<number>
+  /** `logoutAll`, resolving to the number of active sessions it ended. */
+  logoutAllCounted?(userId: UserId): Promise<number>
+  /** `gcOrphans`, calling `onProgress` with the running totals after each SCAN page (all before it resolves). */
   gcOrphansWithProgress?(
     opts: { dryRun?: boolean; graceSeconds?: number } | undefined,
     onProgress: (report: GCReport) => void,
@@ -231,6 +235,8 @@ export function createRedisStore(cfg: Cfg): SessionStore &
       | 'inspectLineage'
       | 'keyspaceStats'
       | 'prefixHasKeys'
+      | 'logoutDeviceCounted'
+      | 'logoutAllCounted'
       | 'gcOrphansWithProgress'
       | 'migrateFrom'
       | 'readAudit'

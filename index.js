@@ -195,6 +195,11 @@ function createRedisStore(cfg) {
       ended('logoutDevice', { userId, deviceId }),
     ),
     logoutAll: method('logoutAll', (userId) => native.logoutAll(userId), ([userId]) => ended('logoutAll', { userId })),
+    // Operator forms of the two logouts, resolving to how many active sessions they ended.
+    logoutDeviceCounted: method('logoutDevice', (userId, deviceId) => native.logoutDeviceCounted(userId, deviceId), ([userId, deviceId]) =>
+      ended('logoutDevice', { userId, deviceId }),
+    ),
+    logoutAllCounted: method('logoutAll', (userId) => native.logoutAllCounted(userId), ([userId]) => ended('logoutAll', { userId })),
     getRid: method('getRid', (rid) => native.getRid(rid)),
     scanRids: method('scanRids', (userId) => native.scanRids(userId)),
     gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),

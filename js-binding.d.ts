@@ -23,6 +23,13 @@ export declare class NativeStore {
    * (repeatable; old rids keep working through aliases).
    */
   migrateFrom(source: { url: string; prefix?: string; dryRun?: boolean }): Promise<MigrationReport>
+  /**
+   * `logoutDevice`, resolving to the number of active sessions it ended (the CLI
+   * reports what was done, not a list read before).
+   */
+  logoutDeviceCounted(userId: unknown, deviceId: unknown): Promise<number>
+  /** `logoutAll`, resolving to the number of active sessions it ended. */
+  logoutAllCounted(userId: unknown): Promise<number>
   /** Sessions by status, users, keys and their memory. */
   keyspaceStats(): Promise<KeyspaceStats>
   /** Whether the store's prefix holds any key of its layout. */

@@ -321,15 +321,13 @@ Examples:
     .argument('<deviceId>', 'the device')
     .action(
       withStore(async ({ store, out, notePrefix, args: [userId, deviceId] }) => {
-        const before = (await store.listSessions(userId)).filter((s) => s.deviceId === deviceId)
-        await store.logoutDevice(userId, deviceId)
-        const ended = before.map((s) => s.rid)
+        const ended = await store.logoutDeviceCounted(userId, deviceId)
         out.result({ userId, deviceId, ended }, () =>
-          ended.length === 0
+          ended === 0
             ? `no active sessions of user ${userId} on device ${deviceId}`
-            : `${out.c.green('logged out')} ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId} on device ${deviceId}\n${ended.map((r) => `  ${r}`).join('\n')}`,
+            : `${out.c.green('logged out')} ${ended} session${ended === 1 ? '' : 's'} of user ${userId} on device ${deviceId}`,
         )
-        if (ended.length === 0) await notePrefix()
+        if (ended === 0) await notePrefix()
       }),
     )
 
@@ -339,15 +337,13 @@ Examples:
     .argument('<userId>', 'the user')
     .action(
       withStore(async ({ store, out, notePrefix, args: [userId] }) => {
-        const before = await store.listSessions(userId)
-        await store.logoutAll(userId)
-        const ended = before.map((s) => s.rid)
+        const ended = await store.logoutAllCounted(userId)
         out.result({ userId, ended }, () =>
-          ended.length === 0
+          ended === 0
             ? `no active sessions of user ${userId}`
-            : `${out.c.green('logged out')} all ${ended.length} session${ended.length === 1 ? '' : 's'} of user ${userId}`,
+            : `${out.c.green('logged out')} all ${ended} session${ended === 1 ? '' : 's'} of user ${userId}`,
         )
-        if (ended.length === 0) await notePrefix()
+        if (ended === 0) await notePrefix()
       }),
     )
 

@@ -7,7 +7,7 @@
 --   index (those no longer in it are skipped); then their device keys, as asked
 -- ARGV[6] batch size (the original's layout: popped here)
 -- ARGV[7] how many batch members KEYS holds (cluster layout)
--- Returns the number of index members still to process.
+-- Returns {index members still to process, sessions this call ended that were active}.
 
 local batch
 if CLUSTER then
@@ -33,9 +33,13 @@ if need then return need end
 local remaining = redis.call('SCARD', KEYS[1])
 if CLUSTER then remaining = remaining - #batch end
 
+local ended = 0
 for i, key in ipairs(batch) do
   local user_id, device_id, status = sessions[i][1], sessions[i][2], sessions[i][3]
   if CLUSTER then redis.call('SREM', KEYS[1], key) end
-  if user_id and user_id ~= '' then end_unindexed_session(key, user_id, device_id, 'logout_all', status) end
+  if user_id and user_id ~= '' then
+    if status == 'active' then ended = ended + 1 end
+    end_unindexed_session(key, user_id, device_id, 'logout_all', status)
+  end
 end
-return remaining
+return {remaining, ended}

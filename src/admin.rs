@@ -1,5 +1,6 @@
-//! The operator views of the core's `admin` module (used by the CLI), as a second
-//! `#[napi] impl NativeStore` block, through the same path as `lib.rs`'s methods.
+//! The operator methods (used by the CLI): the views of the core's `admin` module and
+//! logouts that report what they ended, as a second `#[napi] impl NativeStore` block,
+//! through the same path as `lib.rs`'s methods.
 
 use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
@@ -9,7 +10,7 @@ use session_store_core::input;
 use session_store_core::{admin, store, StoreError};
 
 use crate::settle::Reporter;
-use crate::{each, id_arg, to_arg, GcReport, NativeStore};
+use crate::{each, id_arg, to_arg, user_device_args, GcReport, NativeStore};
 
 /// One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers.
 #[napi(object)]
@@ -179,6 +180,25 @@ impl NativeStore {
         self.call(env, args, |core, (config, dry_run)| async move {
             core.migrate_from(config, dry_run).await.map(Into::into)
         })
+    }
+
+    /// `logoutDevice`, resolving to the number of active sessions it ended (the CLI
+    /// reports what was done, not a list read before).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn logout_device_counted<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+        device_id: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, f64>> {
+        let args = user_device_args(user_id, device_id)?;
+        self.call(env, args, |core, (u, d)| async move { core.logout_device(&u, &d).await.map(|n| n as f64) })
+    }
+
+    /// `logoutAll`, resolving to the number of active sessions it ended.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn logout_all_counted<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, f64>> {
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.logout_all(&u).await.map(|n| n as f64) })
     }
 
     /// Sessions by status, users, keys and their memory.

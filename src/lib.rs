@@ -126,6 +126,15 @@ fn id_arg(name: &str, value: Unknown<'_>) -> Result<session_store_core::Result<S
     Ok(input::id(name, &to_arg(value, &[])?))
 }
 
+/// `logoutDevice`'s arguments.
+fn user_device_args(
+    user_id: Unknown<'_>,
+    device_id: Unknown<'_>,
+) -> Result<session_store_core::Result<(String, String)>> {
+    let (user_id, device_id) = (id_arg("userId", user_id)?, id_arg("deviceId", device_id)?);
+    Ok(user_id.and_then(|u| device_id.map(|d| (u, d))))
+}
+
 /// Converts each element of a core result.
 fn each<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
     items.into_iter().map(V::from).collect()
@@ -341,14 +350,13 @@ impl NativeStore {
         user_id: Unknown<'_>,
         device_id: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, ()>> {
-        let (user_id, device_id) = (id_arg("userId", user_id)?, id_arg("deviceId", device_id)?);
-        let args = user_id.and_then(|u| device_id.map(|d| (u, d)));
+        let args = user_device_args(user_id, device_id)?;
         self.call(env, args, |core, (u, d)| async move { core.logout_device(&u, &d).await.map(drop) })
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn logout_all<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
-        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.logout_all(&u).await })
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.logout_all(&u).await.map(drop) })
     }
 
     #[napi(ts_return_type = "Promise<Record<string, string> | null>")]

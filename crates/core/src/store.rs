@@ -409,32 +409,36 @@ impl SessionStore {
         self.run(&scripts::LOGOUT_DEVICE, &keys, &[user_id, device_id]).await
     }
 
-    /// Ends every session in the user's index, in bounded batches. After the first batch
-    /// tells how many remain, the batches that should end them are sent together (each
-    /// still its own script call, so other clients' commands run between them); the last
-    /// reply says whether rotations meanwhile added sessions, and then it goes on.
-    pub async fn logout_all(&self, user_id: &str) -> Result<()> {
+    /// Ends every session in the user's index, in bounded batches; returns how many of
+    /// them were active. After the first batch tells how many remain, the batches that
+    /// should end them are sent together (each still its own script call, so other
+    /// clients' commands run between them); the last reply says whether rotations
+    /// meanwhile added sessions, and then it goes on.
+    pub async fn logout_all(&self, user_id: &str) -> Result<u64> {
         let user_key = self.layout.user_key(user_id);
         let batch = LOGOUT_ALL_BATCH.to_string();
         if self.layout.is_cluster() {
             return self.logout_all_declared(user_id, &user_key, &batch).await;
         }
         let (keys, args) = ([user_key.as_str()], [batch.as_str(), "0"]);
-        let one_batch = || self.run::<u64, &str>(&scripts::LOGOUT_ALL, &keys, &args);
-        let mut remaining = one_batch().await?;
+        // Each reply: (index members still to process, active sessions it ended).
+        let one_batch = || self.run::<(u64, u64), &str>(&scripts::LOGOUT_ALL, &keys, &args);
+        let (mut remaining, mut ended) = one_batch().await?;
         while remaining > 0 {
             let batches = remaining.div_ceil(u64::from(LOGOUT_ALL_BATCH));
             let replies = futures_util::future::try_join_all((0..batches).map(|_| one_batch())).await?;
-            remaining = replies.last().copied().unwrap_or(0);
+            ended += replies.iter().map(|(_, n)| n).sum::<u64>();
+            remaining = replies.last().map_or(0, |(left, _)| *left);
         }
-        Ok(())
+        Ok(ended)
     }
 
     /// `logout_all` in the cluster layout, where the script must be given its sessions:
     /// read a batch of the index, end those still in it, until the index is empty.
-    async fn logout_all_declared(&self, user_id: &str, user_key: &str, batch: &str) -> Result<()> {
+    async fn logout_all_declared(&self, user_id: &str, user_key: &str, batch: &str) -> Result<u64> {
         let audit = self.audit_key_to_declare(user_id);
         let mut link = self.connection().await?;
+        let mut ended = 0;
         loop {
             let members: Vec<String> = redis::cmd("SRANDMEMBER")
                 .arg(user_key)
@@ -443,12 +447,13 @@ impl SessionStore {
                 .await
                 .map_err(|e| self.error(e))?;
             if members.is_empty() {
-                return Ok(());
+                return Ok(ended);
             }
             let count = members.len().to_string();
             let keys: Vec<&str> =
                 std::iter::once(user_key).chain(members.iter().map(String::as_str)).chain(audit.as_deref()).collect();
-            self.run::<u64, &str>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await?;
+            let (_, batch_ended) = self.run::<(u64, u64), &str>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await?;
+            ended += batch_ended;
         }
     }
 

@@ -214,7 +214,7 @@ async fn logout_ends_one_session_and_ignores_unknown_rids() {
     let exists: bool = r.exists(s.layout().rid_key(&unknown)).await.unwrap();
     assert!(!exists, "logout of an unknown rid writes nothing");
     assert_eq!(s.tombstone_lineage(&unknown).await.unwrap(), 0);
-    s.logout_all("nobody").await.unwrap();
+    assert_eq!(s.logout_all("nobody").await.unwrap(), 0);
     let keys: Vec<String> = r.keys(format!("{p}:*unknown*")).await.unwrap();
     assert!(keys.is_empty());
 }
@@ -265,7 +265,7 @@ async fn logout_all_ends_every_indexed_session_in_batches() {
         rids.push(issue(&s, "u", t, bind(&format!("d{}", i % 3), "", ""), Some(1000)).await);
     }
     let keep = issue(&s, "v", t, Binding::default(), Some(1000)).await;
-    s.logout_all("u").await.unwrap();
+    assert_eq!(s.logout_all("u").await.unwrap(), 600, "every active session, counted once");
     for rid in &rids {
         assert_eq!(hash(&s, rid).await["status"], "tombstoned");
     }
