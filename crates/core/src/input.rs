@@ -95,7 +95,11 @@ pub struct GcOptions {
 pub fn id(name: &str, value: &Arg) -> Result<String> {
     match value {
         Arg::String(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Ok(s.clone()),
-        other => Err(StoreError::invalid(name, "a non-empty string of at most 1024 bytes", &other.kind())),
+        other => Err(StoreError::invalid(
+            name,
+            &format!("a non-empty string of at most {MAX_ID_BYTES} bytes"),
+            &other.kind(),
+        )),
     }
 }
 
@@ -104,12 +108,18 @@ pub fn binding_value(name: &str, value: &Arg) -> Result<String> {
     match value {
         Arg::Undefined => Ok(String::new()),
         Arg::String(s) if s.len() <= MAX_ID_BYTES => Ok(s.clone()),
-        other => Err(StoreError::invalid(name, "a string of at most 1024 bytes, or undefined", &other.kind())),
+        other => Err(StoreError::invalid(
+            name,
+            &format!("a string of at most {MAX_ID_BYTES} bytes, or undefined"),
+            &other.kind(),
+        )),
     }
 }
 
-/// Largest integer a JavaScript number holds exactly.
-const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+/// The largest integer a JavaScript number holds exactly, 2^53 - 1: the bound of the
+/// numbers read as whole seconds or milliseconds, and of an absolute expiry. (The Lua
+/// prelude's `MAX_EPOCH` is the same number; a test below checks it.)
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// `now` must be below this: 10000-01-01T00:00:00Z in epoch seconds. Every millisecond
 /// timestamp after 1978-01-11 (so every `Date.now()`) is above it, and no clock in epoch
@@ -154,7 +164,7 @@ pub fn ttl(name: &str, value: &Arg) -> Result<u64> {
 /// A duration in seconds: a finite number >= 0, non-integers floored.
 pub fn seconds(name: &str, value: &Arg) -> Result<u64> {
     match value {
-        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.floor() as u64),
+        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE_INTEGER as f64 => Ok(n.floor() as u64),
         other => Err(StoreError::invalid(name, "a finite number >= 0 (seconds)", &other.kind())),
     }
 }
@@ -162,21 +172,25 @@ pub fn seconds(name: &str, value: &Arg) -> Result<u64> {
 /// A positive number, non-integers rounded up (timeouts in milliseconds).
 pub fn positive(name: &str, value: &Arg) -> Result<u64> {
     match value {
-        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE_INTEGER => Ok(n.ceil() as u64),
+        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE_INTEGER as f64 => Ok(n.ceil() as u64),
         other => Err(StoreError::invalid(name, "a finite number > 0", &other.kind())),
     }
 }
 
 /// The latest absolute expiry accepted, in epoch seconds: the largest integer a JavaScript
 /// number holds exactly (Redis refuses EXPIREAT past about 9.2e15).
-pub const MAX_EPOCH_SECONDS: u64 = 9_007_199_254_740_991;
+pub const MAX_EPOCH_SECONDS: u64 = MAX_SAFE_INTEGER;
 
 /// A lineage's absolute expiry, `now + absTtlSeconds`. Each is checked on its own, but
 /// their sum can still pass what Redis accepts, and Redis would then refuse the expiry
 /// half-way through the issue script, after the hash was written: refused here instead.
 pub fn abs_exp_at(now: u64, abs_ttl_seconds: u64) -> Result<u64> {
     now.checked_add(abs_ttl_seconds).filter(|t| *t <= MAX_EPOCH_SECONDS).ok_or_else(|| {
-        StoreError::invalid("input.now + absTtlSeconds", "at most 9007199254740991 (epoch seconds)", "a larger sum")
+        StoreError::invalid(
+            "input.now + absTtlSeconds",
+            &format!("at most {MAX_EPOCH_SECONDS} (epoch seconds)"),
+            "a larger sum",
+        )
     })
 }
 
@@ -235,6 +249,12 @@ pub fn gc_options(opts: &Arg) -> Result<GcOptions> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lua_prelude_clamps_to_the_same_largest_integer() {
+        let prelude = include_str!("../../../lua/prelude.lua");
+        assert!(prelude.contains(&format!("local MAX_EPOCH = {MAX_SAFE_INTEGER}\n")));
+    }
 
     fn obj(fields: Vec<(&'static str, Arg)>) -> Arg {
         Arg::Object(fields)

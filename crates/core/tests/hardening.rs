@@ -8,11 +8,12 @@ use std::collections::HashMap;
 
 use common::{config, now, unique_prefix};
 use session_store_core::audit::AuditQuery;
+use session_store_core::config::StoreConfigBuilder;
 use session_store_core::input::{Binding, IssueInput, RotateInput};
-use session_store_core::{Arg, SessionStore, StoreError};
+use session_store_core::{SessionStore, StoreError};
 
-fn store_with(test: &str, options: Vec<(&'static str, Arg)>) -> SessionStore {
-    SessionStore::new(config(&unique_prefix(test), options))
+fn store_with(test: &str, options: impl FnOnce(StoreConfigBuilder) -> StoreConfigBuilder) -> SessionStore {
+    SessionStore::new(options(config(&unique_prefix(test))).build().expect("valid test config"))
 }
 
 fn bind(device: &str, ua: &str) -> Binding {
@@ -40,7 +41,7 @@ fn replay() -> StoreError {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_options_a_rotation_stores_only_the_nine_fields() {
-    let s = store_with("plain", vec![]);
+    let s = store_with("plain", |b| b);
     let t = now();
     let root = issue(&s, "u", t, bind("d", "ua")).await;
     let child = rotate(&s, &root, t + 1, bind("d", "ua")).await.unwrap();
@@ -57,7 +58,7 @@ async fn without_options_a_rotation_stores_only_the_nine_fields() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reuse_revokes_the_whole_lineage() {
-    let s = store_with("revoke", vec![("onReuse", Arg::String("revoke-lineage".into()))]);
+    let s = store_with("revoke", |b| b.revoke_on_reuse());
     let t = now();
     let root = issue(&s, "u", t, bind("d", "")).await;
     let other = issue(&s, "u", t, bind("d2", "")).await;
@@ -77,7 +78,7 @@ async fn reuse_revokes_the_whole_lineage() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_grace_window_answers_with_the_same_child_and_never_extends() {
-    let s = store_with("grace", vec![("reuseGraceSeconds", Arg::Number(10.0))]);
+    let s = store_with("grace", |b| b.reuse_grace_seconds(10));
     let t = now();
     let root = issue(&s, "u", t, bind("d", "ua")).await;
     let first = s
@@ -107,7 +108,7 @@ async fn the_grace_window_answers_with_the_same_child_and_never_extends() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_sessions_are_refused_and_ended() {
-    let s = store_with("idle", vec![("idleTtlSeconds", Arg::Number(60.0))]);
+    let s = store_with("idle", |b| b.idle_ttl_seconds(60));
     let t = now();
     let rid = issue(&s, "u", t, bind("d", "")).await;
     assert_eq!(hash(&s, &rid).await["expAt"], (t + 60).to_string());
@@ -118,14 +119,14 @@ async fn idle_sessions_are_refused_and_ended() {
     assert_eq!(hash(&s, &child).await["status"], "tombstoned");
     assert!(s.scan_rids("u").await.unwrap().is_empty());
     // The deadline never passes absExpAt (3600 s here).
-    let long = store_with("idle-long", vec![("idleTtlSeconds", Arg::Number(7200.0))]);
+    let long = store_with("idle-long", |b| b.idle_ttl_seconds(7200));
     let rid = issue(&long, "u", t, bind("", "")).await;
     assert_eq!(hash(&long, &rid).await["expAt"], (t + 3600).to_string());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_session_limit_evicts_the_least_recently_rotated_or_refuses() {
-    let s = store_with("limit", vec![("maxSessionsPerUser", Arg::Number(2.0))]);
+    let s = store_with("limit", |b| b.max_sessions_per_user(2));
     let t = now();
     let a = issue(&s, "u", t, bind("da", "")).await;
     let b = issue(&s, "u", t + 1, bind("db", "")).await;
@@ -147,10 +148,7 @@ async fn the_session_limit_evicts_the_least_recently_rotated_or_refuses() {
     expected.sort();
     assert_eq!(active, expected);
 
-    let refuse = store_with(
-        "refuse",
-        vec![("maxSessionsPerUser", Arg::Number(1.0)), ("sessionLimitPolicy", Arg::String("refuse".into()))],
-    );
+    let refuse = store_with("refuse", |b| b.max_sessions_per_user(1).refuse_at_session_limit());
     let only = issue(&refuse, "u", t, bind("", "")).await;
     let err = refuse
         .issue_initial(IssueInput { user_id: "u".into(), now: t, binding: bind("", ""), abs_ttl_seconds: Some(60) })
@@ -162,13 +160,7 @@ async fn the_session_limit_evicts_the_least_recently_rotated_or_refuses() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_state_change_appends_one_audit_entry() {
-    let s = store_with(
-        "audit",
-        vec![
-            ("audit", Arg::Object(vec![("maxLen", Arg::Number(1000.0))])),
-            ("onReuse", Arg::String("revoke-lineage".into())),
-        ],
-    );
+    let s = store_with("audit", |b| b.audit(1000).revoke_on_reuse());
     let t = now();
     let root = issue(&s, "u", t, bind("d", "")).await;
     let child = rotate(&s, &root, t + 1, bind("d", "")).await.unwrap();
@@ -210,7 +202,7 @@ async fn every_state_change_appends_one_audit_entry() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn list_sessions_tells_when_the_lineage_signed_in() {
-    let s = store_with("devices", vec![]);
+    let s = store_with("devices", |b| b);
     let t = now();
     let root = issue(&s, "u", t - 100, bind("d", "ua")).await;
     let c1 = rotate(&s, &root, t - 50, bind("d", "ua")).await.unwrap();

@@ -10,11 +10,13 @@
 mod common;
 
 use proptest::prelude::*;
-use session_store_core::input::{self, Arg, MAX_EPOCH_SECONDS, MAX_ID_BYTES, MAX_TTL_SECONDS, NOW_LIMIT};
+use session_store_core::input::{
+    self, Arg, MAX_EPOCH_SECONDS, MAX_ID_BYTES, MAX_SAFE_INTEGER, MAX_TTL_SECONDS, NOW_LIMIT,
+};
 use session_store_core::keys::{escape_glob, KeyLayout};
 use session_store_core::StoreConfig;
 
-const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+const MAX_SAFE: f64 = MAX_SAFE_INTEGER as f64;
 
 /// Numbers that hit every edge: NaN, infinities, signed zeros, tiny, huge, fractions,
 /// around 2^53, and anything at all.

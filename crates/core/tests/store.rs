@@ -342,8 +342,8 @@ async fn gc_cleans_each_kind_of_garbage_and_dry_run_writes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_escapes_glob_characters_in_the_prefix() {
     let prefix = format!("{}*[x]?", common::unique_prefix("glob"));
-    let s = SessionStore::new(common::config(&prefix, vec![]));
-    let neighbour = SessionStore::new(common::config(&prefix.replace("*[x]?", "-ab"), vec![]));
+    let s = SessionStore::new(common::config(&prefix).build().unwrap());
+    let neighbour = SessionStore::new(common::config(&prefix.replace("*[x]?", "-ab")).build().unwrap());
     let t = now();
     let theirs = issue(&neighbour, "u", t, Binding::default(), Some(1000)).await;
     let mut r = redis().await;

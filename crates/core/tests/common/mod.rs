@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use session_store_core::{Arg, SessionStore, StoreConfig};
+use session_store_core::config::StoreConfigBuilder;
+use session_store_core::{SessionStore, StoreConfig};
 
 static URL: OnceLock<String> = OnceLock::new();
 
@@ -85,22 +86,20 @@ pub fn is_cluster() -> bool {
     std::env::var("REDIS_TOPOLOGY").is_ok_and(|t| t == "cluster")
 }
 
-pub fn config(prefix: &str, extra: Vec<(&'static str, Arg)>) -> StoreConfig {
-    let mut fields = vec![
-        ("url", Arg::String(redis_url())),
-        ("prefix", Arg::String(prefix.to_string())),
-        ("absTtlSeconds", Arg::Number(30.0 * 24.0 * 3600.0)),
-    ];
+/// The tests' configuration: this run's server and topology, `prefix`, 30 days of
+/// lifetime; more options go on the builder.
+pub fn config(prefix: &str) -> StoreConfigBuilder {
+    let builder = StoreConfig::builder(&redis_url()).prefix(prefix).abs_ttl_seconds(30 * 24 * 3600);
     if is_cluster() {
-        fields.push(("cluster", Arg::Bool(true)));
+        builder.cluster()
+    } else {
+        builder
     }
-    fields.extend(extra);
-    StoreConfig::from_arg(&Arg::Object(fields)).expect("valid test config")
 }
 
 pub fn store(test: &str) -> (SessionStore, String) {
     let prefix = unique_prefix(test);
-    (SessionStore::new(config(&prefix, vec![])), prefix)
+    (SessionStore::new(config(&prefix).build().expect("valid test config")), prefix)
 }
 
 /// A plain connection for looking at what the store wrote (a cluster connection, which
