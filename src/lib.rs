@@ -1,6 +1,9 @@
 //! The napi surface: turns JavaScript values into the core's [`Arg`]s, calls the core on
 //! the addon's Tokio runtime, and maps [`StoreError`] to JavaScript errors. Every method
-//! returns a Promise and never throws: bad arguments reject with a `TypeError`.
+//! returns a Promise, and an argument the core refuses rejects it with a `TypeError`. A
+//! method throws when reading an argument throws (a getter that throws, a revoked Proxy)
+//! or Node-API fails; `promised.js` turns such a throw into a rejection for callers of
+//! `index.js`. The constructor throws for a bad `cfg`.
 
 use std::future::Future;
 use std::sync::Arc;
