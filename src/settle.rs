@@ -221,7 +221,8 @@ unsafe extern "C" fn finalized(_env: sys::napi_env, finalize_data: *mut c_void, 
     // SAFETY: `finalize_data` is the strong reference `Arc::into_raw` gave away at creation.
     let completions = unsafe { Arc::from_raw(finalize_data as *const Completions) };
     *completions.tsfn.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-    drop(std::mem::take(&mut *completions.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())));
+    let queued = std::mem::take(&mut *completions.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    drop(queued);
     let (waker, unstarted) = {
         let mut incoming = completions.incoming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         incoming.closed = true;
