@@ -1,5 +1,6 @@
-//! Store configuration: the original's `url`, `prefix` and `absTtlSeconds`, plus the
-//! connection timing this package adds. Checked once, when the store is created.
+//! Store configuration: the original's `url`, `prefix` and `absTtlSeconds`, plus what
+//! this package adds (timeouts, cluster or Sentinel, TLS material, replicated writes, the
+//! hardening options). Checked once, when the store is created.
 
 use std::time::Duration;
 

@@ -161,7 +161,7 @@ pub fn ttl(name: &str, value: &Arg) -> Result<u64> {
     }
 }
 
-/// A duration in seconds: a finite number >= 0, non-integers floored.
+/// A duration in seconds: a finite number from 0 to [`MAX_SAFE_INTEGER`], non-integers floored.
 pub fn seconds(name: &str, value: &Arg) -> Result<u64> {
     match value {
         Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE_INTEGER as f64 => Ok(n.floor() as u64),
@@ -169,7 +169,8 @@ pub fn seconds(name: &str, value: &Arg) -> Result<u64> {
     }
 }
 
-/// A positive number, non-integers rounded up (timeouts in milliseconds).
+/// A positive number up to [`MAX_SAFE_INTEGER`], non-integers rounded up (timeouts in
+/// milliseconds).
 pub fn positive(name: &str, value: &Arg) -> Result<u64> {
     match value {
         Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= MAX_SAFE_INTEGER as f64 => Ok(n.ceil() as u64),
