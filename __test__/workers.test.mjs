@@ -90,7 +90,8 @@ test('Workers terminated with store calls in flight leave no threads, memory or 
   await Promise.all(Array.from({ length: SESSIONS }, () => store.issueInitial(userId, { now, absTtlSeconds: 3600 })))
   const workerData = {
     index: new URL('../index.js', import.meta.url).pathname,
-    cfg: storeConfig({ prefix, absTtlSeconds: 3600 }),
+    // A loaded machine must not turn into a failed call: this test is about what a Worker leaves behind.
+    cfg: storeConfig({ prefix, absTtlSeconds: 3600, commandTimeoutMs: 30_000 }),
     userId,
     inFlight: KEEP_IN_FLIGHT,
   }

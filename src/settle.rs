@@ -90,25 +90,27 @@ struct Incoming {
 
 impl Completions {
     /// From a runtime thread: queues a job and wakes the JavaScript thread if the queue
-    /// was empty (otherwise a wake-up is already on its way and will take it). Once the
-    /// environment is gone the job is dropped: nothing would ever take it.
+    /// was empty (otherwise a wake-up is already on its way and will take it). A job
+    /// queued after the environment is gone stays until the queue is dropped, which the
+    /// end of the dispatcher soon allows.
     fn push(&self, job: Job) {
-        let tsfn = self.tsfn.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(tsfn) = tsfn.as_ref() else { return };
         let wake = {
             let mut queue = self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             queue.push(job);
             queue.len() == 1
         };
         if wake {
-            // SAFETY: not finalized (checked under the lock that finalization takes).
-            unsafe {
-                sys::napi_call_threadsafe_function(
-                    tsfn.0,
-                    ptr::null_mut(),
-                    sys::ThreadsafeFunctionCallMode::nonblocking,
-                )
-            };
+            let tsfn = self.tsfn.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(tsfn) = tsfn.as_ref() {
+                // SAFETY: not finalized (checked under the lock that finalization takes).
+                unsafe {
+                    sys::napi_call_threadsafe_function(
+                        tsfn.0,
+                        ptr::null_mut(),
+                        sys::ThreadsafeFunctionCallMode::nonblocking,
+                    )
+                };
+            }
         }
     }
 
@@ -234,11 +236,27 @@ unsafe extern "C" fn finalized(_env: sys::napi_env, finalize_data: *mut c_void, 
     }
 }
 
+/// Node releases the environment's instance data (environment teardown).
+unsafe extern "C" fn drop_instance_data(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the reference `Arc::into_raw` gave away in `completions`.
+    drop(unsafe { Arc::from_raw(data as *const Completions) });
+}
+
 /// The environment's completion queue (its instance data), created by its first call
-/// together with the threadsafe function and the dispatcher task.
+/// together with the threadsafe function and the dispatcher task. Node-API's instance
+/// data is read directly: napi-rs's `Env::get_instance_data` checks the pointer in a
+/// process-wide registry behind a mutex, a cost on every call.
 fn completions(env: &Env) -> Result<Arc<Completions>> {
-    if let Some(completions) = env.get_instance_data::<Arc<Completions>>()? {
-        return Ok(completions.clone());
+    let mut data = ptr::null_mut();
+    // SAFETY: on the environment's thread. This addon's instance data is only ever set
+    // below, to a pointer from `Arc::into_raw`, released by `drop_instance_data`.
+    unsafe {
+        check_status!(sys::napi_get_instance_data(env.raw(), &mut data))?;
+        if !data.is_null() {
+            let data = data as *const Completions;
+            Arc::increment_strong_count(data);
+            return Ok(Arc::from_raw(data));
+        }
     }
     let completions = Arc::new(Completions {
         tsfn: RwLock::new(None),
@@ -272,7 +290,15 @@ fn completions(env: &Env) -> Result<Arc<Completions>> {
         check_status!(sys::napi_unref_threadsafe_function(env.raw(), tsfn))?;
     }
     *completions.tsfn.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Tsfn(tsfn));
-    env.set_instance_data(completions.clone(), (), |_| ())?;
+    let data = Arc::into_raw(completions.clone()) as *mut c_void;
+    // SAFETY: on the environment's thread; Node calls `drop_instance_data` with `data` when
+    // the environment is torn down.
+    let status = unsafe { sys::napi_set_instance_data(env.raw(), data, Some(drop_instance_data), ptr::null_mut()) };
+    if status != sys::Status::napi_ok {
+        // SAFETY: Node did not take the reference.
+        drop(unsafe { Arc::from_raw(data as *const Completions) });
+    }
+    check_status!(status, "setting the store's instance data failed")?;
     napi::bindgen_prelude::spawn(completions.clone().dispatch());
     Ok(completions)
 }
