@@ -39,7 +39,8 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
   assert.equal(lineage.rid, a1.rid)
   assert.equal(lineage.scanned, false)
   assert.equal(lineage.missingParent, undefined)
-  assert.deepEqual(lineage.sessions.map((x) => [x.rid, x.status]), [[a.rid, 'used'], [a1.rid, 'active']])
+  assert.deepEqual(lineage.sessions.map((x) => [x.rid, x.status, x.parentIndex]), [[a.rid, 'used', undefined], [a1.rid, 'active', 0]])
+  assert.deepEqual((await s.inspectLineage(a.rid)).sessions, lineage.sessions, 'the same lineage from its other end')
   assert.equal(await s.inspectLineage('unknown'), null)
 
   const stats = await s.keyspaceStats()

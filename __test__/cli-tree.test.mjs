@@ -1,6 +1,7 @@
 // The lineage tree renderer (cli/tree.mjs) on shapes a live store rarely produces: a
 // fork (two children of one session, which rotation never makes), a collected ancestor,
-// and colour. The shapes a store does produce are covered in cli.test.mjs and the demo.
+// and colour. Sessions come as inspectLineage gives them: in tree order, each with its
+// parent's place in the list. The shapes a store does produce are covered in cli.test.mjs and the demo.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -16,7 +17,12 @@ test('a fork is drawn with both branches and called out', () => {
     userId: 'u',
     rid: 'b',
     scanned: false,
-    sessions: [session('a', '', 'used', T), session('b', 'a', 'active', T + 10), session('c', 'a', 'used', T + 20), session('d', 'c', 'active', T + 30, { deviceId: 'pc' })],
+    sessions: [
+      session('a', '', 'used', T),
+      session('b', 'a', 'active', T + 10, { parentIndex: 0 }),
+      session('c', 'a', 'used', T + 20, { parentIndex: 0 }),
+      session('d', 'c', 'active', T + 30, { deviceId: 'pc', parentIndex: 2 }),
+    ],
   }
   const text = renderLineage(lineage, { now: T + 40 })
   const nodes = text.split('\n').filter((l) => /[●○✕] [a-d] /.test(l))
@@ -46,7 +52,7 @@ test('a collected ancestor is reported above the oldest session left', () => {
 })
 
 test('colour marks statuses only when asked for', () => {
-  const lineage = { userId: 'u', rid: 'a', scanned: false, sessions: [session('a', '', 'used', T), session('b', 'a', 'active', T + 1)] }
+  const lineage = { userId: 'u', rid: 'a', scanned: false, sessions: [session('a', '', 'used', T), session('b', 'a', 'active', T + 1, { parentIndex: 0 })] }
   const colored = renderLineage(lineage, { color: true, now: T })
   assert.ok(colored.includes('\x1b[33m○\x1b[39m a'), 'used in yellow')
   assert.ok(colored.includes('\x1b[32m●\x1b[39m b'), 'active in green')

@@ -633,7 +633,7 @@ void entries; void text; void plain
   }
 })
 
-test('listSessions is one round trip, and a rotation with every option on is one too', { skip: CLUSTER && 'counts commands on one server' }, async () => {
+test('listSessions and inspectLineage are one round trip each, and a rotation with every option on is one too', { skip: CLUSTER && 'counts commands on one server' }, async () => {
   const { default: Redis } = await import('ioredis')
   const prefix = uniquePrefix('hard-rtt')
   const s = createRedisStore({
@@ -653,11 +653,13 @@ test('listSessions is one round trip, and a rotation with every option on is one
   try {
     await new Promise((r) => setTimeout(r, 100))
     const listed = await s.listSessions('ned')
+    const lineage = await s.inspectLineage(rid)
     await s.verifyAndRotateRefresh({ rid: newRid.rid, now: t, deviceId: 'd' })
     await s.issueInitial('ned', { now: t })
     await new Promise((r) => setTimeout(r, 200))
     assert.equal(listed[0].signedInAt, t - 50)
-    assert.deepEqual(seen, ['evalsha', 'evalsha', 'evalsha'])
+    assert.deepEqual(lineage.sessions.map((x) => x.rid), [rid, newRid.rid])
+    assert.deepEqual(seen, ['evalsha', 'evalsha', 'evalsha', 'evalsha'])
   } finally {
     monitor.disconnect()
     client.disconnect()

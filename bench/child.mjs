@@ -84,6 +84,19 @@ async function operation(op, inflight) {
       if ((await store.getRid(rids[n++ % rids.length])) === null) throw new Error('getRid: session missing')
     }
   }
+  if (op === 'replayRejected') {
+    // A rid already rotated, presented again: the rejection path of every replayed token.
+    const used = []
+    for (let i = 0; i < inflight; i++) {
+      const { rid } = await issue(`r${i % 1000}`)
+      await store.verifyAndRotateRefresh({ rid, now: nowSec(), ...BINDING })
+      used.push(rid)
+    }
+    return async (lane) => {
+      const outcome = await store.verifyAndRotateRefresh({ rid: used[lane], now: nowSec(), ...BINDING }).then(() => 'rotated', (err) => err.message)
+      if (outcome !== 'rotate_fail:ERR_REPLAY') throw new Error(`replayRejected: ${outcome}`)
+    }
+  }
   if (op === 'noop') {
     if (!impl.NativeStore) throw new Error('noop: only the native implementation has it')
     const native = new impl.NativeStore({ url, absTtlSeconds: ABS_TTL })
@@ -96,7 +109,54 @@ async function operation(op, inflight) {
   throw new Error(`unknown op ${op}`)
 }
 
+/** The server's counters this workload reads: script and command time, main-thread CPU. */
+async function serverCounters(admin) {
+  const [stats, cpu] = await Promise.all([admin.info('commandstats'), admin.info('cpu')])
+  let commandUsec = 0
+  for (const [, name, usec] of stats.matchAll(/^cmdstat_(\w+(?:\|\w+)?):calls=\d+,usec=(\d+)/gm)) {
+    // The counters' own reads are not the workload's.
+    if (!/^(info|config)/.test(name)) commandUsec += Number(usec)
+  }
+  const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN)
+  return { commandUsec, mainThreadCpuUs: (field('used_cpu_sys_main_thread') + field('used_cpu_user_main_thread')) * 1e6 }
+}
+
 const workloads = {
+  /**
+   * What each operation costs the server: `calls` calls at `inflight` after the fixtures
+   * are made, bracketed by the server's counters (INFO commandstats: time inside commands,
+   * scripts included; INFO cpu: the main thread's CPU, which adds parsing and socket I/O).
+   * params: { ops, calls, inflight }
+   */
+  async serverCost({ ops, calls, inflight }) {
+    const Redis = (await import('ioredis')).default
+    const admin = new Redis(url)
+    const results = []
+    for (const op of ops) {
+      const call = await operation(op, inflight)
+      await Promise.all(Array.from({ length: inflight }, (_, i) => call(i))) // warm: scripts loaded, connection up
+      await admin.config('RESETSTAT')
+      const before = await serverCounters(admin)
+      let started = 0
+      const lane = async (i) => {
+        while (started < calls) {
+          started++
+          await call(i)
+        }
+      }
+      await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
+      const after = await serverCounters(admin)
+      results.push({
+        op, inflight, calls: started,
+        commandUsPerCall: (after.commandUsec - before.commandUsec) / started,
+        mainThreadCpuUsPerCall: (after.mainThreadCpuUs - before.mainThreadCpuUs) / started,
+      })
+    }
+    admin.disconnect()
+    return results
+  },
+
+
   /** params: { points: [{ op, inflight }], warmupMs, durationMs } */
   async throughput({ points, warmupMs, durationMs }) {
     const results = []

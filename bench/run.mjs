@@ -7,7 +7,7 @@
 //   BENCH_ROUNDS=n         rounds (default 3)
 //   BENCH_MIXED_CALLS=n    calls of the mixed run (default 1,000,000; quick 20,000)
 //   BENCH_GC_KEYS=n        rid keys of the gcOrphans run (default 100,000; quick 10,000)
-//   BENCH_ONLY=a,b         only these groups: throughput,noop,ceiling,gc,logoutAll,mixed
+//   BENCH_ONLY=a,b         only these groups: throughput,server,noop,ceiling,gc,logoutAll,mixed
 
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
@@ -33,6 +33,8 @@ const CFG = {
   logoutAllSessions: QUICK ? 2_000 : 10_000,
   mixedCalls: int('BENCH_MIXED_CALLS', QUICK ? 20_000 : 1_000_000),
   mixedInflight: 256,
+  serverCostCalls: QUICK ? 5_000 : 30_000,
+  serverCostInflight: 16,
   mixedWarmupShare: 0.1,
   ceilingClients: 32,
   ceilingPipeline: 16,
@@ -42,6 +44,7 @@ const CFG = {
 }
 const ONLY = env.BENCH_ONLY ? new Set(env.BENCH_ONLY.split(',')) : null
 const wanted = (group) => !ONLY || ONLY.has(group)
+const SERVER_COST_OPS = ['issueInitial', 'verifyAndRotateRefresh', 'getRid', 'replayRejected']
 const THROUGHPUT_POINTS = ['verifyAndRotateRefresh', 'issueInitial', 'getRid'].flatMap((op) => [1, 256].map((inflight) => ({ op, inflight })))
 
 // ---------------------------------------------------------------- processes
@@ -155,6 +158,10 @@ const GROUPS = {
     const run = await withSlowlog(redis, () => runChild(url, impl, 'logoutAll', { userId }))
     return { ...run, check: await checkLogoutAll(redis, { userId, sessions: CFG.logoutAllSessions }) }
   },
+  async server({ url, redis, impl }) {
+    await redis.flushall()
+    return runChild(url, impl, 'serverCost', { ops: SERVER_COST_OPS, calls: CFG.serverCostCalls, inflight: CFG.serverCostInflight })
+  },
   async mixed({ url, redis, impl }) {
     await redis.flushall()
     return runChild(url, impl, 'mixed', { calls: CFG.mixedCalls, inflight: CFG.mixedInflight, warmupShare: CFG.mixedWarmupShare })
@@ -196,6 +203,13 @@ function summarize(rounds) {
     rows.push(row('issueInitial @256 share of ceiling', '%', rounds, (r, i) => 100 * share('issueInitial', 'issue')(r, i)))
     rows.push(row('verifyAndRotateRefresh @256 share of ceiling', '%', rounds, (r, i) => 100 * share('verifyAndRotateRefresh', 'rotate')(r, i)))
     rows.push(row('getRid @256 share of ceiling', '%', rounds, (r, i) => 100 * share('getRid', 'getRid')(r, i)))
+  }
+  if (rounds.some((r) => r.native?.server)) {
+    for (const op of SERVER_COST_OPS) {
+      const at = (field) => (r, impl) => r[impl]?.server?.find((p) => p.op === op)?.[field]
+      rows.push(row(`${op} server time in commands/call`, 'µs', rounds, at('commandUsPerCall'), { better: 'lower' }))
+      rows.push(row(`${op} server main-thread CPU/call`, 'µs', rounds, at('mainThreadCpuUsPerCall'), { better: 'lower' }))
+    }
   }
   if (rounds.some((r) => r.native?.gc)) {
     rows.push(row(`gcOrphans ${CFG.gcKeys} keys time`, 'ms', rounds, (r, i) => r[i]?.gc?.ms, { better: 'lower', digits: 0 }))

@@ -15,17 +15,14 @@ export function renderLineage(lineage, { color = false, now = Math.floor(Date.no
   const c = palette(color)
   const { sessions } = lineage
   const byRid = new Map(sessions.map((s) => [s.rid, s]))
-  const children = new Map()
+  // The sessions come in tree order, each pointing at its parent's place in the list.
+  const children = new Map(sessions.map((s) => [s.rid, []]))
   const roots = []
   for (const s of sessions) {
-    if (s.parentRid && byRid.has(s.parentRid) && s.parentRid !== s.rid) {
-      if (!children.has(s.parentRid)) children.set(s.parentRid, [])
-      children.get(s.parentRid).push(s)
-    } else {
-      roots.push(s)
-    }
+    if (s.parentIndex === undefined) roots.push(s)
+    else children.get(sessions[s.parentIndex].rid).push(s)
   }
-  const kids = (s) => children.get(s.rid) ?? []
+  const kids = (s) => children.get(s.rid)
 
   const counts = {}
   for (const s of sessions) counts[s.status] = (counts[s.status] ?? 0) + 1

@@ -222,12 +222,15 @@ end
 
 -- The lineage the session at `start_key` (hash `start`) belongs to: the session, its
 -- ancestors (through parentRid) and all its descendants, the active one included.
--- Returns a table key -> hash, or nil when the walk needs keys not declared yet (cluster
--- layout; they are noted for need_reply). Reads only.
+-- Returns a table key -> hash and, when the walk up stopped at a parent that is gone (or
+-- belongs to another user), that parent's rid; or nil when the walk needs keys not
+-- declared yet (cluster layout; they are noted for need_reply). Reads only. With
+-- `ending`, it also declares what ending each session touches (see may_end_session).
 -- Descendants are found from the user's index: the active end of any lineage is indexed,
 -- and walking up from it reaches the start when it belongs to this lineage. This needs no
--- child pointers, so it works on lineages the original wrote too.
-local function lineage_of(start_key, start, max_hops)
+-- child pointers, so it works on lineages the original wrote too. A key of another type
+-- reads as a missing session, so corrupt data cannot fail the walk.
+local function lineage_of(start_key, start, max_hops, ending)
   local hashes = { [start_key] = start } -- every hash loaded, by key
   local lineage = { [start_key] = true }  -- keys known to be in the lineage
   local outside = {}                      -- keys known not to be
@@ -245,18 +248,27 @@ local function lineage_of(start_key, start, max_hops)
         complete = false
         return nil
       end
-      hashes[key] = load_hash(key)
+      local flat = redis.pcall('HGETALL', key)
+      local h = {}
+      if not flat.err then
+        for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+      end
+      hashes[key] = h
     end
     return hashes[key]
   end
 
   -- Ancestors.
-  local key, hops = parent_of(start), 0
+  local key, hops, missing_parent, youngest = parent_of(start), 0, nil, start
   while key and hops < max_hops and not lineage[key] do
     local h = hash_of(key)
-    if h == nil or h.userId ~= start.userId then break end
+    if h == nil then break end
+    if h.userId ~= start.userId then
+      missing_parent = youngest.parentRid
+      break
+    end
     lineage[key] = true
-    key, hops = parent_of(h), hops + 1
+    key, hops, youngest = parent_of(h), hops + 1, h
   end
 
   -- Descendants: walk up from each indexed session until the walk meets the lineage
@@ -283,10 +295,10 @@ local function lineage_of(start_key, start, max_hops)
   local members = {}
   for k in pairs(lineage) do
     members[k] = hashes[k]
-    if not may_end_session(hashes[k].userId, hashes[k].deviceId) then complete = false end
+    if ending and not may_end_session(hashes[k].userId, hashes[k].deviceId) then complete = false end
   end
   if not complete then return nil end
-  return members
+  return members, missing_parent
 end
 
 -- Ends every session of a lineage found by lineage_of; returns how many.

@@ -30,6 +30,8 @@ pub struct SessionInfo {
     pub signed_in_at: Option<f64>,
     /// listSessions only: when the session was last rotated (or issued): its createdAt.
     pub last_rotated_at: Option<f64>,
+    /// inspectLineage only: where this session's parent is in `sessions`; absent for a root.
+    pub parent_index: Option<u32>,
 }
 
 /// The lineage a rid belongs to, oldest session first, in tree order.
@@ -100,6 +102,7 @@ fn session_info(s: admin::Session) -> SessionInfo {
         status: s.status,
         last_rotated_at: s.signed_in_at.map(|_| s.created_at as f64),
         signed_in_at: s.signed_in_at.map(|t| t as f64),
+        parent_index: s.parent_index.map(|i| i as u32),
     }
 }
 

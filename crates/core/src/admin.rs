@@ -33,6 +33,9 @@ pub struct Session {
     /// `user_sessions` only: when the lineage signed in, the createdAt of its first
     /// session, or the session's own createdAt when that first session is gone.
     pub signed_in_at: Option<u64>,
+    /// `lineage` only: where this session's parent is in the lineage's list; `None` for
+    /// a root.
+    pub parent_index: Option<usize>,
 }
 
 /// A stored epoch-seconds field as the scripts read it: a finite number >= 0, floored;
@@ -66,6 +69,7 @@ impl Session {
                 s => s.to_string(),
             },
             signed_in_at: None,
+            parent_index: None,
         })
     }
 }
@@ -77,8 +81,8 @@ pub struct Lineage {
     /// The rid that was asked about.
     pub rid: String,
     /// Every session of the lineage still in Redis, in tree order: the oldest ancestor
-    /// first, then depth-first, children by creation time. Each `parent_rid` links a node
-    /// to its parent.
+    /// first, then depth-first, children by creation time. Each session's `parent_index`
+    /// (and `parent_rid`) links it to its parent.
     pub sessions: Vec<Session>,
     /// The oldest session's `parentRid` when that parent's hash is gone (expired or
     /// collected): the lineage's earlier part cannot be shown.
@@ -124,21 +128,6 @@ impl SessionStore {
         Ok(out)
     }
 
-    async fn load_session(&self, rid: &str) -> Result<Option<Session>> {
-        Ok(self.load_sessions(&[rid.to_string()]).await?.remove(rid))
-    }
-
-    /// The bare rids in a user's index (members that are not rid keys are skipped).
-    async fn indexed_rids(&self, user_id: &str) -> Result<Vec<String>> {
-        let mut connection = self.connection().await?;
-        let members: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.layout.user_key(user_id))
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(members.iter().filter_map(|key| self.layout.rid_of_key(key)).collect())
-    }
-
     /// The active sessions of a user, oldest first. Reads the user's index, so it lists
     /// what `scanRids` lists (indexes written by the original also hold used sessions:
     /// those are left out), with each session's fields.
@@ -164,86 +153,42 @@ impl SessionStore {
         Ok(sessions)
     }
 
-    /// The lineage `rid` belongs to, or `None` when the rid is unknown. Ancestors are
-    /// found through `parentRid`. Sessions keep no pointer to their children, so
-    /// descendants are found by walking `parentRid` up from each session in the user's
-    /// index; when that leaves a `used` or `tombstoned` session without a child (its
-    /// descendants were logged out or the lineage was ended, so they left the index), the
-    /// user's rid keys are found with SCAN.
+    /// The lineage `rid` belongs to, or `None` when the rid is unknown: one read-only
+    /// script (`lua/inspect_lineage.lua`, the walk `tombstoneLineage` ends), one round trip
+    /// in the original's layout. Sessions keep no pointer to their children, so the walk
+    /// finds descendants from the user's index; when that leaves a `used` or `tombstoned`
+    /// session without a child (its descendants were logged out or the lineage was ended,
+    /// so they left the index), the user's rid keys are found with SCAN.
     pub async fn lineage(&self, rid: &str) -> Result<Option<Lineage>> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
-        let rid = rid.as_str();
-        let Some(start) = self.load_session(rid).await? else { return Ok(None) };
-        let user_id = start.user_id.clone();
-        let mut known: HashMap<String, Option<Session>> = HashMap::new();
-        let mut members: HashSet<String> = HashSet::from([rid.to_string()]);
-        known.insert(rid.to_string(), Some(start));
-
-        // Ancestors.
-        let mut missing_parent = None;
-        let mut at = known[rid].as_ref().map(|s| s.parent_rid.clone()).unwrap_or_default();
-        let mut hops = 0;
-        while !at.is_empty() && !members.contains(&at) && hops < MAX_LINEAGE_HOPS {
-            let session = self.load_session(&at).await?.filter(|s| s.user_id == user_id);
-            let Some(session) = session else {
-                missing_parent = Some(at);
-                break;
-            };
-            let parent = session.parent_rid.clone();
-            known.insert(at.clone(), Some(session));
-            members.insert(at);
-            at = parent;
-            hops += 1;
-        }
-
-        // Descendants reachable from the index.
-        let indexed = self.indexed_rids(&user_id).await?;
-        for (rid, session) in self.load_sessions(&indexed).await? {
-            known.entry(rid).or_insert(Some(session));
-        }
-        let mut outside: HashSet<String> = HashSet::new();
-        for member in indexed {
-            let mut path = Vec::new();
-            let mut at = member;
-            let mut steps = 0;
-            while !at.is_empty() && !members.contains(&at) && !outside.contains(&at) && steps <= MAX_LINEAGE_HOPS {
-                if !known.contains_key(&at) {
-                    let session = self.load_session(&at).await?;
-                    known.insert(at.clone(), session);
-                }
-                let Some(session) = known[&at].as_ref().filter(|s| s.user_id == user_id) else { break };
-                let parent = session.parent_rid.clone();
-                path.push(at);
-                at = parent;
-                steps += 1;
-            }
-            let joined = members.contains(&at);
-            for rid in path {
-                if joined {
-                    members.insert(rid);
-                } else {
-                    outside.insert(rid);
-                }
+        let hops = MAX_LINEAGE_HOPS.to_string();
+        let reply: Vec<Value> = self.run(&scripts::INSPECT_LINEAGE, &[self.layout.rid_key(&rid)], &[&hops]).await?;
+        let Some((missing_parent, rows)) = reply.split_first() else { return Ok(None) };
+        let mut members: HashMap<String, Session> = HashMap::new();
+        for row in rows.chunks_exact(2) {
+            let (Some(member), Value::Array(flat)) = (text(&row[0]), &row[1]) else { continue };
+            let pairs: Vec<(String, String)> =
+                flat.chunks_exact(2).filter_map(|p| Some((text(&p[0])?, text(&p[1])?))).collect();
+            if let Some(session) = Session::from_fields(&member, &pairs) {
+                members.insert(member, session);
             }
         }
+        let Some(user_id) = members.get(&rid).map(|s| s.user_id.clone()) else { return Ok(None) };
 
-        // A used session always has a child; when one is not found yet, scan. So may a
+        // A used session always has a child; when one is not found, scan. So may a
         // tombstoned one: ending a lineage turns its used sessions into tombstoned ones
         // and takes its descendants out of the index.
-        let session_of = |rid: &String| known.get(rid).and_then(Option::as_ref);
-        let parents: HashSet<&str> = members.iter().filter_map(session_of).map(|s| s.parent_rid.as_str()).collect();
-        let incomplete = members
-            .iter()
-            .filter_map(session_of)
+        let parents: HashSet<&str> = members.values().map(|s| s.parent_rid.as_str()).collect();
+        let scanned = members
+            .values()
             .any(|s| (s.status == "used" || s.status == "tombstoned") && !parents.contains(s.rid.as_str()));
-        let scanned = incomplete;
-        if incomplete {
+        if scanned {
             let mut candidates: HashMap<String, Session> = HashMap::new();
             let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
             while let Some(keys) = pages.next().await? {
                 let rids: Vec<String> = keys.iter().filter_map(|k| self.layout.rid_of_key(k)).collect();
                 for (rid, session) in self.load_sessions(&rids).await? {
-                    if session.user_id == user_id && !members.contains(&rid) {
+                    if session.user_id == user_id && !members.contains_key(&rid) {
                         candidates.insert(rid, session);
                     }
                 }
@@ -251,49 +196,22 @@ impl SessionStore {
             loop {
                 let joining: Vec<String> = candidates
                     .iter()
-                    .filter(|(_, s)| members.contains(&s.parent_rid))
+                    .filter(|(_, s)| members.contains_key(&s.parent_rid))
                     .map(|(r, _)| r.clone())
                     .collect();
                 if joining.is_empty() {
                     break;
                 }
                 for rid in joining {
-                    let session = candidates.remove(&rid);
-                    known.insert(rid.clone(), session);
-                    members.insert(rid);
+                    if let Some(session) = candidates.remove(&rid) {
+                        members.insert(rid, session);
+                    }
                 }
             }
         }
 
-        // Tree order: roots (sessions whose parent is not in the lineage), then depth-first.
-        let mut children: HashMap<&str, Vec<&Session>> = HashMap::new();
-        let mut roots: Vec<&Session> = Vec::new();
-        for rid in &members {
-            let Some(session) = known.get(rid).and_then(Option::as_ref) else { continue };
-            if members.contains(&session.parent_rid) && session.parent_rid != session.rid {
-                children.entry(session.parent_rid.as_str()).or_default().push(session);
-            } else {
-                roots.push(session);
-            }
-        }
-        let by_age = |a: &&Session, b: &&Session| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid));
-        roots.sort_by(by_age);
-        for list in children.values_mut() {
-            list.sort_by(by_age);
-        }
-        let mut sessions = Vec::with_capacity(members.len());
-        let mut seen: HashSet<&str> = HashSet::new();
-        let mut stack: Vec<&Session> = roots.into_iter().rev().collect();
-        while let Some(session) = stack.pop() {
-            if !seen.insert(session.rid.as_str()) {
-                continue;
-            }
-            sessions.push(session.clone());
-            if let Some(list) = children.get(session.rid.as_str()) {
-                stack.extend(list.iter().rev());
-            }
-        }
-        Ok(Some(Lineage { user_id, rid: rid.to_string(), sessions, missing_parent, scanned }))
+        let missing_parent = text(missing_parent).filter(|p| !p.is_empty());
+        Ok(Some(Lineage { user_id, rid, sessions: tree_order(members), missing_parent, scanned }))
     }
 
     /// Whether any key of this store's layout (rid hash, user index, device key) exists
@@ -401,6 +319,40 @@ impl SessionStore {
     ) -> Result<GcReport> {
         crate::gc::run_observed(self, options, progress).await
     }
+}
+
+/// A lineage's sessions in tree order: roots (sessions whose parent is not in the
+/// lineage) oldest first, then depth-first, children oldest first; each session's
+/// `parent_index` points at its parent's place in the result.
+fn tree_order(members: HashMap<String, Session>) -> Vec<Session> {
+    let mut children: HashMap<&str, Vec<&Session>> = HashMap::new();
+    let mut roots: Vec<&Session> = Vec::new();
+    for session in members.values() {
+        if members.contains_key(&session.parent_rid) && session.parent_rid != session.rid {
+            children.entry(session.parent_rid.as_str()).or_default().push(session);
+        } else {
+            roots.push(session);
+        }
+    }
+    let by_age = |a: &&Session, b: &&Session| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid));
+    roots.sort_by(by_age);
+    for list in children.values_mut() {
+        list.sort_by(by_age);
+    }
+    let mut ordered: Vec<Session> = Vec::with_capacity(members.len());
+    let mut place: HashMap<&str, usize> = HashMap::new();
+    let mut stack: Vec<&Session> = roots.into_iter().rev().collect();
+    while let Some(session) = stack.pop() {
+        if place.contains_key(session.rid.as_str()) {
+            continue;
+        }
+        place.insert(session.rid.as_str(), ordered.len());
+        ordered.push(Session { parent_index: place.get(session.parent_rid.as_str()).copied(), ..session.clone() });
+        if let Some(list) = children.get(session.rid.as_str()) {
+            stack.extend(list.iter().rev());
+        }
+    }
+    ordered
 }
 
 fn text(value: &Value) -> Option<String> {

@@ -59,5 +59,6 @@ scripts! {
     GC_RIDS => "gc_rids.lua", writes;
     ADMIN_LOAD => "admin_load.lua", reads;
     LIST_SESSIONS => "list_sessions.lua", reads, walks_lineage;
+    INSPECT_LINEAGE => "inspect_lineage.lua", reads, walks_lineage;
     IMPORT_SESSION => "import_session.lua", writes;
 }
