@@ -170,4 +170,6 @@ export interface SessionInfo {
   signedInAt?: number
   /** listSessions only: when the session was last rotated (or issued): its createdAt. */
   lastRotatedAt?: number
+  /** inspectLineage only: where this session's parent is in `sessions`; absent for a root. */
+  parentIndex?: number
 }
