@@ -72,13 +72,13 @@ async function alivePort() {
 // ---------------------------------------------------------------------------------------
 // MONITOR parsing: which keys each script touched.
 
-const SCRIPT_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro'])
+const SCRIPT_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'])
 /** Commands run inside scripts whose every argument is a key. */
 const ALL_KEYS = new Set(['DEL', 'EXISTS', 'UNLINK', 'TOUCH'])
 
 /**
  * Groups one node's MONITOR lines ({ args, source }) into script calls: { keys, calls }.
- * Redis 7 shows a script's own commands (source 'lua') just before its EVAL/EVALSHA line,
+ * Redis 7 shows a script's own commands (source 'lua') just before its EVAL/EVALSHA/FCALL line,
  * Redis 6 just after it (`luaFirst` says which). Script commands that cannot be matched
  * with a script line become a call with `keys: null`.
  */
@@ -99,7 +99,7 @@ export function scriptCalls(lines, luaFirst) {
     }
     if (SCRIPT_COMMANDS.has(name)) {
       const numkeys = Number(args[2])
-      const call = { script: name.startsWith('evalsha') ? args[1] : `eval:${args[1]}`, keys: args.slice(3, 3 + numkeys), calls: luaFirst ? pending : [] }
+      const call = { script: name.startsWith('eval') && !name.startsWith('evalsha') ? `eval:${args[1]}` : args[1], keys: args.slice(3, 3 + numkeys), calls: luaFirst ? pending : [] }
       out.push(call)
       current = luaFirst ? null : call
     } else {

@@ -282,3 +282,16 @@ export async function eventually(fn, ms = 15_000) {
   }
   throw new Error(`did not succeed within ${ms} ms: ${last?.code} ${last?.message}`)
 }
+
+/** Whether `client`'s server has functions (Redis 7, Valkey): the store then runs its
+ * scripts as a function library (FCALL), else with EVALSHA. */
+export async function hasFunctions(client) {
+  const node = client instanceof Redis.Cluster ? primaries(client)[0] : client
+  const info = await node.info('server')
+  return Number(/(?:valkey|redis)_version:(\d+)/.exec(info)[1]) >= 7
+}
+
+/** The command a store's script call shows up as in MONITOR on `client`'s server. */
+export async function scriptCommand(client) {
+  return (await hasFunctions(client)) ? 'fcall' : 'evalsha'
+}

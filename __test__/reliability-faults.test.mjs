@@ -14,7 +14,7 @@ import { createServer, connect } from 'node:net'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort, debugCommandArgs } from '../scripts/redis-server.mjs'
-import { eventually, failOnUnhandledRejections } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections, hasFunctions } from './helpers.mjs'
 import { kindFromEnv } from '../scripts/servers.mjs'
 
 failOnUnhandledRejections()
@@ -254,21 +254,30 @@ test('a restarted server still loading its data (LOADING) is ERR_REDIS_UNAVAILAB
   assert.equal((await s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' })).userId, 'u')
 })
 
-test('SCRIPT FLUSH (alone and mid-load) is recovered transparently: no call fails', async () => {
+test('SCRIPT FLUSH and FUNCTION FLUSH (alone and mid-load) are recovered transparently: no call fails', async () => {
   const srv = await server()
   const s = store(srv.url)
   const c = raw(srv.url)
+  // The store's scripts: the function library where the server has functions, and the
+  // script cache (EVALSHA, used without functions).
+  const functions = await hasFunctions(c)
+  const flush = async (mode) => {
+    await c.call('SCRIPT', 'FLUSH', mode)
+    if (functions) await c.call('FUNCTION', 'FLUSH', mode)
+  }
   const { rid } = await s.issueInitial('u', { now: nowSeconds(), deviceId: 'd' })
+  if (functions) assert.equal((await c.call('FUNCTION', 'LIST')).length, 1, 'the store loaded its library')
   for (const [name, call] of Object.entries(everyMethod(s, rid))) {
-    await c.call('SCRIPT', 'FLUSH')
-    await assert.doesNotReject(call(), `${name} after SCRIPT FLUSH`)
+    await flush('SYNC')
+    await assert.doesNotReject(call(), `${name} after the flush`)
   }
   const stop = { done: false }
   const running = load(s, stop, []) // no failure at all is allowed
-  // Flushes back to back: a call can meet NOSCRIPT again after reloading its script.
+  // Flushes back to back: a call can meet NOSCRIPT (or a missing function) again after
+  // reloading its script (or library).
   for (let i = 0; i < 400; i++) {
     if (i % 20 === 0) await sleep(10)
-    await c.call('SCRIPT', 'FLUSH', i % 2 ? 'SYNC' : 'ASYNC')
+    await flush(i % 2 ? 'SYNC' : 'ASYNC')
   }
   stop.done = true
   const stats = await running

@@ -1,11 +1,11 @@
--- Shared prelude, prepended to every script at compile time.
+-- Shared prelude: the functions every script uses, ahead of each script (see begin below).
 -- ARGV[1..5] carry the key layout, so no script hard-codes a key shape:
 --   ARGV[1] rid key prefix      ("auth:rid:")
 --   ARGV[2] user index prefix   ("auth:user:")
 --   ARGV[3] user index suffix   (":rids")
 --   ARGV[4] device key prefix   ("auth:device:")
 --   ARGV[5] "standalone" (the original's layout) or "cluster", then the store's
---           hardening options when any is set: ";name=value" pairs (see OPTIONS below)
+--           hardening options when any is set: ";name=value" pairs (see parse_options below)
 -- Each script's own arguments start at ARGV[6].
 --
 -- The cluster layout puts every key of one user in one hash slot: the user's tag (the
@@ -19,9 +19,13 @@
 -- key it needs with `declared(key)` before its first write, and when one is missing it
 -- writes nothing and returns {'NEED', key...}; the caller calls again with those keys.
 
-local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local MODE, OPTION_TEXT = string.match(ARGV[5], '^([^;]*)(.*)$')
-local CLUSTER = MODE == 'cluster'
+-- A script's call state: set by begin(KEYS, ARGV), which every script calls first. The
+-- functions below only read it, so they can be defined once: as a function library
+-- (FUNCTION LOAD, on servers that have it) they are, and each FCALL only runs begin and
+-- the script's body; as a plain script (EVALSHA) the whole text runs on every call.
+local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX, PREFIX
+local CLUSTER, OPTIONS, OPTIONS_ARG
+local DECLARED, NEEDED, NEEDED_LIST
 
 -- Hardening options; each is off (0 / false) unless the store was configured with it:
 --   revoke  a used rid presented again ends its whole lineage      (onReuse)
@@ -31,12 +35,14 @@ local CLUSTER = MODE == 'cluster'
 --   refuse  at max, refuse a new session instead of ending the oldest
 --   audit   MAXLEN ~ of the audit stream (0: no audit)               (audit.maxLen)
 --   hops    the most parent links the reuse revocation's lineage walk follows
-local OPTIONS = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
-for name, value in string.gmatch(OPTION_TEXT, ';(%w+)=([^;]*)') do
-  if value == 'true' then OPTIONS[name] = true else OPTIONS[name] = tonumber(value) end
+local function parse_options(arg)
+  local mode, text = string.match(arg, '^([^;]*)(.*)$')
+  local options = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
+  for name, value in string.gmatch(text, ';(%w+)=([^;]*)') do
+    if value == 'true' then options[name] = true else options[name] = tonumber(value) end
+  end
+  return mode == 'cluster', options
 end
--- The key prefix the layout's keys share ("auth").
-local PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
 
 local function user_tag(user_id) return string.sub(redis.sha1hex(user_id), 1, 16) end
 
@@ -74,11 +80,6 @@ local function audit_key(user_id)
   return PREFIX .. ':audit'
 end
 
-local DECLARED = {}
-if CLUSTER then
-  for _, key in ipairs(KEYS) do DECLARED[key] = true end
-end
-local NEEDED, NEEDED_LIST = {}, {}
 
 -- Whether the script may touch `key`: always in the original's layout; in the cluster
 -- layout only when declared, and otherwise the key is noted for the caller.
@@ -161,7 +162,7 @@ end
 local function fmt(n) return string.format('%d', n) end
 
 -- The server's clock, epoch seconds, read once per script call.
-local server_now = nil
+local server_now
 local function clock_seconds()
   if server_now == nil then server_now = tonumber(redis.call('TIME')[1]) end
   return server_now
@@ -196,7 +197,7 @@ end
 -- Device key values read during this script call (false: missing). Sessions of one
 -- device share a device key, so a batch reads each key once; only the functions below
 -- write device keys while one is cached.
-local device_targets = {}
+local device_targets
 
 -- Ends one session that is already out of its user's index: status tombstoned, and its
 -- device key deleted when that key still points at it. With a `reason`, a session that
@@ -309,4 +310,21 @@ local function end_lineage(members, reason)
     ended = ended + 1
   end
   return ended
+end
+
+-- Starts a script call: the layout and options from ARGV[1..5], the declared keys, and
+-- empty per-call caches. Options are parsed again only when their text changes (a
+-- function library serves every store on the server).
+local function begin(keys, argv)
+  RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = argv[1], argv[2], argv[3], argv[4]
+  PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
+  if argv[5] ~= OPTIONS_ARG then
+    CLUSTER, OPTIONS = parse_options(argv[5])
+    OPTIONS_ARG = argv[5]
+  end
+  DECLARED, NEEDED, NEEDED_LIST = {}, {}, {}
+  if CLUSTER then
+    for _, key in ipairs(keys) do DECLARED[key] = true end
+  end
+  server_now, device_targets = nil, {}
 end

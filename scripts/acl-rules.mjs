@@ -3,11 +3,13 @@
 
 /** Commands by feature. `store` is every method (gcOrphans included); the others add to it. */
 export const ACL_COMMANDS = {
-  // The scripts (EVALSHA; SCRIPT LOAD when the server does not have them yet; EVAL when
-  // the script cache is flushed again before a reload is retried), the commands they
-  // call, getRid's HGETALL and gcOrphans' SCAN.
+  // The scripts: as a function library where the server has functions (FCALL; FUNCTION
+  // LOAD when the server does not have the library yet), else with EVALSHA (SCRIPT LOAD
+  // when the server does not have a script yet; EVAL when the script cache is flushed
+  // again before a reload is retried); the commands they call, getRid's HGETALL and
+  // gcOrphans' SCAN.
   store: [
-    '+evalsha', '+script|load', '+eval',
+    '+fcall', '+function|load', '+evalsha', '+script|load', '+eval',
     '+hgetall', '+hset', '+hmget', '+exists', '+del', '+expireat', '+pttl', '+time',
     '+sadd', '+srem', '+smembers', '+sismember', '+scard', '+spop', '+get', '+set',
     '+scan',
@@ -35,6 +37,10 @@ export const SENTINEL_USER_RULE = 'resetkeys resetchannels &+switch-master -@all
 
 /** The commands that only a rare path needs, which a test cannot provoke on demand. */
 export const RARE_PATH_COMMANDS = ['+eval']
+
+/** The commands of the scripts' EVALSHA path: on a server with functions, the store uses
+ * them only when it may not use functions (a user without +fcall or +function|load). */
+export const EVALSHA_PATH_COMMANDS = ['+evalsha', '+script|load']
 
 /** The ACL rule (the part after `ACL SETUSER name on >password`) for `prefix` and features. */
 export function aclRule(prefix, features = []) {

@@ -199,7 +199,14 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Runs one script: as a function of the library where the server has functions,
+    /// else (or when the server refuses them) with EVALSHA.
     async fn invoke(&self, script: &StoreScript, link: &mut Link, keys: &[String], args: &[&str]) -> Result<Value> {
+        if self.server.functions() {
+            if let Some(outcome) = self.call_function(script, link, keys, args).await {
+                return outcome;
+            }
+        }
         let mut invocation = script.prepare_invoke();
         invocation.key(keys).arg(args);
         match invocation.invoke_async(link).await {
@@ -208,7 +215,7 @@ impl SessionStore {
             // NOSCRIPT means the script did not run, so sending its source with EVAL,
             // which needs no script cache, is safe and cannot meet NOSCRIPT.
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => redis::cmd("EVAL")
-                .arg(script.source)
+                .arg(&script.source)
                 .arg(keys.len())
                 .arg(keys)
                 .arg(args)
@@ -216,6 +223,44 @@ impl SessionStore {
                 .await
                 .map_err(|e| self.error(e)),
             outcome => outcome.map_err(|e| self.error(e)),
+        }
+    }
+
+    /// FCALL of the script's function; when the server does not have the library (a new
+    /// or restarted server, FUNCTION FLUSH) it is loaded, on every primary, and the call
+    /// made once more. `None` when the function did not run and the script should run
+    /// with EVALSHA instead: the server refused functions (they are then not tried again),
+    /// or the library was flushed again before the second call.
+    async fn call_function(
+        &self,
+        script: &StoreScript,
+        link: &mut Link,
+        keys: &[String],
+        args: &[&str],
+    ) -> Option<Result<Value>> {
+        let mut fcall = redis::cmd("FCALL");
+        fcall.arg(&script.function).arg(keys.len()).arg(keys).arg(args);
+        match fcall.query_async::<Value>(link).await {
+            Err(e) if function_missing(&e) => {}
+            Err(e) if functions_refused(&e) => {
+                self.server.refuse_functions();
+                return None;
+            }
+            outcome => return Some(outcome.map_err(|e| self.error(e))),
+        }
+        let mut load = redis::cmd("FUNCTION");
+        load.arg("LOAD").arg("REPLACE").arg(&scripts::LIBRARY.code);
+        match load.query_async::<Value>(link).await {
+            Err(e) if functions_refused(&e) => {
+                self.server.refuse_functions();
+                return None;
+            }
+            Err(e) => return Some(Err(self.error(e))),
+            Ok(_) => {}
+        }
+        match fcall.query_async::<Value>(link).await {
+            Err(e) if function_missing(&e) => None,
+            outcome => Some(outcome.map_err(|e| self.error(e))),
         }
     }
 
@@ -487,4 +532,16 @@ fn needed_keys(reply: &Value) -> Option<Vec<String>> {
         return None;
     }
     items[1..].iter().map(text).collect()
+}
+
+/// The server has no such function: the library is not loaded there (the call did not run).
+fn function_missing(err: &redis::RedisError) -> bool {
+    err.code() == Some("ERR") && err.detail().is_some_and(|d| d.starts_with("Function not found"))
+}
+
+/// The server will not run functions for this user (ACL), or does not know the commands.
+/// Either way nothing ran.
+fn functions_refused(err: &redis::RedisError) -> bool {
+    err.code() == Some("NOPERM")
+        || (err.code() == Some("ERR") && err.detail().is_some_and(|d| d.starts_with("unknown command")))
 }

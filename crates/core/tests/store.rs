@@ -353,14 +353,32 @@ async fn gc_escapes_glob_characters_in_the_prefix() {
     assert_eq!(report.scanned_user_sets, 0);
 }
 
+/// How many libraries of this build's scripts the server holds; `None` on a server without
+/// functions.
+async fn libraries(r: &mut common::Raw) -> Option<usize> {
+    let mut list = redis::cmd("FUNCTION");
+    list.arg("LIST").arg("LIBRARYNAME").arg(&scripts::LIBRARY.name);
+    list.query_async::<Vec<redis::Value>>(r).await.ok().map(|found| found.len())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn scripts_reload_after_a_script_flush() {
+async fn scripts_reload_after_a_script_and_function_flush() {
     let (s, _) = store("noscript");
     let t = now();
     let rid = issue(&s, "u", t, Binding::default(), Some(1000)).await;
     let mut r = redis().await;
+    // Where the server has functions, the store runs its scripts as its library.
+    let functions = libraries(&mut r).await.is_some();
+    if functions {
+        assert_eq!(libraries(&mut r).await, Some(1));
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query_async(&mut r).await.unwrap();
+    }
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut r).await.unwrap();
-    assert!(rotate(&s, &rid, t + 1, Binding::default()).await.is_ok());
+    let child = rotate(&s, &rid, t + 1, Binding::default()).await.unwrap();
+    assert!(rotate(&s, &child, t + 2, Binding::default()).await.is_ok());
+    if functions {
+        assert_eq!(libraries(&mut r).await, Some(1), "the library was loaded again");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
