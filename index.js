@@ -22,11 +22,11 @@ class Metrics {
   }
 
   record(method, outcome, seconds) {
-    let outcomes = this.calls.get(method)
-    if (!outcomes) this.calls.set(method, (outcomes = new Map()))
+    if (!this.calls.has(method)) this.calls.set(method, new Map())
+    const outcomes = this.calls.get(method)
     outcomes.set(outcome, (outcomes.get(outcome) || 0) + 1)
-    let h = this.latency.get(method)
-    if (!h) this.latency.set(method, (h = { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 }))
+    if (!this.latency.has(method)) this.latency.set(method, { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 })
+    const h = this.latency.get(method)
     for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) h.counts[i]++
     h.sum += seconds
     h.count++
@@ -37,8 +37,7 @@ class Metrics {
     for (const [method, outcomes] of this.calls) calls[method] = Object.fromEntries(outcomes)
     const latency = {}
     for (const [method, h] of this.latency) {
-      const buckets = {}
-      LATENCY_BUCKETS.forEach((le, i) => (buckets[String(le)] = h.counts[i]))
+      const buckets = Object.fromEntries(LATENCY_BUCKETS.map((le, i) => [String(le), h.counts[i]]))
       buckets['+Inf'] = h.count
       latency[method] = { buckets, sum: h.sum, count: h.count }
     }
@@ -69,7 +68,7 @@ class Metrics {
       lines.push(`session_store_call_duration_seconds_sum{method="${m}"} ${h.sum}`)
       lines.push(`session_store_call_duration_seconds_count{method="${m}"} ${h.count}`)
     }
-    return lines.join('\n') + '\n'
+    return `${lines.join('\n')}\n`
   }
 }
 
@@ -155,7 +154,7 @@ function createRedisStore(cfg) {
 
   const rotateFailure = ([input], err) => {
     const rid = input && typeof input === 'object' ? input.rid : undefined
-    switch (err && err.code) {
+    switch (err?.code) {
       case 'ERR_REPLAY':
         return [['replay', { rid, revoked: revokes }]]
       case 'ERR_BINDING':
@@ -175,7 +174,7 @@ function createRedisStore(cfg) {
       'issueInitial',
       (userId, input) => native.issueInitial(userId, input),
       ([userId, input], value, evicted) => [
-        ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: (input && input.deviceId) || '' }],
+        ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: input?.deviceId || '' }],
         ...(evicted || []).map((rid) => ['evicted', { userId, rid }]),
       ],
       null,
@@ -257,8 +256,8 @@ module.exports = { createRedisStore }
 function platformName() {
   const { platform, arch } = process
   if (platform === 'linux') {
-    const report = process.report && process.report.getReport()
-    return `linux-${arch}-${report && report.header && report.header.glibcVersionRuntime ? 'gnu' : 'musl'}`
+    const report = process.report?.getReport()
+    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
   }
   if (platform === 'win32') return `win32-${arch}-msvc`
   return `${platform}-${arch}`

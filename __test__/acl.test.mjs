@@ -41,7 +41,7 @@ function storeFor(url, prefix, extra = {}) {
 async function denied(user) {
   const entries = await admin.call('ACL', 'LOG')
   return entries
-    .map((flat) => Object.fromEntries(flat.reduce((pairs, v, i) => (i % 2 ? pairs : [...pairs, [v, flat[i + 1]]]), [])))
+    .map((flat) => Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]]]))))
     .filter((entry) => entry.username === user)
     .map((entry) => `${entry.reason} ${entry.object}`)
 }

@@ -4,6 +4,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { stripVTControlCharacters } from 'node:util'
 import { renderLineage } from '../cli/tree.mjs'
 
 const T = 1_800_000_000
@@ -50,5 +51,5 @@ test('colour marks statuses only when asked for', () => {
   const colored = renderLineage(lineage, { color: true, now: T })
   assert.ok(colored.includes('\x1b[33m○\x1b[39m a'), 'used in yellow')
   assert.ok(colored.includes('\x1b[32m●\x1b[39m b'), 'active in green')
-  assert.equal(colored.replace(/\x1b\[[0-9;]*m/g, ''), renderLineage(lineage, { now: T }), 'same text without the codes')
+  assert.equal(stripVTControlCharacters(colored), renderLineage(lineage, { now: T }), 'same text without the codes')
 })

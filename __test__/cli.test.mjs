@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, escapeRegExp } from './helpers.mjs'
 import { freePort } from '../scripts/redis-server.mjs'
 
 const url = await redisUrl()
@@ -213,7 +213,7 @@ test('inspect draws the lineage from any of its rids and explains a replayed rid
   assert.equal(r.code, 0, r.stderr)
   const lines = r.stdout.split('\n')
   assert.match(lines[0], /^Lineage of user alice: 3 sessions \(2 used, 1 active\)$/)
-  const nodeLines = lines.filter((l) => /[0-9a-f-]{36}  \w+/.test(l))
+  const nodeLines = lines.filter((l) => /[0-9a-f-]{36} {2}\w+/.test(l))
   assert.equal(nodeLines.length, 3, r.stdout)
   assert.equal(nodeLines[0], `○ ${r0}  used  ◀ inspected`)
   assert.equal(nodeLines[1], `└─○ ${r1}  used`)
@@ -257,8 +257,8 @@ test('inspect reads a lineage the original wrote and one whose oldest part was c
   const r = await run(['inspect', 'o2'])
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /older sessions gone \(expired or collected\); the oldest left has parent o0/)
-  assert.match(r.stdout, /^○ o1  used$/m)
-  assert.match(r.stdout, /^└─● o2  active  ◀ inspected  ◀ active leaf$/m)
+  assert.match(r.stdout, /^○ o1 {2}used$/m)
+  assert.match(r.stdout, /^└─● o2 {2}active {2}◀ inspected {2}◀ active leaf$/m)
 })
 
 test('logout, logout-device and logout-all end what they name, and only that', async () => {
@@ -336,9 +336,9 @@ test('gc shows a progress line on a TTY', { skip: !hasScript() && 'util-linux sc
   // script(1) gives the CLI a pseudo-terminal, as an operator's shell does.
   const command = [process.execPath, CLI, '--url', url, '--prefix', prefix, 'gc', '--dry-run'].map((a) => `'${a}'`).join(' ')
   const out = execFileSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm' } })
-  assert.match(out, /\r\x1b\[2Kgc \(dry run\): scanned \d+ user indexes, [\d,]+ rid hashes…/)
+  assert.match(out, new RegExp(`\r${escapeRegExp(ESC)}2Kgc \\(dry run\\): scanned \\d+ user indexes, [\\d,]+ rid hashes…`))
   assert.match(out, /scanned .*3,000 rid hashes/)
-  assert.ok(out.includes(ESC + '1m'), 'colour on a TTY')
+  assert.ok(out.includes(`${ESC}1m`), 'colour on a TTY')
 })
 
 function hasScript() {

@@ -6,8 +6,6 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
@@ -15,7 +13,6 @@ import { keys, keySlot, userTag, uniquePrefix, nowSeconds, readKeys, pairs, fail
 
 failOnUnhandledRejections()
 
-const run = promisify(execFile)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const UUID_V4 = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
 /** The errors a call may surface while the cluster changes under it. */
@@ -34,7 +31,9 @@ function nodeClient(port) {
   if (!direct.has(port)) direct.set(port, new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 }).on('error', () => {}))
   return direct.get(port)
 }
-after(() => [...direct.values()].forEach((c) => c.disconnect()))
+after(() => {
+  for (const c of direct.values()) c.disconnect()
+})
 
 const stores = []
 function newStore(prefix, extra = {}) {

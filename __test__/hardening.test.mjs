@@ -539,7 +539,7 @@ test('audit entries match the stored state across a server crash and restart (AO
       cursor = next
     } while (cursor !== '0')
     const flat = await raw.xrange(`${prefix}:audit`, '-', '+')
-    const entries = flat.map(([, fields]) => Object.fromEntries(fields.reduce((acc, v, i) => (i % 2 ? acc[acc.length - 1].push(v) : acc.push([v]), acc), [])))
+    const entries = flat.map(([, fields]) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 ? [] : [[v, fields[i + 1]]]))))
     const all = [...hashes.values()]
     const of = (event) => entries.filter((e) => e.event === event)
     assert.equal(of('issued').length, all.filter((h) => h.parentRid === '').length)

@@ -22,12 +22,12 @@ let resolvedUrl
 
 /** The Redis URL of this test file's server (a seed node in cluster mode). */
 export async function redisUrl() {
-  if (process.env.REDIS_URL) return (resolvedUrl = process.env.REDIS_URL)
-  if (!shared) {
+  if (!process.env.REDIS_URL && !shared) {
     shared = isCluster ? startCluster() : startRedis()
     after(async () => (await shared).stop())
   }
-  return (resolvedUrl = (await shared).url)
+  resolvedUrl = process.env.REDIS_URL || (await shared).url
+  return resolvedUrl
 }
 
 /** A server of this file's own, whatever REDIS_URL says (for tests that read or compare
@@ -128,6 +128,11 @@ export async function clearPrefix(client, prefix) {
 /** A prefix no other test uses, so tests share one server without seeing each other. */
 export function uniquePrefix(name = 't') {
   return `${name}-${randomUUID().slice(0, 8)}`
+}
+
+/** `s` with a regular expression's special characters escaped, to match it literally. */
+export function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 /** `s` with SCAN's glob characters escaped, to MATCH it literally. */

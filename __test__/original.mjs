@@ -47,7 +47,7 @@ export async function loadOriginalCreateRedisStore() {
 export async function createOriginalStore(cfg) {
   const { create, RedisClass } = await load()
   const proto = RedisClass.prototype
-  const own = Object.prototype.hasOwnProperty.call(proto, 'defineCommand')
+  const own = Object.hasOwn(proto, 'defineCommand')
   const defineCommand = proto.defineCommand
   let client
   proto.defineCommand = function (...args) {

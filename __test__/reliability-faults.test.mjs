@@ -95,7 +95,9 @@ async function assertLineagesSound(c, prefix = 'flt') {
   for (const key of await c.keys(`${prefix}:rid:*`)) sessions[key.slice(prefix.length + 5)] = await c.hgetall(key)
   const children = {}
   for (const [rid, h] of Object.entries(sessions)) {
-    if (h.parentRid) (children[h.parentRid] ??= []).push(rid)
+    if (!h.parentRid) continue
+    children[h.parentRid] ??= []
+    children[h.parentRid].push(rid)
   }
   for (const [parent, kids] of Object.entries(children)) {
     assert.equal(kids.length, 1, `session ${parent} has ${kids.length} children: a rotation applied twice`)
@@ -108,7 +110,9 @@ async function assertLineagesSound(c, prefix = 'flt') {
   }
   const activeByLineage = {}
   for (const [rid, h] of Object.entries(sessions)) {
-    if (h.status === 'active') (activeByLineage[root(rid)] ??= []).push(rid)
+    if (h.status !== 'active') continue
+    activeByLineage[root(rid)] ??= []
+    activeByLineage[root(rid)].push(rid)
   }
   for (const [r, active] of Object.entries(activeByLineage)) assert.equal(active.length, 1, `lineage ${r} has ${active.length} active sessions`)
   return sessions

@@ -10,7 +10,7 @@
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { failOnUnhandledRejections, expireTimes, ownServer, rawClient, storeConfig, keys, primaries, clearPrefix, isCluster } from './helpers.mjs'
+import { failOnUnhandledRejections, expireTimes, ownServer, rawClient, storeConfig, keys, primaries, clearPrefix, isCluster, escapeRegExp } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
@@ -73,7 +73,7 @@ const VALUES = {
   array: [],
   emptyString: '',
   '1MB string': MB,
-  '1025 bytes of é': 'é'.repeat(512) + 'x',
+  '1025 bytes of é': `${'é'.repeat(512)}x`,
   '257 emoji (1028 bytes)': '😀'.repeat(257),
   symbol: Symbol('s'),
   bigint: 10n,
@@ -139,8 +139,6 @@ const CASES = [
   ['gcOrphans', 'opts.graceSeconds', 'grace', (v) => store.gcOrphans(withField({ dryRun: true }, 'graceSeconds', v))],
 ]
 
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
 before(seed)
 
 test('every argument of every method: hostile values are refused with the documented TypeError and write nothing', async () => {
@@ -159,8 +157,8 @@ test('every argument of every method: hostile values are refused with the docume
       assert.ok(err instanceof TypeError, `${where}: a TypeError (got ${err?.constructor?.name}: ${err?.message})`)
       assert.equal(err.code, 'ERR_INVALID_ARG', where)
       const expected = rule.fieldError?.includes(label)
-        ? new RegExp(`^${escape(argName)}\\.\\w+ must be .+ \\(received [^()]+\\)$`)
-        : new RegExp(`^${escape(argName)} must be ${escape(rule.text)} \\(received [^()]+\\)$`)
+        ? new RegExp(`^${escapeRegExp(argName)}\\.\\w+ must be .+ \\(received [^()]+\\)$`)
+        : new RegExp(`^${escapeRegExp(argName)} must be ${escapeRegExp(rule.text)} \\(received [^()]+\\)$`)
       assert.match(err.message, expected, where)
       assert.ok(err.message.length < 200, `${where}: the value is not echoed`)
       assert.deepEqual(await dumpAll(), beforeDump, `${where}: keyspace unchanged`)
@@ -241,7 +239,7 @@ test('milliseconds and absurd lifetimes are refused with the unit and the fix; t
     const err = await call().then(() => null, (e) => e)
     assert.ok(err instanceof TypeError, `${argName}: ${err?.code} ${err?.message}`)
     assert.equal(err.code, 'ERR_INVALID_ARG')
-    assert.match(err.message, new RegExp(`^${escape(argName)} must be ${escape(rule)}: `))
+    assert.match(err.message, new RegExp(`^${escapeRegExp(argName)} must be ${escapeRegExp(rule)}: `))
   }
   const err = await store.issueInitial('ms', { now: ms }).catch((e) => e)
   assert.match(err.message, /below 253402300800 \(the year 10000\); use Math\.floor\(Date\.now\(\) \/ 1000\) \(received number \d{13}\)$/)
@@ -297,7 +295,7 @@ test('every cfg field: hostile values make createRedisStore throw the documented
       assert.equal(err.code, 'ERR_INVALID_ARG', where)
       const expected = name === 'cfg' && ['object', 'String object', 'Date'].includes(label)
         ? /^cfg\.url must be .+ \(received [^()]+\)$/
-        : new RegExp(`^${escape(name)} must be ${escape(text)} \\(received [^()]+\\)$`)
+        : new RegExp(`^${escapeRegExp(name)} must be ${escapeRegExp(text)} \\(received [^()]+\\)$`)
       assert.match(err.message, expected, where)
       assert.ok(err.message.length < 200, `${where}: the value is not echoed`)
       refused++

@@ -223,7 +223,7 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
     }
     assert.deepEqual((await lineageActive()).active, [], `round ${round}: right after return`)
     assert.equal((await chain).at(-1).code, 'ERR_REPLAY')
-    const { sessions, active } = await lineageActive()
+    const { active } = await lineageActive()
     assert.deepEqual(active, [])
     // The user's other lineage keeps exactly one active session.
     assert.ok((await siblingChain).every((r) => r.ok))
@@ -309,7 +309,8 @@ class Model {
         s.status = 'used'
         this.index[s.user]?.delete(op.rid)
         this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active' }
-        ;(this.index[s.user] ??= new Set()).add(childName)
+        this.index[s.user] ??= new Set()
+        this.index[s.user].add(childName)
         if (op.device !== '') this.devkey[this.deviceKey(s.user, op.device)] = childName
         return 'ok'
       }
@@ -399,7 +400,8 @@ test('random concurrent workloads: every outcome is explained by some serial ord
       names[name] = rid
       nameOf[rid] = name
       init.sessions[name] = { user, device, parent: '', status: 'active' }
-      ;(init.index[user] ??= []).push(name)
+      init.index[user] ??= []
+      init.index[user].push(name)
       if (device !== '') init.devkey[k.deviceKey(user, device)] = name
       initial.push(name)
       if (rand() < 0.4) {

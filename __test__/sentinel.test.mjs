@@ -347,7 +347,9 @@ test('replicated writes on a cluster: WAIT goes to the primary that ran the scri
     if ((await cli(node.port, ['ROLE'])).startsWith('slave')) replicas.push(node)
   }
   assert.equal(replicas.length, 3)
-  const signal = (sig) => replicas.forEach((r) => process.kill(r.pid, sig))
+  const signal = (sig) => {
+    for (const r of replicas) process.kill(r.pid, sig)
+  }
   // Every primary's writes acknowledged by its replica.
   const caughtUp = () => eventually(async () => {
     for (const node of cluster.nodes) {

@@ -4,9 +4,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, expireTimes, storeConfig, keys, userTag, isCluster, primaries, keySlot } from './helpers.mjs'
+import { uniquePrefix, rawClient, dump, nowSeconds, expireTimes, storeConfig, keys, userTag, isCluster, primaries, keySlot } from './helpers.mjs'
 
-const url = await redisUrl()
 const redis = await rawClient()
 const DAY = 24 * 3600
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/

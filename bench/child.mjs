@@ -149,7 +149,10 @@ const workloads = {
     let rssWarm = null
     let heapWarm = null
     let seed = 12345
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      return seed / 2 ** 32
+    }
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const lane = async (i) => {
@@ -188,5 +191,5 @@ const workloads = {
 
 if (!workloads[workload]) throw new Error(`unknown workload ${workload}`)
 const result = await workloads[workload](params)
-process.stdout.write(JSON.stringify({ impl: implName, workload, result }) + '\n')
+process.stdout.write(`${JSON.stringify({ impl: implName, workload, result })}\n`)
 process.exit(0)

@@ -296,9 +296,9 @@ function printTable(rows, single, goalRows) {
   const lines = [['metric', 'unit', 'original', 'native', 'ours/orig', 'min', 'max']]
   for (const r of rows) lines.push([r.label, r.unit, fmt(r.original, r.digits), fmt(r.native, r.digits), fmt(r.ratio, 2), fmt(r.ratioMin, 2), fmt(r.ratioMax, 2)])
   const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)))
-  const render = (l) => '| ' + l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ') + ' |'
+  const render = (l) => `| ${l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`
   console.log(render(lines[0]))
-  console.log('|' + widths.map((w, c) => (c < 2 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|')
+  console.log(`|${widths.map((w, c) => (c < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
   for (const l of lines.slice(1)) console.log(render(l))
   if (single.ceiling) {
     const c = single.ceiling
@@ -341,7 +341,8 @@ try {
       if (!wanted(group)) continue
       for (const impl of order) {
         const t = Date.now()
-        ;(result[impl] ??= {})[group] = await fn({ url: server.url, redis, impl, now })
+        result[impl] ??= {}
+        result[impl][group] = await fn({ url: server.url, redis, impl, now })
         console.error(`round ${round + 1}/${CFG.rounds} ${group} ${impl}: ${((Date.now() - t) / 1000).toFixed(1)} s`)
       }
     }

@@ -1,5 +1,7 @@
 // Output helpers of the CLI: colour (only on a TTY), times, durations, sizes, tables.
 
+import { stripVTControlCharacters } from 'node:util'
+
 const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], blue: [34, 39], magenta: [35, 39], cyan: [36, 39], gray: [90, 39] }
 
 /**
@@ -23,8 +25,7 @@ export function palette(enabled) {
 
 /** The visible width of a string (ANSI codes do not count). */
 export function width(text) {
-  // eslint-disable-next-line no-control-regex
-  return String(text).replace(/\x1b\[[0-9;]*m/g, '').length
+  return stripVTControlCharacters(String(text)).length
 }
 
 const pad = (text, n) => text + ' '.repeat(Math.max(0, n - width(text)))

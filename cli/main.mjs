@@ -65,10 +65,10 @@ function output(opts, io) {
     c,
     color,
     json: Boolean(opts.json),
-    print: (text) => io.stdout.write(text + '\n'),
+    print: (text) => io.stdout.write(`${text}\n`),
     result(value, text) {
-      if (opts.json) io.stdout.write(JSON.stringify(value, null, 2) + '\n')
-      else io.stdout.write(text() + '\n')
+      if (opts.json) io.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+      else io.stdout.write(`${text()}\n`)
     },
   }
 }
@@ -124,7 +124,7 @@ Examples:
 
   /** Runs a command body with a store; closes the store afterwards. */
   const withStore = (body) =>
-    async function (...args) {
+    async (...args) => {
       const command = args[args.length - 1]
       const opts = command.optsWithGlobals()
       const out = output(opts, io)
@@ -251,11 +251,11 @@ Examples:
           if (sessions.length === 0) return `no active sessions for user ${userId}`
           const rows = sessions.map((s) => [s.rid, s.deviceId || out.c.dim('-'), time(s.createdAt), time(s.absExpAt), duration(at - s.createdAt)])
           return (
-            table(
+            `${table(
               [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
               rows,
               out.c,
-            ) + `\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
+            )}\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
           )
         })
         if (sessions.length === 0) await notePrefix()
@@ -509,7 +509,7 @@ export async function run(argv = process.argv, io = { stdout: process.stdout, st
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK
       // Text mode: commander has printed the message.
-      if (json) io.stdout.write(JSON.stringify({ error: { message: err.message.replace(/^error: /, ''), code: 'ERR_USAGE' } }, null, 2) + '\n')
+      if (json) io.stdout.write(`${JSON.stringify({ error: { message: err.message.replace(/^error: /, ''), code: 'ERR_USAGE' } }, null, 2)}\n`)
       return EXIT_USAGE
     }
     // The store names its input fields; here they came from options.
@@ -519,7 +519,7 @@ export async function run(argv = process.argv, io = { stdout: process.stdout, st
     const note = err?.note ?? null
     if (json) {
       const error = { message: err?.message ?? String(err), code: err?.code ?? null, ...(note ? { note } : {}) }
-      io.stdout.write(JSON.stringify({ error }, null, 2) + '\n')
+      io.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`)
     } else {
       const c = palette(wantsColor(io.stderr, io.env) && !argv.includes('--no-color'))
       const label = refused ? c.yellow('refused:') : c.red('error:')

@@ -225,7 +225,7 @@ do {
   const pipe = admin.pipeline()
   for (const k of keys) pipe.hmget(k, 'parentRid', 'status')
   const replies = await pipe.exec()
-  keys.forEach((k, j) => sessions.set(k.slice('soak:rid:'.length), replies[j][1]))
+  for (const [j, k] of keys.entries()) sessions.set(k.slice('soak:rid:'.length), replies[j][1])
 } while (cursor !== '0')
 const childCount = new Map()
 for (const [, [parent]] of sessions) if (parent) childCount.set(parent, (childCount.get(parent) ?? 0) + 1)
