@@ -46,19 +46,13 @@ class Metrics {
 
   text() {
     const label = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-    const lines = [
-      '# HELP session_store_calls_total Store calls by method and outcome (ok or the error code).',
-      '# TYPE session_store_calls_total counter',
-    ]
+    const lines = ['# HELP session_store_calls_total Store calls by method and outcome (ok or the error code).', '# TYPE session_store_calls_total counter']
     for (const [method, outcomes] of this.calls) {
       for (const [outcome, n] of outcomes) {
         lines.push(`session_store_calls_total{method="${label(method)}",outcome="${label(outcome)}"} ${n}`)
       }
     }
-    lines.push(
-      '# HELP session_store_call_duration_seconds Time from a call to its settlement.',
-      '# TYPE session_store_call_duration_seconds histogram',
-    )
+    lines.push('# HELP session_store_call_duration_seconds Time from a call to its settlement.', '# TYPE session_store_call_duration_seconds histogram')
     for (const [method, h] of this.latency) {
       const m = label(method)
       LATENCY_BUCKETS.forEach((le, i) => {
@@ -186,14 +180,26 @@ function createRedisStore(cfg) {
       ([input], value) => [['rotated', { userId: value.userId, rid: input.rid, newRid: value.newRid }]],
       rotateFailure,
     ),
-    tombstoneLineage: method('tombstoneLineage', (rid) => native.tombstoneLineage(rid), ([rid]) =>
-      ended('tombstoneLineage', { rid }),
+    tombstoneLineage: method(
+      'tombstoneLineage',
+      (rid) => native.tombstoneLineage(rid),
+      ([rid]) => ended('tombstoneLineage', { rid }),
     ),
-    logout: method('logout', (rid) => native.logout(rid), ([rid]) => ended('logout', { rid })),
-    logoutDevice: method('logoutDevice', (userId, deviceId) => native.logoutDevice(userId, deviceId), ([userId, deviceId]) =>
-      ended('logoutDevice', { userId, deviceId }),
+    logout: method(
+      'logout',
+      (rid) => native.logout(rid),
+      ([rid]) => ended('logout', { rid }),
     ),
-    logoutAll: method('logoutAll', (userId) => native.logoutAll(userId), ([userId]) => ended('logoutAll', { userId })),
+    logoutDevice: method(
+      'logoutDevice',
+      (userId, deviceId) => native.logoutDevice(userId, deviceId),
+      ([userId, deviceId]) => ended('logoutDevice', { userId, deviceId }),
+    ),
+    logoutAll: method(
+      'logoutAll',
+      (userId) => native.logoutAll(userId),
+      ([userId]) => ended('logoutAll', { userId }),
+    ),
     getRid: method('getRid', (rid) => native.getRid(rid)),
     scanRids: method('scanRids', (userId) => native.scanRids(userId)),
     gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),
@@ -237,7 +243,10 @@ function createRedisStore(cfg) {
       const list = listeners.get(event)
       const at = list ? list.indexOf(listener) : -1
       if (at >= 0) {
-        listeners.set(event, list.filter((_, i) => i !== at))
+        listeners.set(
+          event,
+          list.filter((_, i) => i !== at),
+        )
         listening--
       }
       return store

@@ -139,5 +139,8 @@ test('replicated writes need the durability addition (WAIT)', async () => {
   await assert.rejects(storeFor(allowed.url, 'acld', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_NOT_REPLICATED')
   assert.deepEqual(await denied(allowed.name), [])
   const refused = await userWith(aclRule('acln'))
-  await assert.rejects(storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message))
+  await assert.rejects(
+    storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }),
+    (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message),
+  )
 })

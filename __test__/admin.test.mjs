@@ -30,8 +30,34 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
 
   const listed = await s.listSessions('alice')
   assert.deepEqual(listed, [
-    { rid: a1.rid, userId: 'alice', parentRid: a.rid, createdAt: t - 50, expAt: t - 100 + 3600, absExpAt: t - 100 + 3600, deviceId: 'laptop', uaHash: '', ipHash: '', status: 'active', signedInAt: t - 100, lastRotatedAt: t - 50 },
-    { rid: b.rid, userId: 'alice', parentRid: '', createdAt: t - 10, expAt: t - 10 + 3600, absExpAt: t - 10 + 3600, deviceId: 'phone', uaHash: '', ipHash: '', status: 'active', signedInAt: t - 10, lastRotatedAt: t - 10 },
+    {
+      rid: a1.rid,
+      userId: 'alice',
+      parentRid: a.rid,
+      createdAt: t - 50,
+      expAt: t - 100 + 3600,
+      absExpAt: t - 100 + 3600,
+      deviceId: 'laptop',
+      uaHash: '',
+      ipHash: '',
+      status: 'active',
+      signedInAt: t - 100,
+      lastRotatedAt: t - 50,
+    },
+    {
+      rid: b.rid,
+      userId: 'alice',
+      parentRid: '',
+      createdAt: t - 10,
+      expAt: t - 10 + 3600,
+      absExpAt: t - 10 + 3600,
+      deviceId: 'phone',
+      uaHash: '',
+      ipHash: '',
+      status: 'active',
+      signedInAt: t - 10,
+      lastRotatedAt: t - 10,
+    },
   ])
 
   const lineage = await s.inspectLineage(a1.rid)
@@ -39,7 +65,13 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
   assert.equal(lineage.rid, a1.rid)
   assert.equal(lineage.scanned, false)
   assert.equal(lineage.missingParent, undefined)
-  assert.deepEqual(lineage.sessions.map((x) => [x.rid, x.status]), [[a.rid, 'used'], [a1.rid, 'active']])
+  assert.deepEqual(
+    lineage.sessions.map((x) => [x.rid, x.status]),
+    [
+      [a.rid, 'used'],
+      [a1.rid, 'active'],
+    ],
+  )
   assert.equal(await s.inspectLineage('unknown'), null)
 
   const stats = await s.keyspaceStats()
@@ -103,7 +135,10 @@ test('a throwing progress callback becomes a warning; the gc still completes', a
     })
     assert.equal(report.scannedRids, 1)
     await new Promise((r) => setTimeout(r, 50))
-    assert.ok(warnings.some((w) => w.name === 'GcProgressWarning' || /callback bug/.test(w.message)), warnings.map(String).join())
+    assert.ok(
+      warnings.some((w) => w.name === 'GcProgressWarning' || /callback bug/.test(w.message)),
+      warnings.map(String).join(),
+    )
   } finally {
     process.off('warning', onWarning)
   }

@@ -9,7 +9,17 @@ import { renderLineage } from '../cli/tree.mjs'
 
 const T = 1_800_000_000
 const session = (rid, parentRid, status, createdAt, extra = {}) => ({
-  rid, userId: 'u', parentRid, createdAt, expAt: createdAt + 60, absExpAt: T + 3600, deviceId: '', uaHash: '', ipHash: '', status, ...extra,
+  rid,
+  userId: 'u',
+  parentRid,
+  createdAt,
+  expAt: createdAt + 60,
+  absExpAt: T + 3600,
+  deviceId: '',
+  uaHash: '',
+  ipHash: '',
+  status,
+  ...extra,
 })
 
 test('a fork is drawn with both branches and called out', () => {
@@ -17,16 +27,16 @@ test('a fork is drawn with both branches and called out', () => {
     userId: 'u',
     rid: 'b',
     scanned: false,
-    sessions: [session('a', '', 'used', T), session('b', 'a', 'active', T + 10), session('c', 'a', 'used', T + 20), session('d', 'c', 'active', T + 30, { deviceId: 'pc' })],
+    sessions: [
+      session('a', '', 'used', T),
+      session('b', 'a', 'active', T + 10),
+      session('c', 'a', 'used', T + 20),
+      session('d', 'c', 'active', T + 30, { deviceId: 'pc' }),
+    ],
   }
   const text = renderLineage(lineage, { now: T + 40 })
   const nodes = text.split('\n').filter((l) => /[●○✕] [a-d] /.test(l))
-  assert.deepEqual(nodes, [
-    '○ a  used',
-    '├─● b  active  ◀ inspected  ◀ active leaf',
-    '└─○ c  used',
-    '  └─● d  active  ◀ active leaf',
-  ])
+  assert.deepEqual(nodes, ['○ a  used', '├─● b  active  ◀ inspected  ◀ active leaf', '└─○ c  used', '  └─● d  active  ◀ active leaf'])
   assert.match(text, /^│ {4}created .* · expires .* \(in 59m 20s\)$/m, 'b’s details keep the fork’s rail')
   assert.match(text, /device pc/)
   assert.match(text, /2 active leaves: this lineage forked/)

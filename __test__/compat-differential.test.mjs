@@ -196,7 +196,10 @@ function normalise(op, pre, orig, resOrig, fired, realNow, natPost) {
       }
       if (h.deviceId) {
         const dk = deviceKey(h.userId, h.deviceId)
-        if (x[dk]?.value === key) { delete x[dk]; fire('D7') }
+        if (x[dk]?.value === key) {
+          delete x[dk]
+          fire('D7')
+        }
       }
       return x
     }
@@ -240,7 +243,10 @@ function normalise(op, pre, orig, resOrig, fired, realNow, natPost) {
         }
         if (h.deviceId) {
           const dk = deviceKey(h.userId, h.deviceId)
-          if (x[dk]?.value === m) { delete x[dk]; fire('D7') }
+          if (x[dk]?.value === m) {
+            delete x[dk]
+            fire('D7')
+          }
         }
         if (h.userId !== op.user) srem(x, indexKey(h.userId), m)
       }
@@ -269,7 +275,10 @@ function normalise(op, pre, orig, resOrig, fired, realNow, natPost) {
           const options = [-1, rel(Math.max(...live), 0)]
           const got = natPost[key]?.exp
           const want = options.includes(got) ? got : options[1]
-          if (entry.exp !== want) { fire('D10'); entry.exp = want }
+          if (entry.exp !== want) {
+            fire('D10')
+            entry.exp = want
+          }
           continue
         }
         for (const abs of abses) {
@@ -277,7 +286,10 @@ function normalise(op, pre, orig, resOrig, fired, realNow, natPost) {
           else exp ??= -1
         }
         const want = exp === -1 ? -1 : rel(exp, 0)
-        if (entry.exp !== want) { fire('D10'); entry.exp = want }
+        if (entry.exp !== want) {
+          fire('D10')
+          entry.exp = want
+        }
       }
       return x
     }
@@ -310,7 +322,10 @@ function lineageOf(state, key) {
     let at = k
     while (at && !members.has(at) && !descendants.has(at) && path.length < 1000) {
       const h = fieldsOf(state, at)
-      if (!h || h.userId !== root.userId) { at = null; break }
+      if (!h || h.userId !== root.userId) {
+        at = null
+        break
+      }
       path.push(at)
       at = parentKey(h)
     }
@@ -343,13 +358,17 @@ function checkTombstone(op, pre, orig, nat, fired) {
     else fire('L1')
   }
   // Every lineage member this package visibly touched.
-  const touched = lineage.filter((k) => JSON.stringify(pre[k]) !== JSON.stringify(nat[k]) ||
-    (indexed.has(k) && !nat[indexKey(h.userId)]?.members.includes(k)) ||
-    Object.entries(pre).some(([dk, e]) => dk.startsWith('device:') && e.value === k && !nat[dk]))
+  const touched = lineage.filter(
+    (k) =>
+      JSON.stringify(pre[k]) !== JSON.stringify(nat[k]) ||
+      (indexed.has(k) && !nat[indexKey(h.userId)]?.members.includes(k)) ||
+      Object.entries(pre).some(([dk, e]) => dk.startsWith('device:') && e.value === k && !nat[dk]),
+  )
   const ended = new Set([...required, ...touched])
   const want = clone(pre)
   for (const k of ended) endSession(want, k)
-  if (!sameJson(nat, want)) return 'tombstoneLineage: not the end of a part of the lineage that includes the rid, its ancestors and its indexed active descendants'
+  if (!sameJson(nat, want))
+    return 'tombstoneLineage: not the end of a part of the lineage that includes the rid, its ancestors and its indexed active descendants'
   if (ended.size > 1 || !sameJson(nat, orig)) fire('D6')
   const drops = Object.keys(pre).filter((k) => k.startsWith('device:') && !want[k])
   if (drops.length) fire('D7')
@@ -360,10 +379,14 @@ function checkTombstone(op, pre, orig, nat, fired) {
  * states compare equal exactly when they hold the same data. */
 function canon(state) {
   if (!state || typeof state !== 'object' || Array.isArray(state) || 'ok' in state || 'err' in state) return state
-  return Object.fromEntries(Object.keys(state).sort().map((k) => {
-    const { type, exp, fields, members, value } = state[k] ?? {}
-    return [k, { type, exp, fields, members, value }]
-  }))
+  return Object.fromEntries(
+    Object.keys(state)
+      .sort()
+      .map((k) => {
+        const { type, exp, fields, members, value } = state[k] ?? {}
+        return [k, { type, exp, fields, members, value }]
+      }),
+  )
 }
 const sameJson = (a, b) => JSON.stringify(canon(a)) === JSON.stringify(canon(b))
 
@@ -447,20 +470,39 @@ async function runSequence(pair, seq, fired) {
         const bind = {}
         for (const f of ['deviceId', 'uaHash', 'ipHash']) if (f in op) bind[f] = op[f]
         switch (op.op) {
-          case 'issue': return s.issueInitial(op.user, { now: base + op.now, absTtlSeconds: op.ttl, ...bind })
-          case 'rotate': return s.verifyAndRotateRefresh({ rid, now: base + op.now, ...bind })
-          case 'tombstone': return s.tombstoneLineage(rid)
-          case 'logout': return s.logout(rid)
-          case 'logoutDevice': return s.logoutDevice(op.user, op.dev)
-          case 'logoutAll': return s.logoutAll(op.user)
-          case 'getRid': return s.getRid(rid)
-          case 'evict': return client.del(`${prefixes[side]}:rid:${rid}`).then(() => undefined)
+          case 'issue':
+            return s.issueInitial(op.user, { now: base + op.now, absTtlSeconds: op.ttl, ...bind })
+          case 'rotate':
+            return s.verifyAndRotateRefresh({ rid, now: base + op.now, ...bind })
+          case 'tombstone':
+            return s.tombstoneLineage(rid)
+          case 'logout':
+            return s.logout(rid)
+          case 'logoutDevice':
+            return s.logoutDevice(op.user, op.dev)
+          case 'logoutAll':
+            return s.logoutAll(op.user)
+          case 'getRid':
+            return s.getRid(rid)
+          case 'evict':
+            return client.del(`${prefixes[side]}:rid:${rid}`).then(() => undefined)
           case 'age': {
             const key = `${prefixes[side]}:rid:${rid}`
-            return client.exists(key).then((e) => e && client.multi().hset(key, 'absExpAt', String(base + op.absExpAt)).persist(key).exec())
+            return client
+              .exists(key)
+              .then(
+                (e) =>
+                  e &&
+                  client
+                    .multi()
+                    .hset(key, 'absExpAt', String(base + op.absExpAt))
+                    .persist(key)
+                    .exec(),
+              )
               .then(() => undefined)
           }
-          case 'scanRids': return s.scanRids(op.user)
+          case 'scanRids':
+            return s.scanRids(op.user)
           case 'gc': {
             const opts = {}
             if ('dryRun' in op) opts.dryRun = op.dryRun
@@ -494,7 +536,8 @@ async function runSequence(pair, seq, fired) {
       if (op.op === 'scanRids' && res.orig.ok) {
         const active = res.orig.ok
           .filter((k) => k.startsWith('rid:') && fieldsOf(pre, k)?.userId === op.user && fieldsOf(pre, k)?.status === 'active')
-          .map((k) => k.slice(4)).sort()
+          .map((k) => k.slice(4))
+          .sort()
         if (!sameJson([...res.orig.ok].sort(), active)) fired.set('D8', (fired.get('D8') ?? 0) + 1)
         wantNat = { ok: active }
         res.nat = { ok: [...(res.nat.ok ?? ['<error>'])].sort(), ...(res.nat.err ? { err: res.nat.err } : {}) }
@@ -557,9 +600,12 @@ async function shrink(pair, seq, budget = 400) {
   while (changed && tries < budget) {
     changed = false
     for (let size = Math.max(1, Math.floor(best.ops.length / 2)); size >= 1 && tries < budget; size = Math.floor(size / 2)) {
-      for (let i = 0; i + size <= best.ops.length && tries < budget;) {
+      for (let i = 0; i + size <= best.ops.length && tries < budget; ) {
         const candidate = { ...best, ops: [...best.ops.slice(0, i), ...best.ops.slice(i + size)] }
-        if (await fails(candidate)) { best = candidate; changed = true } else i += size
+        if (await fails(candidate)) {
+          best = candidate
+          changed = true
+        } else i += size
       }
     }
     for (let i = 0; i < best.ops.length && tries < budget; i++) {
@@ -567,11 +613,19 @@ async function shrink(pair, seq, budget = 400) {
       const simpler = []
       if (op.now !== undefined && op.now !== 0) simpler.push({ ...op, now: 0 })
       for (const f of ['deviceId', 'uaHash', 'ipHash', 'recent', 'dryRun', 'graceSeconds']) {
-        if (f in op) { const o = { ...op }; delete o[f]; simpler.push(o) }
+        if (f in op) {
+          const o = { ...op }
+          delete o[f]
+          simpler.push(o)
+        }
       }
       for (const s of simpler) {
         const candidate = { ...best, ops: best.ops.map((o, j) => (j === i ? s : o)) }
-        if (await fails(candidate)) { best = candidate; changed = true; break }
+        if (await fails(candidate)) {
+          best = candidate
+          changed = true
+          break
+        }
       }
     }
   }
@@ -685,7 +739,10 @@ const MUTANTS = [
         return out
       },
     }),
-    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'rotate', rid: 0, now: 1 }],
+    ops: [
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600 },
+      { op: 'rotate', rid: 0, now: 1 },
+    ],
   },
   {
     name: 'logoutDevice ends only the newest session',
@@ -710,7 +767,11 @@ const MUTANTS = [
         await pair.client.hset(`${prefix}:rid:${rid}`, 'status', 'tombstoned')
       },
     }),
-    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'rotate', rid: 0, now: 1 }, { op: 'tombstone', rid: 0 }],
+    ops: [
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600 },
+      { op: 'rotate', rid: 0, now: 1 },
+      { op: 'tombstone', rid: 0 },
+    ],
   },
   {
     name: 'index expiry shrinks',
@@ -722,7 +783,10 @@ const MUTANTS = [
         return out
       },
     }),
-    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'issue', user: 'u1', now: 0, ttl: 120 }],
+    ops: [
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600 },
+      { op: 'issue', user: 'u1', now: 0, ttl: 120 },
+    ],
   },
   {
     name: 'scanRids returns full keys',
@@ -732,7 +796,10 @@ const MUTANTS = [
         return (await s.scanRids(userId)).map((r) => `${prefix}:rid:${r}`)
       },
     }),
-    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'scanRids', user: 'u1' }],
+    ops: [
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600 },
+      { op: 'scanRids', user: 'u1' },
+    ],
   },
   {
     name: 'rotation error message changed',
@@ -746,7 +813,11 @@ const MUTANTS = [
         }
       },
     }),
-    ops: [{ op: 'issue', user: 'u1', now: 0, ttl: 3600 }, { op: 'rotate', rid: 0, now: 1 }, { op: 'rotate', rid: 0, now: 2 }],
+    ops: [
+      { op: 'issue', user: 'u1', now: 0, ttl: 3600 },
+      { op: 'rotate', rid: 0, now: 1 },
+      { op: 'rotate', rid: 0, now: 2 },
+    ],
   },
 ]
 

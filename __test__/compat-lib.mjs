@@ -57,8 +57,7 @@ const TIME_FIELDS = new Set(['createdAt', 'expAt', 'absExpAt'])
 export async function snapshot(client, prefix, map, base) {
   const entries = await readKeys(client, prefix)
   const ridKeyPrefix = `${prefix}:rid:`
-  const tokenKey = (fullKey) =>
-    fullKey.startsWith(ridKeyPrefix) ? `rid:${map.token(fullKey.slice(ridKeyPrefix.length))}` : `?${fullKey}`
+  const tokenKey = (fullKey) => (fullKey.startsWith(ridKeyPrefix) ? `rid:${map.token(fullKey.slice(ridKeyPrefix.length))}` : `?${fullKey}`)
   const time = (v) => (/^-?\d+$/.test(String(v)) ? rel(Number(v), base) : String(v))
   const out = {}
   for (const { key, type, expireAt: expireTime, content } of entries) {
@@ -102,9 +101,18 @@ export function diffSnapshots(orig, nat) {
   for (const key of keys) {
     const a = orig[key]
     const b = nat[key]
-    if (!b) { out.push([key, 'only in original']); continue }
-    if (!a) { out.push([key, 'only in native']); continue }
-    if (a.type !== b.type) { out.push([key, 'type', a.type, b.type]); continue }
+    if (!b) {
+      out.push([key, 'only in original'])
+      continue
+    }
+    if (!a) {
+      out.push([key, 'only in native'])
+      continue
+    }
+    if (a.type !== b.type) {
+      out.push([key, 'type', a.type, b.type])
+      continue
+    }
     if (a.exp !== b.exp) out.push([key, 'exp', a.exp, b.exp])
     if (a.type === 'hash') {
       const fa = Object.fromEntries(a.fields)
@@ -147,7 +155,12 @@ export async function makePair(url, { samePrefix = false, absTtlSeconds = 3600, 
   const nat = createRedisStore({ url, prefix: natPrefix, absTtlSeconds })
   const client = new Redis(url)
   const pair = {
-    url, orig, nat, client, origPrefix, natPrefix,
+    url,
+    orig,
+    nat,
+    client,
+    origPrefix,
+    natPrefix,
     async close() {
       await orig.close()
       await nat.close()

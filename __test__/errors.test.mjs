@@ -60,10 +60,13 @@ test('a wrong password, a wrong user and a missing password are ERR_REDIS_AUTH, 
   assertPlain(err)
 })
 
-test('a user without the permission to run scripts is ERR_REDIS_AUTH with the server\'s reason', async () => {
+test("a user without the permission to run scripts is ERR_REDIS_AUTH with the server's reason", async () => {
   const { err } = await failure(`redis://reader:reader-pw@${host}`, (s) => s.issueInitial('u', { now: now() }))
   assert.equal(err.code, 'ERR_REDIS_AUTH', err.message)
-  assert.match(err.message, new RegExp(`^redis_auth: the URL's user may not run a command the store needs on redis://${host}: .*evalsha.*; grant it in the server's ACL$`, 'i'))
+  assert.match(
+    err.message,
+    new RegExp(`^redis_auth: the URL's user may not run a command the store needs on redis://${host}: .*evalsha.*; grant it in the server's ACL$`, 'i'),
+  )
   assertPlain(err)
 })
 
@@ -110,7 +113,7 @@ async function loginRoute(rid) {
   return await refreshTokenHandler(rid)
 }
 
-test('a rejection carries a stack through the caller\'s async functions, with its message and code unchanged', async () => {
+test("a rejection carries a stack through the caller's async functions, with its message and code unchanged", async () => {
   const err = await loginRoute('no-such-rid').catch((e) => e)
   assert.equal(err.message, 'not_found')
   assert.equal(err.code, 'ERR_NOT_FOUND')
@@ -143,10 +146,16 @@ test('a rejection carries a stack through the caller\'s async functions, with it
   assert.match(unreachable.stack, /\n {4}at async readSession /)
 })
 
-test('an error thrown by the caller\'s own code keeps its own stack', async () => {
+test("an error thrown by the caller's own code keeps its own stack", async () => {
   const boom = new Error('boom')
   const original = boom.stack
-  const err = await good.issueInitial('u', { get now() { throw boom } }).catch((e) => e)
+  const err = await good
+    .issueInitial('u', {
+      get now() {
+        throw boom
+      },
+    })
+    .catch((e) => e)
   assert.equal(err, boom)
   assert.equal(err.stack, original)
 })

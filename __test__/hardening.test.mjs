@@ -29,7 +29,10 @@ async function primaryPorts() {
   const seed = new Redis(url)
   try {
     const nodes = await seed.call('CLUSTER', 'NODES')
-    return nodes.split('\n').filter((l) => l.includes('master') && !l.includes('fail')).map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
+    return nodes
+      .split('\n')
+      .filter((l) => l.includes('master') && !l.includes('fail'))
+      .map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
   } finally {
     seed.disconnect()
   }
@@ -46,7 +49,11 @@ function newStore(extra = {}) {
 }
 
 const isReplay = (err) => err.message === 'rotate_fail:ERR_REPLAY' && err.code === 'ERR_REPLAY'
-const settle = (promise) => promise.then((value) => ({ value }), (error) => ({ error }))
+const settle = (promise) =>
+  promise.then(
+    (value) => ({ value }),
+    (error) => ({ error }),
+  )
 /** Two turns of the event loop: events are delivered with setImmediate. */
 const events = () => new Promise((r) => setImmediate(() => setImmediate(r)))
 
@@ -55,9 +62,7 @@ test('without options a rotation stores the nine fields only and reuse ends noth
   const t = nowSeconds()
   const { rid } = await s.issueInitial('u', { now: t, deviceId: 'd' })
   const { newRid } = await s.verifyAndRotateRefresh({ rid, now: t + 1, deviceId: 'd' })
-  assert.deepEqual(Object.keys(await s.getRid(rid)).sort(), [
-    'absExpAt', 'createdAt', 'deviceId', 'expAt', 'ipHash', 'parentRid', 'status', 'uaHash', 'userId',
-  ])
+  assert.deepEqual(Object.keys(await s.getRid(rid)).sort(), ['absExpAt', 'createdAt', 'deviceId', 'expAt', 'ipHash', 'parentRid', 'status', 'uaHash', 'userId'])
   assert.equal((await s.getRid(newRid.rid)).expAt, String(t + 1 + 7 * DAY))
   await assert.rejects(s.verifyAndRotateRefresh({ rid, now: t + 2 }), isReplay)
   assert.equal((await s.getRid(newRid.rid)).status, 'active')
@@ -93,10 +98,7 @@ test('outside the grace window one refresh wins and the other is reuse; with rev
     const t = nowSeconds()
     for (let round = 0; round < 20; round++) {
       const { rid } = await s.issueInitial('u', { now: t, deviceId: `d${round}` })
-      const outcomes = await Promise.all([
-        settle(s.verifyAndRotateRefresh({ rid, now: t + 1 })),
-        settle(s.verifyAndRotateRefresh({ rid, now: t + 1 })),
-      ])
+      const outcomes = await Promise.all([settle(s.verifyAndRotateRefresh({ rid, now: t + 1 })), settle(s.verifyAndRotateRefresh({ rid, now: t + 1 }))])
       const won = outcomes.filter((o) => o.value)
       const lost = outcomes.filter((o) => o.error)
       assert.equal(won.length, 1, onReuse)
@@ -164,7 +166,10 @@ test('three sessions issued are three listed; revoking all but the current leave
   const laptop = listed.find((x) => x.deviceId === 'laptop')
   assert.deepEqual([laptop.signedInAt, laptop.lastRotatedAt, laptop.uaHash, laptop.ipHash], [t - 299, t - 299, 'ua-laptop', 'ip-laptop'])
   for (const x of listed) if (x.rid !== current) await s.logout(x.rid)
-  assert.deepEqual((await s.listSessions('alice')).map((x) => x.rid), [current])
+  assert.deepEqual(
+    (await s.listSessions('alice')).map((x) => x.rid),
+    [current],
+  )
   assert.deepEqual(await s.scanRids('alice'), [current])
   for (const x of listed) {
     if (x.rid === current) continue
@@ -288,9 +293,18 @@ test('audit entries match the state changes one for one under concurrent load', 
   const hashes = await Promise.all([...rids].map((rid) => s.getRid(rid).then((h) => [rid, h])))
   const count = (pred) => hashes.filter(([, h]) => pred(h)).length
   const of = (event) => entries.filter((e) => e.event === event)
-  assert.equal(of('issued').length, count((h) => h.parentRid === ''))
-  assert.equal(of('rotated').length, count((h) => h.parentRid !== ''))
-  assert.equal(of('ended').length, count((h) => h.status === 'tombstoned'))
+  assert.equal(
+    of('issued').length,
+    count((h) => h.parentRid === ''),
+  )
+  assert.equal(
+    of('rotated').length,
+    count((h) => h.parentRid !== ''),
+  )
+  assert.equal(
+    of('ended').length,
+    count((h) => h.status === 'tombstoned'),
+  )
   assert.equal(entries.length, of('issued').length + of('rotated').length + of('ended').length)
   // Each session ended at most once, and every ended session has its entry.
   const endedRids = of('ended').map((e) => e.rid)
@@ -358,8 +372,14 @@ test('events arrive after the call settles; a throwing listener cannot break the
   } finally {
     process.off('warning', onWarning)
   }
-  assert.throws(() => s.on('nope', () => {}), (err) => err instanceof TypeError && /event must be one of/.test(err.message))
-  assert.throws(() => s.on('issued', 'x'), (err) => err instanceof TypeError && /listener must be a function/.test(err.message))
+  assert.throws(
+    () => s.on('nope', () => {}),
+    (err) => err instanceof TypeError && /event must be one of/.test(err.message),
+  )
+  assert.throws(
+    () => s.on('issued', 'x'),
+    (err) => err instanceof TypeError && /listener must be a function/.test(err.message),
+  )
   // off removes a listener.
   const quiet = newStore()
   let calls = 0
@@ -410,11 +430,14 @@ test('every option is checked at createRedisStore, naming the option and the rul
     [{ metrics: 1 }, /^cfg\.metrics must be a boolean/],
   ]
   for (const [extra, message] of bad) {
-    assert.throws(() => createRedisStore({ ...base, ...extra }), (err) => {
-      assert.ok(err instanceof TypeError, JSON.stringify(extra))
-      assert.match(err.message, message)
-      return true
-    })
+    assert.throws(
+      () => createRedisStore({ ...base, ...extra }),
+      (err) => {
+        assert.ok(err instanceof TypeError, JSON.stringify(extra))
+        assert.match(err.message, message)
+        return true
+      },
+    )
   }
   // Limits accepted.
   for (const extra of [
@@ -468,10 +491,13 @@ test('the CLI `audit` command prints the audit stream', async () => {
   const json = await cli(['audit', 'carol', '--json'])
   assert.equal(json.code, 0, json.stderr)
   const entries = JSON.parse(json.stdout)
-  assert.deepEqual(entries.map((e) => [e.event, e.rid, e.deviceId, e.reason]), [
-    ['ended', rid, 'phone', 'logout'],
-    ['issued', rid, 'phone', ''],
-  ])
+  assert.deepEqual(
+    entries.map((e) => [e.event, e.rid, e.deviceId, e.reason]),
+    [
+      ['ended', rid, 'phone', 'logout'],
+      ['issued', rid, 'phone', ''],
+    ],
+  )
   const text = await cli(['audit', 'carol', '--count', '1'])
   assert.equal(text.code, 0, text.stderr)
   assert.match(text.stdout, /TIME\s+EVENT\s+USER\s+RID/)
@@ -489,8 +515,14 @@ test('audit entries match the stored state across a server crash and restart (AO
   const server = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] })
   const prefix = uniquePrefix('hard-aof')
   const s = createRedisStore({
-    url: server.url, prefix, absTtlSeconds: 3600, commandTimeoutMs: 500, connectTimeoutMs: 500,
-    audit: { maxLen: 1_000_000 }, onReuse: 'revoke-lineage', maxSessionsPerUser: 4,
+    url: server.url,
+    prefix,
+    absTtlSeconds: 3600,
+    commandTimeoutMs: 500,
+    connectTimeoutMs: 500,
+    audit: { maxLen: 1_000_000 },
+    onReuse: 'revoke-lineage',
+    maxSessionsPerUser: 4,
   })
   const raw = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
@@ -613,8 +645,24 @@ void entries; void text; void plain
   ]
   const tsc = (file) =>
     new Promise((resolve) => {
-      const args = [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--target', 'es2022',
-        '--module', 'esnext', '--moduleResolution', 'bundler', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--pretty', 'false', file]
+      const args = [
+        join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'esnext',
+        '--moduleResolution',
+        'bundler',
+        '--types',
+        'node',
+        '--typeRoots',
+        join(root, 'node_modules', '@types'),
+        '--pretty',
+        'false',
+        file,
+      ]
       execFile(process.execPath, args, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, out: stdout + stderr }))
     })
   try {
@@ -637,8 +685,15 @@ test('listSessions is one round trip, and a rotation with every option on is one
   const { default: Redis } = await import('ioredis')
   const prefix = uniquePrefix('hard-rtt')
   const s = createRedisStore({
-    url, prefix, absTtlSeconds: 3600, onReuse: 'revoke-lineage', reuseGraceSeconds: 10, idleTtlSeconds: 600,
-    maxSessionsPerUser: 5, audit: { maxLen: 100 }, metrics: true,
+    url,
+    prefix,
+    absTtlSeconds: 3600,
+    onReuse: 'revoke-lineage',
+    reuseGraceSeconds: 10,
+    idleTtlSeconds: 600,
+    maxSessionsPerUser: 5,
+    audit: { maxLen: 100 },
+    metrics: true,
   })
   stores.push(s)
   const t = nowSeconds()

@@ -89,8 +89,7 @@ export function keys(prefix, { cluster = isCluster } = {}) {
       return m ? `${ridPrefix}{${m[1]}}.${m[2]}` : `${ridPrefix}{${rid}}`
     },
     userKey: (userId) => (cluster ? `${prefix}:user:{${userTag(userId)}}:rids` : `${prefix}:user:${userId}:rids`),
-    deviceKey: (userId, deviceId) =>
-      cluster ? `${prefix}:device:{${userTag(userId)}}:${deviceId}` : `${prefix}:device:${userId}:${deviceId}`,
+    deviceKey: (userId, deviceId) => (cluster ? `${prefix}:device:{${userTag(userId)}}:${deviceId}` : `${prefix}:device:${userId}:${deviceId}`),
     /** The bare rid of a rid key, or null. */
     ridOfKey(key) {
       if (!key.startsWith(ridPrefix) || key.length === ridPrefix.length) return null
@@ -230,11 +229,7 @@ export async function readKeys(client, prefix, options) {
 export async function dump(client, prefix) {
   const out = {}
   for (const { key, type, expireAt, content } of await readKeys(client, prefix)) {
-    const shaped =
-      type === 'hash' ? Object.fromEntries(pairs(content))
-        : type === 'set' ? [...content].sort()
-          : type === 'string' ? content
-            : type
+    const shaped = type === 'hash' ? Object.fromEntries(pairs(content)) : type === 'set' ? [...content].sort() : type === 'string' ? content : type
     out[key] = { type, content: shaped, expireAt }
   }
   return out

@@ -15,10 +15,7 @@ import { tsImport } from 'tsx/esm/api'
 const require = createRequire(import.meta.url)
 
 /** The original's src/store.ts, as a file URL. */
-export const ORIGINAL_STORE_TS = new URL(
-  '../node_modules/@devcoons/redis-session-store/src/store.ts',
-  import.meta.url,
-).href
+export const ORIGINAL_STORE_TS = new URL('../node_modules/@devcoons/redis-session-store/src/store.ts', import.meta.url).href
 
 let loaded
 

@@ -295,7 +295,11 @@ test('a server slower than the command timeout: ERR_REDIS_TIMEOUT in time, rotat
     const slept = c.call('DEBUG', 'SLEEP', '1.5')
     await sleep(30)
     const started = Date.now()
-    const results = await Promise.allSettled(Object.values(everyMethod(s, 'another')).concat(() => s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' })).map((f) => f()))
+    const results = await Promise.allSettled(
+      Object.values(everyMethod(s, 'another'))
+        .concat(() => s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' }))
+        .map((f) => f()),
+    )
     const took = Date.now() - started
     for (const r of results) {
       assert.equal(r.status, 'rejected')
@@ -331,8 +335,14 @@ test('replies after timeouts are never handed to the wrong call', async () => {
   for (let round = 0; Date.now() < deadline; round++) {
     const sleeping = round % 2 === 0 ? c.call('DEBUG', 'SLEEP', '0.35') : null
     const calls = users.flatMap((u, i) => [
-      s.getRid(rids[i]).then((h) => { answers++; assert.equal(h.userId, u, 'getRid answered with its own session') }),
-      s.scanRids(u).then((list) => { answers++; assert.deepEqual(list, [rids[i]], 'scanRids answered for its own user') }),
+      s.getRid(rids[i]).then((h) => {
+        answers++
+        assert.equal(h.userId, u, 'getRid answered with its own session')
+      }),
+      s.scanRids(u).then((list) => {
+        answers++
+        assert.deepEqual(list, [rids[i]], 'scanRids answered for its own user')
+      }),
     ])
     const settled = await Promise.allSettled(calls)
     for (const r of settled) {
@@ -380,7 +390,10 @@ async function proxy(upstreamPort) {
   const srv = createServer((down) => {
     const up = connect(upstreamPort, '127.0.0.1')
     sockets.add(down).add(up)
-    const close = () => { down.destroy(); up.destroy() }
+    const close = () => {
+      down.destroy()
+      up.destroy()
+    }
     down.on('error', close).on('close', close)
     up.on('error', close).on('close', close)
     down.on('data', (d) => up.write(d))
@@ -394,7 +407,10 @@ async function proxy(upstreamPort) {
     })
   })
   await new Promise((r) => srv.listen(0, '127.0.0.1', r))
-  after(() => { for (const s of sockets) s.destroy(); srv.close() })
+  after(() => {
+    for (const s of sockets) s.destroy()
+    srv.close()
+  })
   return { url: `redis://127.0.0.1:${srv.address().port}`, state }
 }
 
@@ -413,7 +429,7 @@ test('a reply cut mid-way by the network: ERR_REDIS_UNAVAILABLE, the rotation ap
     // The server applied it exactly once; the store did not send it again.
     const kids = Object.entries(await assertLineagesSound(c)).filter(([, h]) => h.parentRid === rid)
     assert.equal(kids.length, 1, `cut at ${cutAt}: one child`)
-    assert.equal((await c.hget(`flt:rid:${rid}`, 'status')), 'used')
+    assert.equal(await c.hget(`flt:rid:${rid}`, 'status'), 'used')
     await eventually(() => s.getRid(rid))
     await rejects(s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' }), ['ERR_REPLAY'])
     const next = await s.verifyAndRotateRefresh({ rid: kids[0][0], now: nowSeconds(), deviceId: 'd' })
@@ -431,9 +447,15 @@ test('a reply cut mid-way by the network: ERR_REDIS_UNAVAILABLE, the rotation ap
 
 test('a peer that accepts TCP but never answers: ERR_REDIS_TIMEOUT within the documented bound, never a hang', async () => {
   const sockets = []
-  const silent = createServer((sock) => { sockets.push(sock); sock.on('error', () => {}) })
+  const silent = createServer((sock) => {
+    sockets.push(sock)
+    sock.on('error', () => {})
+  })
   await new Promise((r) => silent.listen(0, '127.0.0.1', r))
-  after(() => { for (const sock of sockets) sock.destroy(); silent.close() })
+  after(() => {
+    for (const sock of sockets) sock.destroy()
+    silent.close()
+  })
   const s = store(`redis://127.0.0.1:${silent.address().port}`)
   // The connection handshake gets no answer: each of the 3 connection attempts waits
   // connectTimeoutMs, with a short backoff between them.
@@ -468,8 +490,14 @@ function runChild(code, ms = 5000) {
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child still running after ${ms} ms: ${out}`)) }, ms)
-    child.on('exit', (status) => { clearTimeout(timer); resolve({ status, out, ms: Date.now() - started }) })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child still running after ${ms} ms: ${out}`))
+    }, ms)
+    child.on('exit', (status) => {
+      clearTimeout(timer)
+      resolve({ status, out, ms: Date.now() - started })
+    })
   })
 }
 

@@ -12,7 +12,19 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections, seededRandom, storeConfig, keys, readKeys, pairs, clearPrefix } from './helpers.mjs'
+import {
+  redisUrl,
+  uniquePrefix,
+  rawClient,
+  nowSeconds,
+  failOnUnhandledRejections,
+  seededRandom,
+  storeConfig,
+  keys,
+  readKeys,
+  pairs,
+  clearPrefix,
+} from './helpers.mjs'
 
 await redisUrl()
 const client = await rawClient()
@@ -27,7 +39,11 @@ function stores(prefix, count = 3) {
 }
 
 /** Settles a promise into { ok, value } or { ok: false, code, message }. */
-const settle = (p) => p.then((value) => ({ ok: true, value }), (e) => ({ ok: false, code: e.code, message: e.message }))
+const settle = (p) =>
+  p.then(
+    (value) => ({ ok: true, value }),
+    (e) => ({ ok: false, code: e.code, message: e.message }),
+  )
 
 /** Every rid hash under a prefix, as { rid: hash }. */
 async function allSessions(prefix) {
@@ -41,7 +57,9 @@ async function allSessions(prefix) {
 }
 
 const activeOf = (sessions, pred = () => true) =>
-  Object.entries(sessions).filter(([, h]) => h.status === 'active' && pred(h)).map(([rid]) => rid)
+  Object.entries(sessions)
+    .filter(([, h]) => h.status === 'active' && pred(h))
+    .map(([rid]) => rid)
 
 /** Rotates a lineage again and again until a rotation fails; returns the results. */
 async function rotateChain(store, rid, binding = {}, max = 200) {
@@ -75,7 +93,7 @@ test('of N concurrent rotations of one rid exactly one succeeds, the others get 
     const child = wins[0].value.newRid.rid
     assert.deepEqual(await pool[1].scanRids(user), [child])
     assert.equal((await pool[2].getRid(rid)).status, 'used')
-    assert.equal((await client.get(keys(prefix).deviceKey(user, 'd'))), keys(prefix).ridKey(child))
+    assert.equal(await client.get(keys(prefix).deviceKey(user, 'd')), keys(prefix).ridKey(child))
   }
   const sessions = await allSessions(prefix)
   assert.equal(Object.keys(sessions).length, ROUNDS * 2, 'one parent and one child per round, no extra child')
@@ -150,7 +168,11 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
     await pool[0].logoutDevice(user, 'd')
     // Returned: nothing of (user, d) is active right now, and nothing can become active.
     let sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'), [], `round ${round}: right after return`)
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'),
+      [],
+      `round ${round}: right after return`,
+    )
     const chainResults = await Promise.all(chains)
     for (const results of chainResults) {
       const last = results.at(-1)
@@ -158,7 +180,11 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
       assert.equal(last.code, 'ERR_REPLAY')
     }
     sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'), [], `round ${round}: after the chains`)
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'),
+      [],
+      `round ${round}: after the chains`,
+    )
     assert.equal(await client.exists(keys(prefix).deviceKey(user, 'd')), 0)
     // The other device's lineage and the other user are untouched: one active session each.
     const stopped = await otherChain // stops only at its cap
@@ -184,10 +210,17 @@ test('logoutAll racing rotation chains (more sessions than one script batch) lea
     await new Promise((r) => setTimeout(r, round * 2))
     await pool[0].logoutAll(user)
     let sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user), [], `round ${round}: right after return`)
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user),
+      [],
+      `round ${round}: right after return`,
+    )
     for (const results of await Promise.all(chains)) assert.equal(results.at(-1).code, 'ERR_REPLAY')
     sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user), [])
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user),
+      [],
+    )
     assert.deepEqual(await pool[0].scanRids(user), [])
     assert.equal(sessions[bystander].status, 'active')
   }
@@ -216,7 +249,10 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
       while (grew) {
         grew = false
         for (const [rid, h] of Object.entries(sessions)) {
-          if (!inLineage.has(rid) && inLineage.has(h.parentRid)) { inLineage.add(rid); grew = true }
+          if (!inLineage.has(rid) && inLineage.has(h.parentRid)) {
+            inLineage.add(rid)
+            grew = true
+          }
         }
       }
       return { sessions, active: [...inLineage].filter((rid) => sessions[rid]?.status === 'active') }
@@ -238,7 +274,12 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
   const now = nowSeconds()
   // Garbage for gc to find while the load runs: expired used / tombstoned sessions.
   for (let i = 0; i < 50; i++) {
-    await client.hset(k.ridKey(k.rid(`u${i % 5}`, `old${i}`)), { userId: `u${i % 5}`, parentRid: '', absExpAt: String(now - 100), status: i % 2 ? 'used' : 'tombstoned' })
+    await client.hset(k.ridKey(k.rid(`u${i % 5}`, `old${i}`)), {
+      userId: `u${i % 5}`,
+      parentRid: '',
+      absExpAt: String(now - 100),
+      status: i % 2 ? 'used' : 'tombstoned',
+    })
   }
   const users = ['u0', 'u1', 'u2', 'u3', 'u4']
   const stop = { done: false }
@@ -345,7 +386,10 @@ class Model {
         for (const member of this.index[root.user] ?? []) {
           const path = []
           let at = member
-          while (at && !lineage.has(at) && this.sessions[at]?.user === root.user) { path.push(at); at = this.sessions[at].parent }
+          while (at && !lineage.has(at) && this.sessions[at]?.user === root.user) {
+            path.push(at)
+            at = this.sessions[at].parent
+          }
           if (at && lineage.has(at)) for (const p of path) lineage.add(p)
         }
         for (const name of lineage) this.end(name)
@@ -366,7 +410,10 @@ class Model {
 const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 function* permutations(items) {
-  if (items.length <= 1) { yield items; return }
+  if (items.length <= 1) {
+    yield items
+    return
+  }
   for (let i = 0; i < items.length; i++) {
     for (const rest of permutations([...items.slice(0, i), ...items.slice(i + 1)])) yield [items[i], ...rest]
   }
@@ -435,11 +482,16 @@ test('random concurrent workloads: every outcome is explained by some serial ord
 
     const call = (op, store) => {
       switch (op.kind) {
-        case 'rotate': return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
-        case 'logout': return store.logout(names[op.rid])
-        case 'logoutDevice': return store.logoutDevice(op.user, op.device)
-        case 'logoutAll': return store.logoutAll(op.user)
-        case 'tombstone': return store.tombstoneLineage(names[op.rid])
+        case 'rotate':
+          return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
+        case 'logout':
+          return store.logout(names[op.rid])
+        case 'logoutDevice':
+          return store.logoutDevice(op.user, op.device)
+        case 'logoutAll':
+          return store.logoutAll(op.user)
+        case 'tombstone':
+          return store.tombstoneLineage(names[op.rid])
       }
     }
     const results = await Promise.all(ops.map((op, i) => settle(call(op, rp[i % rp.length]))))
@@ -477,9 +529,15 @@ test('random concurrent workloads: every outcome is explained by some serial ord
       const model = new Model(init, k.deviceKey)
       let same = true
       for (const i of order) {
-        if (model.apply(ops[i], childName(i)) !== outcomes[i]) { same = false; break }
+        if (model.apply(ops[i], childName(i)) !== outcomes[i]) {
+          same = false
+          break
+        }
       }
-      if (same && JSON.stringify(model.snapshot()) === JSON.stringify(realSnap)) { explained = order; break }
+      if (same && JSON.stringify(model.snapshot()) === JSON.stringify(realSnap)) {
+        explained = order
+        break
+      }
     }
     assert.ok(
       explained,

@@ -44,8 +44,15 @@ test('issueInitial writes the hash, the index and the device key', async () => {
     [ridKey]: {
       type: 'hash',
       content: {
-        userId: 'alice', parentRid: '', createdAt: String(now), expAt: String(now + 2 * DAY),
-        absExpAt: String(now + 3 * DAY), deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1', status: 'active',
+        userId: 'alice',
+        parentRid: '',
+        createdAt: String(now),
+        expAt: String(now + 2 * DAY),
+        absExpAt: String(now + 3 * DAY),
+        deviceId: 'phone',
+        uaHash: 'ua1',
+        ipHash: 'ip1',
+        status: 'active',
       },
       expireAt: now + 3 * DAY,
     },
@@ -60,7 +67,10 @@ test('issueInitial stores absent binding values as "" and writes no device key',
   assert.equal(absExp, now + 600, 'falls back to cfg.absTtlSeconds')
   const h = await store.getRid(rid)
   assert.deepEqual([h.deviceId, h.uaHash, h.ipHash, h.expAt], ['', '', '', String(now + 600)])
-  assert.deepEqual(Object.keys(await dump(redis, prefix)).filter((k) => k.includes(':device:')), [])
+  assert.deepEqual(
+    Object.keys(await dump(redis, prefix)).filter((k) => k.includes(':device:')),
+    [],
+  )
 })
 
 test('verifyAndRotateRefresh returns the child and marks the parent used', async () => {
@@ -73,8 +83,15 @@ test('verifyAndRotateRefresh returns the child and marks the parent used', async
   assert.equal(rotated.newRid.absExp, first.absExp)
   assert.equal((await store.getRid(first.rid)).status, 'used')
   assert.deepEqual(await store.getRid(rotated.newRid.rid), {
-    userId: 'carol', parentRid: first.rid, createdAt: String(now + 60), expAt: String(now + 60 + 7 * DAY),
-    absExpAt: String(now + 10 * DAY), deviceId: 'd', uaHash: 'u', ipHash: 'i', status: 'active',
+    userId: 'carol',
+    parentRid: first.rid,
+    createdAt: String(now + 60),
+    expAt: String(now + 60 + 7 * DAY),
+    absExpAt: String(now + 10 * DAY),
+    deviceId: 'd',
+    uaHash: 'u',
+    ipHash: 'i',
+    status: 'active',
   })
   assert.equal(await redis.get(k.deviceKey('carol', 'd')), k.ridKey(rotated.newRid.rid))
 })
@@ -124,7 +141,9 @@ test('bad arguments reject with a TypeError naming the argument, never throw, wr
   ]
   for (const [call, message] of cases) {
     let promise
-    assert.doesNotThrow(() => { promise = call() })
+    assert.doesNotThrow(() => {
+      promise = call()
+    })
     assert.ok(promise instanceof Promise)
     await rejects(promise, message, 'ERR_INVALID_ARG', TypeError)
   }
@@ -142,7 +161,10 @@ test('createRedisStore throws a TypeError for a bad cfg, but not for an unreacha
     [storeConfig({ absTtlSeconds: 1, commandTimeoutMs: -1 }), /^cfg\.commandTimeoutMs must be/],
   ]
   for (const [cfg, message] of bad) {
-    assert.throws(() => createRedisStore(cfg), (err) => err instanceof TypeError && message.test(err.message) && err.code === 'ERR_INVALID_ARG')
+    assert.throws(
+      () => createRedisStore(cfg),
+      (err) => err instanceof TypeError && message.test(err.message) && err.code === 'ERR_INVALID_ARG',
+    )
   }
   assert.doesNotThrow(() => createRedisStore(storeConfig({ url: 'redis://127.0.0.1:1', absTtlSeconds: 1 })))
 })
@@ -315,7 +337,7 @@ test('methods work detached from the store, and close() ends it', async () => {
   await rejects(getRid(rid), /^store_closed/, 'ERR_STORE_CLOSED')
 })
 
-test('the tests\' key names (keys()) are exactly the keys the store writes', async () => {
+test("the tests' key names (keys()) are exactly the keys the store writes", async () => {
   const { store, prefix, k } = newStore()
   const now = nowSeconds()
   const users = ['u', 'a:b', '{x}', 'é 😀', 'rid:*']

@@ -31,8 +31,16 @@ const tls = { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key')
 const tlsPort = await freePort()
 const server = await startRedis({
   extraArgs: [
-    '--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key'),
-    '--tls-ca-cert-file', join(dir, 'ca.pem'), '--tls-auth-clients', 'yes',
+    '--tls-port',
+    String(tlsPort),
+    '--tls-cert-file',
+    join(dir, 'server.pem'),
+    '--tls-key-file',
+    join(dir, 'server.key'),
+    '--tls-ca-cert-file',
+    join(dir, 'ca.pem'),
+    '--tls-auth-clients',
+    'yes',
   ],
 })
 after(async () => {
@@ -69,7 +77,11 @@ test('cfg.tls is checked when the store is created', () => {
     [{ url, tls: 'yes' }, /cfg\.tls must be an object/],
   ]
   for (const [cfg, message] of bad) {
-    assert.throws(() => createRedisStore({ absTtlSeconds: 60, ...cfg }), (err) => err instanceof TypeError && message.test(err.message), String(message))
+    assert.throws(
+      () => createRedisStore({ absTtlSeconds: 60, ...cfg }),
+      (err) => err instanceof TypeError && message.test(err.message),
+      String(message),
+    )
   }
 })
 

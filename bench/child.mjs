@@ -112,7 +112,9 @@ const workloads = {
     await store.getRid('warm-up-connection')
     const base = process.memoryUsage().rss
     let peak = base
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss)
+    }, 5)
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const report = await store.gcOrphans({})

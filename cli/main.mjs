@@ -123,7 +123,8 @@ Examples:
     )
 
   /** Runs a command body with a store; closes the store afterwards. */
-  const withStore = (body) =>
+  const withStore =
+    (body) =>
     async (...args) => {
       const command = args[args.length - 1]
       const opts = command.optsWithGlobals()
@@ -250,13 +251,11 @@ Examples:
         out.result(sessions, () => {
           if (sessions.length === 0) return `no active sessions for user ${userId}`
           const rows = sessions.map((s) => [s.rid, s.deviceId || out.c.dim('-'), time(s.createdAt), time(s.absExpAt), duration(at - s.createdAt)])
-          return (
-            `${table(
-              [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
-              rows,
-              out.c,
-            )}\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
-          )
+          return `${table(
+            [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
+            rows,
+            out.c,
+          )}\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
         })
         if (sessions.length === 0) await notePrefix()
       }),
@@ -288,7 +287,10 @@ Examples:
         const before = await store.getRid(rid)
         if (!before) throw new Refused('not_found', 'ERR_NOT_FOUND')
         await store.logout(rid)
-        out.result({ rid, userId: before.userId, previousStatus: before.status }, () => `${out.c.green('logged out')} ${rid} (user ${before.userId}, was ${before.status})`)
+        out.result(
+          { rid, userId: before.userId, previousStatus: before.status },
+          () => `${out.c.green('logged out')} ${rid} (user ${before.userId}, was ${before.status})`,
+        )
       }),
     )
 
@@ -513,7 +515,8 @@ export async function run(argv = process.argv, io = { stdout: process.stdout, st
       return EXIT_USAGE
     }
     // The store names its input fields; here they came from options.
-    if (err instanceof TypeError && err.code === 'ERR_INVALID_ARG') err.message = err.message.replace(/^input\.(\w+)/, (whole, field) => INPUT_OPTIONS[field] ?? whole)
+    if (err instanceof TypeError && err.code === 'ERR_INVALID_ARG')
+      err.message = err.message.replace(/^input\.(\w+)/, (whole, field) => INPUT_OPTIONS[field] ?? whole)
     const refused = REFUSALS.has(err?.code)
     const code = refused ? EXIT_REFUSED : EXIT_USAGE
     const note = err?.note ?? null

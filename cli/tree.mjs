@@ -32,9 +32,7 @@ export function renderLineage(lineage, { color = false, now = Math.floor(Date.no
   const summary = Object.entries(counts)
     .map(([status, n]) => statusColor(status, c)(`${n} ${status}`))
     .join(', ')
-  const out = [
-    `${c.bold('Lineage')} of user ${c.cyan(lineage.userId)}: ${sessions.length} session${sessions.length === 1 ? '' : 's'} (${summary})`,
-  ]
+  const out = [`${c.bold('Lineage')} of user ${c.cyan(lineage.userId)}: ${sessions.length} session${sessions.length === 1 ? '' : 's'} (${summary})`]
   if (lineage.missingParent) {
     out.push(c.dim(`┄ older sessions gone (expired or collected); the oldest left has parent ${lineage.missingParent}`))
   }
