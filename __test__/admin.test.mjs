@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys, sleep } from './helpers.mjs'
 
 await redisUrl()
 const stores = []
@@ -117,7 +117,7 @@ test('gcOrphansWithProgress reports running totals, then the same report as gcOr
   assert.equal(report.scannedRids, 2500)
   assert.equal(report.addedToSets, 2500)
   // Reports travel on their own queue: let the last ones land.
-  await new Promise((r) => setTimeout(r, 50))
+  await sleep(50)
   assert.ok(seen.length >= 2, `several pages reported (${seen.length})`)
   assert.deepEqual(seen.at(-1), report)
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i].scannedRids >= seen[i - 1].scannedRids)
@@ -134,7 +134,7 @@ test('a throwing progress callback becomes a warning; the gc still completes', a
       throw new Error('callback bug')
     })
     assert.equal(report.scannedRids, 1)
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
     assert.ok(
       warnings.some((w) => w.name === 'GcProgressWarning' || /callback bug/.test(w.message)),
       warnings.map(String).join(),

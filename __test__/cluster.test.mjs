@@ -9,11 +9,10 @@ import assert from 'node:assert/strict'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
-import { keys, keySlot, userTag, uniquePrefix, nowSeconds, readKeys, pairs, failOnUnhandledRejections } from './helpers.mjs'
+import { keys, keySlot, userTag, uniquePrefix, nowSeconds, readKeys, pairs, failOnUnhandledRejections, sleep } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const UUID_V4 = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
 /** The errors a call may surface while the cluster changes under it. */
 const TRANSIENT = new Set(['ERR_REDIS_UNAVAILABLE', 'ERR_REDIS_TIMEOUT'])

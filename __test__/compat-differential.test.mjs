@@ -16,7 +16,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { RidMap, snapshot, tokenize, settle, rel, diffSnapshots } from './compat-lib.mjs'
+import { RidMap, snapshot, tokenize, outcome, rel, diffSnapshots } from './compat-lib.mjs'
 import { nowSeconds, redisUrl, uniquePrefix, rawClient, readKeys, seededRandom } from './helpers.mjs'
 import { createOriginalStore } from './original.mjs'
 import { createRedisStore } from '../index.js'
@@ -513,7 +513,7 @@ async function runSequence(pair, seq, fired) {
         throw new Error(`unknown op ${op.op}`)
       }
       const raw = {}
-      for (const side of ['orig', 'nat']) raw[side] = await settle(Promise.resolve().then(() => call(side)))
+      for (const side of ['orig', 'nat']) raw[side] = await outcome(Promise.resolve().then(() => call(side)))
       const realNow = nowSeconds() - base
       // New rids: both sides must agree on success; the new token is the same.
       const newRid = (r) => r.ok?.newRid?.rid ?? (op.op === 'issue' ? r.ok?.rid : undefined)

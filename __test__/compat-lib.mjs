@@ -12,7 +12,7 @@
 import { after } from 'node:test'
 import { createRedisStore } from '../index.js'
 import { createOriginalStore } from './original.mjs'
-import { uniquePrefix, readKeys } from './helpers.mjs'
+import { uniquePrefix, readKeys, settle } from './helpers.mjs'
 import Redis from 'ioredis'
 
 /** Rid <-> token, one map per implementation (same tokens, different rids). */
@@ -134,13 +134,12 @@ export function diffSnapshots(orig, nat) {
   return out
 }
 
-/** Settles a promise into { ok } or { err: { message, name, isError } }. */
-export async function settle(promise) {
-  try {
-    return { ok: await promise }
-  } catch (e) {
-    return { err: { message: e?.message, name: e?.name, isError: e instanceof Error, code: e?.code } }
-  }
+/** A call's outcome in a form two implementations' outcomes compare in: { ok: value } or { err: { message, name, isError, code } }. */
+export async function outcome(promise) {
+  const r = await settle(promise)
+  if (r.ok) return { ok: r.value }
+  const e = r.error
+  return { err: { message: e?.message, name: e?.name, isError: e instanceof Error, code: e?.code } }
 }
 
 /**
@@ -218,7 +217,7 @@ export class Duo {
     for (const side of ['orig', 'nat']) {
       const store = side === 'orig' ? this.pair.orig : this.pair.nat
       const map = this.maps[side]
-      const result = await settle(Promise.resolve().then(() => fn(store, (t) => map.rid(t))))
+      const result = await outcome(Promise.resolve().then(() => fn(store, (t) => map.rid(t))))
       if (newToken && result.ok) {
         const rid = result.ok.newRid?.rid ?? result.ok.rid
         map.add(newToken, rid)

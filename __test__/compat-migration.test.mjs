@@ -5,7 +5,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { makePair, settle } from './compat-lib.mjs'
+import { makePair, outcome } from './compat-lib.mjs'
 import { nowSeconds, redisUrl, dump } from './helpers.mjs'
 
 const url = await redisUrl()
@@ -26,7 +26,7 @@ async function shared() {
 }
 
 async function rejects(promise, message) {
-  const r = await settle(promise)
+  const r = await outcome(promise)
   assert.equal(r.err?.message, message)
 }
 

@@ -7,7 +7,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort } from '../scripts/redis-server.mjs'
-import { failOnUnhandledRejections } from './helpers.mjs'
+import { failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
@@ -15,7 +15,6 @@ const PASSWORD = 'pw-Zq8Vt3-secret'
 const srv = await startRedis({ extraArgs: ['--requirepass', PASSWORD, '--databases', '4'] })
 after(() => srv.stop())
 const host = `127.0.0.1:${srv.port}`
-const now = () => Math.floor(Date.now() / 1000)
 
 const good = createRedisStore({ url: `redis://:${PASSWORD}@${host}/1`, prefix: 'err', absTtlSeconds: 600 })
 after(() => good.close())
@@ -61,7 +60,7 @@ test('a wrong password, a wrong user and a missing password are ERR_REDIS_AUTH, 
 })
 
 test("a user without the permission to run scripts is ERR_REDIS_AUTH with the server's reason", async () => {
-  const { err } = await failure(`redis://reader:reader-pw@${host}`, (s) => s.issueInitial('u', { now: now() }))
+  const { err } = await failure(`redis://reader:reader-pw@${host}`, (s) => s.issueInitial('u', { now: nowSeconds() }))
   assert.equal(err.code, 'ERR_REDIS_AUTH', err.message)
   assert.match(
     err.message,
@@ -107,7 +106,7 @@ test('connection errors name the server tried, never the password', async () => 
 // ------------------------------------------------------------------- stacks
 
 async function refreshTokenHandler(rid) {
-  return await good.verifyAndRotateRefresh({ rid, now: now() })
+  return await good.verifyAndRotateRefresh({ rid, now: nowSeconds() })
 }
 async function loginRoute(rid) {
   return await refreshTokenHandler(rid)
@@ -124,7 +123,7 @@ test("a rejection carries a stack through the caller's async functions, with its
   assert.ok(!err.stack.includes('promised.js'), `no frame of the wrapper itself:\n${err.stack}`)
 
   // A replay, bad input (a TypeError) and a connection failure get the caller's frames too.
-  const { rid } = await good.issueInitial('stack-user', { now: now() })
+  const { rid } = await good.issueInitial('stack-user', { now: nowSeconds() })
   await refreshTokenHandler(rid)
   const replay = await loginRoute(rid).catch((e) => e)
   assert.equal(replay.message, 'rotate_fail:ERR_REPLAY')

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, nowSeconds } from './helpers.mjs'
+import { redisUrl, uniquePrefix, nowSeconds, settle, sleep } from './helpers.mjs'
 
 const CLUSTER = process.env.REDIS_TOPOLOGY === 'cluster'
 let url
@@ -49,11 +49,6 @@ function newStore(extra = {}) {
 }
 
 const isReplay = (err) => err.message === 'rotate_fail:ERR_REPLAY' && err.code === 'ERR_REPLAY'
-const settle = (promise) =>
-  promise.then(
-    (value) => ({ value }),
-    (error) => ({ error }),
-  )
 /** Two turns of the event loop: events are delivered with setImmediate. */
 const events = () => new Promise((r) => setImmediate(() => setImmediate(r)))
 
@@ -538,7 +533,7 @@ test('audit entries match the stored state across a server crash and restart (AO
         const issued = await settle(s.issueInitial(user, { now: t, deviceId: `d${i % 3}` }))
         if (!issued.value) {
           failedCalls++
-          await new Promise((r) => setTimeout(r, 20))
+          await sleep(20)
           continue
         }
         okCalls++
@@ -550,12 +545,12 @@ test('audit entries match the stored state across a server crash and restart (AO
       }
     }
     const workers = Array.from({ length: 6 }, (_, w) => worker(w))
-    await new Promise((r) => setTimeout(r, 400))
+    await sleep(400)
     await server.kill('SIGKILL')
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(500)
     await server.restart()
     restarted = true
-    await new Promise((r) => setTimeout(r, 600))
+    await sleep(600)
     stop = true
     await Promise.all(workers)
     assert.ok(okCalls > 10, `load ran (${okCalls} issues)`)
@@ -706,11 +701,11 @@ test('listSessions is one round trip, and a rotation with every option on is one
     if (source !== 'lua' && args.some((a) => String(a).includes(prefix))) seen.push(args[0].toLowerCase())
   })
   try {
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
     const listed = await s.listSessions('ned')
     await s.verifyAndRotateRefresh({ rid: newRid.rid, now: t, deviceId: 'd' })
     await s.issueInitial('ned', { now: t })
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     assert.equal(listed[0].signedInAt, t - 50)
     assert.deepEqual(seen, ['evalsha', 'evalsha', 'evalsha'])
   } finally {
@@ -747,7 +742,7 @@ test('on a cluster, every key a script touches was declared to it, with every op
     monitors.push({ client, monitor })
   }
   try {
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     const s = newStore({ onReuse: 'revoke-lineage', reuseGraceSeconds: 5, idleTtlSeconds: 100, maxSessionsPerUser: 2, audit: { maxLen: 100 } })
     const t = nowSeconds()
     const a = await s.issueInitial('u', { now: t, deviceId: 'd1' })
@@ -770,7 +765,7 @@ test('on a cluster, every key a script touches was declared to it, with every op
     await s.logoutAll('w')
     const e = await s.issueInitial('x', { now: t })
     await s.tombstoneLineage(e.rid)
-    await new Promise((r) => setTimeout(r, 300))
+    await sleep(300)
   } finally {
     for (const { client, monitor } of monitors) {
       monitor.disconnect()

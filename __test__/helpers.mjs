@@ -268,6 +268,15 @@ export function failOnUnhandledRejections() {
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000)
 
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Settles a promise into { ok: true, value } or { ok: false, error }. */
+export const settle = (promise) =>
+  Promise.resolve(promise).then(
+    (value) => ({ ok: true, value }),
+    (error) => ({ ok: false, error }),
+  )
+
 /** Retries `fn` until it resolves, for at most `ms`: a store must recover by itself. */
 export async function eventually(fn, ms = 15_000) {
   const deadline = Date.now() + ms
@@ -277,7 +286,7 @@ export async function eventually(fn, ms = 15_000) {
       return await fn()
     } catch (err) {
       last = err
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
     }
   }
   throw new Error(`did not succeed within ${ms} ms: ${last?.code} ${last?.message}`)

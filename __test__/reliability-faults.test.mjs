@@ -14,14 +14,12 @@ import { createServer, connect } from 'node:net'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort, debugCommandArgs } from '../scripts/redis-server.mjs'
-import { eventually, failOnUnhandledRejections } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections, nowSeconds, sleep } from './helpers.mjs'
 import { kindFromEnv } from '../scripts/servers.mjs'
 
 failOnUnhandledRejections()
 
 const TIMEOUT_MS = 300
-const nowSeconds = () => Math.floor(Date.now() / 1000)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** The message shape of each error code the store rejects with for a fault. */
 const MESSAGE = {

@@ -24,6 +24,8 @@ import {
   readKeys,
   pairs,
   clearPrefix,
+  settle,
+  sleep,
 } from './helpers.mjs'
 
 await redisUrl()
@@ -37,13 +39,6 @@ function stores(prefix, count = 3) {
   after(() => Promise.all(list.map((s) => s.close())))
   return list
 }
-
-/** Settles a promise into { ok, value } or { ok: false, code, message }. */
-const settle = (p) =>
-  p.then(
-    (value) => ({ ok: true, value }),
-    (e) => ({ ok: false, code: e.code, message: e.message }),
-  )
 
 /** Every rid hash under a prefix, as { rid: hash }. */
 async function allSessions(prefix) {
@@ -87,8 +82,8 @@ test('of N concurrent rotations of one rid exactly one succeeds, the others get 
     const wins = results.filter((r) => r.ok)
     assert.equal(wins.length, 1, `round ${round}: exactly one rotation wins`)
     for (const r of results.filter((x) => !x.ok)) {
-      assert.equal(r.message, 'rotate_fail:ERR_REPLAY')
-      assert.equal(r.code, 'ERR_REPLAY')
+      assert.equal(r.error.message, 'rotate_fail:ERR_REPLAY')
+      assert.equal(r.error.code, 'ERR_REPLAY')
     }
     const child = wins[0].value.newRid.rid
     assert.deepEqual(await pool[1].scanRids(user), [child])
@@ -122,11 +117,11 @@ test('logout racing rotations of the same rid: the rid ends, the outcome is a se
     await logout
     // Once logout has returned, the rid is over: a rotation started now must fail.
     const late = await settle(a.verifyAndRotateRefresh({ rid, now: nowSeconds() }))
-    assert.equal(late.code, 'ERR_REPLAY')
+    assert.equal(late.error?.code, 'ERR_REPLAY')
     const results = await Promise.all(rotations)
     const wins = results.filter((r) => r.ok)
     assert.ok(wins.length <= 1)
-    for (const r of results.filter((x) => !x.ok)) assert.equal(r.code, 'ERR_REPLAY')
+    for (const r of results.filter((x) => !x.ok)) assert.equal(r.error.code, 'ERR_REPLAY')
     const h = await a.getRid(rid)
     assert.equal(h.status, 'tombstoned')
     const sessions = await allSessions(prefix)
@@ -164,7 +159,7 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
     const otherUser = (await pool[0].issueInitial(other, { now: nowSeconds(), deviceId: 'x' })).rid
     const chains = onDevice.map((rid, i) => rotateChain(pool[(i % 2) + 1], rid, { deviceId: 'd' }))
     const otherChain = rotateChain(pool[1], elsewhere, { deviceId: 'e' }, 30)
-    await new Promise((r) => setTimeout(r, round % 5))
+    await sleep(round % 5)
     await pool[0].logoutDevice(user, 'd')
     // Returned: nothing of (user, d) is active right now, and nothing can become active.
     let sessions = await allSessions(prefix)
@@ -177,7 +172,7 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
     for (const results of chainResults) {
       const last = results.at(-1)
       assert.equal(last.ok, false)
-      assert.equal(last.code, 'ERR_REPLAY')
+      assert.equal(last.error?.code, 'ERR_REPLAY')
     }
     sessions = await allSessions(prefix)
     assert.deepEqual(
@@ -207,7 +202,7 @@ test('logoutAll racing rotation chains (more sessions than one script batch) lea
     for (const { rid } of issued) rids.push(rid)
     const bystander = (await pool[0].issueInitial(`${user}x`, { now: nowSeconds() })).rid
     const chains = rids.filter((_, i) => i % 10 === 0).map((rid, i) => rotateChain(pool[1 + (i % 2)], rid))
-    await new Promise((r) => setTimeout(r, round * 2))
+    await sleep(round * 2)
     await pool[0].logoutAll(user)
     let sessions = await allSessions(prefix)
     assert.deepEqual(
@@ -215,7 +210,7 @@ test('logoutAll racing rotation chains (more sessions than one script batch) lea
       [],
       `round ${round}: right after return`,
     )
-    for (const results of await Promise.all(chains)) assert.equal(results.at(-1).code, 'ERR_REPLAY')
+    for (const results of await Promise.all(chains)) assert.equal(results.at(-1).error?.code, 'ERR_REPLAY')
     sessions = await allSessions(prefix)
     assert.deepEqual(
       activeOf(sessions, (h) => h.userId === user),
@@ -239,7 +234,7 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
     for (let i = 0; i < 3; i++) head = (await pool[1].verifyAndRotateRefresh({ rid: head, now: nowSeconds(), deviceId: 'd' })).newRid.rid
     const chain = rotateChain(pool[1 + (round % 2)], head, { deviceId: 'd' })
     const siblingChain = rotateChain(pool[2], sibling, {}, 30)
-    await new Promise((r) => setTimeout(r, round % 4))
+    await sleep(round % 4)
     // Target: the root, the current head or a middle rid, in turn.
     await pool[0].tombstoneLineage(round % 3 === 0 ? root : round % 3 === 1 ? head : (await pool[0].getRid(head)).parentRid)
     const lineageActive = async () => {
@@ -258,7 +253,7 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
       return { sessions, active: [...inLineage].filter((rid) => sessions[rid]?.status === 'active') }
     }
     assert.deepEqual((await lineageActive()).active, [], `round ${round}: right after return`)
-    assert.equal((await chain).at(-1).code, 'ERR_REPLAY')
+    assert.equal((await chain).at(-1).error?.code, 'ERR_REPLAY')
     const { active } = await lineageActive()
     assert.deepEqual(active, [])
     // The user's other lineage keeps exactly one active session.
@@ -505,7 +500,7 @@ test('random concurrent workloads: every outcome is explained by some serial ord
         nameOf[r.value.newRid.rid] = childName(i)
       }
     })
-    const outcomes = results.map((r) => (r.ok ? 'ok' : r.code))
+    const outcomes = results.map((r) => (r.ok ? 'ok' : r.error.code))
 
     // What Redis holds, in the model's terms.
     const real = { sessions: {}, index: {}, devkey: {} }

@@ -10,14 +10,13 @@ import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startSentinels, cli } from '../scripts/redis-sentinel.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
-import { eventually, failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections, nowSeconds, sleep } from './helpers.mjs'
 import { aclRule, SENTINEL_USER_RULE } from '../scripts/acl-rules.mjs'
 
 failOnUnhandledRejections()
 
 const PASSWORD = 'data-node-secret'
 const TIMEOUT_MS = 1000
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const NOT_REPLICATED =
   /^not_replicated: 0 of 1 replicas acknowledged within 500 ms; the change was applied on the primary and may or may not survive a failover$/
 

@@ -4,7 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { uniquePrefix, rawClient, dump, nowSeconds, expireTimes, storeConfig, keys, userTag, isCluster, primaries, keySlot } from './helpers.mjs'
+import { uniquePrefix, rawClient, dump, nowSeconds, expireTimes, storeConfig, keys, userTag, isCluster, primaries, keySlot, sleep } from './helpers.mjs'
 
 const redis = await rawClient()
 const DAY = 24 * 3600
@@ -320,10 +320,10 @@ test('deviation: verifyAndRotateRefresh and getRid take one round trip each', as
   monitor.on('monitor', (_time, args, source) => {
     if (source !== 'lua' && args.some((a) => String(a).startsWith(`${prefix}:`))) seen.push(args[0].toLowerCase())
   })
-  await new Promise((r) => setTimeout(r, 100))
+  await sleep(100)
   await store.verifyAndRotateRefresh({ rid, now })
   await store.getRid(rid)
-  await new Promise((r) => setTimeout(r, 200))
+  await sleep(200)
   monitor.disconnect()
   assert.deepEqual(seen, ['evalsha', 'hgetall'])
 })
