@@ -306,7 +306,22 @@ test('gcOrphans returns the superset report and cleans garbage', async () => {
   assert.equal(await redis.exists(old), 0)
   assert.deepEqual(await redis.smembers(k.userKey('max')), [k.ridKey(live.rid)])
   assert.equal((await store.gcOrphans({ graceSeconds: 30 })).removedFromSets, 0)
-  assert.ok(await store.gcOrphans(null), 'null options are no options, as in the original')
+  // null options are no options, as in the original: not a dry run, no grace. The same
+  // garbage again, with a used hash 10 s past its absolute expiry, all of it collected.
+  const older = k.ridKey(k.rid('max', 'older'))
+  await redis.sadd(k.userKey('max'), k.ridKey(k.rid('max', 'vanished-too')))
+  await redis.hset(older, { userId: 'max', status: 'used', absExpAt: String(now - 10) })
+  assert.deepEqual(await store.gcOrphans(null), {
+    scannedUserSets: 1,
+    scannedRids: 2,
+    removedFromSets: 1,
+    addedToSets: 0,
+    deletedRidHashes: 1,
+    removedRids: 1,
+    dryRun: false,
+  })
+  assert.equal(await redis.exists(older), 0)
+  assert.deepEqual(await redis.smembers(k.userKey('max')), [k.ridKey(live.rid)])
 })
 
 test('deviation: verifyAndRotateRefresh and getRid take one round trip each', async () => {
