@@ -9,6 +9,9 @@
 import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID, createHash } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import Redis from 'ioredis'
 import { startRedis } from '../scripts/redis-server.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
@@ -290,4 +293,38 @@ export async function eventually(fn, ms = 15_000) {
     }
   }
   throw new Error(`did not succeed within ${ms} ms: ${last?.code} ${last?.message}`)
+}
+
+const openssl = (dir, ...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+
+/** A private CA for the TLS tests: ca.pem and ca.key in `dir`, valid for two days. */
+export function makeCa(dir) {
+  openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=rss-test-ca')
+}
+
+/**
+ * A certificate for `cn` signed by the CA in `dir`: `name`.pem and `name`.key, with the
+ * x509 extension line given (e.g. subjectAltName=IP:127.0.0.1 for a server).
+ */
+export function signCertificate(dir, name, cn, extension) {
+  writeFileSync(join(dir, `${name}.cnf`), `${extension}\n`)
+  openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`)
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.cnf`,
+  )
 }
