@@ -41,7 +41,7 @@ function storeFor(url, prefix, extra = {}) {
 async function denied(user) {
   const entries = await admin.call('ACL', 'LOG')
   return entries
-    .map((flat) => Object.fromEntries(flat.reduce((pairs, v, i) => (i % 2 ? pairs : [...pairs, [v, flat[i + 1]]]), [])))
+    .map((flat) => Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]]]))))
     .filter((entry) => entry.username === user)
     .map((entry) => `${entry.reason} ${entry.object}`)
 }
@@ -139,5 +139,8 @@ test('replicated writes need the durability addition (WAIT)', async () => {
   await assert.rejects(storeFor(allowed.url, 'acld', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_NOT_REPLICATED')
   assert.deepEqual(await denied(allowed.name), [])
   const refused = await userWith(aclRule('acln'))
-  await assert.rejects(storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message))
+  await assert.rejects(
+    storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }),
+    (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message),
+  )
 })
