@@ -41,9 +41,7 @@ function storeFor(url, prefix, extra = {}) {
 /** The server's ACL LOG entries for `user` (repeats of one denial are one entry, counted). */
 async function logEntries(user) {
   const entries = await admin.call('ACL', 'LOG')
-  return entries
-    .map((flat) => Object.fromEntries(flat.reduce((pairs, v, i) => (i % 2 ? pairs : [...pairs, [v, flat[i + 1]]]), [])))
-    .filter((entry) => entry.username === user)
+  return entries.map((flat) => Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]]])))).filter((entry) => entry.username === user)
 }
 
 /** The commands the server refused `user` (ACL LOG). */
@@ -141,14 +139,19 @@ test('the rule is minimal: without any one of its commands, something the store 
   assert.deepEqual(notNeeded, [], 'commands the store ran without')
 })
 
-test('a user that may not use functions (a rule without +fcall or +function|load) falls back to EVALSHA, which then needs its commands', { skip: !functions && 'the server has no functions' }, async () => {
+test('a user that may not use functions (a rule without +fcall or +function|load) falls back to EVALSHA, which then needs its commands', {
+  skip: !functions && 'the server has no functions',
+}, async () => {
   for (const [i, withheld] of ['+fcall', '+function|load'].entries()) {
     const rule = aclRule(`aclf${i}`, ['operator']).replace(` ${withheld}`, '')
     const { name, url } = await userWith(rule)
     await exercise(url, `aclf${i}`, { operator: true })
     // One refusal, the first call's; the store does not ask again.
     const entries = await logEntries(name)
-    assert.deepEqual(entries.map((e) => [e.object, Number(e.count)]), [[withheld === '+fcall' ? 'fcall' : 'function|load', 1]])
+    assert.deepEqual(
+      entries.map((e) => [e.object, Number(e.count)]),
+      [[withheld === '+fcall' ? 'fcall' : 'function|load', 1]],
+    )
     for (const [j, command] of EVALSHA_PATH_COMMANDS.entries()) {
       const without = await userWith(rule.replace(` ${command}`, ''))
       await assert.rejects(exercise(without.url, `aclf${i}${j}`, { operator: true }), REFUSED, `${withheld} and ${command} withheld`)
@@ -164,5 +167,8 @@ test('replicated writes need the durability addition (WAIT)', async () => {
   await assert.rejects(storeFor(allowed.url, 'acld', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_NOT_REPLICATED')
   assert.deepEqual(await denied(allowed.name), [])
   const refused = await userWith(aclRule('acln'))
-  await assert.rejects(storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message))
+  await assert.rejects(
+    storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }),
+    (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message),
+  )
 })

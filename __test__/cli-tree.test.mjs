@@ -5,11 +5,22 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { stripVTControlCharacters } from 'node:util'
 import { renderLineage } from '../cli/tree.mjs'
 
 const T = 1_800_000_000
 const session = (rid, parentRid, status, createdAt, extra = {}) => ({
-  rid, userId: 'u', parentRid, createdAt, expAt: createdAt + 60, absExpAt: T + 3600, deviceId: '', uaHash: '', ipHash: '', status, ...extra,
+  rid,
+  userId: 'u',
+  parentRid,
+  createdAt,
+  expAt: createdAt + 60,
+  absExpAt: T + 3600,
+  deviceId: '',
+  uaHash: '',
+  ipHash: '',
+  status,
+  ...extra,
 })
 
 test('a fork is drawn with both branches and called out', () => {
@@ -26,12 +37,7 @@ test('a fork is drawn with both branches and called out', () => {
   }
   const text = renderLineage(lineage, { now: T + 40 })
   const nodes = text.split('\n').filter((l) => /[●○✕] [a-d] /.test(l))
-  assert.deepEqual(nodes, [
-    '○ a  used',
-    '├─● b  active  ◀ inspected  ◀ active leaf',
-    '└─○ c  used',
-    '  └─● d  active  ◀ active leaf',
-  ])
+  assert.deepEqual(nodes, ['○ a  used', '├─● b  active  ◀ inspected  ◀ active leaf', '└─○ c  used', '  └─● d  active  ◀ active leaf'])
   assert.match(text, /^│ {4}created .* · expires .* \(in 59m 20s\)$/m, 'b’s details keep the fork’s rail')
   assert.match(text, /device pc/)
   assert.match(text, /2 active leaves: this lineage forked/)
@@ -56,5 +62,5 @@ test('colour marks statuses only when asked for', () => {
   const colored = renderLineage(lineage, { color: true, now: T })
   assert.ok(colored.includes('\x1b[33m○\x1b[39m a'), 'used in yellow')
   assert.ok(colored.includes('\x1b[32m●\x1b[39m b'), 'active in green')
-  assert.equal(colored.replace(/\x1b\[[0-9;]*m/g, ''), renderLineage(lineage, { now: T }), 'same text without the codes')
+  assert.equal(stripVTControlCharacters(colored), renderLineage(lineage, { now: T }), 'same text without the codes')
 })

@@ -93,7 +93,10 @@ async function operation(op, inflight) {
       used.push(rid)
     }
     return async (lane) => {
-      const outcome = await store.verifyAndRotateRefresh({ rid: used[lane], now: nowSec(), ...BINDING }).then(() => 'rotated', (err) => err.message)
+      const outcome = await store.verifyAndRotateRefresh({ rid: used[lane], now: nowSec(), ...BINDING }).then(
+        () => 'rotated',
+        (err) => err.message,
+      )
       if (outcome !== 'rotate_fail:ERR_REPLAY') throw new Error(`replayRejected: ${outcome}`)
     }
   }
@@ -149,7 +152,9 @@ const workloads = {
       await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
       const after = await serverCounters(admin)
       results.push({
-        op, inflight, calls: started,
+        op,
+        inflight,
+        calls: started,
         scriptUsPerCall: (after.scriptUsec - before.scriptUsec) / started,
         mainThreadCpuUsPerCall: (after.mainThreadCpuUs - before.mainThreadCpuUs) / started,
       })
@@ -157,7 +162,6 @@ const workloads = {
     admin.disconnect()
     return results
   },
-
 
   /** params: { points: [{ op, inflight }], warmupMs, durationMs } */
   async throughput({ points, warmupMs, durationMs }) {
@@ -174,7 +178,9 @@ const workloads = {
     await store.getRid('warm-up-connection')
     const base = process.memoryUsage().rss
     let peak = base
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss)
+    }, 5)
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const report = await store.gcOrphans({})
@@ -211,7 +217,10 @@ const workloads = {
     let rssWarm = null
     let heapWarm = null
     let seed = 12345
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      return seed / 2 ** 32
+    }
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const lane = async (i) => {
@@ -250,5 +259,5 @@ const workloads = {
 
 if (!workloads[workload]) throw new Error(`unknown workload ${workload}`)
 const result = await workloads[workload](params)
-process.stdout.write(JSON.stringify({ impl: implName, workload, result }) + '\n')
+process.stdout.write(`${JSON.stringify({ impl: implName, workload, result })}\n`)
 process.exit(0)

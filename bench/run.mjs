@@ -56,7 +56,9 @@ function runChild(url, impl, workload, params) {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     let out = ''
-    child.stdout.on('data', (d) => { out += d })
+    child.stdout.on('data', (d) => {
+      out += d
+    })
     child.on('error', reject)
     child.on('exit', (code) => {
       const line = out.trim().split('\n').pop()
@@ -68,8 +70,26 @@ function runChild(url, impl, workload, params) {
 
 /** redis-benchmark, pipelined; returns requests per second. */
 function redisBenchmark(port, calls, keyspace, args) {
-  const out = execFileSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-n', String(calls),
-    '-c', String(CFG.ceilingClients), '-P', String(CFG.ceilingPipeline), '-r', String(keyspace), '--csv', ...args], { encoding: 'utf8' })
+  const out = execFileSync(
+    'redis-benchmark',
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-n',
+      String(calls),
+      '-c',
+      String(CFG.ceilingClients),
+      '-P',
+      String(CFG.ceilingPipeline),
+      '-r',
+      String(keyspace),
+      '--csv',
+      ...args,
+    ],
+    { encoding: 'utf8' },
+  )
   const row = out.trim().split('\n').pop().split('","')
   return Number.parseFloat(row[1])
 }
@@ -92,16 +112,40 @@ async function ceiling(redis, port, now) {
   const absExpAt = now + 30 * 86400
   await redis.flushall()
   const issueSha = await redis.script('LOAD', scriptText('issue'))
-  const issue = redisBenchmark(port, CFG.ceilingIssueCalls, 1_000_000_000, ['EVALSHA', issueSha, '3',
-    'auth:rid:i__rand_int____rand_int__', 'auth:user:ceiling:rids', 'auth:device:ceiling:d1', ...LAYOUT,
-    'ceiling', String(now), String(now + 2 * 86400), String(absExpAt), 'd1', 'ua', 'ip'])
+  const issue = redisBenchmark(port, CFG.ceilingIssueCalls, 1_000_000_000, [
+    'EVALSHA',
+    issueSha,
+    '3',
+    'auth:rid:i__rand_int____rand_int__',
+    'auth:user:ceiling:rids',
+    'auth:device:ceiling:d1',
+    ...LAYOUT,
+    'ceiling',
+    String(now),
+    String(now + 2 * 86400),
+    String(absExpAt),
+    'd1',
+    'ua',
+    'ip',
+  ])
 
   await redis.flushall()
   await seedRotateParents(redis, { count: CFG.ceilingRotateParents, now })
   const rotateSha = await redis.script('LOAD', scriptText('rotate'))
   const before = await redis.dbsize()
-  const rotate = redisBenchmark(port, CFG.ceilingRotateCalls, CFG.ceilingRotateParents, ['EVALSHA', rotateSha, '2',
-    'auth:rid:__rand_int__', 'auth:rid:c__rand_int____rand_int__', ...LAYOUT, String(now), 'parent', 'd1', 'ua', 'ip'])
+  const rotate = redisBenchmark(port, CFG.ceilingRotateCalls, CFG.ceilingRotateParents, [
+    'EVALSHA',
+    rotateSha,
+    '2',
+    'auth:rid:__rand_int__',
+    'auth:rid:c__rand_int____rand_int__',
+    ...LAYOUT,
+    String(now),
+    'parent',
+    'd1',
+    'ua',
+    'ip',
+  ])
   let deviceKeys = 0
   let cursor = '0'
   do {
@@ -179,9 +223,15 @@ function row(label, unit, rounds, pick, { better = 'higher', digits = 1 } = {}) 
   const ratios = rounds.map((_, i) => ours[i] / orig[i]).filter(Number.isFinite)
   if (ratios.length === 0) ratios.push(NaN)
   return {
-    label, unit, better, digits,
-    original: median(orig), native: median(ours),
-    ratio: median(ratios), ratioMin: Math.min(...ratios), ratioMax: Math.max(...ratios),
+    label,
+    unit,
+    better,
+    digits,
+    original: median(orig),
+    native: median(ours),
+    ratio: median(ratios),
+    ratioMin: Math.min(...ratios),
+    ratioMax: Math.max(...ratios),
     perRound: { original: orig, native: ours },
   }
 }
@@ -229,7 +279,15 @@ function summarize(rounds) {
     rows.push(row('mixed RSS at end', 'MiB', rounds, (r, i) => r[i]?.mixed?.rssEndMB, { better: 'lower' }))
     rows.push(row('mixed V8 heapTotal after warm-up', 'MiB', rounds, (r, i) => r[i]?.mixed?.heapTotalWarmMB, { better: 'lower' }))
     rows.push(row('mixed V8 heapTotal at end', 'MiB', rounds, (r, i) => r[i]?.mixed?.heapTotalEndMB, { better: 'lower' }))
-    rows.push(row('mixed RSS minus heapTotal, end / after warm-up', 'x', rounds, (r, i) => (r[i]?.mixed?.rssEndMB - r[i]?.mixed?.heapTotalEndMB) / (r[i]?.mixed?.rssWarmMB - r[i]?.mixed?.heapTotalWarmMB), { better: 'lower', digits: 3 }))
+    rows.push(
+      row(
+        'mixed RSS minus heapTotal, end / after warm-up',
+        'x',
+        rounds,
+        (r, i) => (r[i]?.mixed?.rssEndMB - r[i]?.mixed?.heapTotalEndMB) / (r[i]?.mixed?.rssWarmMB - r[i]?.mixed?.heapTotalWarmMB),
+        { better: 'lower', digits: 3 },
+      ),
+    )
     rows.push(row('mixed RSS end / after warm-up', 'x', rounds, (r, i) => r[i]?.mixed?.rssEndMB / r[i]?.mixed?.rssWarmMB, { better: 'lower', digits: 3 }))
   }
   return rows
@@ -248,10 +306,27 @@ function singleStats(rounds) {
   }
   if (rounds.some((r) => r.noop)) {
     const at = (op, inflight, f) => med((r) => r.noop.find((p) => p.op === op && p.inflight === inflight)?.[f])
-    out.noop = Object.fromEntries([1, 256].flatMap((n) => [
-      [`native noop @${n}`, { callsPerSec: at('noop', n, 'opsPerSec'), usPerCall: 1e6 / at('noop', n, 'opsPerSec'), cpuUsPerCall: at('noop', n, 'cpuUsPerCall'), p50Ms: at('noop', n, 'p50Ms') }],
-      [`js async noop @${n}`, { callsPerSec: at('jsAsyncNoop', n, 'opsPerSec'), usPerCall: 1e6 / at('jsAsyncNoop', n, 'opsPerSec'), cpuUsPerCall: at('jsAsyncNoop', n, 'cpuUsPerCall') }],
-    ]))
+    out.noop = Object.fromEntries(
+      [1, 256].flatMap((n) => [
+        [
+          `native noop @${n}`,
+          {
+            callsPerSec: at('noop', n, 'opsPerSec'),
+            usPerCall: 1e6 / at('noop', n, 'opsPerSec'),
+            cpuUsPerCall: at('noop', n, 'cpuUsPerCall'),
+            p50Ms: at('noop', n, 'p50Ms'),
+          },
+        ],
+        [
+          `js async noop @${n}`,
+          {
+            callsPerSec: at('jsAsyncNoop', n, 'opsPerSec'),
+            usPerCall: 1e6 / at('jsAsyncNoop', n, 'opsPerSec'),
+            cpuUsPerCall: at('jsAsyncNoop', n, 'cpuUsPerCall'),
+          },
+        ],
+      ]),
+    )
   }
   if (rounds.some((r) => r.native?.gc)) {
     const fields = ['scannedUserSets', 'scannedRids', 'removedFromSets', 'addedToSets', 'deletedRidHashes']
@@ -312,33 +387,50 @@ function goals(rows, single) {
     const wall = single.noop['native noop @1']?.usPerCall
     out.push({ goal: 'napi boundary (noop) @1 wall µs/call <= 15', value: wall, met: Number.isFinite(wall) ? wall <= 15 : null })
   }
-  if (single.gc) out.push({ goal: 'gcOrphans reports and resulting data identical', value: single.gc.reportsIdentical && single.gc.stateAfterIdentical, met: single.gc.reportsIdentical && single.gc.stateAfterIdentical })
+  if (single.gc)
+    out.push({
+      goal: 'gcOrphans reports and resulting data identical',
+      value: single.gc.reportsIdentical && single.gc.stateAfterIdentical,
+      met: single.gc.reportsIdentical && single.gc.stateAfterIdentical,
+    })
   return out
 }
 
-const fmt = (v, d) => (v === undefined || v === null || !Number.isFinite(v) ? '-' : Number(v).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }))
+const fmt = (v, d) =>
+  v === undefined || v === null || !Number.isFinite(v) ? '-' : Number(v).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
 
 function printTable(rows, single, goalRows) {
   const lines = [['metric', 'unit', 'original', 'native', 'ours/orig', 'min', 'max']]
-  for (const r of rows) lines.push([r.label, r.unit, fmt(r.original, r.digits), fmt(r.native, r.digits), fmt(r.ratio, 2), fmt(r.ratioMin, 2), fmt(r.ratioMax, 2)])
+  for (const r of rows)
+    lines.push([r.label, r.unit, fmt(r.original, r.digits), fmt(r.native, r.digits), fmt(r.ratio, 2), fmt(r.ratioMin, 2), fmt(r.ratioMax, 2)])
   const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)))
-  const render = (l) => '| ' + l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ') + ' |'
+  const render = (l) => `| ${l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`
   console.log(render(lines[0]))
-  console.log('|' + widths.map((w, c) => (c < 2 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|')
+  console.log(`|${widths.map((w, c) => (c < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
   for (const l of lines.slice(1)) console.log(render(l))
   if (single.ceiling) {
     const c = single.ceiling
-    console.log(`\nceiling (redis-benchmark EVALSHA, ${CFG.ceilingClients} conns x ${CFG.ceilingPipeline} pipelined, median): ` +
-      `issue ${fmt(c.issueCallsPerSec, 0)}/s, rotate ${fmt(c.rotateCallsPerSec, 0)}/s (${fmt(100 * c.rotateSuccessShare, 1)}% success path), HGETALL ${fmt(c.getRidCallsPerSec, 0)}/s`)
+    console.log(
+      `\nceiling (redis-benchmark EVALSHA, ${CFG.ceilingClients} conns x ${CFG.ceilingPipeline} pipelined, median): ` +
+        `issue ${fmt(c.issueCallsPerSec, 0)}/s, rotate ${fmt(c.rotateCallsPerSec, 0)}/s (${fmt(100 * c.rotateSuccessShare, 1)}% success path), HGETALL ${fmt(c.getRidCallsPerSec, 0)}/s`,
+    )
   }
   if (single.noop) {
     console.log('\nnapi boundary (median):')
-    for (const [k, v] of Object.entries(single.noop)) console.log(`  ${k.padEnd(18)} ${fmt(v.usPerCall, 2)} µs/call wall, ${fmt(v.cpuUsPerCall, 2)} µs/call CPU`)
+    for (const [k, v] of Object.entries(single.noop))
+      console.log(`  ${k.padEnd(18)} ${fmt(v.usPerCall, 2)} µs/call wall, ${fmt(v.cpuUsPerCall, 2)} µs/call CPU`)
   }
-  if (single.gc) console.log(`\ngcOrphans: reports identical ${single.gc.reportsIdentical}, data after identical ${single.gc.stateAfterIdentical}; native report ${JSON.stringify(single.gc.reports[0]?.native)}`)
-  if (single.logoutAll) console.log(`logoutAll checks: ${JSON.stringify(single.logoutAll.checks[0])}; native script calls ${single.logoutAll.nativeScriptCalls[0]}, ${fmt(single.logoutAll.nativeScriptUsecPerCall[0], 0)} µs each`)
+  if (single.gc)
+    console.log(
+      `\ngcOrphans: reports identical ${single.gc.reportsIdentical}, data after identical ${single.gc.stateAfterIdentical}; native report ${JSON.stringify(single.gc.reports[0]?.native)}`,
+    )
+  if (single.logoutAll)
+    console.log(
+      `logoutAll checks: ${JSON.stringify(single.logoutAll.checks[0])}; native script calls ${single.logoutAll.nativeScriptCalls[0]}, ${fmt(single.logoutAll.nativeScriptUsecPerCall[0], 0)} µs each`,
+    )
   console.log('\ngoals:')
-  for (const g of goalRows) console.log(`  ${g.met === null ? '?' : g.met ? 'met    ' : 'NOT met'}  ${g.goal}  (${typeof g.value === 'number' ? fmt(g.value, 3) : g.value})`)
+  for (const g of goalRows)
+    console.log(`  ${g.met === null ? '?' : g.met ? 'met    ' : 'NOT met'}  ${g.goal}  (${typeof g.value === 'number' ? fmt(g.value, 3) : g.value})`)
 }
 
 // ---------------------------------------------------------------- main
@@ -367,15 +459,20 @@ try {
       if (!wanted(group)) continue
       for (const impl of order) {
         const t = Date.now()
-        ;(result[impl] ??= {})[group] = await fn({ url: server.url, redis, impl, now })
+        result[impl] ??= {}
+        result[impl][group] = await fn({ url: server.url, redis, impl, now })
         console.error(`round ${round + 1}/${CFG.rounds} ${group} ${impl}: ${((Date.now() - t) / 1000).toFixed(1)} s`)
       }
     }
     if (wanted('noop')) {
       await redis.flushall()
       result.noop = await runChild(server.url, 'native', 'throughput', {
-        points: [1, 256].flatMap((inflight) => [{ op: 'noop', inflight }, { op: 'jsAsyncNoop', inflight }]),
-        warmupMs: CFG.warmupMs, durationMs: CFG.durationMs,
+        points: [1, 256].flatMap((inflight) => [
+          { op: 'noop', inflight },
+          { op: 'jsAsyncNoop', inflight },
+        ]),
+        warmupMs: CFG.warmupMs,
+        durationMs: CFG.durationMs,
       })
     }
     if (wanted('ceiling')) result.ceiling = await ceiling(redis, server.port, now)
@@ -393,8 +490,22 @@ const goalRows = goals(rows, single)
 printTable(rows, single, goalRows)
 const resultsDir = join(ROOT, 'bench/results')
 mkdirSync(resultsDir, { recursive: true })
-writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({
-  date: new Date().toISOString(), machine: machine(), config: CFG, command: 'npm run bench',
-  seconds: (Date.now() - started) / 1000, rows, ...single, goals: goalRows, rounds,
-}, null, 2))
+writeFileSync(
+  join(resultsDir, 'latest.json'),
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      machine: machine(),
+      config: CFG,
+      command: 'npm run bench',
+      seconds: (Date.now() - started) / 1000,
+      rows,
+      ...single,
+      goals: goalRows,
+      rounds,
+    },
+    null,
+    2,
+  ),
+)
 console.log(`\nwrote bench/results/latest.json (${((Date.now() - started) / 1000).toFixed(0)} s)`)

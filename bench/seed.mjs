@@ -10,8 +10,26 @@ const ridKey = (rid) => `${P}:rid:${rid}`
 const userKey = (u) => `${P}:user:${u}:rids`
 
 function sessionFields(userId, { status, absExpAt, now, deviceId = 'd1' }) {
-  return ['userId', userId, 'parentRid', '', 'createdAt', String(now), 'expAt', String(Math.min(absExpAt, now + 7 * 86400)),
-    'absExpAt', String(absExpAt), 'deviceId', deviceId, 'uaHash', 'ua', 'ipHash', 'ip', 'status', status]
+  return [
+    'userId',
+    userId,
+    'parentRid',
+    '',
+    'createdAt',
+    String(now),
+    'expAt',
+    String(Math.min(absExpAt, now + 7 * 86400)),
+    'absExpAt',
+    String(absExpAt),
+    'deviceId',
+    deviceId,
+    'uaHash',
+    'ua',
+    'ipHash',
+    'ip',
+    'status',
+    status,
+  ]
 }
 
 async function inBatches(redis, total, perBatch, add) {

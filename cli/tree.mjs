@@ -29,9 +29,7 @@ export function renderLineage(lineage, { color = false, now = Math.floor(Date.no
   const summary = Object.entries(counts)
     .map(([status, n]) => statusColor(status, c)(`${n} ${status}`))
     .join(', ')
-  const out = [
-    `${c.bold('Lineage')} of user ${c.cyan(lineage.userId)}: ${sessions.length} session${sessions.length === 1 ? '' : 's'} (${summary})`,
-  ]
+  const out = [`${c.bold('Lineage')} of user ${c.cyan(lineage.userId)}: ${sessions.length} session${sessions.length === 1 ? '' : 's'} (${summary})`]
   if (lineage.missingParent) {
     out.push(c.dim(`┄ older sessions gone (expired or collected); the oldest left has parent ${lineage.missingParent}`))
   }
@@ -57,7 +55,7 @@ export function renderLineage(lineage, { color = false, now = Math.floor(Date.no
     const marks = []
     if (s.rid === lineage.rid) marks.push(c.bold(c.blue('◀ inspected')))
     if (s.status === 'active' && next.length === 0) marks.push(c.bold(c.green('◀ active leaf')))
-    out.push(`${linePrefix}${paint(GLYPH[s.status] ?? '?')} ${s.rid}  ${paint(s.status)}${marks.length ? '  ' + marks.join('  ') : ''}`)
+    out.push(`${linePrefix}${paint(GLYPH[s.status] ?? '?')} ${s.rid}  ${paint(s.status)}${marks.length ? `  ${marks.join('  ')}` : ''}`)
     out.push(`${childPrefix}${next.length > 0 ? '│ ' : '  '} ${c.dim(details(s))}`)
     next.forEach((child, i) => {
       const last = i === next.length - 1

@@ -9,13 +9,32 @@ export const ACL_COMMANDS = {
   // again before a reload is retried); the commands they call, getRid's HGETALL and
   // gcOrphans' SCAN.
   store: [
-    '+fcall', '+function|load', '+evalsha', '+script|load', '+eval',
-    '+hgetall', '+hset', '+hmget', '+exists', '+del', '+expireat', '+pttl', '+time',
-    '+sadd', '+srem', '+smembers', '+sismember', '+scard', '+spop', '+get', '+set',
+    '+fcall',
+    '+function|load',
+    '+evalsha',
+    '+script|load',
+    '+eval',
+    '+hgetall',
+    '+hset',
+    '+hmget',
+    '+exists',
+    '+del',
+    '+expireat',
+    '+pttl',
+    '+time',
+    '+sadd',
+    '+srem',
+    '+smembers',
+    '+sismember',
+    '+scard',
+    '+spop',
+    '+get',
+    '+set',
     '+scan',
     // The server check at a connection's first use (version, and that no needed command
     // is renamed or disabled); refused, it is skipped, and the server logs the denial.
-    '+info', '+command|info',
+    '+info',
+    '+command|info',
   ],
   // listSessions, inspectLineage, keyspaceStats.
   operator: ['+type', '+memory|usage'],
