@@ -1,6 +1,6 @@
 // `npm run bench`: the original (@devcoons/redis-session-store 0.1.0 on ioredis) against
 // this package, each in its own child process, alternating, for BENCH_ROUNDS rounds, with
-// redis-benchmark's pipelined EVALSHA of the same scripts as the server's ceiling.
+// redis-benchmark running the same scripts, pipelined, as the server's ceiling.
 // Prints a table and writes bench/results/latest.json. See BENCHMARKS.md.
 //
 //   BENCH_QUICK=1          small sizes and short runs (a smoke run, ~1 minute)
@@ -96,11 +96,13 @@ function redisBenchmark(port, calls, keyspace, args) {
 
 // ---------------------------------------------------------------- groups
 
-const LAYOUT = ['auth:rid:', 'auth:user:', ':rids', 'auth:device:']
+// ARGV[1..5] of every script: the key layout and its mode (the original's, no options).
+const LAYOUT = ['auth:rid:', 'auth:user:', ':rids', 'auth:device:', 'standalone']
 
 /**
- * The server's ceiling: redis-benchmark (32 connections x 16 pipelined) running EVALSHA of
- * the exact script text the addon runs (lua/prelude.lua + lua/<op>.lua).
+ * The server's ceiling: redis-benchmark (32 connections x 16 pipelined) running the
+ * store's scripts as the store does (FCALL of its function library, or EVALSHA of the
+ * script text on a server without functions).
  *  issue:  a fresh random rid per call (success path), one user index, device key set.
  *  rotate: the success path too: parents are 600k seeded active sessions named the way
  *          __rand_int__ expands, children get a two-placeholder (collision-free) name;
@@ -108,13 +110,23 @@ const LAYOUT = ['auth:rid:', 'auth:user:', ':rids', 'auth:device:']
  *          failure path. The measured success share is reported.
  *  getRid: HGETALL of a random seeded session (what getRid sends).
  */
+/**
+ * How the store runs script `name` on this server: FCALL of its function when the store
+ * has loaded its function library here (the native child did, earlier in the round, on a
+ * server with functions; FLUSHALL keeps functions), else EVALSHA of the script's text.
+ */
+async function scriptCall(redis, name) {
+  const libraries = await redis.call('FUNCTION', 'LIST', 'LIBRARYNAME', 'rss_*').catch(() => [])
+  const library = libraries.map((entry) => entry[1]).find((lib) => /^rss_[0-9a-f]{12}$/.test(lib))
+  if (library) return ['FCALL', `${library}_${name}`]
+  return ['EVALSHA', await redis.script('LOAD', scriptText(name))]
+}
+
 async function ceiling(redis, port, now) {
   const absExpAt = now + 30 * 86400
   await redis.flushall()
-  const issueSha = await redis.script('LOAD', scriptText('issue'))
   const issue = redisBenchmark(port, CFG.ceilingIssueCalls, 1_000_000_000, [
-    'EVALSHA',
-    issueSha,
+    ...(await scriptCall(redis, 'issue')),
     '3',
     'auth:rid:i__rand_int____rand_int__',
     'auth:user:ceiling:rids',
@@ -131,11 +143,10 @@ async function ceiling(redis, port, now) {
 
   await redis.flushall()
   await seedRotateParents(redis, { count: CFG.ceilingRotateParents, now })
-  const rotateSha = await redis.script('LOAD', scriptText('rotate'))
+  const rotateCall = await scriptCall(redis, 'rotate')
   const before = await redis.dbsize()
   const rotate = redisBenchmark(port, CFG.ceilingRotateCalls, CFG.ceilingRotateParents, [
-    'EVALSHA',
-    rotateSha,
+    ...rotateCall,
     '2',
     'auth:rid:__rand_int__',
     'auth:rid:c__rand_int____rand_int__',
@@ -411,7 +422,7 @@ function printTable(rows, single, goalRows) {
   if (single.ceiling) {
     const c = single.ceiling
     console.log(
-      `\nceiling (redis-benchmark EVALSHA, ${CFG.ceilingClients} conns x ${CFG.ceilingPipeline} pipelined, median): ` +
+      `\nceiling (redis-benchmark, the store's scripts, ${CFG.ceilingClients} conns x ${CFG.ceilingPipeline} pipelined, median): ` +
         `issue ${fmt(c.issueCallsPerSec, 0)}/s, rotate ${fmt(c.rotateCallsPerSec, 0)}/s (${fmt(100 * c.rotateSuccessShare, 1)}% success path), HGETALL ${fmt(c.getRidCallsPerSec, 0)}/s`,
     )
   }

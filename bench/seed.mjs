@@ -93,7 +93,7 @@ export async function checkLogoutAll(redis, { userId, sessions }) {
 
 /** The exact text the addon runs for a script: lua/prelude.lua + lua/<name>.lua. */
 export function scriptText(name) {
-  return readFileSync(join(ROOT, 'lua/prelude.lua'), 'utf8') + readFileSync(join(ROOT, `lua/${name}.lua`), 'utf8')
+  return `${readFileSync(join(ROOT, 'lua/prelude.lua'), 'utf8')}\nbegin(KEYS, ARGV)\n${readFileSync(join(ROOT, `lua/${name}.lua`), 'utf8')}`
 }
 
 /**
