@@ -24,6 +24,9 @@ const admin = new Redis(server.url)
 after(() => admin.quit())
 const functions = await hasFunctions(admin)
 
+/** The rule a user of this server gets: with the functions addition where it has them. */
+const rule = (prefix, features = []) => aclRule(prefix, functions ? ['functions', ...features] : features)
+
 let users = 0
 /** A user with exactly `rule` (and a password); returns its name and a store URL. */
 async function userWith(rule) {
@@ -101,7 +104,7 @@ test('SCALING.md shows the rules this test applies', () => {
 })
 
 test('a user with exactly the store rule can do everything the store does, and the server denies it nothing', async () => {
-  const { name, url } = await userWith(aclRule('aclp'))
+  const { name, url } = await userWith(rule('aclp'))
   await exercise(url, 'aclp')
   assert.deepEqual(await denied(name), [])
   // Nothing outside the prefix: the rule is what confines the store.
@@ -111,23 +114,23 @@ test('a user with exactly the store rule can do everything the store does, and t
 })
 
 test('the operator views need the operator addition', async () => {
-  const full = await userWith(aclRule('aclo', ['operator']))
+  const full = await userWith(rule('aclo', ['operator']))
   await exercise(full.url, 'aclo', { operator: true })
   assert.deepEqual(await denied(full.name), [])
-  const base = await userWith(aclRule('aclb'))
+  const base = await userWith(rule('aclb'))
   await assert.rejects(exercise(base.url, 'aclb', { operator: true }), REFUSED)
 })
 
 test('the rule is minimal: without any one of its commands, something the store does fails', async () => {
   // With functions, the EVALSHA path is the fallback: the next test covers it.
-  const needed = [...ACL_COMMANDS.store, ...ACL_COMMANDS.operator].filter(
+  const needed = [...ACL_COMMANDS.store, ...ACL_COMMANDS.operator, ...(functions ? ACL_COMMANDS.functions : [])].filter(
     (c) => !RARE_PATH_COMMANDS.includes(c) && !(functions && EVALSHA_PATH_COMMANDS.includes(c)),
   )
   const notNeeded = []
   for (const [i, command] of needed.entries()) {
-    const rule = aclRule(`aclm${i}`, ['operator']).replace(` ${command}`, '')
-    assert.ok(!rule.split(' ').includes(command))
-    const { name, url } = await userWith(rule)
+    const withheld = rule(`aclm${i}`, ['operator']).replace(` ${command}`, '')
+    assert.ok(!withheld.split(' ').includes(command))
+    const { name, url } = await userWith(withheld)
     try {
       await exercise(url, `aclm${i}`, { operator: true })
       // The server check works without what it may not read, but the server logs it.
@@ -143,8 +146,8 @@ test('a user that may not use functions (a rule without +fcall or +function|load
   skip: !functions && 'the server has no functions',
 }, async () => {
   for (const [i, withheld] of ['+fcall', '+function|load'].entries()) {
-    const rule = aclRule(`aclf${i}`, ['operator']).replace(` ${withheld}`, '')
-    const { name, url } = await userWith(rule)
+    const withoutFunctions = rule(`aclf${i}`, ['operator']).replace(` ${withheld}`, '')
+    const { name, url } = await userWith(withoutFunctions)
     await exercise(url, `aclf${i}`, { operator: true })
     // One refusal, the first call's; the store does not ask again.
     const entries = await logEntries(name)
@@ -153,7 +156,7 @@ test('a user that may not use functions (a rule without +fcall or +function|load
       [[withheld === '+fcall' ? 'fcall' : 'function|load', 1]],
     )
     for (const [j, command] of EVALSHA_PATH_COMMANDS.entries()) {
-      const without = await userWith(rule.replace(` ${command}`, ''))
+      const without = await userWith(withoutFunctions.replace(` ${command}`, ''))
       await assert.rejects(exercise(without.url, `aclf${i}${j}`, { operator: true }), REFUSED, `${withheld} and ${command} withheld`)
     }
   }
@@ -163,10 +166,10 @@ test('replicated writes need the durability addition (WAIT)', async () => {
   // A server without replicas: with WAIT allowed the call is refused for want of an
   // acknowledgement; without it, for want of the permission.
   const durability = { replicas: 1, timeoutMs: 100 }
-  const allowed = await userWith(aclRule('acld', ['durability']))
+  const allowed = await userWith(rule('acld', ['durability']))
   await assert.rejects(storeFor(allowed.url, 'acld', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_NOT_REPLICATED')
   assert.deepEqual(await denied(allowed.name), [])
-  const refused = await userWith(aclRule('acln'))
+  const refused = await userWith(rule('acln'))
   await assert.rejects(
     storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }),
     (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message),

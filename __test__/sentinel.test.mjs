@@ -105,7 +105,8 @@ test('through Sentinel: issue, rotate and logout land on the primary, with the d
 test("through Sentinel with ACL users: the Sentinels' own user from cfg.sentinel, the data nodes' from url, each with only its documented rule", async () => {
   const d = await asked
   for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...SENTINEL_USER_RULE.split(' ')])
-  for (const node of d.nodes) await cli(node.port, ['ACL', 'SETUSER', 'sessions', 'on', '>store-secret', ...aclRule('snt', ['sentinel']).split(' ')], PASSWORD)
+  for (const node of d.nodes)
+    await cli(node.port, ['ACL', 'SETUSER', 'sessions', 'on', '>store-secret', ...aclRule('snt', ['sentinel', 'functions']).split(' ')], PASSWORD)
   const s = sentinelStore(d, {
     url: 'redis://sessions:store-secret@ignored.invalid:1',
     sentinel: { masterName: d.masterName, nodes: d.sentinelUrls, username: 'watcher', password: 'watch-secret' },

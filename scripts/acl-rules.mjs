@@ -3,14 +3,10 @@
 
 /** Commands by feature. `store` is every method (gcOrphans included); the others add to it. */
 export const ACL_COMMANDS = {
-  // The scripts: as a function library where the server has functions (FCALL; FUNCTION
-  // LOAD when the server does not have the library yet), else with EVALSHA (SCRIPT LOAD
-  // when the server does not have a script yet; EVAL when the script cache is flushed
-  // again before a reload is retried); the commands they call, getRid's HGETALL and
-  // gcOrphans' SCAN.
+  // The scripts (EVALSHA; SCRIPT LOAD when the server does not have them yet; EVAL when
+  // the script cache is flushed again before a reload is retried), the commands they
+  // call, getRid's HGETALL and gcOrphans' SCAN.
   store: [
-    '+fcall',
-    '+function|load',
     '+evalsha',
     '+script|load',
     '+eval',
@@ -36,6 +32,11 @@ export const ACL_COMMANDS = {
     '+info',
     '+command|info',
   ],
+  // Redis 7 and Valkey (a server with functions): the scripts as the store's function
+  // library (FCALL; FUNCTION LOAD when the server does not have it yet). Redis 6.2 refuses
+  // a rule naming these. Without them the store falls back to EVALSHA after the server
+  // logs one refusal.
+  functions: ['+fcall', '+function|load'],
   // listSessions, inspectLineage, keyspaceStats.
   operator: ['+type', '+memory|usage'],
   // cfg.durability.
@@ -58,7 +59,7 @@ export const SENTINEL_USER_RULE = 'resetkeys resetchannels &+switch-master -@all
 export const RARE_PATH_COMMANDS = ['+eval']
 
 /** The commands of the scripts' EVALSHA path: on a server with functions, the store uses
- * them only when it may not use functions (a user without +fcall or +function|load). */
+ * them only when it may not use functions (a user without the functions addition). */
 export const EVALSHA_PATH_COMMANDS = ['+evalsha', '+script|load']
 
 /** The ACL rule (the part after `ACL SETUSER name on >password`) for `prefix` and features. */
