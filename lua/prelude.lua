@@ -179,14 +179,17 @@ local function audit(event, user_id, key, device_id, reason, fields)
 end
 
 -- Adds a session to its user's index. The index's expiry only ever grows, so a
--- short-lived session never makes the index vanish before a longer one.
--- The index's expiry time is read as the server's clock plus PTTL (EXPIRETIME would
--- need Redis 7); an index without expiry keeps none.
+-- short-lived session never makes the index vanish before a longer one; an index without
+-- expiry keeps none. From Redis 7 (and on Valkey), which tell scripts their version,
+-- EXPIREAT ... GT moves the expiry only later; Redis 6.2 compares the server's clock plus
+-- PTTL itself.
 local function index_add(set_key, member, abs_exp_at)
   local ttl_ms = redis.call('PTTL', set_key) -- -2: no index yet; -1: one without expiry
   redis.call('SADD', set_key, member)
   if ttl_ms == -2 then
     redis.call('EXPIREAT', set_key, abs_exp_at)
+  elseif ttl_ms >= 0 and redis.REDIS_VERSION_NUM ~= nil then
+    redis.call('EXPIREAT', set_key, abs_exp_at, 'GT')
   elseif ttl_ms >= 0 then
     local clock = redis.call('TIME')
     local expires_at = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + ttl_ms) / 1000)

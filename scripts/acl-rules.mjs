@@ -58,6 +58,10 @@ export const SENTINEL_USER_RULE = 'resetkeys resetchannels &+switch-master -@all
 /** The commands that only a rare path needs, which a test cannot provoke on demand. */
 export const RARE_PATH_COMMANDS = ['+eval']
 
+/** Commands only a server older than Redis 7 needs (TIME, for the index expiry check that
+ * Redis 7 does with EXPIREAT ... GT), unless audit is on (its entries read the clock). */
+export const BEFORE_REDIS_7_COMMANDS = ['+time']
+
 /** The commands of the scripts' EVALSHA path: on a server with functions, the store uses
  * them only when it may not use functions (a user without the functions addition). */
 export const EVALSHA_PATH_COMMANDS = ['+evalsha', '+script|load']
