@@ -1,68 +1,41 @@
-//! Garbage collection: streams the keyspace with SCAN and cleans each page with one
-//! script call, so memory stays bounded and the server is never blocked for long.
+//! Garbage collection (`gcOrphans`): streams the keyspace with SCAN and cleans each page
+//! with one script call, so memory stays bounded and the server is never blocked for long.
 
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::FromRedisValue;
 
-use crate::connection::{Link, Node};
 use crate::error::Result;
 use crate::input::GcOptions;
+use crate::scan::ScanPages;
 use crate::scripts::{self, StoreScript};
-use crate::store::{GcReport, SessionStore};
+use crate::store::SessionStore;
 
-/// Keys asked of SCAN per page.
-const SCAN_PAGE: u32 = 1_000;
-
-/// The pages of one SCAN over keys of one type matching a pattern, node after node (on
-/// a cluster, every primary; SCAN only sees the keys of the node it runs on).
-pub(crate) struct ScanPages<'a> {
-    store: &'a SessionStore,
-    link: Link,
-    nodes: Vec<Node>,
-    pattern: String,
-    key_type: &'static str,
-    cursor: Option<u64>,
+/// What a gc run did (or, in a dry run, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub scanned_user_sets: u64,
+    pub scanned_rids: u64,
+    pub removed_from_sets: u64,
+    pub added_to_sets: u64,
+    pub deleted_rid_hashes: u64,
+    pub dry_run: bool,
 }
 
-impl<'a> ScanPages<'a> {
-    pub(crate) async fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
-        let mut link = store.connection().await?;
-        let mut nodes = link.primaries().await.map_err(|e| store.error(e))?;
-        nodes.reverse(); // taken from the back
-        Ok(ScanPages { store, link, nodes, pattern, key_type, cursor: Some(0) })
+impl SessionStore {
+    pub async fn gc_orphans(&self, options: GcOptions) -> Result<GcReport> {
+        self.gc_orphans_with_progress(options, &mut |_| {}).await
     }
 
-    /// The node the pages come from now.
-    pub(crate) fn node(&self) -> Option<&Node> {
-        self.nodes.last()
-    }
-
-    /// The next page (possibly empty), or `None` once every node was scanned.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<String>>> {
-        loop {
-            let Some(node) = self.nodes.last() else { return Ok(None) };
-            let Some(cursor) = self.cursor else {
-                self.nodes.pop();
-                self.cursor = Some(0);
-                continue;
-            };
-            let command = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&self.pattern)
-                .arg("COUNT")
-                .arg(SCAN_PAGE)
-                .arg("TYPE")
-                .arg(self.key_type)
-                .clone();
-            let reply = self.link.on_node(node, &command).await.map_err(|e| self.store.error(e))?;
-            let (next, keys): (u64, Vec<String>) =
-                FromRedisValue::from_redis_value(reply).map_err(|e| self.store.error(e.into()))?;
-            self.cursor = (next != 0).then_some(next);
-            return Ok(Some(keys));
-        }
+    /// `gc_orphans`, calling `progress` with the running totals after each SCAN page (for
+    /// an operator's progress line on a large keyspace).
+    pub async fn gc_orphans_with_progress(
+        &self,
+        options: GcOptions,
+        progress: &mut (dyn FnMut(&GcReport) + Send),
+    ) -> Result<GcReport> {
+        collect(self, options, progress).await
     }
 }
 
@@ -70,7 +43,7 @@ impl<'a> ScanPages<'a> {
 /// per slot (a script's keys must share one), sent together. `declare` adds the keys a
 /// script will also touch for a key of the page (cluster layout only); the script's
 /// last argument is how many page keys lead its KEYS. `writes` is false for a dry run.
-pub(crate) async fn run_per_slot<T: FromRedisValue>(
+async fn run_per_slot<T: FromRedisValue>(
     store: &SessionStore,
     script: &StoreScript,
     keys: &[String],
@@ -98,20 +71,17 @@ pub(crate) async fn run_per_slot<T: FromRedisValue>(
     futures_util::future::try_join_all(calls).await
 }
 
-pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcReport> {
-    run_observed(store, options, &mut |_| {}).await
-}
-
-/// [`run`], calling `progress` with the running totals after each SCAN page (for an
-/// operator's progress line on a large keyspace).
-pub(crate) async fn run_observed(
+async fn collect(
     store: &SessionStore,
     options: GcOptions,
     progress: &mut (dyn FnMut(&GcReport) + Send),
 ) -> Result<GcReport> {
     let dry_run = if options.dry_run { "1" } else { "0" };
     let writes = !options.dry_run;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+    let now = options
+        .now
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+        .to_string();
     let grace = options.grace_seconds.to_string();
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
 

@@ -57,7 +57,7 @@ scripts! {
     // The gc scripts write unless given dry run; gc says which (see `gc::run_per_slot`).
     GC_INDEX => "gc_index.lua", writes;
     GC_RIDS => "gc_rids.lua", writes;
-    ADMIN_LOAD => "admin_load.lua", reads;
+    LOAD_HASHES => "load_hashes.lua", reads;
     LIST_SESSIONS => "list_sessions.lua", reads, walks_lineage;
     IMPORT_SESSION => "import_session.lua", writes;
 }
