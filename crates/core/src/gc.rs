@@ -1,16 +1,25 @@
 //! Garbage collection (`gcOrphans`): streams the keyspace with SCAN and cleans each page
-//! with one script call, so memory stays bounded and the server is never blocked for long.
+//! with one script call (one per slot on a cluster), so memory stays bounded and the server
+//! is never blocked for long.
 
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use redis::FromRedisValue;
 
 use crate::error::Result;
 use crate::input::GcOptions;
+use crate::keys::hash_tag;
 use crate::scan::ScanPages;
 use crate::scripts::{self, StoreScript};
 use crate::store::SessionStore;
+
+/// Rid keys the keyspace pass keeps for the rid step (~100 bytes each): past this many,
+/// the rid step scans the keyspace again instead, so memory stays bounded.
+const REMEMBERED_RIDS_MAX: usize = 250_000;
+/// Rid keys per `gc_rids` call (the size of a SCAN page).
+const RID_BATCH: usize = 1_000;
 
 /// What a gc run did (or, in a dry run, would do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,53 +93,88 @@ async fn collect(
         .to_string();
     let grace = options.grace_seconds.to_string();
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
-
-    // 1) Index members whose rid hash is gone.
-    each_page(
-        ScanPages::new(store, store.layout().user_key_pattern(), "set").await?,
-        |keys| async move {
-            let removed = run_per_slot::<u64>(store, &scripts::GC_INDEX, &keys, |_| None, &[dry_run], writes).await?;
-            Ok(removed.into_iter().sum::<u64>())
-        },
-        |scanned, removed| {
-            report.scanned_user_sets += scanned;
-            report.removed_from_sets += removed;
-            progress(&report);
-        },
-    )
-    .await?;
-
-    // 2) Rid hashes: delete garbage, re-index active sessions.
-    let (now, grace) = (now.as_str(), grace.as_str());
     let layout = store.layout();
-    let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
+
+    // 1) One pass over the keys under the prefix: index members whose rid hash is gone
+    // are removed page by page, and the rid keys are remembered for step 2, so the
+    // keyspace (other applications' keys included) is walked once, not twice.
+    let mut remembered: Option<Vec<String>> = Some(Vec::new());
     each_page(
-        ScanPages::new(store, layout.rid_key_pattern(), "hash").await?,
+        ScanPages::new(store, layout.key_pattern(), None).await?,
         |keys| async move {
-            let outcomes =
-                run_per_slot::<(u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run], writes)
-                    .await?;
-            Ok(outcomes.into_iter().fold((0, 0), |(d, a), (deleted, added)| (d + deleted, a + added)))
+            let (indexes, rids): (Vec<String>, Vec<String>) = keys
+                .into_iter()
+                .filter(|k| layout.is_user_key(k) || layout.is_rid_key(k))
+                .partition(|k| layout.is_user_key(k));
+            let outcomes = if indexes.is_empty() {
+                Vec::new()
+            } else {
+                run_per_slot::<(u64, u64)>(store, &scripts::GC_INDEX, &indexes, |_| None, &[dry_run], writes).await?
+            };
+            Ok((sum_pairs(outcomes), rids))
         },
-        |scanned, (deleted, added)| {
-            report.scanned_rids += scanned;
-            report.deleted_rid_hashes += deleted;
-            report.added_to_sets += added;
+        |((removed, seen), rids)| {
+            report.scanned_user_sets += seen;
+            report.removed_from_sets += removed;
+            remembered = remembered
+                .take()
+                .map(|mut kept| {
+                    kept.extend(rids);
+                    kept
+                })
+                .filter(|kept| kept.len() <= REMEMBERED_RIDS_MAX);
             progress(&report);
         },
     )
     .await?;
+
+    // 2) Rid hashes: delete garbage, re-index active sessions. From the keys remembered,
+    // or, when there were too many to keep, from a second SCAN.
+    let (now, grace) = (now.as_str(), grace.as_str());
+    let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
+    let clean = |keys: Vec<String>| async move {
+        let outcomes =
+            run_per_slot::<(u64, u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run], writes)
+                .await?;
+        Ok(outcomes.into_iter().fold((0, 0, 0), |(d, a, s), (deleted, added, seen)| (d + deleted, a + added, s + seen)))
+    };
+    let mut apply = |(deleted, added, seen): (u64, u64, u64)| {
+        report.scanned_rids += seen;
+        report.deleted_rid_hashes += deleted;
+        report.added_to_sets += added;
+        progress(&report);
+    };
+    match remembered {
+        Some(mut keys) => {
+            // A cluster's script calls go one per slot: keys of one slot side by side
+            // share calls.
+            if layout.is_cluster() {
+                keys.sort_unstable_by(|a, b| hash_tag(a).cmp(hash_tag(b)));
+            }
+            let batches: Vec<Vec<String>> = keys.chunks(RID_BATCH).map(<[String]>::to_vec).collect();
+            drop(keys);
+            let mut outcomes = futures_util::stream::iter(batches.into_iter().map(clean)).buffered(2);
+            while let Some(outcome) = outcomes.next().await {
+                apply(outcome?);
+            }
+        }
+        None => each_page(ScanPages::new(store, layout.rid_key_pattern(), "hash").await?, clean, apply).await?,
+    }
     Ok(report)
 }
 
-/// Cleans every non-empty page of a scan with `clean` (one script call per page) and
-/// folds each outcome into the report with `apply(keys in the page, outcome)`. The next
-/// page is asked for together with the current page's script, so the server runs them
-/// back to back (script first, as before) instead of waiting a round trip in between.
+fn sum_pairs(pairs: Vec<(u64, u64)>) -> (u64, u64) {
+    pairs.into_iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+}
+
+/// Cleans every non-empty page of a scan with `clean` (one script call per page, or per
+/// slot on a cluster) and folds each outcome into the report with `apply`. The next page
+/// is asked for together with the current page's script, so the server runs them back to
+/// back (script first, as before) instead of waiting a round trip in between.
 async fn each_page<T, Fut>(
     mut pages: ScanPages<'_>,
     clean: impl Fn(Vec<String>) -> Fut,
-    mut apply: impl FnMut(u64, T),
+    mut apply: impl FnMut(T),
 ) -> Result<()>
 where
     Fut: Future<Output = Result<T>>,
@@ -141,9 +185,8 @@ where
             page = pages.next().await?;
             continue;
         }
-        let scanned = keys.len() as u64;
         let (outcome, next) = futures_util::future::join(clean(keys), pages.next()).await;
-        apply(scanned, outcome?);
+        apply(outcome?);
         page = next?;
     }
     Ok(())

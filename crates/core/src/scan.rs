@@ -10,19 +10,24 @@ use crate::store::SessionStore;
 /// Keys asked of SCAN per page.
 const SCAN_PAGE: u32 = 1_000;
 
-/// The pages of one SCAN over keys of one type matching a pattern, node after node (on
-/// a cluster, every primary; SCAN only sees the keys of the node it runs on).
+/// The pages of one SCAN over the keys matching a pattern (of one type, when given), node
+/// after node (on a cluster, every primary; SCAN only sees the keys of the node it runs on).
 pub(crate) struct ScanPages<'a> {
     store: &'a SessionStore,
     link: Link,
     nodes: Vec<Node>,
     pattern: String,
-    key_type: &'static str,
+    key_type: Option<&'static str>,
     cursor: Option<u64>,
 }
 
 impl<'a> ScanPages<'a> {
-    pub(crate) async fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
+    pub(crate) async fn new(
+        store: &'a SessionStore,
+        pattern: String,
+        key_type: impl Into<Option<&'static str>>,
+    ) -> Result<Self> {
+        let key_type = key_type.into();
         let mut link = store.connection().await?;
         let mut nodes = link.primaries().await.map_err(|e| store.error(e))?;
         nodes.reverse(); // taken from the back
@@ -43,15 +48,11 @@ impl<'a> ScanPages<'a> {
                 self.cursor = Some(0);
                 continue;
             };
-            let command = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&self.pattern)
-                .arg("COUNT")
-                .arg(SCAN_PAGE)
-                .arg("TYPE")
-                .arg(self.key_type)
-                .clone();
+            let mut command = redis::cmd("SCAN");
+            command.arg(cursor).arg("MATCH").arg(&self.pattern).arg("COUNT").arg(SCAN_PAGE);
+            if let Some(key_type) = self.key_type {
+                command.arg("TYPE").arg(key_type);
+            }
             let reply = self.link.on_node(node, &command).await.map_err(|e| self.store.error(e))?;
             let (next, keys): (u64, Vec<String>) =
                 FromRedisValue::from_redis_value(reply).map_err(|e| self.store.error(e.into()))?;

@@ -386,6 +386,26 @@ async fn gc_reports_progress_after_each_page() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn gc_passes_over_keys_of_another_type_or_outside_its_key_kinds() {
+    let (s, p) = store("gc-types");
+    let t = now();
+    let live = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let mut r = redis().await;
+    let string_index = s.layout().user_key("odd");
+    let set_rid = s.layout().rid_key(&rid_named(&s, "odd", "r"));
+    let _: () = r.set(&string_index, "not an index").await.unwrap();
+    let _: () = r.sadd(&set_rid, "not a session").await.unwrap();
+    let _: () = r.hset(format!("{p}:other:{{x}}"), "userId", "").await.unwrap();
+    let _: () = r.hset(format!("{p}-other:rid:{{x}}"), "userId", "").await.unwrap();
+    let report = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!((report.scanned_user_sets, report.scanned_rids), (1, 1));
+    assert_eq!((report.removed_from_sets, report.deleted_rid_hashes, report.added_to_sets), (0, 0, 0));
+    assert_eq!(r.get::<_, String>(&string_index).await.unwrap(), "not an index");
+    assert!(r.sismember::<_, _, bool>(&set_rid, "not a session").await.unwrap());
+    assert_eq!(s.scan_rids("u").await.unwrap(), [live]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn gc_escapes_glob_characters_in_the_prefix() {
     let prefix = format!("{}*[x]?", common::unique_prefix("glob"));
     let s = SessionStore::new(common::config(&prefix, vec![]));
