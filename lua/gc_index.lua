@@ -7,12 +7,12 @@
 local dry_run = ARGV[6] == '1'
 local indexes, seen = {}, 0
 for i = 1, tonumber(ARGV[7]) do
-  local members = {}
-  if redis.call('TYPE', KEYS[i]).ok == 'set' then
-    members = redis.call('SMEMBERS', KEYS[i])
-    for _, member in ipairs(members) do declared(member) end
-    seen = seen + 1
-  end
+  -- A set has at least one member: an empty reply is a key gone by now. pcall: a key of
+  -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
+  local members = redis.pcall('SMEMBERS', KEYS[i])
+  if members.err ~= nil then members = {} end
+  if #members > 0 then seen = seen + 1 end
+  for _, member in ipairs(members) do declared(member) end
   indexes[i] = members
 end
 local need = need_reply()

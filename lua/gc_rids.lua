@@ -10,9 +10,12 @@
 local now, grace, dry_run = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
 local hashes, seen = {}, 0
 for i = 1, tonumber(ARGV[9]) do
+  -- A hash has at least one field: an empty reply is a key gone by now. pcall: a key of
+  -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
+  local flat = redis.pcall('HGETALL', KEYS[i])
   local h = false
-  if redis.call('TYPE', KEYS[i]).ok == 'hash' then
-    h = load_hash(KEYS[i])
+  if flat.err == nil and #flat > 0 then
+    h = hash_table(flat)
     if h.userId ~= nil and h.userId ~= '' then declared(user_key(h.userId)) end
     seen = seen + 1
   end
