@@ -18,8 +18,8 @@ use crate::store::SessionStore;
 /// Rid keys the keyspace pass keeps for the rid step (~100 bytes each): past this many,
 /// the rid step scans the keyspace again instead, so memory stays bounded.
 const REMEMBERED_RIDS_MAX: usize = 250_000;
-/// Rid keys per `gc_rids` call (the size of a SCAN page).
-const RID_BATCH: usize = 1_000;
+/// Keys per gc script call: bounds how long one call holds the server.
+const GC_BATCH: usize = 1_000;
 
 /// What a gc run did (or, in a dry run, would do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,8 +48,8 @@ impl SessionStore {
     }
 }
 
-/// Runs a script over a page of keys: one call for the page, or on a cluster one call
-/// per slot (a script's keys must share one), sent together. `declare` adds the keys a
+/// Runs a script over a page of keys: one call per [`GC_BATCH`] keys of the page, and on a
+/// cluster per slot (a script's keys must share one), sent together. `declare` adds the keys a
 /// script will also touch for a key of the page (cluster layout only); the script's
 /// last argument is how many page keys lead its KEYS. `writes` is false for a dry run.
 async fn run_per_slot<T: FromRedisValue>(
@@ -61,11 +61,12 @@ async fn run_per_slot<T: FromRedisValue>(
     writes: bool,
 ) -> Result<Vec<T>> {
     let groups = store.layout().group_by_slot(keys.iter().map(String::as_str), |key| key.to_string());
-    let calls = groups.into_iter().map(|group| {
+    let batches = groups.iter().flat_map(|group| group.chunks(GC_BATCH));
+    let calls = batches.map(|group| {
         let count = group.len().to_string();
         let mut declared: Vec<String> = Vec::new();
         if store.layout().is_cluster() {
-            for key in &group {
+            for key in group {
                 if let Some(extra) = declare(key).filter(|k| !declared.contains(k)) {
                     declared.push(extra);
                 }
@@ -151,7 +152,7 @@ async fn collect(
             if layout.is_cluster() {
                 keys.sort_unstable_by(|a, b| hash_tag(a).cmp(hash_tag(b)));
             }
-            let batches: Vec<Vec<String>> = keys.chunks(RID_BATCH).map(<[String]>::to_vec).collect();
+            let batches: Vec<Vec<String>> = keys.chunks(GC_BATCH).map(<[String]>::to_vec).collect();
             drop(keys);
             let mut outcomes = futures_util::stream::iter(batches.into_iter().map(clean)).buffered(2);
             while let Some(outcome) = outcomes.next().await {
