@@ -7,7 +7,9 @@
 //   BENCH_ROUNDS=n         rounds (default 3)
 //   BENCH_MIXED_CALLS=n    calls of the mixed run (default 1,000,000; quick 20,000)
 //   BENCH_GC_KEYS=n        rid keys of the gcOrphans run (default 100,000; quick 10,000)
-//   BENCH_ONLY=a,b         only these groups: throughput,server,noop,ceiling,gc,logoutAll,mixed
+//   BENCH_OTHER_KEYS=n     other applications' keys next to them in the gcShared run
+//                          (default 1,000,000; quick 100,000)
+//   BENCH_ONLY=a,b         only these groups: throughput,server,noop,ceiling,gc,gcShared,logoutAll,mixed
 
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
@@ -30,6 +32,7 @@ const CFG = {
   durationMs: QUICK ? 500 : 2000,
   gcKeys: int('BENCH_GC_KEYS', QUICK ? 10_000 : 100_000),
   gcUsers: QUICK ? 100 : 1000,
+  gcOtherKeys: int('BENCH_OTHER_KEYS', QUICK ? 100_000 : 1_000_000),
   logoutAllSessions: QUICK ? 2_000 : 10_000,
   mixedCalls: int('BENCH_MIXED_CALLS', QUICK ? 20_000 : 1_000_000),
   mixedInflight: 256,
@@ -206,6 +209,14 @@ const GROUPS = {
     const run = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
     return { ...run, seeded, digestAfter: await redis.call('DEBUG', 'DIGEST'), dbsizeAfter: await redis.dbsize() }
   },
+  /** gc's data again, in a Redis shared with another application's keys (strings). */
+  async gcShared({ url, redis, impl, now }) {
+    await redis.flushall()
+    await redis.call('DEBUG', 'POPULATE', CFG.gcOtherKeys, 'other-app', 64)
+    const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
+    const run = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
+    return { ...run, seeded, digestAfter: await redis.call('DEBUG', 'DIGEST'), dbsizeAfter: await redis.dbsize() }
+  },
   async logoutAll({ url, redis, impl, now }) {
     const userId = 'big-user'
     await redis.flushall()
@@ -278,6 +289,12 @@ function summarize(rounds) {
     rows.push(row('gcOrphans RSS growth (peak)', 'MiB', rounds, (r, i) => r[i]?.gc?.rssPeakDeltaMB, { better: 'lower' }))
     rows.push(row('gcOrphans longest server command', 'ms', rounds, (r, i) => r[i]?.gc?.slowlog.maxMs, { better: 'lower', digits: 2 }))
   }
+  if (rounds.some((r) => r.native?.gcShared)) {
+    const shared = `gcOrphans ${CFG.gcKeys} keys + ${CFG.gcOtherKeys} other keys`
+    rows.push(row(`${shared} time`, 'ms', rounds, (r, i) => r[i]?.gcShared?.ms, { better: 'lower', digits: 0 }))
+    rows.push(row(`${shared} / alone`, 'x', rounds, (r, i) => r[i]?.gcShared?.ms / r[i]?.gc?.ms, { better: 'lower', digits: 2 }))
+    rows.push(row(`${shared} longest server command`, 'ms', rounds, (r, i) => r[i]?.gcShared?.slowlog.maxMs, { better: 'lower', digits: 2 }))
+  }
   if (rounds.some((r) => r.native?.logoutAll)) {
     rows.push(row(`logoutAll ${CFG.logoutAllSessions} sessions time`, 'ms', rounds, (r, i) => r[i]?.logoutAll?.ms, { better: 'lower' }))
     rows.push(row('logoutAll longest server command', 'ms', rounds, (r, i) => r[i]?.logoutAll?.slowlog.maxMs, { better: 'lower', digits: 2 }))
@@ -339,16 +356,17 @@ function singleStats(rounds) {
       ]),
     )
   }
-  if (rounds.some((r) => r.native?.gc)) {
-    const fields = ['scannedUserSets', 'scannedRids', 'removedFromSets', 'addedToSets', 'deletedRidHashes']
-    const same = (a, b) => fields.every((f) => a[f] === b[f])
-    const pairs = rounds.filter((r) => r.original?.gc && r.native?.gc)
-    out.gc = {
-      reportsIdentical: pairs.every((r) => same(r.original.gc.report, r.native.gc.report)),
-      stateAfterIdentical: pairs.every((r) => r.original.gc.digestAfter === r.native.gc.digestAfter),
-      reports: pairs.map((r) => ({ original: r.original.gc.report, native: r.native.gc.report })),
-      nativeScriptsOver1ms: pairs.map((r) => r.native.gc.slowlog.scriptsOver1ms),
-      nativeScriptUsecPerCall: pairs.map((r) => r.native.gc.evalsha?.usecPerCall),
+  const fields = ['scannedUserSets', 'scannedRids', 'removedFromSets', 'addedToSets', 'deletedRidHashes']
+  const same = (a, b) => fields.every((f) => a[f] === b[f])
+  for (const group of ['gc', 'gcShared']) {
+    if (!rounds.some((r) => r.native?.[group])) continue
+    const pairs = rounds.filter((r) => r.original?.[group] && r.native?.[group])
+    out[group] = {
+      reportsIdentical: pairs.every((r) => same(r.original[group].report, r.native[group].report)),
+      stateAfterIdentical: pairs.every((r) => r.original[group].digestAfter === r.native[group].digestAfter),
+      reports: pairs.map((r) => ({ original: r.original[group].report, native: r.native[group].report })),
+      nativeScriptsOver1ms: pairs.map((r) => r.native[group].slowlog.scriptsOver1ms),
+      nativeScriptUsecPerCall: pairs.map((r) => r.native[group].evalsha?.usecPerCall),
     }
   }
   if (rounds.some((r) => r.native?.logoutAll)) {
@@ -383,6 +401,8 @@ const GOALS = [
   ['issueInitial @256 share of ceiling', 'native', '>=', 80],
   ['verifyAndRotateRefresh @256 share of ceiling', 'native', '>=', 80],
   [`gcOrphans ${CFG.gcKeys} keys time`, 'ratio', '<=', 1 / 20],
+  [`gcOrphans ${CFG.gcKeys} keys + ${CFG.gcOtherKeys} other keys time`, 'ratio', '<=', 1 / 20],
+  [`gcOrphans ${CFG.gcKeys} keys + ${CFG.gcOtherKeys} other keys / alone`, 'native', '<=', 1.3],
   [`logoutAll ${CFG.logoutAllSessions} sessions time`, 'ratio', '<=', 1 / 3],
   ['mixed RSS end / after warm-up', 'native', '<=', 1.1],
 ]
@@ -398,12 +418,13 @@ function goals(rows, single) {
     const wall = single.noop['native noop @1']?.usPerCall
     out.push({ goal: 'napi boundary (noop) @1 wall µs/call <= 15', value: wall, met: Number.isFinite(wall) ? wall <= 15 : null })
   }
-  if (single.gc)
-    out.push({
-      goal: 'gcOrphans reports and resulting data identical',
-      value: single.gc.reportsIdentical && single.gc.stateAfterIdentical,
-      met: single.gc.reportsIdentical && single.gc.stateAfterIdentical,
-    })
+  for (const [group, what] of [
+    ['gc', ''],
+    ['gcShared', ' (with other keys)'],
+  ]) {
+    const same = single[group]?.reportsIdentical && single[group].stateAfterIdentical
+    if (single[group]) out.push({ goal: `gcOrphans reports and resulting data identical${what}`, value: same, met: same })
+  }
   return out
 }
 
@@ -431,10 +452,13 @@ function printTable(rows, single, goalRows) {
     for (const [k, v] of Object.entries(single.noop))
       console.log(`  ${k.padEnd(18)} ${fmt(v.usPerCall, 2)} µs/call wall, ${fmt(v.cpuUsPerCall, 2)} µs/call CPU`)
   }
-  if (single.gc)
-    console.log(
-      `\ngcOrphans: reports identical ${single.gc.reportsIdentical}, data after identical ${single.gc.stateAfterIdentical}; native report ${JSON.stringify(single.gc.reports[0]?.native)}`,
-    )
+  for (const group of ['gc', 'gcShared']) {
+    const g = single[group]
+    if (g)
+      console.log(
+        `\n${group}: reports identical ${g.reportsIdentical}, data after identical ${g.stateAfterIdentical}; native report ${JSON.stringify(g.reports[0]?.native)}`,
+      )
+  }
   if (single.logoutAll)
     console.log(
       `logoutAll checks: ${JSON.stringify(single.logoutAll.checks[0])}; native script calls ${single.logoutAll.nativeScriptCalls[0]}, ${fmt(single.logoutAll.nativeScriptUsecPerCall[0], 0)} µs each`,

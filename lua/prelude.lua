@@ -140,13 +140,15 @@ local function may_end_session(user_id, device_id)
   return may_audit(user_id) and ok
 end
 
--- A hash as a Lua table; an empty table when the key is missing.
-local function load_hash(key)
-  local flat = redis.call('HGETALL', key)
+-- An HGETALL reply as a Lua table.
+local function hash_table(flat)
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
+
+-- A hash as a Lua table; an empty table when the key is missing.
+local function load_hash(key) return hash_table(redis.call('HGETALL', key)) end
 
 -- A stored epoch-seconds field as a whole number (the original reads them with
 -- JavaScript's Number(): "" is 0, anything unparsable is treated as 0 too). Clamped to

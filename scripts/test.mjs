@@ -40,7 +40,7 @@ const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'ins
 const TOPOLOGY_AWARE = ['store', 'admin', 'reliability-input', 'reliability-races', 'hardening'].map(file)
 const CLUSTER_ONLY = ['cluster', 'cluster-migration', 'cluster-tls', 'tls-client-cert'].map(file)
 /** The Rust test binaries that follow REDIS_TOPOLOGY. */
-const TOPOLOGY_AWARE_RUST = ['store', 'admin', 'hardening']
+const TOPOLOGY_AWARE_RUST = ['store', 'views', 'hardening']
 
 /** A single server of one kind on a free loopback port. */
 function standalone(kind, { reduced }) {

@@ -10,11 +10,11 @@ use napi::bindgen_prelude::*;
 use napi::{sys, JsValue, ValueType};
 use napi_derive::napi;
 use session_store_core::input::{self, Arg};
-use session_store_core::{store, SessionStore, StoreConfig, StoreError};
+use session_store_core::{gc, store, SessionStore, StoreConfig, StoreError};
 
 mod settle;
 
-mod admin;
+mod views;
 
 /// Worker threads of the addon's Tokio runtime. The work per call is small (build a
 /// command, hand it to the one multiplexed connection, parse the reply), so one worker
@@ -225,11 +225,11 @@ fn refresh_issue(issue: store::RefreshIssue) -> RefreshIssue {
     RefreshIssue { rid: issue.rid, abs_exp: issue.abs_exp as f64 }
 }
 
-fn rotate_result(rotated: store::Rotated) -> RotateResult {
+fn rotate_result(rotated: store::RotateResult) -> RotateResult {
     RotateResult { user_id: rotated.user_id, new_rid: refresh_issue(rotated.new_rid) }
 }
 
-pub(crate) fn gc_report(r: store::GcReport) -> GcReport {
+pub(crate) fn gc_report(r: gc::GcReport) -> GcReport {
     GcReport {
         scanned_user_sets: r.scanned_user_sets as f64,
         scanned_rids: r.scanned_rids as f64,

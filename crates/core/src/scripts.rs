@@ -117,7 +117,7 @@ scripts! {
     // The gc scripts write unless given dry run; gc says which (see `gc::run_per_slot`).
     GC_INDEX => "gc_index", writes;
     GC_RIDS => "gc_rids", writes;
-    ADMIN_LOAD => "admin_load", reads;
+    LOAD_HASHES => "load_hashes", reads;
     LIST_SESSIONS => "list_sessions", reads, walks_lineage;
     INSPECT_LINEAGE => "inspect_lineage", reads, walks_lineage;
     IMPORT_SESSION => "import_session", writes;
@@ -140,6 +140,9 @@ mod tests {
         assert_eq!(ROTATE.function, format!("{}_rotate", LIBRARY.name));
         assert!(LIBRARY.code.starts_with(&format!("#!lua name={}\n", LIBRARY.name)));
         assert_eq!(LIBRARY.code.matches("redis.register_function").count(), BODIES.len());
-        assert_eq!(LIBRARY.code.matches("flags = { 'no-writes' }").count(), BODIES.iter().filter(|b| !b.writes).count());
+        assert_eq!(
+            LIBRARY.code.matches("flags = { 'no-writes' }").count(),
+            BODIES.iter().filter(|b| !b.writes).count()
+        );
     }
 }

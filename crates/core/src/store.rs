@@ -10,7 +10,7 @@ use redis::{FromRedisValue, Value};
 use crate::config::StoreConfig;
 use crate::connection::Link;
 use crate::error::{Result, StoreError};
-use crate::input::{GcOptions, IssueInput, RotateInput};
+use crate::input::{IssueInput, RotateInput};
 use crate::keys::{hash_tag, KeyLayout};
 use crate::scripts::{self, StoreScript};
 
@@ -34,19 +34,9 @@ pub struct RefreshIssue {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotated {
+pub struct RotateResult {
     pub user_id: String,
     pub new_rid: RefreshIssue,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GcReport {
-    pub scanned_user_sets: u64,
-    pub scanned_rids: u64,
-    pub removed_from_sets: u64,
-    pub added_to_sets: u64,
-    pub deleted_rid_hashes: u64,
-    pub dry_run: bool,
 }
 
 enum Connection {
@@ -366,7 +356,7 @@ impl SessionStore {
         Ok(tag.map(|tag| KeyLayout::moved_rid(&tag, rid)))
     }
 
-    pub async fn verify_and_rotate_refresh(&self, mut input: RotateInput) -> Result<Rotated> {
+    pub async fn verify_and_rotate_refresh(&self, mut input: RotateInput) -> Result<RotateResult> {
         input.rid = self.resolve_rid(&input.rid).await?.ok_or(StoreError::NotFound)?;
         let child = self.layout.child_rid(&input.rid);
         let b = &input.binding;
@@ -402,13 +392,13 @@ impl SessionStore {
             [ok, user_id, abs_exp] if ok == "OK" => {
                 let abs_exp =
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
-                Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
+                Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
             }
             // Within reuseGraceSeconds: the child the first rotation issued.
             [ok, user_id, abs_exp, issued] if ok == "OK" => {
                 let abs_exp =
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
-                Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: issued.clone(), abs_exp } })
+                Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid: issued.clone(), abs_exp } })
             }
             [not_found] if not_found == "not_found" => Err(StoreError::NotFound),
             [expired] if expired == "expired_abs" => Err(StoreError::ExpiredAbs),
@@ -513,10 +503,6 @@ impl SessionStore {
     /// The bare rids of the user's active sessions.
     pub async fn scan_rids(&self, user_id: &str) -> Result<Vec<String>> {
         self.run(&scripts::SCAN_RIDS, &[&self.layout.user_key(user_id)], &[user_id]).await
-    }
-
-    pub async fn gc_orphans(&self, options: GcOptions) -> Result<GcReport> {
-        crate::gc::run(self, options).await
     }
 }
 

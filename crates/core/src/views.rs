@@ -1,25 +1,26 @@
-//! Read-only views for operators (the `redis-session-store` CLI): the sessions of a user
-//! with their hashes, the whole lineage of a rid as a tree, and keyspace statistics.
-//! Nothing here writes to Redis. Keys come from [`KeyLayout`](crate::keys::KeyLayout)
-//! only; hashes are read in batches by one read-only script (`lua/admin_load.lua`).
+//! The read-only operator views (the `redis-session-store` CLI): the sessions of a user
+//! with their hashes, the whole lineage of a rid as a tree, and whether the prefix holds
+//! anything. Nothing here writes to Redis. Keys come from
+//! [`KeyLayout`](crate::keys::KeyLayout) only; hashes are read in batches by one
+//! read-only script (`lua/load_hashes.lua`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use redis::Value;
 
 use crate::error::Result;
-use crate::gc::ScanPages;
-use crate::input::GcOptions;
+use crate::reply::text;
+use crate::scan::ScanPages;
 use crate::scripts;
-use crate::store::{GcReport, SessionStore, MAX_LINEAGE_HOPS};
+use crate::store::{SessionStore, MAX_LINEAGE_HOPS};
 
-/// Keys read per `admin_load` call.
+/// Keys read per `load_hashes` call.
 const LOAD_BATCH: usize = 500;
 
 /// One session: its rid and the nine fields of the data model, epoch seconds parsed as
 /// the scripts read them (missing or unparsable: 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
+pub struct SessionInfo {
     pub rid: String,
     pub user_id: String,
     pub parent_rid: String,
@@ -30,11 +31,11 @@ pub struct Session {
     pub ua_hash: String,
     pub ip_hash: String,
     pub status: String,
-    /// `user_sessions` only: when the lineage signed in, the createdAt of its first
+    /// `list_sessions` only: when the lineage signed in, the createdAt of its first
     /// session, or the session's own createdAt when that first session is gone.
     pub signed_in_at: Option<u64>,
-    /// `lineage` only: where this session's parent is in the lineage's list; `None` for
-    /// a root.
+    /// `inspect_lineage` only: where this session's parent is in the lineage's list;
+    /// `None` for a root.
     pub parent_index: Option<usize>,
 }
 
@@ -44,16 +45,16 @@ pub(crate) fn stored_seconds(text: &str) -> Option<u64> {
     text.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map(|n| n.floor() as u64)
 }
 
-impl Session {
+impl SessionInfo {
     /// A session from its hash; `None` when the hash is missing or has no userId.
-    fn from_fields(rid: &str, fields: &[(String, String)]) -> Option<Session> {
+    fn from_fields(rid: &str, fields: &[(String, String)]) -> Option<SessionInfo> {
         let get = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
         let secs = |name: &str| stored_seconds(get(name)).unwrap_or(0);
         let user_id = get("userId");
         if user_id.is_empty() {
             return None;
         }
-        Some(Session {
+        Some(SessionInfo {
             rid: rid.to_string(),
             user_id: user_id.to_string(),
             parent_rid: get("parentRid").to_string(),
@@ -76,14 +77,14 @@ impl Session {
 
 /// The lineage a rid belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lineage {
+pub struct LineageInfo {
     pub user_id: String,
     /// The rid that was asked about.
     pub rid: String,
     /// Every session of the lineage still in Redis, in tree order: the oldest ancestor
     /// first, then depth-first, children by creation time. Each session's `parent_index`
     /// (and `parent_rid`) links it to its parent.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<SessionInfo>,
     /// The oldest session's `parentRid` when that parent's hash is gone (expired or
     /// collected): the lineage's earlier part cannot be shown.
     pub missing_parent: Option<String>,
@@ -92,35 +93,18 @@ pub struct Lineage {
     pub scanned: bool,
 }
 
-/// Counts and memory of the keys under the store's prefix.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Rid hashes by `status` (`active`, `used`, `tombstoned`, or whatever else is stored;
-    /// `(no userId)` for hashes gc would delete).
-    pub sessions_by_status: BTreeMap<String, u64>,
-    pub rid_keys: u64,
-    pub rid_bytes: u64,
-    /// User index sets (users with at least one indexed session).
-    pub user_keys: u64,
-    pub user_bytes: u64,
-    /// Members of all user index sets.
-    pub indexed_members: u64,
-    pub device_keys: u64,
-    pub device_bytes: u64,
-}
-
 impl SessionStore {
     /// Loads the sessions of some bare rids; missing ones (or hashes without userId) are
     /// absent from the map.
-    async fn load_sessions(&self, rids: &[String]) -> Result<HashMap<String, Session>> {
+    async fn load_sessions(&self, rids: &[String]) -> Result<HashMap<String, SessionInfo>> {
         let mut out = HashMap::with_capacity(rids.len());
         let groups = self.layout.group_by_slot(rids.iter().cloned(), |rid| self.layout.rid_key(rid));
         for chunk in groups.iter().flat_map(|group| group.chunks(LOAD_BATCH)) {
             let keys: Vec<String> = chunk.iter().map(|rid| self.layout.rid_key(rid)).collect();
             let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let hashes: Vec<Vec<(String, String)>> = self.run(&scripts::ADMIN_LOAD, &keys, &[]).await?;
+            let hashes: Vec<Vec<(String, String)>> = self.run(&scripts::LOAD_HASHES, &keys, &[]).await?;
             for (rid, fields) in chunk.iter().zip(hashes) {
-                if let Some(session) = Session::from_fields(rid, &fields) {
+                if let Some(session) = SessionInfo::from_fields(rid, &fields) {
                     out.insert(rid.clone(), session);
                 }
             }
@@ -133,17 +117,17 @@ impl SessionStore {
     /// those are left out), with each session's fields.
     /// Each also tells when its lineage signed in; one script call (one round trip in the
     /// original's layout).
-    pub async fn user_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
         let hops = MAX_LINEAGE_HOPS.to_string();
         let rows: Vec<Vec<String>> =
             self.run(&scripts::LIST_SESSIONS, &[self.layout.user_key(user_id)], &[user_id, &hops]).await?;
-        let mut sessions: Vec<Session> = rows
+        let mut sessions: Vec<SessionInfo> = rows
             .into_iter()
             .filter_map(|row| {
                 let [rid, signed_in, fields @ ..] = row.as_slice() else { return None };
                 let pairs: Vec<(String, String)> =
                     fields.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
-                let mut session = Session::from_fields(rid, &pairs)?;
+                let mut session = SessionInfo::from_fields(rid, &pairs)?;
                 session.signed_in_at = Some(stored_seconds(signed_in).unwrap_or(session.created_at));
                 Some(session)
             })
@@ -159,17 +143,17 @@ impl SessionStore {
     /// finds descendants from the user's index; when that leaves a `used` or `tombstoned`
     /// session without a child (its descendants were logged out or the lineage was ended,
     /// so they left the index), the user's rid keys are found with SCAN.
-    pub async fn lineage(&self, rid: &str) -> Result<Option<Lineage>> {
+    pub async fn inspect_lineage(&self, rid: &str) -> Result<Option<LineageInfo>> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
         let hops = MAX_LINEAGE_HOPS.to_string();
         let reply: Vec<Value> = self.run(&scripts::INSPECT_LINEAGE, &[self.layout.rid_key(&rid)], &[&hops]).await?;
         let Some((missing_parent, rows)) = reply.split_first() else { return Ok(None) };
-        let mut members: HashMap<String, Session> = HashMap::new();
+        let mut members: HashMap<String, SessionInfo> = HashMap::new();
         for row in rows.chunks_exact(2) {
             let (Some(member), Value::Array(flat)) = (text(&row[0]), &row[1]) else { continue };
             let pairs: Vec<(String, String)> =
                 flat.chunks_exact(2).filter_map(|p| Some((text(&p[0])?, text(&p[1])?))).collect();
-            if let Some(session) = Session::from_fields(&member, &pairs) {
+            if let Some(session) = SessionInfo::from_fields(&member, &pairs) {
                 members.insert(member, session);
             }
         }
@@ -183,7 +167,7 @@ impl SessionStore {
             .values()
             .any(|s| (s.status == "used" || s.status == "tombstoned") && !parents.contains(s.rid.as_str()));
         if scanned {
-            let mut candidates: HashMap<String, Session> = HashMap::new();
+            let mut candidates: HashMap<String, SessionInfo> = HashMap::new();
             let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
             while let Some(keys) = pages.next().await? {
                 let rids: Vec<String> = keys.iter().filter_map(|k| self.layout.rid_of_key(k)).collect();
@@ -211,13 +195,13 @@ impl SessionStore {
         }
 
         let missing_parent = text(missing_parent).filter(|p| !p.is_empty());
-        Ok(Some(Lineage { user_id, rid, sessions: tree_order(members), missing_parent, scanned }))
+        Ok(Some(LineageInfo { user_id, rid, sessions: tree_order(members), missing_parent, scanned }))
     }
 
     /// Whether any key of this store's layout (rid hash, user index, device key) exists
     /// under the prefix; stops at the first one found. Tells an operator whose view came
     /// back empty whether the prefix holds anything at all.
-    pub async fn has_keys(&self) -> Result<bool> {
+    pub async fn prefix_has_keys(&self) -> Result<bool> {
         let kinds = [
             (self.layout.rid_key_pattern(), "hash"),
             (self.layout.user_key_pattern(), "set"),
@@ -233,100 +217,14 @@ impl SessionStore {
         }
         Ok(false)
     }
-
-    /// Counts the keys under the prefix by kind, rid hashes by status, and their memory
-    /// (`MEMORY USAGE`). Streams with SCAN, one pipelined batch per page.
-    pub async fn stats(&self) -> Result<Stats> {
-        let mut stats = Stats::default();
-        let mut connection = self.connection().await?;
-
-        let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
-        while let Some(keys) = pages.next().await? {
-            let Some(node) = pages.node().cloned() else { break };
-            if keys.is_empty() {
-                continue;
-            }
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.cmd("HMGET").arg(key).arg("userId").arg("status");
-                pipe.cmd("MEMORY").arg("USAGE").arg(key);
-            }
-            let replies = connection.pipeline_on_node(&node, &pipe).await.map_err(|e| self.error(e))?;
-            for pair in replies.chunks(2) {
-                let [fields, bytes] = pair else { continue };
-                let (user_id, status) = match fields {
-                    Value::Array(f) if f.len() == 2 => (text(&f[0]), text(&f[1])),
-                    _ => (None, None),
-                };
-                let Some(bytes) = integer(bytes) else { continue }; // gone since SCAN saw it
-                let status = match (user_id.as_deref(), status) {
-                    (None | Some(""), _) => "(no userId)".to_string(),
-                    (_, None) => "active".to_string(),
-                    (_, Some(s)) if s.is_empty() => "active".to_string(),
-                    (_, Some(s)) => s,
-                };
-                *stats.sessions_by_status.entry(status).or_default() += 1;
-                stats.rid_keys += 1;
-                stats.rid_bytes += bytes;
-            }
-        }
-
-        let mut pages = ScanPages::new(self, self.layout.user_key_pattern(), "set").await?;
-        while let Some(keys) = pages.next().await? {
-            let Some(node) = pages.node().cloned() else { break };
-            if keys.is_empty() {
-                continue;
-            }
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.cmd("SCARD").arg(key);
-                pipe.cmd("MEMORY").arg("USAGE").arg(key);
-            }
-            let replies = connection.pipeline_on_node(&node, &pipe).await.map_err(|e| self.error(e))?;
-            for pair in replies.chunks(2) {
-                let [members, bytes] = pair else { continue };
-                let Some(bytes) = integer(bytes) else { continue };
-                stats.user_keys += 1;
-                stats.user_bytes += bytes;
-                stats.indexed_members += integer(members).unwrap_or(0);
-            }
-        }
-
-        let mut pages = ScanPages::new(self, self.layout.device_key_pattern(), "string").await?;
-        while let Some(keys) = pages.next().await? {
-            let Some(node) = pages.node().cloned() else { break };
-            if keys.is_empty() {
-                continue;
-            }
-            let mut pipe = redis::pipe();
-            for key in &keys {
-                pipe.cmd("MEMORY").arg("USAGE").arg(key);
-            }
-            let replies = connection.pipeline_on_node(&node, &pipe).await.map_err(|e| self.error(e))?;
-            for bytes in replies.iter().filter_map(integer) {
-                stats.device_keys += 1;
-                stats.device_bytes += bytes;
-            }
-        }
-        Ok(stats)
-    }
-
-    /// `gcOrphans`, calling `progress` with the running totals after each SCAN page.
-    pub async fn gc_orphans_observed(
-        &self,
-        options: GcOptions,
-        progress: &mut (dyn FnMut(&GcReport) + Send),
-    ) -> Result<GcReport> {
-        crate::gc::run_observed(self, options, progress).await
-    }
 }
 
 /// A lineage's sessions in tree order: roots (sessions whose parent is not in the
 /// lineage) oldest first, then depth-first, children oldest first; each session's
 /// `parent_index` points at its parent's place in the result.
-fn tree_order(members: HashMap<String, Session>) -> Vec<Session> {
-    let mut children: HashMap<&str, Vec<&Session>> = HashMap::new();
-    let mut roots: Vec<&Session> = Vec::new();
+fn tree_order(members: HashMap<String, SessionInfo>) -> Vec<SessionInfo> {
+    let mut children: HashMap<&str, Vec<&SessionInfo>> = HashMap::new();
+    let mut roots: Vec<&SessionInfo> = Vec::new();
     for session in members.values() {
         if members.contains_key(&session.parent_rid) && session.parent_rid != session.rid {
             children.entry(session.parent_rid.as_str()).or_default().push(session);
@@ -334,40 +232,25 @@ fn tree_order(members: HashMap<String, Session>) -> Vec<Session> {
             roots.push(session);
         }
     }
-    let by_age = |a: &&Session, b: &&Session| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid));
+    let by_age = |a: &&SessionInfo, b: &&SessionInfo| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid));
     roots.sort_by(by_age);
     for list in children.values_mut() {
         list.sort_by(by_age);
     }
-    let mut ordered: Vec<Session> = Vec::with_capacity(members.len());
+    let mut ordered: Vec<SessionInfo> = Vec::with_capacity(members.len());
     let mut place: HashMap<&str, usize> = HashMap::new();
-    let mut stack: Vec<&Session> = roots.into_iter().rev().collect();
+    let mut stack: Vec<&SessionInfo> = roots.into_iter().rev().collect();
     while let Some(session) = stack.pop() {
         if place.contains_key(session.rid.as_str()) {
             continue;
         }
         place.insert(session.rid.as_str(), ordered.len());
-        ordered.push(Session { parent_index: place.get(session.parent_rid.as_str()).copied(), ..session.clone() });
+        ordered.push(SessionInfo { parent_index: place.get(session.parent_rid.as_str()).copied(), ..session.clone() });
         if let Some(list) = children.get(session.rid.as_str()) {
             stack.extend(list.iter().rev());
         }
     }
     ordered
-}
-
-fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::BulkString(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn integer(value: &Value) -> Option<u64> {
-    match value {
-        Value::Int(n) if *n >= 0 => Some(*n as u64),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -380,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_session_reads_the_data_model_fields() {
-        let s = Session::from_fields(
+        let s = SessionInfo::from_fields(
             "r1",
             &fields(&[
                 ("userId", "u"),
@@ -399,8 +282,8 @@ mod tests {
 
     #[test]
     fn a_hash_without_user_id_is_no_session() {
-        assert_eq!(Session::from_fields("r", &fields(&[("status", "active")])), None);
-        assert_eq!(Session::from_fields("r", &fields(&[])), None);
-        assert_eq!(Session::from_fields("r", &fields(&[("userId", "u")])).unwrap().status, "active");
+        assert_eq!(SessionInfo::from_fields("r", &fields(&[("status", "active")])), None);
+        assert_eq!(SessionInfo::from_fields("r", &fields(&[])), None);
+        assert_eq!(SessionInfo::from_fields("r", &fields(&[("userId", "u")])).unwrap().status, "active");
     }
 }

@@ -1,4 +1,4 @@
-//! The read-only operator views of the core's `admin` module (used by the CLI), as a
+//! The read-only operator views of the core's `views` and `stats` modules (used by the CLI), as a
 //! second `#[napi] impl NativeStore` block. Same rules as `lib.rs`: arguments are
 //! checked by the core, every method returns a Promise and never throws.
 
@@ -8,7 +8,7 @@ use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::ValueType;
 use napi_derive::napi;
 use session_store_core::input::{self};
-use session_store_core::{admin, store, StoreError};
+use session_store_core::{gc, stats, views, StoreError};
 
 use crate::{checked, gc_report, to_arg, GcReport, NativeStore};
 
@@ -88,7 +88,7 @@ fn migration_report(r: session_store_core::MigrationReport) -> MigrationReport {
     }
 }
 
-fn session_info(s: admin::Session) -> SessionInfo {
+fn session_info(s: views::SessionInfo) -> SessionInfo {
     SessionInfo {
         rid: s.rid,
         user_id: s.user_id,
@@ -106,11 +106,11 @@ fn session_info(s: admin::Session) -> SessionInfo {
     }
 }
 
-fn sessions(list: Vec<admin::Session>) -> Vec<SessionInfo> {
+fn sessions(list: Vec<views::SessionInfo>) -> Vec<SessionInfo> {
     list.into_iter().map(session_info).collect()
 }
 
-fn lineage_info(l: Option<admin::Lineage>) -> Option<LineageInfo> {
+fn lineage_info(l: Option<views::LineageInfo>) -> Option<LineageInfo> {
     l.map(|l| LineageInfo {
         user_id: l.user_id,
         rid: l.rid,
@@ -120,7 +120,7 @@ fn lineage_info(l: Option<admin::Lineage>) -> Option<LineageInfo> {
     })
 }
 
-fn keyspace_stats(s: admin::Stats) -> KeyspaceStats {
+fn keyspace_stats(s: stats::KeyspaceStats) -> KeyspaceStats {
     KeyspaceStats {
         sessions_by_status: s.sessions_by_status.into_iter().map(|(k, v)| (k, v as f64)).collect(),
         rid_keys: s.rid_keys as f64,
@@ -144,7 +144,7 @@ impl NativeStore {
     ) -> Result<PromiseRaw<'env, Vec<SessionInfo>>> {
         let args = input::id("userId", &to_arg(user_id, &[])?);
         let core = self.core.clone();
-        checked(env, args, move |u| async move { core.user_sessions(&u).await }, sessions)
+        checked(env, args, move |u| async move { core.list_sessions(&u).await }, sessions)
     }
 
     /// The whole lineage `rid` belongs to, or `null` for an unknown rid.
@@ -156,7 +156,7 @@ impl NativeStore {
     ) -> Result<PromiseRaw<'env, Option<LineageInfo>>> {
         let args = input::id("rid", &to_arg(rid, &[])?);
         let core = self.core.clone();
-        checked(env, args, move |rid| async move { core.lineage(&rid).await }, lineage_info)
+        checked(env, args, move |rid| async move { core.inspect_lineage(&rid).await }, lineage_info)
     }
 
     /// Copies the sessions of the deployment's old single node into this cluster store
@@ -185,14 +185,14 @@ impl NativeStore {
     #[napi(ts_return_type = "Promise<KeyspaceStats>")]
     pub fn keyspace_stats<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, KeyspaceStats>> {
         let core = self.core.clone();
-        checked(env, Ok(()), move |()| async move { core.stats().await }, keyspace_stats)
+        checked(env, Ok(()), move |()| async move { core.keyspace_stats().await }, keyspace_stats)
     }
 
     /// Whether the store's prefix holds any key of its layout.
     #[napi(ts_return_type = "Promise<boolean>")]
     pub fn prefix_has_keys<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, bool>> {
         let core = self.core.clone();
-        checked(env, Ok(()), move |()| async move { core.has_keys().await }, std::convert::identity)
+        checked(env, Ok(()), move |()| async move { core.prefix_has_keys().await }, std::convert::identity)
     }
 
     /// `gcOrphans`, calling `onProgress` with the running totals after each SCAN page.
@@ -219,10 +219,10 @@ impl NativeStore {
             env,
             args,
             move |(options, callback)| async move {
-                let mut report = |r: &store::GcReport| {
+                let mut report = |r: &gc::GcReport| {
                     callback.call(gc_report(*r), ThreadsafeFunctionCallMode::NonBlocking);
                 };
-                core.gc_orphans_observed(options, &mut report).await
+                core.gc_orphans_with_progress(options, &mut report).await
             },
             gc_report,
         )
