@@ -22,11 +22,11 @@ class Metrics {
   }
 
   record(method, outcome, seconds) {
-    let outcomes = this.calls.get(method)
-    if (!outcomes) this.calls.set(method, (outcomes = new Map()))
+    if (!this.calls.has(method)) this.calls.set(method, new Map())
+    const outcomes = this.calls.get(method)
     outcomes.set(outcome, (outcomes.get(outcome) || 0) + 1)
-    let h = this.latency.get(method)
-    if (!h) this.latency.set(method, (h = { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 }))
+    if (!this.latency.has(method)) this.latency.set(method, { counts: new Array(LATENCY_BUCKETS.length).fill(0), sum: 0, count: 0 })
+    const h = this.latency.get(method)
     for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]) h.counts[i]++
     h.sum += seconds
     h.count++
@@ -37,8 +37,7 @@ class Metrics {
     for (const [method, outcomes] of this.calls) calls[method] = Object.fromEntries(outcomes)
     const latency = {}
     for (const [method, h] of this.latency) {
-      const buckets = {}
-      LATENCY_BUCKETS.forEach((le, i) => (buckets[String(le)] = h.counts[i]))
+      const buckets = Object.fromEntries(LATENCY_BUCKETS.map((le, i) => [String(le), h.counts[i]]))
       buckets['+Inf'] = h.count
       latency[method] = { buckets, sum: h.sum, count: h.count }
     }
@@ -47,19 +46,13 @@ class Metrics {
 
   text() {
     const label = (v) => String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-    const lines = [
-      '# HELP session_store_calls_total Store calls by method and outcome (ok or the error code).',
-      '# TYPE session_store_calls_total counter',
-    ]
+    const lines = ['# HELP session_store_calls_total Store calls by method and outcome (ok or the error code).', '# TYPE session_store_calls_total counter']
     for (const [method, outcomes] of this.calls) {
       for (const [outcome, n] of outcomes) {
         lines.push(`session_store_calls_total{method="${label(method)}",outcome="${label(outcome)}"} ${n}`)
       }
     }
-    lines.push(
-      '# HELP session_store_call_duration_seconds Time from a call to its settlement.',
-      '# TYPE session_store_call_duration_seconds histogram',
-    )
+    lines.push('# HELP session_store_call_duration_seconds Time from a call to its settlement.', '# TYPE session_store_call_duration_seconds histogram')
     for (const [method, h] of this.latency) {
       const m = label(method)
       LATENCY_BUCKETS.forEach((le, i) => {
@@ -69,7 +62,7 @@ class Metrics {
       lines.push(`session_store_call_duration_seconds_sum{method="${m}"} ${h.sum}`)
       lines.push(`session_store_call_duration_seconds_count{method="${m}"} ${h.count}`)
     }
-    return lines.join('\n') + '\n'
+    return `${lines.join('\n')}\n`
   }
 }
 
@@ -155,7 +148,7 @@ function createRedisStore(cfg) {
 
   const rotateFailure = ([input], err) => {
     const rid = input && typeof input === 'object' ? input.rid : undefined
-    switch (err && err.code) {
+    switch (err?.code) {
       case 'ERR_REPLAY':
         return [['replay', { rid, revoked: revokes }]]
       case 'ERR_BINDING':
@@ -175,7 +168,7 @@ function createRedisStore(cfg) {
       'issueInitial',
       (userId, input) => native.issueInitial(userId, input),
       ([userId, input], value, evicted) => [
-        ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: (input && input.deviceId) || '' }],
+        ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: input?.deviceId || '' }],
         ...(evicted || []).map((rid) => ['evicted', { userId, rid }]),
       ],
       null,
@@ -187,19 +180,37 @@ function createRedisStore(cfg) {
       ([input], value) => [['rotated', { userId: value.userId, rid: input.rid, newRid: value.newRid }]],
       rotateFailure,
     ),
-    tombstoneLineage: method('tombstoneLineage', (rid) => native.tombstoneLineage(rid), ([rid]) =>
-      ended('tombstoneLineage', { rid }),
+    tombstoneLineage: method(
+      'tombstoneLineage',
+      (rid) => native.tombstoneLineage(rid),
+      ([rid]) => ended('tombstoneLineage', { rid }),
     ),
-    logout: method('logout', (rid) => native.logout(rid), ([rid]) => ended('logout', { rid })),
-    logoutDevice: method('logoutDevice', (userId, deviceId) => native.logoutDevice(userId, deviceId), ([userId, deviceId]) =>
-      ended('logoutDevice', { userId, deviceId }),
+    logout: method(
+      'logout',
+      (rid) => native.logout(rid),
+      ([rid]) => ended('logout', { rid }),
     ),
-    logoutAll: method('logoutAll', (userId) => native.logoutAll(userId), ([userId]) => ended('logoutAll', { userId })),
+    logoutDevice: method(
+      'logoutDevice',
+      (userId, deviceId) => native.logoutDevice(userId, deviceId),
+      ([userId, deviceId]) => ended('logoutDevice', { userId, deviceId }),
+    ),
+    logoutAll: method(
+      'logoutAll',
+      (userId) => native.logoutAll(userId),
+      ([userId]) => ended('logoutAll', { userId }),
+    ),
     // Operator forms of the two logouts, resolving to how many active sessions they ended.
-    logoutDeviceCounted: method('logoutDevice', (userId, deviceId) => native.logoutDeviceCounted(userId, deviceId), ([userId, deviceId]) =>
-      ended('logoutDevice', { userId, deviceId }),
+    logoutDeviceCounted: method(
+      'logoutDevice',
+      (userId, deviceId) => native.logoutDeviceCounted(userId, deviceId),
+      ([userId, deviceId]) => ended('logoutDevice', { userId, deviceId }),
     ),
-    logoutAllCounted: method('logoutAll', (userId) => native.logoutAllCounted(userId), ([userId]) => ended('logoutAll', { userId })),
+    logoutAllCounted: method(
+      'logoutAll',
+      (userId) => native.logoutAllCounted(userId),
+      ([userId]) => ended('logoutAll', { userId }),
+    ),
     getRid: method('getRid', (rid) => native.getRid(rid)),
     scanRids: method('scanRids', (userId) => native.scanRids(userId)),
     gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),
@@ -243,7 +254,10 @@ function createRedisStore(cfg) {
       const list = listeners.get(event)
       const at = list ? list.indexOf(listener) : -1
       if (at >= 0) {
-        listeners.set(event, list.filter((_, i) => i !== at))
+        listeners.set(
+          event,
+          list.filter((_, i) => i !== at),
+        )
         listening--
       }
       return store
@@ -262,8 +276,8 @@ module.exports = { createRedisStore }
 function platformName() {
   const { platform, arch } = process
   if (platform === 'linux') {
-    const report = process.report && process.report.getReport()
-    return `linux-${arch}-${report && report.header && report.header.glibcVersionRuntime ? 'gnu' : 'musl'}`
+    const report = process.report?.getReport()
+    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
   }
   if (platform === 'win32') return `win32-${arch}-msvc`
   return `${platform}-${arch}`

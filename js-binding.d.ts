@@ -125,7 +125,10 @@ export interface KeyspaceStats {
   deviceBytes: number
 }
 
-/** A lineage: every session still in Redis, oldest first in tree order (follow `parentRid`). */
+/**
+ * A lineage: every session still in Redis, oldest first in tree order (each session's
+ * `parentIndex` points at its parent).
+ */
 export interface LineageInfo {
   userId: string
   /** The rid that was asked about. */
@@ -175,6 +178,8 @@ export interface SessionInfo {
   signedInAt?: number
   /** listSessions only: when the session was last rotated (or issued), its createdAt. */
   lastRotatedAt?: number
+  /** inspectLineage only: where this session's parent is in `sessions`; absent for a root. */
+  parentIndex?: number
   createdAt: number
   expAt: number
   absExpAt: number

@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis } from '../scripts/redis-server.mjs'
-import { ACL_COMMANDS, RARE_PATH_COMMANDS, SENTINEL_USER_RULE, aclRule } from '../scripts/acl-rules.mjs'
-import { failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
+import { ACL_COMMANDS, BEFORE_REDIS_7_COMMANDS, EVALSHA_PATH_COMMANDS, RARE_PATH_COMMANDS, SENTINEL_USER_RULE, aclRule } from '../scripts/acl-rules.mjs'
+import { failOnUnhandledRejections, hasFunctions, nowSeconds } from './helpers.mjs'
 
 /** How the server words a permission refusal: NOPERM for a call, its own text inside a script. */
 const REFUSED = /NOPERM|no permissions|can't run this command/i
@@ -22,6 +22,10 @@ const server = await startRedis()
 after(() => server.stop())
 const admin = new Redis(server.url)
 after(() => admin.quit())
+const functions = await hasFunctions(admin)
+
+/** The rule a user of this server gets: with the functions addition where it has them. */
+const rule = (prefix, features = []) => aclRule(prefix, functions ? ['functions', ...features] : features)
 
 let users = 0
 /** A user with exactly `rule` (and a password); returns its name and a store URL. */
@@ -37,23 +41,27 @@ function storeFor(url, prefix, extra = {}) {
   return s
 }
 
+/** The server's ACL LOG entries for `user` (repeats of one denial are one entry, counted). */
+async function logEntries(user) {
+  const entries = await admin.call('ACL', 'LOG')
+  return entries.map((flat) => Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[v, flat[i + 1]]])))).filter((entry) => entry.username === user)
+}
+
 /** The commands the server refused `user` (ACL LOG). */
 async function denied(user) {
-  const entries = await admin.call('ACL', 'LOG')
-  return entries
-    .map((flat) => Object.fromEntries(flat.reduce((pairs, v, i) => (i % 2 ? pairs : [...pairs, [v, flat[i + 1]]]), [])))
-    .filter((entry) => entry.username === user)
-    .map((entry) => `${entry.reason} ${entry.object}`)
+  return (await logEntries(user)).map((entry) => `${entry.reason} ${entry.object}`)
 }
 
 /**
  * Everything the store does: the nine methods along every path that needs its own
  * command (a new and an existing index, device keys, the batches of logoutAll, each kind
  * of garbage gc removes), and with `operator` the operator views. Starts from an empty
- * script cache, so scripts are loaded as on a fresh server. Throws on the first failure.
+ * script cache (and no function library), so scripts are loaded as on a fresh server.
+ * Throws on the first failure.
  */
 async function exercise(url, prefix, { operator = false } = {}) {
   await admin.call('SCRIPT', 'FLUSH')
+  if (functions) await admin.call('FUNCTION', 'FLUSH')
   const s = storeFor(url, prefix)
   const now = nowSeconds()
   const a1 = await s.issueInitial('alice', { now, deviceId: 'phone' })
@@ -96,7 +104,7 @@ test('SCALING.md shows the rules this test applies', () => {
 })
 
 test('a user with exactly the store rule can do everything the store does, and the server denies it nothing', async () => {
-  const { name, url } = await userWith(aclRule('aclp'))
+  const { name, url } = await userWith(rule('aclp'))
   await exercise(url, 'aclp')
   assert.deepEqual(await denied(name), [])
   // Nothing outside the prefix: the rule is what confines the store.
@@ -106,20 +114,24 @@ test('a user with exactly the store rule can do everything the store does, and t
 })
 
 test('the operator views need the operator addition', async () => {
-  const full = await userWith(aclRule('aclo', ['operator']))
+  const full = await userWith(rule('aclo', ['operator']))
   await exercise(full.url, 'aclo', { operator: true })
   assert.deepEqual(await denied(full.name), [])
-  const base = await userWith(aclRule('aclb'))
+  const base = await userWith(rule('aclb'))
   await assert.rejects(exercise(base.url, 'aclb', { operator: true }), REFUSED)
 })
 
 test('the rule is minimal: without any one of its commands, something the store does fails', async () => {
-  const needed = [...ACL_COMMANDS.store, ...ACL_COMMANDS.operator].filter((c) => !RARE_PATH_COMMANDS.includes(c))
+  // With functions (Redis 7, Valkey), the EVALSHA path is the fallback (the next test
+  // covers it), and TIME is read only for audit entries.
+  const needed = [...ACL_COMMANDS.store, ...ACL_COMMANDS.operator, ...(functions ? ACL_COMMANDS.functions : [])].filter(
+    (c) => !RARE_PATH_COMMANDS.includes(c) && !(functions && [...EVALSHA_PATH_COMMANDS, ...BEFORE_REDIS_7_COMMANDS].includes(c)),
+  )
   const notNeeded = []
   for (const [i, command] of needed.entries()) {
-    const rule = aclRule(`aclm${i}`, ['operator']).replace(` ${command}`, '')
-    assert.ok(!rule.split(' ').includes(command))
-    const { name, url } = await userWith(rule)
+    const withheld = rule(`aclm${i}`, ['operator']).replace(` ${command}`, '')
+    assert.ok(!withheld.split(' ').includes(command))
+    const { name, url } = await userWith(withheld)
     try {
       await exercise(url, `aclm${i}`, { operator: true })
       // The server check works without what it may not read, but the server logs it.
@@ -131,13 +143,36 @@ test('the rule is minimal: without any one of its commands, something the store 
   assert.deepEqual(notNeeded, [], 'commands the store ran without')
 })
 
+test('a user that may not use functions (a rule without +fcall or +function|load) falls back to EVALSHA, which then needs its commands', {
+  skip: !functions && 'the server has no functions',
+}, async () => {
+  for (const [i, withheld] of ['+fcall', '+function|load'].entries()) {
+    const withoutFunctions = rule(`aclf${i}`, ['operator']).replace(` ${withheld}`, '')
+    const { name, url } = await userWith(withoutFunctions)
+    await exercise(url, `aclf${i}`, { operator: true })
+    // One refusal, the first call's; the store does not ask again.
+    const entries = await logEntries(name)
+    assert.deepEqual(
+      entries.map((e) => [e.object, Number(e.count)]),
+      [[withheld === '+fcall' ? 'fcall' : 'function|load', 1]],
+    )
+    for (const [j, command] of EVALSHA_PATH_COMMANDS.entries()) {
+      const without = await userWith(withoutFunctions.replace(` ${command}`, ''))
+      await assert.rejects(exercise(without.url, `aclf${i}${j}`, { operator: true }), REFUSED, `${withheld} and ${command} withheld`)
+    }
+  }
+})
+
 test('replicated writes need the durability addition (WAIT)', async () => {
   // A server without replicas: with WAIT allowed the call is refused for want of an
   // acknowledgement; without it, for want of the permission.
   const durability = { replicas: 1, timeoutMs: 100 }
-  const allowed = await userWith(aclRule('acld', ['durability']))
+  const allowed = await userWith(rule('acld', ['durability']))
   await assert.rejects(storeFor(allowed.url, 'acld', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_NOT_REPLICATED')
   assert.deepEqual(await denied(allowed.name), [])
-  const refused = await userWith(aclRule('acln'))
-  await assert.rejects(storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }), (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message))
+  const refused = await userWith(rule('acln'))
+  await assert.rejects(
+    storeFor(refused.url, 'acln', { durability }).issueInitial('u', { now: nowSeconds() }),
+    (err) => err.code === 'ERR_REDIS_AUTH' && REFUSED.test(err.message) && /'wait'/.test(err.message),
+  )
 })

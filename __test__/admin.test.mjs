@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys } from './helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys, sleep } from './helpers.mjs'
 
 await redisUrl()
 const stores = []
@@ -30,8 +30,34 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
 
   const listed = await s.listSessions('alice')
   assert.deepEqual(listed, [
-    { rid: a1.rid, userId: 'alice', parentRid: a.rid, createdAt: t - 50, expAt: t - 100 + 3600, absExpAt: t - 100 + 3600, deviceId: 'laptop', uaHash: '', ipHash: '', status: 'active', signedInAt: t - 100, lastRotatedAt: t - 50 },
-    { rid: b.rid, userId: 'alice', parentRid: '', createdAt: t - 10, expAt: t - 10 + 3600, absExpAt: t - 10 + 3600, deviceId: 'phone', uaHash: '', ipHash: '', status: 'active', signedInAt: t - 10, lastRotatedAt: t - 10 },
+    {
+      rid: a1.rid,
+      userId: 'alice',
+      parentRid: a.rid,
+      createdAt: t - 50,
+      expAt: t - 100 + 3600,
+      absExpAt: t - 100 + 3600,
+      deviceId: 'laptop',
+      uaHash: '',
+      ipHash: '',
+      status: 'active',
+      signedInAt: t - 100,
+      lastRotatedAt: t - 50,
+    },
+    {
+      rid: b.rid,
+      userId: 'alice',
+      parentRid: '',
+      createdAt: t - 10,
+      expAt: t - 10 + 3600,
+      absExpAt: t - 10 + 3600,
+      deviceId: 'phone',
+      uaHash: '',
+      ipHash: '',
+      status: 'active',
+      signedInAt: t - 10,
+      lastRotatedAt: t - 10,
+    },
   ])
 
   const lineage = await s.inspectLineage(a1.rid)
@@ -39,7 +65,14 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
   assert.equal(lineage.rid, a1.rid)
   assert.equal(lineage.scanned, false)
   assert.equal(lineage.missingParent, undefined)
-  assert.deepEqual(lineage.sessions.map((x) => [x.rid, x.status]), [[a.rid, 'used'], [a1.rid, 'active']])
+  assert.deepEqual(
+    lineage.sessions.map((x) => [x.rid, x.status, x.parentIndex]),
+    [
+      [a.rid, 'used', undefined],
+      [a1.rid, 'active', 0],
+    ],
+  )
+  assert.deepEqual((await s.inspectLineage(a.rid)).sessions, lineage.sessions, 'the same lineage from its other end')
   assert.equal(await s.inspectLineage('unknown'), null)
 
   const stats = await s.keyspaceStats()
@@ -92,7 +125,7 @@ test('gcOrphansWithProgress reports running totals, all before it resolves to th
   assert.equal(report.scannedRids, 2500)
   assert.equal(report.addedToSets, 2500)
   // Every report was in before the result: none is still to come.
-  await new Promise((r) => setTimeout(r, 50))
+  await sleep(50)
   assert.equal(late, 0, 'reports after the result')
   assert.ok(seen.length >= 2, `several pages reported (${seen.length})`)
   assert.deepEqual(seen.at(-1), report)
@@ -110,8 +143,11 @@ test('a throwing progress callback becomes a warning; the gc still completes', a
       throw new Error('callback bug')
     })
     assert.equal(report.scannedRids, 1)
-    await new Promise((r) => setTimeout(r, 50))
-    assert.ok(warnings.some((w) => w.name === 'GcProgressWarning' || /callback bug/.test(w.message)), warnings.map(String).join())
+    await sleep(50)
+    assert.ok(
+      warnings.some((w) => w.name === 'GcProgressWarning' || /callback bug/.test(w.message)),
+      warnings.map(String).join(),
+    )
   } finally {
     process.off('warning', onWarning)
   }

@@ -97,8 +97,7 @@ test('migrateFrom needs a cluster store and a single-node source', async () => {
 test('the CLI migrates with `migrate --from`, then lists the copied sessions on the cluster', async () => {
   const { execFile } = await import('node:child_process')
   const { promisify } = await import('node:util')
-  const cli = (...args) =>
-    promisify(execFile)(process.execPath, [new URL('../cli/main.mjs', import.meta.url).pathname, ...args])
+  const cli = (...args) => promisify(execFile)(process.execPath, [new URL('../cli/main.mjs', import.meta.url).pathname, ...args])
   const prefix = 'cli-mig'
   const old = createRedisStore({ url: node.url, prefix, absTtlSeconds: DAY })
   const issued = await old.issueInitial('zoe', { now: nowSeconds(), deviceId: 'tab', absTtlSeconds: DAY })

@@ -6,17 +6,13 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
-import { keys, keySlot, userTag, uniquePrefix, nowSeconds, readKeys, pairs, failOnUnhandledRejections } from './helpers.mjs'
+import { keys, keySlot, userTag, uniquePrefix, nowSeconds, readKeys, pairs, failOnUnhandledRejections, sleep } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
-const run = promisify(execFile)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const UUID_V4 = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
 /** The errors a call may surface while the cluster changes under it. */
 const TRANSIENT = new Set(['ERR_REDIS_UNAVAILABLE', 'ERR_REDIS_TIMEOUT'])
@@ -31,10 +27,16 @@ await new Promise((resolve, reject) => client.once('ready', resolve).once('error
 const direct = new Map()
 /** A plain connection to one node (for CLUSTER and MONITOR commands), closed at the end. */
 function nodeClient(port) {
-  if (!direct.has(port)) direct.set(port, new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 }).on('error', () => {}))
+  if (!direct.has(port))
+    direct.set(
+      port,
+      new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 }).on('error', () => {}),
+    )
   return direct.get(port)
 }
-after(() => [...direct.values()].forEach((c) => c.disconnect()))
+after(() => {
+  for (const c of direct.values()) c.disconnect()
+})
 
 const stores = []
 function newStore(prefix, extra = {}) {
@@ -47,16 +49,22 @@ after(() => Promise.all(stores.map((s) => s.close())))
 /** CLUSTER NODES as seen by `port`: [{ id, port, flags, master, slots: [[from, to]] }]. */
 async function clusterNodes(port) {
   const text = await nodeClient(port).cluster('NODES')
-  return text.trim().split('\n').map((line) => {
-    const [id, addr, flags, master, , , , , ...slots] = line.split(' ')
-    return {
-      id,
-      port: Number(addr.split('@')[0].split(':')[1]),
-      flags: flags.split(','),
-      master,
-      slots: slots.filter((s) => !s.startsWith('[')).map((s) => s.split('-').map(Number)).map(([a, b]) => [a, b ?? a]),
-    }
-  })
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [id, addr, flags, master, , , , , ...slots] = line.split(' ')
+      return {
+        id,
+        port: Number(addr.split('@')[0].split(':')[1]),
+        flags: flags.split(','),
+        master,
+        slots: slots
+          .filter((s) => !s.startsWith('['))
+          .map((s) => s.split('-').map(Number))
+          .map(([a, b]) => [a, b ?? a]),
+      }
+    })
 }
 
 /** The port of the primary serving `slot`, as `port` sees it. */
@@ -72,13 +80,13 @@ async function alivePort() {
 // ---------------------------------------------------------------------------------------
 // MONITOR parsing: which keys each script touched.
 
-const SCRIPT_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro'])
+const SCRIPT_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'])
 /** Commands run inside scripts whose every argument is a key. */
 const ALL_KEYS = new Set(['DEL', 'EXISTS', 'UNLINK', 'TOUCH'])
 
 /**
  * Groups one node's MONITOR lines ({ args, source }) into script calls: { keys, calls }.
- * Redis 7 shows a script's own commands (source 'lua') just before its EVAL/EVALSHA line,
+ * Redis 7 shows a script's own commands (source 'lua') just before its EVAL/EVALSHA/FCALL line,
  * Redis 6 just after it (`luaFirst` says which). Script commands that cannot be matched
  * with a script line become a call with `keys: null`.
  */
@@ -99,7 +107,11 @@ export function scriptCalls(lines, luaFirst) {
     }
     if (SCRIPT_COMMANDS.has(name)) {
       const numkeys = Number(args[2])
-      const call = { script: name.startsWith('evalsha') ? args[1] : `eval:${args[1]}`, keys: args.slice(3, 3 + numkeys), calls: luaFirst ? pending : [] }
+      const call = {
+        script: name.startsWith('eval') && !name.startsWith('evalsha') ? `eval:${args[1]}` : args[1],
+        keys: args.slice(3, 3 + numkeys),
+        calls: luaFirst ? pending : [],
+      }
       out.push(call)
       current = luaFirst ? null : call
     } else {
@@ -144,7 +156,9 @@ test('the MONITOR check flags an undeclared key and keys of two slots, and passe
   for (const luaFirst of [true, false]) {
     const order = (script, lua) => (luaFirst ? [...lua, script] : [script, ...lua])
     const clean = order(line('127.0.0.1:1', 'evalsha', 'abc', '2', 'p:{t}a', 'p:{t}b', 'arg'), [
-      line('lua', 'HGETALL', 'p:{t}a'), line('lua', 'TIME'), line('lua', 'DEL', 'p:{t}a', 'p:{t}b'),
+      line('lua', 'HGETALL', 'p:{t}a'),
+      line('lua', 'TIME'),
+      line('lua', 'DEL', 'p:{t}a', 'p:{t}b'),
     ])
     assert.deepEqual(violations(scriptCalls(clean, luaFirst)), [])
     const undeclared = order(line('127.0.0.1:1', 'evalsha', 'abc', '1', 'p:{t}a', 'arg'), [line('lua', 'HSET', 'p:{t}b', 'f', 'v')])
@@ -244,10 +258,12 @@ test('every key a script touches is declared in its KEYS, and they share one slo
   assert.ok(scripts.size >= 10, `the workload ran every script (${scripts.size} distinct)`)
   const commands = mine.reduce((n, c) => n + c.calls.length, 0)
   assert.ok(commands > 1000, `script commands checked: ${commands}`)
-  console.log(`# monitor: ${mine.length} script calls, ${scripts.size} scripts, ${commands} commands inside them, redis ${version} (script commands shown ${luaFirst ? 'before' : 'after'} the EVAL line)`)
+  console.log(
+    `# monitor: ${mine.length} script calls, ${scripts.size} scripts, ${commands} commands inside them, redis ${version} (script commands shown ${luaFirst ? 'before' : 'after'} the EVAL line)`,
+  )
 })
 
-test('rids carry the user\'s tag, not the userId, and scanRids\' rids rotate', async () => {
+test("rids carry the user's tag, not the userId, and scanRids' rids rotate", async () => {
   const prefix = uniquePrefix('rids')
   const k = keys(prefix, { cluster: true })
   const store = newStore(prefix)
@@ -283,7 +299,11 @@ test('rids carry the user\'s tag, not the userId, and scanRids\' rids rotate', a
     await store.logout(rid)
     await store.tombstoneLineage(rid)
   }
-  assert.deepEqual((await readKeys(client, prefix)).filter(({ key }) => !key.includes(userTag(user))), [], 'unknown rids wrote nothing')
+  assert.deepEqual(
+    (await readKeys(client, prefix)).filter(({ key }) => !key.includes(userTag(user))),
+    [],
+    'unknown rids wrote nothing',
+  )
 })
 
 // ---------------------------------------------------------------------------------------
@@ -306,7 +326,9 @@ class Driver {
     Object.assign(this, { store, user, t0, rids: [], results: [], ended: null, lostReplies: 0, notFound: 0 })
   }
 
-  get rid() { return this.rids.at(-1) }
+  get rid() {
+    return this.rids.at(-1)
+  }
 
   async issue() {
     this.rids.push((await this.store.issueInitial(this.user, { now: nowSeconds(), deviceId: 'd' })).rid)
@@ -326,12 +348,21 @@ class Driver {
     for (;;) {
       const r = await timed(this.t0, () => this.store.scanRids(this.user))
       this.results.push(r)
-      if (!r.ok) { await sleep(50); continue }
+      if (!r.ok) {
+        await sleep(50)
+        continue
+      }
       if (r.value.length === 1 && r.value[0] !== this.rid) {
         // Applied though the call failed (a reply lost), or a rotation lost with a
         // primary that died before its replica had it (the replica's active rid is older).
         const at = this.rids.indexOf(r.value[0])
-        if (at === -1) { this.rids.push(r.value[0]); this.lostReplies++ } else { this.rids.length = at + 1; this.notFound++ }
+        if (at === -1) {
+          this.rids.push(r.value[0])
+          this.lostReplies++
+        } else {
+          this.rids.length = at + 1
+          this.notFound++
+        }
       }
       return
     }
@@ -341,10 +372,18 @@ class Driver {
   async end(how) {
     for (;;) {
       const rid = this.rid
-      const call = how === 'logout' ? () => this.store.logout(rid) : how === 'logoutDevice' ? () => this.store.logoutDevice(this.user, 'd') : () => this.store.logoutAll(this.user)
+      const call =
+        how === 'logout'
+          ? () => this.store.logout(rid)
+          : how === 'logoutDevice'
+            ? () => this.store.logoutDevice(this.user, 'd')
+            : () => this.store.logoutAll(this.user)
       const r = await timed(this.t0, call)
       this.results.push(r)
-      if (r.ok) { this.ended = { how, rid }; return }
+      if (r.ok) {
+        this.ended = { how, rid }
+        return
+      }
       await sleep(50)
     }
   }
@@ -361,8 +400,19 @@ async function checkLineages(prefix, drivers) {
   reader.on('error', () => {})
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the reading client did not connect within 10 s')), 10_000)
-    reader.once('ready', () => { clearTimeout(timer); resolve() }).once('error', (err) => { clearTimeout(timer); reject(err) })
-  }).catch((err) => { reader.disconnect(); throw err })
+    reader
+      .once('ready', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      .once('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+  }).catch((err) => {
+    reader.disconnect()
+    throw err
+  })
   const found = await readKeys(reader, prefix).finally(() => reader.quit())
   for (const { key, type, content } of found) {
     const rid = k.ridOfKey(key)
@@ -487,9 +537,15 @@ test('slots holding live sessions move to another primary while rotations and lo
   await checkLineages(prefix, drivers)
   const f = failures(drivers)
   const rotations = drivers.reduce((n, d) => n + d.rids.length - 1, 0)
-  console.log(`# migration: ${slots.length} slots, ${movedKeys} keys moved in ${Math.round(moveEnd - moveStart)} ms; ${rotations} rotations, ${f.calls} calls, ${f.failed} failed ${JSON.stringify(f.codes)}, slowest call ${f.maxCallMs} ms; ${f.messages.join(' | ')}`)
+  console.log(
+    `# migration: ${slots.length} slots, ${movedKeys} keys moved in ${Math.round(moveEnd - moveStart)} ms; ${rotations} rotations, ${f.calls} calls, ${f.failed} failed ${JSON.stringify(f.codes)}, slowest call ${f.maxCallMs} ms; ${f.messages.join(' | ')}`,
+  )
   for (const code of Object.keys(f.codes)) assert.ok(TRANSIENT.has(code), `only transient errors surfaced: ${JSON.stringify(f)}`)
-  assert.equal(drivers.reduce((n, d) => n + d.notFound, 0), 0, 'no rotation was lost')
+  assert.equal(
+    drivers.reduce((n, d) => n + d.notFound, 0),
+    0,
+    'no rotation was lost',
+  )
   assert.ok(rotations > drivers.length * 5, `${rotations} rotations ran`)
   assert.ok(drivers.filter((d) => d.ended).length >= 30, 'lineages were logged out during the move')
 })
@@ -519,7 +575,9 @@ async function failoverScenario(name, event, { allowLoss = false } = {}) {
   await Promise.all(load)
   const f = failures(drivers)
   const lost = drivers.reduce((n, d) => n + d.notFound, 0)
-  console.log(`# ${name}: new primary after ${Math.round(settled)} ms; ${f.calls} calls, ${f.failed} failed ${JSON.stringify(f.codes)} from ${f.firstMs === null ? '-' : Math.round(f.firstMs)} to ${f.lastMs === null ? '-' : Math.round(f.lastMs)} ms after the event, slowest call ${f.maxCallMs} ms; rotations lost with the old primary: ${lost}, replies lost: ${drivers.reduce((n, d) => n + d.lostReplies, 0)}; ${JSON.stringify(info)}; ${f.messages.join(' | ')}`)
+  console.log(
+    `# ${name}: new primary after ${Math.round(settled)} ms; ${f.calls} calls, ${f.failed} failed ${JSON.stringify(f.codes)} from ${f.firstMs === null ? '-' : Math.round(f.firstMs)} to ${f.lastMs === null ? '-' : Math.round(f.lastMs)} ms after the event, slowest call ${f.maxCallMs} ms; rotations lost with the old primary: ${lost}, replies lost: ${drivers.reduce((n, d) => n + d.lostReplies, 0)}; ${JSON.stringify(info)}; ${f.messages.join(' | ')}`,
+  )
   for (const code of Object.keys(f.codes)) {
     assert.ok(TRANSIENT.has(code) || (allowLoss && code === 'ERR_NOT_FOUND'), `only transient errors surfaced: ${JSON.stringify(f)}`)
   }
@@ -568,7 +626,11 @@ test('CLUSTER FAILOVER on a replica during load: calls succeed again on the same
     return { primary, replica }
   })
   const afterStats = await errorStats(primary)
-  const answered = Object.fromEntries(Object.entries(afterStats).map(([n, c]) => [n, c - (before[n] ?? 0)]).filter(([, c]) => c > 0))
+  const answered = Object.fromEntries(
+    Object.entries(afterStats)
+      .map(([n, c]) => [n, c - (before[n] ?? 0)])
+      .filter(([, c]) => c > 0),
+  )
   console.log(`# failover: the demoted primary answered ${JSON.stringify(answered)}`)
 })
 
@@ -578,15 +640,22 @@ test('a primary killed (SIGKILL) during load: calls fail at most until its repli
   let replica
   for (const p of ports) {
     replica = await replicaOf(p)
-    if (replica) { victim = p; break }
+    if (replica) {
+      victim = p
+      break
+    }
   }
   assert.ok(victim, 'a primary with a replica')
   const node = cluster.nodes.find((n) => n.port === victim)
-  await failoverScenario('killed', async () => {
-    await node.kill('SIGKILL')
-    await waitForPrimary(replica)
-    return { killed: victim, replica }
-  }, { allowLoss: true })
+  await failoverScenario(
+    'killed',
+    async () => {
+      await node.kill('SIGKILL')
+      await waitForPrimary(replica)
+      return { killed: victim, replica }
+    },
+    { allowLoss: true },
+  )
   assert.ok((await cluster.primaryPorts()).includes(replica))
   assert.ok(await alivePort())
 })

@@ -12,7 +12,7 @@
 import { after } from 'node:test'
 import { createRedisStore } from '../index.js'
 import { createOriginalStore } from './original.mjs'
-import { uniquePrefix, readKeys } from './helpers.mjs'
+import { uniquePrefix, readKeys, settle } from './helpers.mjs'
 import Redis from 'ioredis'
 
 /** Rid <-> token, one map per implementation (same tokens, different rids). */
@@ -57,8 +57,7 @@ const TIME_FIELDS = new Set(['createdAt', 'expAt', 'absExpAt'])
 export async function snapshot(client, prefix, map, base) {
   const entries = await readKeys(client, prefix)
   const ridKeyPrefix = `${prefix}:rid:`
-  const tokenKey = (fullKey) =>
-    fullKey.startsWith(ridKeyPrefix) ? `rid:${map.token(fullKey.slice(ridKeyPrefix.length))}` : `?${fullKey}`
+  const tokenKey = (fullKey) => (fullKey.startsWith(ridKeyPrefix) ? `rid:${map.token(fullKey.slice(ridKeyPrefix.length))}` : `?${fullKey}`)
   const time = (v) => (/^-?\d+$/.test(String(v)) ? rel(Number(v), base) : String(v))
   const out = {}
   for (const { key, type, expireAt: expireTime, content } of entries) {
@@ -102,9 +101,18 @@ export function diffSnapshots(orig, nat) {
   for (const key of keys) {
     const a = orig[key]
     const b = nat[key]
-    if (!b) { out.push([key, 'only in original']); continue }
-    if (!a) { out.push([key, 'only in native']); continue }
-    if (a.type !== b.type) { out.push([key, 'type', a.type, b.type]); continue }
+    if (!b) {
+      out.push([key, 'only in original'])
+      continue
+    }
+    if (!a) {
+      out.push([key, 'only in native'])
+      continue
+    }
+    if (a.type !== b.type) {
+      out.push([key, 'type', a.type, b.type])
+      continue
+    }
     if (a.exp !== b.exp) out.push([key, 'exp', a.exp, b.exp])
     if (a.type === 'hash') {
       const fa = Object.fromEntries(a.fields)
@@ -126,13 +134,12 @@ export function diffSnapshots(orig, nat) {
   return out
 }
 
-/** Settles a promise into { ok } or { err: { message, name, isError } }. */
-export async function settle(promise) {
-  try {
-    return { ok: await promise }
-  } catch (e) {
-    return { err: { message: e?.message, name: e?.name, isError: e instanceof Error, code: e?.code } }
-  }
+/** A call's outcome in a form two implementations' outcomes compare in: { ok: value } or { err: { message, name, isError, code } }. */
+export async function outcome(promise) {
+  const r = await settle(promise)
+  if (r.ok) return { ok: r.value }
+  const e = r.error
+  return { err: { message: e?.message, name: e?.name, isError: e instanceof Error, code: e?.code } }
 }
 
 /**
@@ -147,7 +154,12 @@ export async function makePair(url, { samePrefix = false, absTtlSeconds = 3600, 
   const nat = createRedisStore({ url, prefix: natPrefix, absTtlSeconds })
   const client = new Redis(url)
   const pair = {
-    url, orig, nat, client, origPrefix, natPrefix,
+    url,
+    orig,
+    nat,
+    client,
+    origPrefix,
+    natPrefix,
     async close() {
       await orig.close()
       await nat.close()
@@ -205,7 +217,7 @@ export class Duo {
     for (const side of ['orig', 'nat']) {
       const store = side === 'orig' ? this.pair.orig : this.pair.nat
       const map = this.maps[side]
-      const result = await settle(Promise.resolve().then(() => fn(store, (t) => map.rid(t))))
+      const result = await outcome(Promise.resolve().then(() => fn(store, (t) => map.rid(t))))
       if (newToken && result.ok) {
         const rid = result.ok.newRid?.rid ?? result.ok.rid
         map.add(newToken, rid)

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { makePair, settle } from './compat-lib.mjs'
+import { makePair, outcome } from './compat-lib.mjs'
 import { nowSeconds, redisUrl, dump } from './helpers.mjs'
 
 const url = await redisUrl()
@@ -26,11 +26,14 @@ async function shared() {
 }
 
 async function rejects(promise, message) {
-  const r = await settle(promise)
+  const r = await outcome(promise)
   assert.equal(r.err?.message, message)
 }
 
-for (const [first, second] of [['orig', 'nat'], ['nat', 'orig']]) {
+for (const [first, second] of [
+  ['orig', 'nat'],
+  ['nat', 'orig'],
+]) {
   test(`issued by ${first}, rotated by ${second}, then by ${first} again; replays detected by both`, async () => {
     const m = await shared()
     const A = m[first]
@@ -52,8 +55,15 @@ for (const [first, second] of [['orig', 'nat'], ['nat', 'orig']]) {
       assert.deepEqual(await B.getRid(rid), await A.getRid(rid))
     }
     assert.deepEqual(await m.nat.getRid(r2.newRid.rid), {
-      userId: 'alice', parentRid: r1.newRid.rid, createdAt: String(m.t + 2), expAt: String(m.t + 3600),
-      absExpAt: String(m.t + 3600), deviceId: 'phone', uaHash: '', ipHash: '', status: 'active',
+      userId: 'alice',
+      parentRid: r1.newRid.rid,
+      createdAt: String(m.t + 2),
+      expAt: String(m.t + 3600),
+      absExpAt: String(m.t + 3600),
+      deviceId: 'phone',
+      uaHash: '',
+      ipHash: '',
+      status: 'active',
     })
     assert.equal(await m.device('alice', 'phone'), m.key(r2.newRid.rid))
     // Listing: this package lists the active session only, as a bare rid; the original
@@ -165,7 +175,10 @@ for (const [first, second] of [['orig', 'nat'], ['nat', 'orig']]) {
   })
 }
 
-for (const [writer, collector] of [['orig', 'nat'], ['nat', 'orig']]) {
+for (const [writer, collector] of [
+  ['orig', 'nat'],
+  ['nat', 'orig'],
+]) {
   test(`garbage left by ${writer} is collected by ${collector}`, async () => {
     const m = await shared()
     const W = m[writer]

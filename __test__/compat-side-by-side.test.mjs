@@ -35,7 +35,15 @@ function sameError(r, message, code) {
 }
 
 const fields = (userId, parentRid, createdAt, expAt, absExpAt, deviceId, uaHash, ipHash, status) => ({
-  userId, parentRid, createdAt, expAt, absExpAt, deviceId, uaHash, ipHash, status,
+  userId,
+  parentRid,
+  createdAt,
+  expAt,
+  absExpAt,
+  deviceId,
+  uaHash,
+  ipHash,
+  status,
 })
 
 test('issue, rotation, replay, missing rid, bindings, expiry: the whole life of a lineage', async () => {
@@ -43,24 +51,27 @@ test('issue, rotation, replay, missing rid, bindings, expiry: the whole life of 
   const t = d.base
   const abs = 30 * DAY
   // Issue with every binding value.
-  same(await d.run((s) => s.issueInitial('alice', { now: t, absTtlSeconds: abs, deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1' }), { newToken: 'R0' }),
-    { ok: { rid: 'R0', absExp: `t+${abs}` } })
+  same(await d.run((s) => s.issueInitial('alice', { now: t, absTtlSeconds: abs, deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1' }), { newToken: 'R0' }), {
+    ok: { rid: 'R0', absExp: `t+${abs}` },
+  })
   assert.deepEqual(await d.diff(), [], 'identical data after issue')
-  same(await d.run((s, rid) => s.getRid(rid('R0'))),
-    { ok: fields('alice', '', 't+0', `t+${2 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'active') })
+  same(await d.run((s, rid) => s.getRid(rid('R0'))), { ok: fields('alice', '', 't+0', `t+${2 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'active') })
   const snap = (await d.snapshots()).orig
-  assert.deepEqual(snap['rid:R0'].fields.map(([f]) => f),
-    ['userId', 'parentRid', 'createdAt', 'expAt', 'absExpAt', 'deviceId', 'uaHash', 'ipHash', 'status'], 'field order')
+  assert.deepEqual(
+    snap['rid:R0'].fields.map(([f]) => f),
+    ['userId', 'parentRid', 'createdAt', 'expAt', 'absExpAt', 'deviceId', 'uaHash', 'ipHash', 'status'],
+    'field order',
+  )
   assert.deepEqual(snap['device:alice:phone'], { type: 'string', exp: `t+${abs}`, value: 'rid:R0' })
   assert.deepEqual(snap['user:alice:rids'], { type: 'set', exp: `t+${abs}`, members: ['rid:R0'] })
 
   // Rotation with the same binding.
-  same(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1', now: t + 10 }), { newToken: 'R1' }),
-    { ok: { userId: 'alice', newRid: { rid: 'R1', absExp: `t+${abs}` } } })
-  same(await d.run((s, rid) => s.getRid(rid('R1'))),
-    { ok: fields('alice', 'R0', 't+10', `t+${10 + 7 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'active') })
-  same(await d.run((s, rid) => s.getRid(rid('R0'))),
-    { ok: fields('alice', '', 't+0', `t+${2 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'used') })
+  same(
+    await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1', now: t + 10 }), { newToken: 'R1' }),
+    { ok: { userId: 'alice', newRid: { rid: 'R1', absExp: `t+${abs}` } } },
+  )
+  same(await d.run((s, rid) => s.getRid(rid('R1'))), { ok: fields('alice', 'R0', 't+10', `t+${10 + 7 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'active') })
+  same(await d.run((s, rid) => s.getRid(rid('R0'))), { ok: fields('alice', '', 't+0', `t+${2 * DAY}`, `t+${abs}`, 'phone', 'ua1', 'ip1', 'used') })
   // Deviation (the index holds active sessions): the used parent leaves the index.
   const rotationDeviation = [['user:alice:rids', 'members', ['rid:R0', 'rid:R1'], ['rid:R1']]]
   assert.deepEqual(await d.diff(), rotationDeviation)
@@ -87,10 +98,10 @@ test('issue, rotation, replay, missing rid, bindings, expiry: the whole life of 
 
   // Unbound rotation: no binding values given; the child carries none, and the device
   // key stays on the parent (a child is only written there when a deviceId is given).
-  same(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R1'), deviceId: '', now: t + abs }), { newToken: 'R2' }),
-    { ok: { userId: 'alice', newRid: { rid: 'R2', absExp: `t+${abs}` } } })
-  same(await d.run((s, rid) => s.getRid(rid('R2'))),
-    { ok: fields('alice', 'R1', `t+${abs}`, `t+${abs}`, `t+${abs}`, '', '', '', 'active') })
+  same(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R1'), deviceId: '', now: t + abs }), { newToken: 'R2' }), {
+    ok: { userId: 'alice', newRid: { rid: 'R2', absExp: `t+${abs}` } },
+  })
+  same(await d.run((s, rid) => s.getRid(rid('R2'))), { ok: fields('alice', 'R1', `t+${abs}`, `t+${abs}`, `t+${abs}`, '', '', '', 'active') })
   assert.deepEqual(await d.diff(), [['user:alice:rids', 'members', ['rid:R0', 'rid:R1', 'rid:R2'], ['rid:R2']]])
   const snap2 = await d.snapshots()
   assert.equal(snap2.orig['device:alice:phone'].value, 'rid:R1')
@@ -104,21 +115,26 @@ test('issue, rotation, replay, missing rid, bindings, expiry: the whole life of 
 test('a deviceless session rotated with a device, and unbound issue', async () => {
   const d = await duo()
   const t = d.base
-  same(await d.run((s) => s.issueInitial('bob', { now: t, absTtlSeconds: 3600 }), { newToken: 'R0' }),
-    { ok: { rid: 'R0', absExp: 't+3600' } })
-  same(await d.run((s) => s.issueInitial('bob', { now: t, absTtlSeconds: 3600, deviceId: '', uaHash: '', ipHash: '' }), { newToken: 'R1' }),
-    { ok: { rid: 'R1', absExp: 't+3600' } })
+  same(await d.run((s) => s.issueInitial('bob', { now: t, absTtlSeconds: 3600 }), { newToken: 'R0' }), { ok: { rid: 'R0', absExp: 't+3600' } })
+  same(await d.run((s) => s.issueInitial('bob', { now: t, absTtlSeconds: 3600, deviceId: '', uaHash: '', ipHash: '' }), { newToken: 'R1' }), {
+    ok: { rid: 'R1', absExp: 't+3600' },
+  })
   assert.deepEqual(await d.diff(), [])
   const { orig } = await d.snapshots()
-  assert.equal(Object.keys(orig).some((k) => k.startsWith('device:')), false, 'no device key without deviceId')
+  assert.equal(
+    Object.keys(orig).some((k) => k.startsWith('device:')),
+    false,
+    'no device key without deviceId',
+  )
   // Stored deviceId "" differs from the given one: both refuse (the original's rule).
   sameError(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), deviceId: 'tablet', now: t + 1 })), 'rotate_fail:ERR_BINDING', 'ERR_BINDING')
   assert.deepEqual(await d.diff(), [])
   // The same for ua/ip: a stored "" is compared with a given non-empty value. Given
   // nothing, it rotates.
   sameError(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), ipHash: 'ip', now: t + 1 })), 'rotate_fail:ERR_BINDING', 'ERR_BINDING')
-  same(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), now: t + 1 }), { newToken: 'R2' }),
-    { ok: { userId: 'bob', newRid: { rid: 'R2', absExp: 't+3600' } } })
+  same(await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), now: t + 1 }), { newToken: 'R2' }), {
+    ok: { userId: 'bob', newRid: { rid: 'R2', absExp: 't+3600' } },
+  })
   assert.deepEqual(await d.diff(), [['user:bob:rids', 'members', ['rid:R0', 'rid:R1', 'rid:R2'], ['rid:R1', 'rid:R2']]])
 })
 
@@ -128,8 +144,7 @@ test('logout: same, except the device key pointing at the session is deleted too
   await d.run((s) => s.issueInitial('carol', { now: t, absTtlSeconds: 3600, deviceId: 'd1' }), { newToken: 'R0' })
   await d.run((s) => s.issueInitial('carol', { now: t, absTtlSeconds: 3600, deviceId: 'd2' }), { newToken: 'R1' })
   same(await d.run((s, rid) => s.logout(rid('R0'))), { ok: undefined })
-  same(await d.run((s, rid) => s.getRid(rid('R0'))),
-    { ok: fields('carol', '', 't+0', 't+3600', 't+3600', 'd1', '', '', 'tombstoned') })
+  same(await d.run((s, rid) => s.getRid(rid('R0'))), { ok: fields('carol', '', 't+0', 't+3600', 't+3600', 'd1', '', '', 'tombstoned') })
   // Deviation (COMPATIBILITY: logout deletes the device key if it points at the session).
   assert.deepEqual(await d.diff(), [['device:carol:d1', 'only in original']])
   // A rotation of the logged-out rid is a replay in both.
@@ -147,7 +162,10 @@ test('logout / tombstoneLineage / logoutAll of a missing rid: the original write
   same(await d.run((s, rid) => s.tombstoneLineage(rid(g2))), { ok: undefined })
   // Deviation (a missing rid writes nothing): the original creates { status: tombstoned } hashes
   // that never expire.
-  assert.deepEqual(await d.diff(), [[`rid:${g1}`, 'only in original'], [`rid:${g2}`, 'only in original']])
+  assert.deepEqual(await d.diff(), [
+    [`rid:${g1}`, 'only in original'],
+    [`rid:${g2}`, 'only in original'],
+  ])
   const { orig, nat } = await d.snapshots()
   assert.deepEqual(orig[`rid:${g1}`], { type: 'hash', exp: -1, fields: [['status', 'tombstoned']] })
   assert.deepEqual(nat, {})
@@ -158,7 +176,10 @@ test('logout / tombstoneLineage / logoutAll of a missing rid: the original write
   // logoutAll of a user with no sessions writes nothing in both.
   same(await d.run((s) => s.logoutAll('nobody')), { ok: undefined })
   same(await d.run((s) => s.logoutDevice('nobody', 'dev')), { ok: undefined })
-  assert.deepEqual(await d.diff(), [[`rid:${g1}`, 'only in original'], [`rid:${g2}`, 'only in original']])
+  assert.deepEqual(await d.diff(), [
+    [`rid:${g1}`, 'only in original'],
+    [`rid:${g2}`, 'only in original'],
+  ])
 })
 
 test('logoutAll of an index holding a member whose hash is gone', async () => {
@@ -293,7 +314,8 @@ test('scanRids: the original lists full keys of active and used sessions, this p
   const snaps = await d.snapshots()
   const activeOrig = r.orig.ok
     .filter((k) => snaps.orig[k].fields.find(([f]) => f === 'status')[1] === 'active')
-    .map((k) => k.slice('rid:'.length)).sort()
+    .map((k) => k.slice('rid:'.length))
+    .sort()
   assert.deepEqual(activeOrig, [...r.nat.ok].sort())
   same(await d.run((s) => s.scanRids('nobody')), { ok: [] })
 })
@@ -349,7 +371,10 @@ test('non-integer now and absTtlSeconds, absent absTtlSeconds: the original fail
   const { orig, nat } = await d.snapshots()
   const origGarbage = Object.entries(orig).filter(([k, v]) => k.startsWith('rid:') && v.exp === -1)
   assert.equal(origGarbage.length, 3, 'the original left three hashes without expiry')
-  assert.ok(Object.values(nat).every((v) => v.exp !== -1), 'everything this package wrote expires')
+  assert.ok(
+    Object.values(nat).every((v) => v.exp !== -1),
+    'everything this package wrote expires',
+  )
   assert.deepEqual(Object.fromEntries(nat['rid:R0'].fields), fields('lee', '', 't+0', 't+100', 't+100', '', '', '', 'active'))
 })
 
@@ -489,7 +514,10 @@ test('logoutAll and gcOrphans over many sessions (several batches and SCAN pages
   const issued = Array.from({ length: N }, (_, i) => `R${i}`)
   await burst((s, _rid, i) => s.issueInitial(i % 2 ? 'quinn' : 'rae', { now: t, absTtlSeconds: 3600, ...(i % 3 ? {} : { deviceId: `d${i % 5}` }) }), issued)
   const rotated = issued.filter((_, i) => i % 7 === 0)
-  await burst((s, rid, i) => s.verifyAndRotateRefresh({ rid: rid(rotated[i]), now: t + 1 }), rotated.map((x) => `C${x}`))
+  await burst(
+    (s, rid, i) => s.verifyAndRotateRefresh({ rid: rid(rotated[i]), now: t + 1 }),
+    rotated.map((x) => `C${x}`),
+  )
   // Orphans: every eleventh session's hash disappears.
   for (const side of ['orig', 'nat']) {
     const p = side === 'orig' ? d.pair.origPrefix : d.pair.natPrefix
@@ -513,14 +541,28 @@ test('logoutAll and gcOrphans over many sessions (several batches and SCAN pages
   assert.equal(gc.orig.ok.removedFromSets, deleted.length)
   // Before logoutAll the indexes differ by the used parents only (rotation deviation).
   const pre = await d.diff()
-  assert.deepEqual(pre.map((e) => e.slice(0, 2)), [['user:quinn:rids', 'members'], ['user:rae:rids', 'members']])
-  const extra = pre.flatMap(([, , o, n]) => (assert.ok(n.every((m) => o.includes(m))), o.filter((m) => !n.includes(m))))
-  assert.deepEqual(extra.sort(), rotated.filter((tok) => !deleted.includes(tok)).map((tok) => `rid:${tok}`).sort())
+  assert.deepEqual(
+    pre.map((e) => e.slice(0, 2)),
+    [
+      ['user:quinn:rids', 'members'],
+      ['user:rae:rids', 'members'],
+    ],
+  )
+  for (const [, , o, n] of pre) assert.ok(n.every((m) => o.includes(m)))
+  const extra = pre.flatMap(([, , o, n]) => o.filter((m) => !n.includes(m)))
+  assert.deepEqual(
+    extra.sort(),
+    rotated
+      .filter((tok) => !deleted.includes(tok))
+      .map((tok) => `rid:${tok}`)
+      .sort(),
+  )
   // Device keys this package deletes: those pointing at a session it ends (an active,
   // indexed one); keys pointing at a used parent or a vanished hash stay, as in the original.
   const before = (await d.snapshots()).nat
-  const endedDeviceKeys = Object.keys(before).filter((k) => k.startsWith('device:') &&
-    before[before[k].value]?.fields.some(([f, v]) => f === 'status' && v === 'active'))
+  const endedDeviceKeys = Object.keys(before).filter(
+    (k) => k.startsWith('device:') && before[before[k].value]?.fields.some(([f, v]) => f === 'status' && v === 'active'),
+  )
   same(await d.run((s) => s.logoutAll('quinn')), { ok: undefined })
   same(await d.run((s) => s.logoutAll('rae')), { ok: undefined })
   // The only differences: used parents (kept in the original's index) are tombstoned
@@ -529,14 +571,20 @@ test('logoutAll and gcOrphans over many sessions (several batches and SCAN pages
   const { orig } = await d.snapshots()
   const usedParents = rotated.filter((tok) => orig[`rid:${tok}`])
   assert.ok(usedParents.length > 50 && endedDeviceKeys.length > 0)
-  assert.deepEqual(diff, [
-    ...endedDeviceKeys.map((k) => [k, 'only in original']),
-    ...usedParents.map((tok) => [`rid:${tok}`, 'field', 'status', 'tombstoned', 'used']),
-  ].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))
+  assert.deepEqual(
+    diff,
+    [...endedDeviceKeys.map((k) => [k, 'only in original']), ...usedParents.map((tok) => [`rid:${tok}`, 'field', 'status', 'tombstoned', 'used'])].sort(
+      (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
+    ),
+  )
   const snaps = await d.snapshots()
   for (const side of ['orig', 'nat']) {
     const active = Object.values(snaps[side]).filter((e) => e.type === 'hash' && e.fields.some(([f, v]) => f === 'status' && v === 'active'))
     assert.equal(active.length, 0, `${side}: no active session left`)
-    assert.equal(Object.keys(snaps[side]).some((k) => k.startsWith('user:')), false, `${side}: indexes deleted`)
+    assert.equal(
+      Object.keys(snaps[side]).some((k) => k.startsWith('user:')),
+      false,
+      `${side}: indexes deleted`,
+    )
   }
 })

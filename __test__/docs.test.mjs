@@ -19,14 +19,22 @@ const pkg = JSON.parse(read('package.json'))
 const lowest = (range) =>
   range
     .split('||')
-    .map((part) => part.match(/(\d+)\.(\d+)/).slice(1).map(Number))
+    .map((part) =>
+      part
+        .match(/(\d+)\.(\d+)/)
+        .slice(1)
+        .map(Number),
+    )
     .sort((a, b) => a[0] - b[0] || a[1] - b[1])[0]
 
 test('the Node.js versions in the README are the ones package.json and the build tool require', () => {
   const [major, minor] = lowest(pkg.engines.node)
   const cli = JSON.parse(read('node_modules/@napi-rs/cli/package.json'))
   const [cliMajor, cliMinor] = lowest(cli.engines.node)
-  assert.ok(major > cliMajor || (major === cliMajor && minor >= cliMinor), `engines ${pkg.engines.node} admits a Node.js the build tool (${cli.engines.node}) refuses`)
+  assert.ok(
+    major > cliMajor || (major === cliMajor && minor >= cliMinor),
+    `engines ${pkg.engines.node} admits a Node.js the build tool (${cli.engines.node}) refuses`,
+  )
   assert.match(readme, new RegExp(`\\*\\*Node\\.js ${major}\\.${minor} or later\\*\\*`))
   assert.doesNotMatch(readme, /Node(\.js)? 18\+|Node\.js 18 or later/)
   for (const dir of ['darwin-arm64', 'darwin-x64', 'linux-arm64-gnu', 'linux-x64-gnu', 'linux-x64-musl', 'win32-x64-msvc']) {
@@ -36,7 +44,15 @@ test('the Node.js versions in the README are the ones package.json and the build
   assert.ok(matrix.length > 0)
   for (const list of matrix) {
     for (const v of list.match(/\d+/g)) assert.ok(Number(v) >= major, `the release workflow tests Node.js ${v}`)
-    assert.ok(readme.includes(`matrix, ${list.match(/\d+/g).join(', ').replace(/, (\d+)$/, ' and $1')}`), `README names the workflow's matrix ${list}`)
+    assert.ok(
+      readme.includes(
+        `matrix, ${list
+          .match(/\d+/g)
+          .join(', ')
+          .replace(/, (\d+)$/, ' and $1')}`,
+      ),
+      `README names the workflow's matrix ${list}`,
+    )
   }
 })
 

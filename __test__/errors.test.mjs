@@ -7,7 +7,7 @@ import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort } from '../scripts/redis-server.mjs'
-import { failOnUnhandledRejections } from './helpers.mjs'
+import { failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
@@ -15,7 +15,6 @@ const PASSWORD = 'pw-Zq8Vt3-secret'
 const srv = await startRedis({ extraArgs: ['--requirepass', PASSWORD, '--databases', '4'] })
 after(() => srv.stop())
 const host = `127.0.0.1:${srv.port}`
-const now = () => Math.floor(Date.now() / 1000)
 
 const good = createRedisStore({ url: `redis://:${PASSWORD}@${host}/1`, prefix: 'err', absTtlSeconds: 600 })
 after(() => good.close())
@@ -60,10 +59,13 @@ test('a wrong password, a wrong user and a missing password are ERR_REDIS_AUTH, 
   assertPlain(err)
 })
 
-test('a user without the permission to run scripts is ERR_REDIS_AUTH with the server\'s reason', async () => {
-  const { err } = await failure(`redis://reader:reader-pw@${host}`, (s) => s.issueInitial('u', { now: now() }))
+test("a user without the permission to run scripts is ERR_REDIS_AUTH with the server's reason", async () => {
+  const { err } = await failure(`redis://reader:reader-pw@${host}`, (s) => s.issueInitial('u', { now: nowSeconds() }))
   assert.equal(err.code, 'ERR_REDIS_AUTH', err.message)
-  assert.match(err.message, new RegExp(`^redis_auth: the URL's user may not run a command the store needs on redis://${host}: .*evalsha.*; grant it in the server's ACL$`, 'i'))
+  assert.match(
+    err.message,
+    new RegExp(`^redis_auth: the URL's user may not run a command the store needs on redis://${host}: .*evalsha.*; grant it in the server's ACL$`, 'i'),
+  )
   assertPlain(err)
 })
 
@@ -104,13 +106,13 @@ test('connection errors name the server tried, never the password', async () => 
 // ------------------------------------------------------------------- stacks
 
 async function refreshTokenHandler(rid) {
-  return await good.verifyAndRotateRefresh({ rid, now: now() })
+  return await good.verifyAndRotateRefresh({ rid, now: nowSeconds() })
 }
 async function loginRoute(rid) {
   return await refreshTokenHandler(rid)
 }
 
-test('a rejection carries a stack through the caller\'s async functions, with its message and code unchanged', async () => {
+test("a rejection carries a stack through the caller's async functions, with its message and code unchanged", async () => {
   const err = await loginRoute('no-such-rid').catch((e) => e)
   assert.equal(err.message, 'not_found')
   assert.equal(err.code, 'ERR_NOT_FOUND')
@@ -121,7 +123,7 @@ test('a rejection carries a stack through the caller\'s async functions, with it
   assert.ok(!err.stack.includes('promised.js'), `no frame of the wrapper itself:\n${err.stack}`)
 
   // A replay, bad input (a TypeError) and a connection failure get the caller's frames too.
-  const { rid } = await good.issueInitial('stack-user', { now: now() })
+  const { rid } = await good.issueInitial('stack-user', { now: nowSeconds() })
   await refreshTokenHandler(rid)
   const replay = await loginRoute(rid).catch((e) => e)
   assert.equal(replay.message, 'rotate_fail:ERR_REPLAY')
@@ -143,10 +145,16 @@ test('a rejection carries a stack through the caller\'s async functions, with it
   assert.match(unreachable.stack, /\n {4}at async readSession /)
 })
 
-test('an error thrown by the caller\'s own code keeps its own stack', async () => {
+test("an error thrown by the caller's own code keeps its own stack", async () => {
   const boom = new Error('boom')
   const original = boom.stack
-  const err = await good.issueInitial('u', { get now() { throw boom } }).catch((e) => e)
+  const err = await good
+    .issueInitial('u', {
+      get now() {
+        throw boom
+      },
+    })
+    .catch((e) => e)
   assert.equal(err, boom)
   assert.equal(err.stack, original)
 })

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, nowSeconds } from './helpers.mjs'
+import { redisUrl, uniquePrefix, nowSeconds, settle, sleep, scriptCommand } from './helpers.mjs'
 
 const CLUSTER = process.env.REDIS_TOPOLOGY === 'cluster'
 let url
@@ -29,7 +29,10 @@ async function primaryPorts() {
   const seed = new Redis(url)
   try {
     const nodes = await seed.call('CLUSTER', 'NODES')
-    return nodes.split('\n').filter((l) => l.includes('master') && !l.includes('fail')).map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
+    return nodes
+      .split('\n')
+      .filter((l) => l.includes('master') && !l.includes('fail'))
+      .map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
   } finally {
     seed.disconnect()
   }
@@ -46,7 +49,6 @@ function newStore(extra = {}) {
 }
 
 const isReplay = (err) => err.message === 'rotate_fail:ERR_REPLAY' && err.code === 'ERR_REPLAY'
-const settle = (promise) => promise.then((value) => ({ value }), (error) => ({ error }))
 /** Two turns of the event loop: events are delivered with setImmediate. */
 const events = () => new Promise((r) => setImmediate(() => setImmediate(r)))
 
@@ -55,9 +57,7 @@ test('without options a rotation stores the nine fields only and reuse ends noth
   const t = nowSeconds()
   const { rid } = await s.issueInitial('u', { now: t, deviceId: 'd' })
   const { newRid } = await s.verifyAndRotateRefresh({ rid, now: t + 1, deviceId: 'd' })
-  assert.deepEqual(Object.keys(await s.getRid(rid)).sort(), [
-    'absExpAt', 'createdAt', 'deviceId', 'expAt', 'ipHash', 'parentRid', 'status', 'uaHash', 'userId',
-  ])
+  assert.deepEqual(Object.keys(await s.getRid(rid)).sort(), ['absExpAt', 'createdAt', 'deviceId', 'expAt', 'ipHash', 'parentRid', 'status', 'uaHash', 'userId'])
   assert.equal((await s.getRid(newRid.rid)).expAt, String(t + 1 + 7 * DAY))
   await assert.rejects(s.verifyAndRotateRefresh({ rid, now: t + 2 }), isReplay)
   assert.equal((await s.getRid(newRid.rid)).status, 'active')
@@ -93,10 +93,7 @@ test('outside the grace window one refresh wins and the other is reuse; with rev
     const t = nowSeconds()
     for (let round = 0; round < 20; round++) {
       const { rid } = await s.issueInitial('u', { now: t, deviceId: `d${round}` })
-      const outcomes = await Promise.all([
-        settle(s.verifyAndRotateRefresh({ rid, now: t + 1 })),
-        settle(s.verifyAndRotateRefresh({ rid, now: t + 1 })),
-      ])
+      const outcomes = await Promise.all([settle(s.verifyAndRotateRefresh({ rid, now: t + 1 })), settle(s.verifyAndRotateRefresh({ rid, now: t + 1 }))])
       const won = outcomes.filter((o) => o.value)
       const lost = outcomes.filter((o) => o.error)
       assert.equal(won.length, 1, onReuse)
@@ -164,7 +161,10 @@ test('three sessions issued are three listed; revoking all but the current leave
   const laptop = listed.find((x) => x.deviceId === 'laptop')
   assert.deepEqual([laptop.signedInAt, laptop.lastRotatedAt, laptop.uaHash, laptop.ipHash], [t - 299, t - 299, 'ua-laptop', 'ip-laptop'])
   for (const x of listed) if (x.rid !== current) await s.logout(x.rid)
-  assert.deepEqual((await s.listSessions('alice')).map((x) => x.rid), [current])
+  assert.deepEqual(
+    (await s.listSessions('alice')).map((x) => x.rid),
+    [current],
+  )
   assert.deepEqual(await s.scanRids('alice'), [current])
   for (const x of listed) {
     if (x.rid === current) continue
@@ -288,9 +288,18 @@ test('audit entries match the state changes one for one under concurrent load', 
   const hashes = await Promise.all([...rids].map((rid) => s.getRid(rid).then((h) => [rid, h])))
   const count = (pred) => hashes.filter(([, h]) => pred(h)).length
   const of = (event) => entries.filter((e) => e.event === event)
-  assert.equal(of('issued').length, count((h) => h.parentRid === ''))
-  assert.equal(of('rotated').length, count((h) => h.parentRid !== ''))
-  assert.equal(of('ended').length, count((h) => h.status === 'tombstoned'))
+  assert.equal(
+    of('issued').length,
+    count((h) => h.parentRid === ''),
+  )
+  assert.equal(
+    of('rotated').length,
+    count((h) => h.parentRid !== ''),
+  )
+  assert.equal(
+    of('ended').length,
+    count((h) => h.status === 'tombstoned'),
+  )
   assert.equal(entries.length, of('issued').length + of('rotated').length + of('ended').length)
   // Each session ended at most once, and every ended session has its entry.
   const endedRids = of('ended').map((e) => e.rid)
@@ -358,8 +367,14 @@ test('events arrive after the call settles; a throwing listener cannot break the
   } finally {
     process.off('warning', onWarning)
   }
-  assert.throws(() => s.on('nope', () => {}), (err) => err instanceof TypeError && /event must be one of/.test(err.message))
-  assert.throws(() => s.on('issued', 'x'), (err) => err instanceof TypeError && /listener must be a function/.test(err.message))
+  assert.throws(
+    () => s.on('nope', () => {}),
+    (err) => err instanceof TypeError && /event must be one of/.test(err.message),
+  )
+  assert.throws(
+    () => s.on('issued', 'x'),
+    (err) => err instanceof TypeError && /listener must be a function/.test(err.message),
+  )
   // off removes a listener.
   const quiet = newStore()
   let calls = 0
@@ -410,11 +425,14 @@ test('every option is checked at createRedisStore, naming the option and the rul
     [{ metrics: 1 }, /^cfg\.metrics must be a boolean/],
   ]
   for (const [extra, message] of bad) {
-    assert.throws(() => createRedisStore({ ...base, ...extra }), (err) => {
-      assert.ok(err instanceof TypeError, JSON.stringify(extra))
-      assert.match(err.message, message)
-      return true
-    })
+    assert.throws(
+      () => createRedisStore({ ...base, ...extra }),
+      (err) => {
+        assert.ok(err instanceof TypeError, JSON.stringify(extra))
+        assert.match(err.message, message)
+        return true
+      },
+    )
   }
   // Limits accepted.
   for (const extra of [
@@ -468,10 +486,13 @@ test('the CLI `audit` command prints the audit stream', async () => {
   const json = await cli(['audit', 'carol', '--json'])
   assert.equal(json.code, 0, json.stderr)
   const entries = JSON.parse(json.stdout)
-  assert.deepEqual(entries.map((e) => [e.event, e.rid, e.deviceId, e.reason]), [
-    ['ended', rid, 'phone', 'logout'],
-    ['issued', rid, 'phone', ''],
-  ])
+  assert.deepEqual(
+    entries.map((e) => [e.event, e.rid, e.deviceId, e.reason]),
+    [
+      ['ended', rid, 'phone', 'logout'],
+      ['issued', rid, 'phone', ''],
+    ],
+  )
   const text = await cli(['audit', 'carol', '--count', '1'])
   assert.equal(text.code, 0, text.stderr)
   assert.match(text.stdout, /TIME\s+EVENT\s+USER\s+RID/)
@@ -489,8 +510,14 @@ test('audit entries match the stored state across a server crash and restart (AO
   const server = await startRedis({ extraArgs: ['--appendonly', 'yes', '--appendfsync', 'always'] })
   const prefix = uniquePrefix('hard-aof')
   const s = createRedisStore({
-    url: server.url, prefix, absTtlSeconds: 3600, commandTimeoutMs: 500, connectTimeoutMs: 500,
-    audit: { maxLen: 1_000_000 }, onReuse: 'revoke-lineage', maxSessionsPerUser: 4,
+    url: server.url,
+    prefix,
+    absTtlSeconds: 3600,
+    commandTimeoutMs: 500,
+    connectTimeoutMs: 500,
+    audit: { maxLen: 1_000_000 },
+    onReuse: 'revoke-lineage',
+    maxSessionsPerUser: 4,
   })
   const raw = new Redis(server.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
@@ -506,7 +533,7 @@ test('audit entries match the stored state across a server crash and restart (AO
         const issued = await settle(s.issueInitial(user, { now: t, deviceId: `d${i % 3}` }))
         if (!issued.value) {
           failedCalls++
-          await new Promise((r) => setTimeout(r, 20))
+          await sleep(20)
           continue
         }
         okCalls++
@@ -518,12 +545,12 @@ test('audit entries match the stored state across a server crash and restart (AO
       }
     }
     const workers = Array.from({ length: 6 }, (_, w) => worker(w))
-    await new Promise((r) => setTimeout(r, 400))
+    await sleep(400)
     await server.kill('SIGKILL')
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(500)
     await server.restart()
     restarted = true
-    await new Promise((r) => setTimeout(r, 600))
+    await sleep(600)
     stop = true
     await Promise.all(workers)
     assert.ok(okCalls > 10, `load ran (${okCalls} issues)`)
@@ -539,7 +566,7 @@ test('audit entries match the stored state across a server crash and restart (AO
       cursor = next
     } while (cursor !== '0')
     const flat = await raw.xrange(`${prefix}:audit`, '-', '+')
-    const entries = flat.map(([, fields]) => Object.fromEntries(fields.reduce((acc, v, i) => (i % 2 ? acc[acc.length - 1].push(v) : acc.push([v]), acc), [])))
+    const entries = flat.map(([, fields]) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 ? [] : [[v, fields[i + 1]]]))))
     const all = [...hashes.values()]
     const of = (event) => entries.filter((e) => e.event === event)
     assert.equal(of('issued').length, all.filter((h) => h.parentRid === '').length)
@@ -613,8 +640,24 @@ void entries; void text; void plain
   ]
   const tsc = (file) =>
     new Promise((resolve) => {
-      const args = [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--target', 'es2022',
-        '--module', 'esnext', '--moduleResolution', 'bundler', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types'), '--pretty', 'false', file]
+      const args = [
+        join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '--noEmit',
+        '--strict',
+        '--target',
+        'es2022',
+        '--module',
+        'esnext',
+        '--moduleResolution',
+        'bundler',
+        '--types',
+        'node',
+        '--typeRoots',
+        join(root, 'node_modules', '@types'),
+        '--pretty',
+        'false',
+        file,
+      ]
       execFile(process.execPath, args, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, out: stdout + stderr }))
     })
   try {
@@ -633,12 +676,21 @@ void entries; void text; void plain
   }
 })
 
-test('listSessions is one round trip, and a rotation with every option on is one too', { skip: CLUSTER && 'counts commands on one server' }, async () => {
+test('listSessions and inspectLineage are one round trip each, and a rotation with every option on is one too', {
+  skip: CLUSTER && 'counts commands on one server',
+}, async () => {
   const { default: Redis } = await import('ioredis')
   const prefix = uniquePrefix('hard-rtt')
   const s = createRedisStore({
-    url, prefix, absTtlSeconds: 3600, onReuse: 'revoke-lineage', reuseGraceSeconds: 10, idleTtlSeconds: 600,
-    maxSessionsPerUser: 5, audit: { maxLen: 100 }, metrics: true,
+    url,
+    prefix,
+    absTtlSeconds: 3600,
+    onReuse: 'revoke-lineage',
+    reuseGraceSeconds: 10,
+    idleTtlSeconds: 600,
+    maxSessionsPerUser: 5,
+    audit: { maxLen: 100 },
+    metrics: true,
   })
   stores.push(s)
   const t = nowSeconds()
@@ -651,13 +703,18 @@ test('listSessions is one round trip, and a rotation with every option on is one
     if (source !== 'lua' && args.some((a) => String(a).includes(prefix))) seen.push(args[0].toLowerCase())
   })
   try {
-    await new Promise((r) => setTimeout(r, 100))
+    await sleep(100)
     const listed = await s.listSessions('ned')
+    const lineage = await s.inspectLineage(rid)
     await s.verifyAndRotateRefresh({ rid: newRid.rid, now: t, deviceId: 'd' })
     await s.issueInitial('ned', { now: t })
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     assert.equal(listed[0].signedInAt, t - 50)
-    assert.deepEqual(seen, ['evalsha', 'evalsha', 'evalsha'])
+    assert.deepEqual(
+      lineage.sessions.map((x) => x.rid),
+      [rid, newRid.rid],
+    )
+    assert.deepEqual(seen, Array(4).fill(await scriptCommand(client)))
   } finally {
     monitor.disconnect()
     client.disconnect()
@@ -677,7 +734,7 @@ test('on a cluster, every key a script touches was declared to it, with every op
     monitor.on('monitor', (_time, args, source) => {
       const name = String(args[0]).toLowerCase()
       if (source !== 'lua') {
-        if (name === 'evalsha' || name === 'eval') {
+        if (name === 'fcall' || name === 'evalsha' || name === 'eval') {
           scriptCalls++
           declaredKeys = new Set(args.slice(3, 3 + Number(args[2])).map(String))
         } else {
@@ -692,7 +749,7 @@ test('on a cluster, every key a script touches was declared to it, with every op
     monitors.push({ client, monitor })
   }
   try {
-    await new Promise((r) => setTimeout(r, 200))
+    await sleep(200)
     const s = newStore({ onReuse: 'revoke-lineage', reuseGraceSeconds: 5, idleTtlSeconds: 100, maxSessionsPerUser: 2, audit: { maxLen: 100 } })
     const t = nowSeconds()
     const a = await s.issueInitial('u', { now: t, deviceId: 'd1' })
@@ -715,7 +772,7 @@ test('on a cluster, every key a script touches was declared to it, with every op
     await s.logoutAll('w')
     const e = await s.issueInitial('x', { now: t })
     await s.tombstoneLineage(e.rid)
-    await new Promise((r) => setTimeout(r, 300))
+    await sleep(300)
   } finally {
     for (const { client, monitor } of monitors) {
       monitor.disconnect()

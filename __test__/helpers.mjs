@@ -9,6 +9,9 @@
 import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID, createHash } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import Redis from 'ioredis'
 import { startRedis } from '../scripts/redis-server.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
@@ -22,12 +25,12 @@ let resolvedUrl
 
 /** The Redis URL of this test file's server (a seed node in cluster mode). */
 export async function redisUrl() {
-  if (process.env.REDIS_URL) return (resolvedUrl = process.env.REDIS_URL)
-  if (!shared) {
+  if (!process.env.REDIS_URL && !shared) {
     shared = isCluster ? startCluster() : startRedis()
     after(async () => (await shared).stop())
   }
-  return (resolvedUrl = (await shared).url)
+  resolvedUrl = process.env.REDIS_URL || (await shared).url
+  return resolvedUrl
 }
 
 /** A server of this file's own, whatever REDIS_URL says (for tests that read or compare
@@ -89,8 +92,7 @@ export function keys(prefix, { cluster = isCluster } = {}) {
       return m ? `${ridPrefix}{${m[1]}}.${m[2]}` : `${ridPrefix}{${rid}}`
     },
     userKey: (userId) => (cluster ? `${prefix}:user:{${userTag(userId)}}:rids` : `${prefix}:user:${userId}:rids`),
-    deviceKey: (userId, deviceId) =>
-      cluster ? `${prefix}:device:{${userTag(userId)}}:${deviceId}` : `${prefix}:device:${userId}:${deviceId}`,
+    deviceKey: (userId, deviceId) => (cluster ? `${prefix}:device:{${userTag(userId)}}:${deviceId}` : `${prefix}:device:${userId}:${deviceId}`),
     /** The bare rid of a rid key, or null. */
     ridOfKey(key) {
       if (!key.startsWith(ridPrefix) || key.length === ridPrefix.length) return null
@@ -128,6 +130,11 @@ export async function clearPrefix(client, prefix) {
 /** A prefix no other test uses, so tests share one server without seeing each other. */
 export function uniquePrefix(name = 't') {
   return `${name}-${randomUUID().slice(0, 8)}`
+}
+
+/** `s` with a regular expression's special characters escaped, to match it literally. */
+export function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 /** `s` with SCAN's glob characters escaped, to MATCH it literally. */
@@ -225,11 +232,7 @@ export async function readKeys(client, prefix, options) {
 export async function dump(client, prefix) {
   const out = {}
   for (const { key, type, expireAt, content } of await readKeys(client, prefix)) {
-    const shaped =
-      type === 'hash' ? Object.fromEntries(pairs(content))
-        : type === 'set' ? [...content].sort()
-          : type === 'string' ? content
-            : type
+    const shaped = type === 'hash' ? Object.fromEntries(pairs(content)) : type === 'set' ? [...content].sort() : type === 'string' ? content : type
     out[key] = { type, content: shaped, expireAt }
   }
   return out
@@ -268,6 +271,15 @@ export function failOnUnhandledRejections() {
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000)
 
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Settles a promise into { ok: true, value } or { ok: false, error }. */
+export const settle = (promise) =>
+  Promise.resolve(promise).then(
+    (value) => ({ ok: true, value }),
+    (error) => ({ ok: false, error }),
+  )
+
 /** Retries `fn` until it resolves, for at most `ms`: a store must recover by itself. */
 export async function eventually(fn, ms = 15_000) {
   const deadline = Date.now() + ms
@@ -277,8 +289,55 @@ export async function eventually(fn, ms = 15_000) {
       return await fn()
     } catch (err) {
       last = err
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
     }
   }
   throw new Error(`did not succeed within ${ms} ms: ${last?.code} ${last?.message}`)
+}
+
+/** Whether `client`'s server has functions (Redis 7, Valkey): the store then runs its
+ * scripts as a function library (FCALL), else with EVALSHA. */
+export async function hasFunctions(client) {
+  const node = client instanceof Redis.Cluster ? primaries(client)[0] : client
+  const info = await node.info('server')
+  return Number(/(?:valkey|redis)_version:(\d+)/.exec(info)[1]) >= 7
+}
+
+/** The command a store's script call shows up as in MONITOR on `client`'s server. */
+export async function scriptCommand(client) {
+  return (await hasFunctions(client)) ? 'fcall' : 'evalsha'
+}
+
+const openssl = (dir, ...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+
+/** A private CA for the TLS tests: ca.pem and ca.key in `dir`, valid for two days. */
+export function makeCa(dir) {
+  openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=rss-test-ca')
+}
+
+/**
+ * A certificate for `cn` signed by the CA in `dir`: `name`.pem and `name`.key, with the
+ * x509 extension line given (e.g. subjectAltName=IP:127.0.0.1 for a server).
+ */
+export function signCertificate(dir, name, cn, extension) {
+  writeFileSync(join(dir, `${name}.cnf`), `${extension}\n`)
+  openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`)
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.cnf`,
+  )
 }

@@ -58,16 +58,23 @@ const platform = (() => {
 
 test('without a binary, loading fails with one short message: what is missing and the two ways to fix it', () => {
   const dir = loaderOnly('no-binary')
-  const cjs = spawnSync(process.execPath, ['-e', "try { require('./') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, props: Object.keys(e) })) }"], { cwd: dir, encoding: 'utf8' })
+  const cjs = spawnSync(
+    process.execPath,
+    ['-e', "try { require('./') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, props: Object.keys(e) })) }"],
+    { cwd: dir, encoding: 'utf8' },
+  )
   const { code, message, props } = JSON.parse(cjs.stdout)
   assert.equal(code, 'ERR_NATIVE_BINDING_MISSING')
   const lines = message.split('\n')
   assert.equal(lines.length, 3, message)
-  assert.equal(lines[0], `redis-session-store-native: no native binary for ${platform} (the package ${pkg.name}-${platform} is not installed). Two ways to fix it:`)
+  assert.equal(
+    lines[0],
+    `redis-session-store-native: no native binary for ${platform} (the package ${pkg.name}-${platform} is not installed). Two ways to fix it:`,
+  )
   assert.match(lines[1], new RegExp(`^  1\\. install the prebuilt binary: npm install ${pkg.name}-${platform} `))
   assert.match(lines[2], /^ {2}2\. build it from source: install Rust \(https:\/\/rustup\.rs\), then install this package from a clone or a git URL/)
   assert.doesNotMatch(message, /npm has a bug|optional dependencies \(https/)
-  assert.deepEqual(props, ['code'], 'the loader\'s long report is not printed with the error')
+  assert.deepEqual(props, ['code'], "the loader's long report is not printed with the error")
 
   // Uncaught, as a user sees it: the message, then the stack; not the loader's 59 lines.
   const uncaught = spawnSync(process.execPath, ['-e', "require('./')"], { cwd: dir, encoding: 'utf8' })
@@ -75,7 +82,10 @@ test('without a binary, loading fails with one short message: what is missing an
   assert.ok(uncaught.stderr.split('\n').length < 25, uncaught.stderr)
   assert.ok(!uncaught.stderr.includes('cause'), uncaught.stderr)
 
-  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import('./index.mjs').catch((e) => console.log(e.code))"], { cwd: dir, encoding: 'utf8' })
+  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import('./index.mjs').catch((e) => console.log(e.code))"], {
+    cwd: dir,
+    encoding: 'utf8',
+  })
   assert.equal(esm.stdout.trim(), 'ERR_NATIVE_BINDING_MISSING')
 })
 
@@ -119,7 +129,8 @@ test('npm install git+file:// of a clone builds the addon; it then works from re
     cpSync(join(root, f), join(clone, f))
   }
   assert.ok(!readdirSync(clone).some((f) => f.endsWith('.node')), 'the clone has no binary')
-  const git = (...args) => run('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd: clone })
+  const git = (...args) =>
+    run('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', '-c', 'init.defaultBranch=main', ...args], { cwd: clone })
   git('init', '-q')
   git('add', '-A')
   git('commit', '-q', '-m', 'snapshot')

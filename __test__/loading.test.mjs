@@ -20,7 +20,11 @@ test('require() from CommonJS', () => {
 })
 
 test('import from ESM, named and default', () => {
-  const r = node(['--input-type=module', '-e', "import d, { createRedisStore } from 'redis-session-store-native'; console.log(typeof createRedisStore, d.createRedisStore === createRedisStore)"])
+  const r = node([
+    '--input-type=module',
+    '-e',
+    "import d, { createRedisStore } from 'redis-session-store-native'; console.log(typeof createRedisStore, d.createRedisStore === createRedisStore)",
+  ])
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'function true')
 })

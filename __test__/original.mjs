@@ -15,10 +15,7 @@ import { tsImport } from 'tsx/esm/api'
 const require = createRequire(import.meta.url)
 
 /** The original's src/store.ts, as a file URL. */
-export const ORIGINAL_STORE_TS = new URL(
-  '../node_modules/@devcoons/redis-session-store/src/store.ts',
-  import.meta.url,
-).href
+export const ORIGINAL_STORE_TS = new URL('../node_modules/@devcoons/redis-session-store/src/store.ts', import.meta.url).href
 
 let loaded
 
@@ -47,7 +44,7 @@ export async function loadOriginalCreateRedisStore() {
 export async function createOriginalStore(cfg) {
   const { create, RedisClass } = await load()
   const proto = RedisClass.prototype
-  const own = Object.prototype.hasOwnProperty.call(proto, 'defineCommand')
+  const own = Object.hasOwn(proto, 'defineCommand')
   const defineCommand = proto.defineCommand
   let client
   proto.defineCommand = function (...args) {

@@ -35,8 +35,7 @@ function platformName() {
 const work = mkdtempSync(join(tmpdir(), 'rss-pack-'))
 after(() => rmSync(work, { recursive: true, force: true }))
 
-const run = (command, args, options = {}) =>
-  execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options })
+const run = (command, args, options = {}) => execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options })
 
 /** A binary of a local build in the package root. `files` admits it, for installs from a
  * git URL (whose `prepare` step builds one); a release tree never holds one. */
@@ -59,9 +58,23 @@ test('the published file list holds only what runs', () => {
   assert.ok(pkg.files.includes('redis-session-store-native.*.node'), 'a local build can ride along in a git install')
   const [listing] = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: releaseTree() }))
   const files = listing.files.map((f) => f.path).sort()
-  const required = ['cli/format.mjs', 'cli/main.mjs', 'cli/tree.mjs', 'index.d.ts', 'index.js', 'index.mjs', 'js-binding.d.ts', 'js-binding.js', 'package.json', 'promised.js']
+  const required = [
+    'cli/format.mjs',
+    'cli/main.mjs',
+    'cli/tree.mjs',
+    'index.d.ts',
+    'index.js',
+    'index.mjs',
+    'js-binding.d.ts',
+    'js-binding.js',
+    'package.json',
+    'promised.js',
+  ]
   const alwaysIncludedByNpm = /^(README|LICENSE|LICENCE|CHANGELOG)(\.\w+)?$/i
-  assert.deepEqual(files.filter((f) => !alwaysIncludedByNpm.test(f)), required)
+  assert.deepEqual(
+    files.filter((f) => !alwaysIncludedByNpm.test(f)),
+    required,
+  )
   assert.ok(!files.some((f) => /(^__test__|^bench|^crates|^src|^target|^lua|^npm|\.rs$|\.node$)/.test(f)), files.join(', '))
   assert.deepEqual(pkg.bin, { 'redis-session-store': 'cli/main.mjs' })
   assert.ok(pkg.exports['.'].types && pkg.exports['.'].import && pkg.exports['.'].require)
@@ -123,7 +136,10 @@ test('the packed tarballs install into an empty project and work from ESM, CJS, 
   run(process.execPath, [tsc, '-p', join(app, 'tsconfig.json')], { cwd: app })
   // ...and reject a wrong one, so the check above means something.
   writeFileSync(join(app, 'wrong.ts'), "import { createRedisStore } from 'redis-session-store-native'\ncreateRedisStore({ url: 1, absTtlSeconds: 60 })\n")
-  assert.throws(() => run(process.execPath, [tsc, '-p', join(app, 'tsconfig.wrong.json')], { cwd: app }), (err) => /wrong\.ts.*TS2322/.test(err.stdout))
+  assert.throws(
+    () => run(process.execPath, [tsc, '-p', join(app, 'tsconfig.wrong.json')], { cwd: app }),
+    (err) => /wrong\.ts.*TS2322/.test(err.stdout),
+  )
 
   // The CLI through npm's bin link.
   const bin = join(app, 'node_modules', '.bin', process.platform === 'win32' ? 'redis-session-store.cmd' : 'redis-session-store')

@@ -14,14 +14,12 @@ import { createServer, connect } from 'node:net'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort, debugCommandArgs } from '../scripts/redis-server.mjs'
-import { eventually, failOnUnhandledRejections } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections, hasFunctions, nowSeconds, sleep } from './helpers.mjs'
 import { kindFromEnv } from '../scripts/servers.mjs'
 
 failOnUnhandledRejections()
 
 const TIMEOUT_MS = 300
-const nowSeconds = () => Math.floor(Date.now() / 1000)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** The message shape of each error code the store rejects with for a fault. */
 const MESSAGE = {
@@ -95,7 +93,9 @@ async function assertLineagesSound(c, prefix = 'flt') {
   for (const key of await c.keys(`${prefix}:rid:*`)) sessions[key.slice(prefix.length + 5)] = await c.hgetall(key)
   const children = {}
   for (const [rid, h] of Object.entries(sessions)) {
-    if (h.parentRid) (children[h.parentRid] ??= []).push(rid)
+    if (!h.parentRid) continue
+    children[h.parentRid] ??= []
+    children[h.parentRid].push(rid)
   }
   for (const [parent, kids] of Object.entries(children)) {
     assert.equal(kids.length, 1, `session ${parent} has ${kids.length} children: a rotation applied twice`)
@@ -108,7 +108,9 @@ async function assertLineagesSound(c, prefix = 'flt') {
   }
   const activeByLineage = {}
   for (const [rid, h] of Object.entries(sessions)) {
-    if (h.status === 'active') (activeByLineage[root(rid)] ??= []).push(rid)
+    if (h.status !== 'active') continue
+    activeByLineage[root(rid)] ??= []
+    activeByLineage[root(rid)].push(rid)
   }
   for (const [r, active] of Object.entries(activeByLineage)) assert.equal(active.length, 1, `lineage ${r} has ${active.length} active sessions`)
   return sessions
@@ -254,21 +256,30 @@ test('a restarted server still loading its data (LOADING) is ERR_REDIS_UNAVAILAB
   assert.equal((await s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' })).userId, 'u')
 })
 
-test('SCRIPT FLUSH (alone and mid-load) is recovered transparently: no call fails', async () => {
+test('SCRIPT FLUSH and FUNCTION FLUSH (alone and mid-load) are recovered transparently: no call fails', async () => {
   const srv = await server()
   const s = store(srv.url)
   const c = raw(srv.url)
+  // The store's scripts: the function library where the server has functions, and the
+  // script cache (EVALSHA, used without functions).
+  const functions = await hasFunctions(c)
+  const flush = async (mode) => {
+    await c.call('SCRIPT', 'FLUSH', mode)
+    if (functions) await c.call('FUNCTION', 'FLUSH', mode)
+  }
   const { rid } = await s.issueInitial('u', { now: nowSeconds(), deviceId: 'd' })
+  if (functions) assert.equal((await c.call('FUNCTION', 'LIST')).length, 1, 'the store loaded its library')
   for (const [name, call] of Object.entries(everyMethod(s, rid))) {
-    await c.call('SCRIPT', 'FLUSH')
-    await assert.doesNotReject(call(), `${name} after SCRIPT FLUSH`)
+    await flush('SYNC')
+    await assert.doesNotReject(call(), `${name} after the flush`)
   }
   const stop = { done: false }
   const running = load(s, stop, []) // no failure at all is allowed
-  // Flushes back to back: a call can meet NOSCRIPT again after reloading its script.
+  // Flushes back to back: a call can meet NOSCRIPT (or a missing function) again after
+  // reloading its script (or library).
   for (let i = 0; i < 400; i++) {
     if (i % 20 === 0) await sleep(10)
-    await c.call('SCRIPT', 'FLUSH', i % 2 ? 'SYNC' : 'ASYNC')
+    await flush(i % 2 ? 'SYNC' : 'ASYNC')
   }
   stop.done = true
   const stats = await running
@@ -291,7 +302,11 @@ test('a server slower than the command timeout: ERR_REDIS_TIMEOUT in time, rotat
     const slept = c.call('DEBUG', 'SLEEP', '1.5')
     await sleep(30)
     const started = Date.now()
-    const results = await Promise.allSettled(Object.values(everyMethod(s, 'another')).concat(() => s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' })).map((f) => f()))
+    const results = await Promise.allSettled(
+      Object.values(everyMethod(s, 'another'))
+        .concat(() => s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' }))
+        .map((f) => f()),
+    )
     const took = Date.now() - started
     for (const r of results) {
       assert.equal(r.status, 'rejected')
@@ -327,8 +342,14 @@ test('replies after timeouts are never handed to the wrong call', async () => {
   for (let round = 0; Date.now() < deadline; round++) {
     const sleeping = round % 2 === 0 ? c.call('DEBUG', 'SLEEP', '0.35') : null
     const calls = users.flatMap((u, i) => [
-      s.getRid(rids[i]).then((h) => { answers++; assert.equal(h.userId, u, 'getRid answered with its own session') }),
-      s.scanRids(u).then((list) => { answers++; assert.deepEqual(list, [rids[i]], 'scanRids answered for its own user') }),
+      s.getRid(rids[i]).then((h) => {
+        answers++
+        assert.equal(h.userId, u, 'getRid answered with its own session')
+      }),
+      s.scanRids(u).then((list) => {
+        answers++
+        assert.deepEqual(list, [rids[i]], 'scanRids answered for its own user')
+      }),
     ])
     const settled = await Promise.allSettled(calls)
     for (const r of settled) {
@@ -376,7 +397,10 @@ async function proxy(upstreamPort) {
   const srv = createServer((down) => {
     const up = connect(upstreamPort, '127.0.0.1')
     sockets.add(down).add(up)
-    const close = () => { down.destroy(); up.destroy() }
+    const close = () => {
+      down.destroy()
+      up.destroy()
+    }
     down.on('error', close).on('close', close)
     up.on('error', close).on('close', close)
     down.on('data', (d) => up.write(d))
@@ -390,7 +414,10 @@ async function proxy(upstreamPort) {
     })
   })
   await new Promise((r) => srv.listen(0, '127.0.0.1', r))
-  after(() => { for (const s of sockets) s.destroy(); srv.close() })
+  after(() => {
+    for (const s of sockets) s.destroy()
+    srv.close()
+  })
   return { url: `redis://127.0.0.1:${srv.address().port}`, state }
 }
 
@@ -409,7 +436,7 @@ test('a reply cut mid-way by the network: ERR_REDIS_UNAVAILABLE, the rotation ap
     // The server applied it exactly once; the store did not send it again.
     const kids = Object.entries(await assertLineagesSound(c)).filter(([, h]) => h.parentRid === rid)
     assert.equal(kids.length, 1, `cut at ${cutAt}: one child`)
-    assert.equal((await c.hget(`flt:rid:${rid}`, 'status')), 'used')
+    assert.equal(await c.hget(`flt:rid:${rid}`, 'status'), 'used')
     await eventually(() => s.getRid(rid))
     await rejects(s.verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: 'd' }), ['ERR_REPLAY'])
     const next = await s.verifyAndRotateRefresh({ rid: kids[0][0], now: nowSeconds(), deviceId: 'd' })
@@ -427,9 +454,15 @@ test('a reply cut mid-way by the network: ERR_REDIS_UNAVAILABLE, the rotation ap
 
 test('a peer that accepts TCP but never answers: ERR_REDIS_TIMEOUT within the documented bound, never a hang', async () => {
   const sockets = []
-  const silent = createServer((sock) => { sockets.push(sock); sock.on('error', () => {}) })
+  const silent = createServer((sock) => {
+    sockets.push(sock)
+    sock.on('error', () => {})
+  })
   await new Promise((r) => silent.listen(0, '127.0.0.1', r))
-  after(() => { for (const sock of sockets) sock.destroy(); silent.close() })
+  after(() => {
+    for (const sock of sockets) sock.destroy()
+    silent.close()
+  })
   const s = store(`redis://127.0.0.1:${silent.address().port}`)
   // The connection handshake gets no answer: each of the 3 connection attempts waits
   // connectTimeoutMs, with a short backoff between them.
@@ -464,8 +497,14 @@ function runChild(code, ms = 5000) {
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`child still running after ${ms} ms: ${out}`)) }, ms)
-    child.on('exit', (status) => { clearTimeout(timer); resolve({ status, out, ms: Date.now() - started }) })
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child still running after ${ms} ms: ${out}`))
+    }, ms)
+    child.on('exit', (status) => {
+      clearTimeout(timer)
+      resolve({ status, out, ms: Date.now() - started })
+    })
   })
 }
 

@@ -10,7 +10,7 @@
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { failOnUnhandledRejections, expireTimes, ownServer, rawClient, storeConfig, keys, primaries, clearPrefix, isCluster } from './helpers.mjs'
+import { failOnUnhandledRejections, expireTimes, ownServer, rawClient, storeConfig, keys, primaries, clearPrefix, isCluster, escapeRegExp } from './helpers.mjs'
 
 failOnUnhandledRejections()
 
@@ -73,7 +73,7 @@ const VALUES = {
   array: [],
   emptyString: '',
   '1MB string': MB,
-  '1025 bytes of é': 'é'.repeat(512) + 'x',
+  '1025 bytes of é': `${'é'.repeat(512)}x`,
   '257 emoji (1028 bytes)': '😀'.repeat(257),
   symbol: Symbol('s'),
   bigint: 10n,
@@ -139,8 +139,6 @@ const CASES = [
   ['gcOrphans', 'opts.graceSeconds', 'grace', (v) => store.gcOrphans(withField({ dryRun: true }, 'graceSeconds', v))],
 ]
 
-const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
 before(seed)
 
 test('every argument of every method: hostile values are refused with the documented TypeError and write nothing', async () => {
@@ -152,15 +150,20 @@ test('every argument of every method: hostile values are refused with the docume
       const where = `${method} ${argName} = ${label}`
       const beforeDump = await dumpAll()
       let promise
-      assert.doesNotThrow(() => { promise = call(value) }, `${where}: never throws synchronously`)
+      assert.doesNotThrow(() => {
+        promise = call(value)
+      }, `${where}: never throws synchronously`)
       assert.ok(promise instanceof Promise, `${where}: returns a Promise`)
-      const err = await promise.then(() => null, (e) => e)
+      const err = await promise.then(
+        () => null,
+        (e) => e,
+      )
       assert.ok(err, `${where}: rejected`)
       assert.ok(err instanceof TypeError, `${where}: a TypeError (got ${err?.constructor?.name}: ${err?.message})`)
       assert.equal(err.code, 'ERR_INVALID_ARG', where)
       const expected = rule.fieldError?.includes(label)
-        ? new RegExp(`^${escape(argName)}\\.\\w+ must be .+ \\(received [^()]+\\)$`)
-        : new RegExp(`^${escape(argName)} must be ${escape(rule.text)} \\(received [^()]+\\)$`)
+        ? new RegExp(`^${escapeRegExp(argName)}\\.\\w+ must be .+ \\(received [^()]+\\)$`)
+        : new RegExp(`^${escapeRegExp(argName)} must be ${escapeRegExp(rule.text)} \\(received [^()]+\\)$`)
       assert.match(err.message, expected, where)
       assert.ok(err.message.length < 200, `${where}: the value is not echoed`)
       assert.deepEqual(await dumpAll(), beforeDump, `${where}: keyspace unchanged`)
@@ -204,21 +207,39 @@ test('accepted edge values behave as documented', async () => {
 test('a getter that throws or a revoked Proxy rejects the Promise instead of throwing', async () => {
   const beforeDump = await dumpAll()
   const boom = new Error('boom')
-  const throwing = { get now() { throw boom } }
+  const throwing = {
+    get now() {
+      throw boom
+    },
+  }
   const revocable = Proxy.revocable({}, {})
   revocable.revoke()
-  const trap = new Proxy({}, { get() { throw boom } })
+  const trap = new Proxy(
+    {},
+    {
+      get() {
+        throw boom
+      },
+    },
+  )
   const calls = [
     () => store.issueInitial('u', throwing),
     () => store.verifyAndRotateRefresh(throwing),
-    () => store.gcOrphans({ get dryRun() { throw boom } }),
+    () =>
+      store.gcOrphans({
+        get dryRun() {
+          throw boom
+        },
+      }),
     () => store.issueInitial('u', trap),
     () => store.verifyAndRotateRefresh(revocable.proxy),
     () => store.gcOrphans(trap),
   ]
   for (const [i, call] of calls.entries()) {
     let promise
-    assert.doesNotThrow(() => { promise = call() }, `call ${i} never throws synchronously`)
+    assert.doesNotThrow(() => {
+      promise = call()
+    }, `call ${i} never throws synchronously`)
     await assert.rejects(promise, (e) => e === boom || e instanceof TypeError, `call ${i}`)
   }
   assert.deepEqual(await dumpAll(), beforeDump)
@@ -238,10 +259,13 @@ test('milliseconds and absurd lifetimes are refused with the unit and the fix; t
     [() => store.issueInitial('huge', { now: 9_007_199_254_740_991, absTtlSeconds: 1 }), 'input.now', 'epoch seconds, not milliseconds'],
   ]
   for (const [call, argName, rule] of refusals) {
-    const err = await call().then(() => null, (e) => e)
+    const err = await call().then(
+      () => null,
+      (e) => e,
+    )
     assert.ok(err instanceof TypeError, `${argName}: ${err?.code} ${err?.message}`)
     assert.equal(err.code, 'ERR_INVALID_ARG')
-    assert.match(err.message, new RegExp(`^${escape(argName)} must be ${escape(rule)}: `))
+    assert.match(err.message, new RegExp(`^${escapeRegExp(argName)} must be ${escapeRegExp(rule)}: `))
   }
   const err = await store.issueInitial('ms', { now: ms }).catch((e) => e)
   assert.match(err.message, /below 253402300800 \(the year 10000\); use Math\.floor\(Date\.now\(\) \/ 1000\) \(received number \d{13}\)$/)
@@ -274,9 +298,24 @@ test('every cfg field: hostile values make createRedisStore throw the documented
     ['cfg', 'an object', [], (v) => (v === MISSING ? createRedisStore() : createRedisStore(v))],
     ['cfg.url', 'a redis://, rediss:// or unix:// URL', [], (v) => createRedisStore(withField(goodCfg, 'url', v))],
     ['cfg.prefix', 'a non-empty string of at most 1024 bytes', ['missing', 'undefined'], (v) => createRedisStore(withField(goodCfg, 'prefix', v))],
-    ['cfg.absTtlSeconds', 'a finite number > 0 and at most 315576000 (seconds)', ['number', 'float'], (v) => createRedisStore(withField(goodCfg, 'absTtlSeconds', v))],
-    ['cfg.commandTimeoutMs', 'a finite number > 0 (milliseconds)', ['missing', 'undefined', 'number', 'float'], (v) => createRedisStore(withField(goodCfg, 'commandTimeoutMs', v))],
-    ['cfg.connectTimeoutMs', 'a finite number > 0 (milliseconds)', ['missing', 'undefined', 'number', 'float'], (v) => createRedisStore(withField(goodCfg, 'connectTimeoutMs', v))],
+    [
+      'cfg.absTtlSeconds',
+      'a finite number > 0 and at most 315576000 (seconds)',
+      ['number', 'float'],
+      (v) => createRedisStore(withField(goodCfg, 'absTtlSeconds', v)),
+    ],
+    [
+      'cfg.commandTimeoutMs',
+      'a finite number > 0 (milliseconds)',
+      ['missing', 'undefined', 'number', 'float'],
+      (v) => createRedisStore(withField(goodCfg, 'commandTimeoutMs', v)),
+    ],
+    [
+      'cfg.connectTimeoutMs',
+      'a finite number > 0 (milliseconds)',
+      ['missing', 'undefined', 'number', 'float'],
+      (v) => createRedisStore(withField(goodCfg, 'connectTimeoutMs', v)),
+    ],
   ]
   let refused = 0
   for (const [name, text, accept, make] of CFG) {
@@ -295,15 +334,26 @@ test('every cfg field: hostile values make createRedisStore throw the documented
       }
       assert.ok(err instanceof TypeError, `${where}: throws a TypeError (got ${err?.constructor?.name}: ${err?.message})`)
       assert.equal(err.code, 'ERR_INVALID_ARG', where)
-      const expected = name === 'cfg' && ['object', 'String object', 'Date'].includes(label)
-        ? /^cfg\.url must be .+ \(received [^()]+\)$/
-        : new RegExp(`^${escape(name)} must be ${escape(text)} \\(received [^()]+\\)$`)
+      const expected =
+        name === 'cfg' && ['object', 'String object', 'Date'].includes(label)
+          ? /^cfg\.url must be .+ \(received [^()]+\)$/
+          : new RegExp(`^${escapeRegExp(name)} must be ${escapeRegExp(text)} \\(received [^()]+\\)$`)
       assert.match(err.message, expected, where)
       assert.ok(err.message.length < 200, `${where}: the value is not echoed`)
       refused++
     }
   }
-  for (const url of ['http://h', 'localhost:6379', 'redis://', 'rediss://', 'unix://', 'redis://h:99999', ' redis://h', 'redis://h/abc', 'relative/path.sock']) {
+  for (const url of [
+    'http://h',
+    'localhost:6379',
+    'redis://',
+    'rediss://',
+    'unix://',
+    'redis://h:99999',
+    ' redis://h',
+    'redis://h/abc',
+    'relative/path.sock',
+  ]) {
     assert.throws(() => createRedisStore(withField(goodCfg, 'url', url)), { name: 'TypeError', code: 'ERR_INVALID_ARG' }, url)
   }
   assert.ok(refused > 100, `${refused} refusals checked`)
@@ -313,8 +363,38 @@ test('every cfg field: hostile values make createRedisStore throw the documented
 })
 
 // Ids made of every character that means something to a key, a glob or a line protocol.
-const WEIRD = [':', 'a:b', 'a', 'a:b:c', '*', '?', '[a]', ']', '{x}', '}{', ' ', 'a b', '\n', 'a\r\nb', '\0', 'a\0b',
-  '😀', '\\', '\\*', '^', '-', 'a*', '*:*', 'rids', 'x:rids', 'rid:x', 'device', '%s', "'\"", 'é'.repeat(512)]
+const WEIRD = [
+  ':',
+  'a:b',
+  'a',
+  'a:b:c',
+  '*',
+  '?',
+  '[a]',
+  ']',
+  '{x}',
+  '}{',
+  ' ',
+  'a b',
+  '\n',
+  'a\r\nb',
+  '\0',
+  'a\0b',
+  '😀',
+  '\\',
+  '\\*',
+  '^',
+  '-',
+  'a*',
+  '*:*',
+  'rids',
+  'x:rids',
+  'rid:x',
+  'device',
+  '%s',
+  '\'"',
+  'é'.repeat(512),
+]
 
 test('ids with separators, glob characters, NUL, newlines and emoji: no aliasing, no cross-user effect', async () => {
   const prefix = 'iso'
@@ -388,7 +468,16 @@ test('device keys that alias under the original layout never let logoutDevice re
   after(() => s.close())
   // ('a:b', 'c') and ('a', 'b:c') share the key alias:device:a:b:c (in the original's
   // layout; the cluster layout's device keys differ by the user's tag).
-  for (const [victim, attacker] of [[['a:b', 'c'], ['a', 'b:c']], [['a', 'b:c'], ['a:b', 'c']]]) {
+  for (const [victim, attacker] of [
+    [
+      ['a:b', 'c'],
+      ['a', 'b:c'],
+    ],
+    [
+      ['a', 'b:c'],
+      ['a:b', 'c'],
+    ],
+  ]) {
     await clearPrefix(client, prefix)
     const v = await s.issueInitial(victim[0], { now: NOW, deviceId: victim[1] })
     const a = await s.issueInitial(attacker[0], { now: NOW, deviceId: attacker[1] })

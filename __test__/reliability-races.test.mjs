@@ -12,7 +12,21 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, nowSeconds, failOnUnhandledRejections, seededRandom, storeConfig, keys, readKeys, pairs, clearPrefix } from './helpers.mjs'
+import {
+  redisUrl,
+  uniquePrefix,
+  rawClient,
+  nowSeconds,
+  failOnUnhandledRejections,
+  seededRandom,
+  storeConfig,
+  keys,
+  readKeys,
+  pairs,
+  clearPrefix,
+  settle,
+  sleep,
+} from './helpers.mjs'
 
 await redisUrl()
 const client = await rawClient()
@@ -26,9 +40,6 @@ function stores(prefix, count = 3) {
   return list
 }
 
-/** Settles a promise into { ok, value } or { ok: false, code, message }. */
-const settle = (p) => p.then((value) => ({ ok: true, value }), (e) => ({ ok: false, code: e.code, message: e.message }))
-
 /** Every rid hash under a prefix, as { rid: hash }. */
 async function allSessions(prefix) {
   const k = keys(prefix)
@@ -41,7 +52,9 @@ async function allSessions(prefix) {
 }
 
 const activeOf = (sessions, pred = () => true) =>
-  Object.entries(sessions).filter(([, h]) => h.status === 'active' && pred(h)).map(([rid]) => rid)
+  Object.entries(sessions)
+    .filter(([, h]) => h.status === 'active' && pred(h))
+    .map(([rid]) => rid)
 
 /** Rotates a lineage again and again until a rotation fails; returns the results. */
 async function rotateChain(store, rid, binding = {}, max = 200) {
@@ -69,13 +82,13 @@ test('of N concurrent rotations of one rid exactly one succeeds, the others get 
     const wins = results.filter((r) => r.ok)
     assert.equal(wins.length, 1, `round ${round}: exactly one rotation wins`)
     for (const r of results.filter((x) => !x.ok)) {
-      assert.equal(r.message, 'rotate_fail:ERR_REPLAY')
-      assert.equal(r.code, 'ERR_REPLAY')
+      assert.equal(r.error.message, 'rotate_fail:ERR_REPLAY')
+      assert.equal(r.error.code, 'ERR_REPLAY')
     }
     const child = wins[0].value.newRid.rid
     assert.deepEqual(await pool[1].scanRids(user), [child])
     assert.equal((await pool[2].getRid(rid)).status, 'used')
-    assert.equal((await client.get(keys(prefix).deviceKey(user, 'd'))), keys(prefix).ridKey(child))
+    assert.equal(await client.get(keys(prefix).deviceKey(user, 'd')), keys(prefix).ridKey(child))
   }
   const sessions = await allSessions(prefix)
   assert.equal(Object.keys(sessions).length, ROUNDS * 2, 'one parent and one child per round, no extra child')
@@ -104,11 +117,11 @@ test('logout racing rotations of the same rid: the rid ends, the outcome is a se
     await logout
     // Once logout has returned, the rid is over: a rotation started now must fail.
     const late = await settle(a.verifyAndRotateRefresh({ rid, now: nowSeconds() }))
-    assert.equal(late.code, 'ERR_REPLAY')
+    assert.equal(late.error?.code, 'ERR_REPLAY')
     const results = await Promise.all(rotations)
     const wins = results.filter((r) => r.ok)
     assert.ok(wins.length <= 1)
-    for (const r of results.filter((x) => !x.ok)) assert.equal(r.code, 'ERR_REPLAY')
+    for (const r of results.filter((x) => !x.ok)) assert.equal(r.error.code, 'ERR_REPLAY')
     const h = await a.getRid(rid)
     assert.equal(h.status, 'tombstoned')
     const sessions = await allSessions(prefix)
@@ -146,19 +159,27 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
     const otherUser = (await pool[0].issueInitial(other, { now: nowSeconds(), deviceId: 'x' })).rid
     const chains = onDevice.map((rid, i) => rotateChain(pool[(i % 2) + 1], rid, { deviceId: 'd' }))
     const otherChain = rotateChain(pool[1], elsewhere, { deviceId: 'e' }, 30)
-    await new Promise((r) => setTimeout(r, round % 5))
+    await sleep(round % 5)
     await pool[0].logoutDevice(user, 'd')
     // Returned: nothing of (user, d) is active right now, and nothing can become active.
     let sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'), [], `round ${round}: right after return`)
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'),
+      [],
+      `round ${round}: right after return`,
+    )
     const chainResults = await Promise.all(chains)
     for (const results of chainResults) {
       const last = results.at(-1)
       assert.equal(last.ok, false)
-      assert.equal(last.code, 'ERR_REPLAY')
+      assert.equal(last.error?.code, 'ERR_REPLAY')
     }
     sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'), [], `round ${round}: after the chains`)
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user && h.deviceId === 'd'),
+      [],
+      `round ${round}: after the chains`,
+    )
     assert.equal(await client.exists(keys(prefix).deviceKey(user, 'd')), 0)
     // The other device's lineage and the other user are untouched: one active session each.
     const stopped = await otherChain // stops only at its cap
@@ -181,13 +202,20 @@ test('logoutAll racing rotation chains (more sessions than one script batch) lea
     for (const { rid } of issued) rids.push(rid)
     const bystander = (await pool[0].issueInitial(`${user}x`, { now: nowSeconds() })).rid
     const chains = rids.filter((_, i) => i % 10 === 0).map((rid, i) => rotateChain(pool[1 + (i % 2)], rid))
-    await new Promise((r) => setTimeout(r, round * 2))
+    await sleep(round * 2)
     await pool[0].logoutAll(user)
     let sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user), [], `round ${round}: right after return`)
-    for (const results of await Promise.all(chains)) assert.equal(results.at(-1).code, 'ERR_REPLAY')
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user),
+      [],
+      `round ${round}: right after return`,
+    )
+    for (const results of await Promise.all(chains)) assert.equal(results.at(-1).error?.code, 'ERR_REPLAY')
     sessions = await allSessions(prefix)
-    assert.deepEqual(activeOf(sessions, (h) => h.userId === user), [])
+    assert.deepEqual(
+      activeOf(sessions, (h) => h.userId === user),
+      [],
+    )
     assert.deepEqual(await pool[0].scanRids(user), [])
     assert.equal(sessions[bystander].status, 'active')
   }
@@ -206,7 +234,7 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
     for (let i = 0; i < 3; i++) head = (await pool[1].verifyAndRotateRefresh({ rid: head, now: nowSeconds(), deviceId: 'd' })).newRid.rid
     const chain = rotateChain(pool[1 + (round % 2)], head, { deviceId: 'd' })
     const siblingChain = rotateChain(pool[2], sibling, {}, 30)
-    await new Promise((r) => setTimeout(r, round % 4))
+    await sleep(round % 4)
     // Target: the root, the current head or a middle rid, in turn.
     await pool[0].tombstoneLineage(round % 3 === 0 ? root : round % 3 === 1 ? head : (await pool[0].getRid(head)).parentRid)
     const lineageActive = async () => {
@@ -216,14 +244,17 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
       while (grew) {
         grew = false
         for (const [rid, h] of Object.entries(sessions)) {
-          if (!inLineage.has(rid) && inLineage.has(h.parentRid)) { inLineage.add(rid); grew = true }
+          if (!inLineage.has(rid) && inLineage.has(h.parentRid)) {
+            inLineage.add(rid)
+            grew = true
+          }
         }
       }
       return { sessions, active: [...inLineage].filter((rid) => sessions[rid]?.status === 'active') }
     }
     assert.deepEqual((await lineageActive()).active, [], `round ${round}: right after return`)
-    assert.equal((await chain).at(-1).code, 'ERR_REPLAY')
-    const { sessions, active } = await lineageActive()
+    assert.equal((await chain).at(-1).error?.code, 'ERR_REPLAY')
+    const { active } = await lineageActive()
     assert.deepEqual(active, [])
     // The user's other lineage keeps exactly one active session.
     assert.ok((await siblingChain).every((r) => r.ok))
@@ -238,7 +269,12 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
   const now = nowSeconds()
   // Garbage for gc to find while the load runs: expired used / tombstoned sessions.
   for (let i = 0; i < 50; i++) {
-    await client.hset(k.ridKey(k.rid(`u${i % 5}`, `old${i}`)), { userId: `u${i % 5}`, parentRid: '', absExpAt: String(now - 100), status: i % 2 ? 'used' : 'tombstoned' })
+    await client.hset(k.ridKey(k.rid(`u${i % 5}`, `old${i}`)), {
+      userId: `u${i % 5}`,
+      parentRid: '',
+      absExpAt: String(now - 100),
+      status: i % 2 ? 'used' : 'tombstoned',
+    })
   }
   const users = ['u0', 'u1', 'u2', 'u3', 'u4']
   const stop = { done: false }
@@ -309,7 +345,8 @@ class Model {
         s.status = 'used'
         this.index[s.user]?.delete(op.rid)
         this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active' }
-        ;(this.index[s.user] ??= new Set()).add(childName)
+        this.index[s.user] ??= new Set()
+        this.index[s.user].add(childName)
         if (op.device !== '') this.devkey[this.deviceKey(s.user, op.device)] = childName
         return 'ok'
       }
@@ -344,7 +381,10 @@ class Model {
         for (const member of this.index[root.user] ?? []) {
           const path = []
           let at = member
-          while (at && !lineage.has(at) && this.sessions[at]?.user === root.user) { path.push(at); at = this.sessions[at].parent }
+          while (at && !lineage.has(at) && this.sessions[at]?.user === root.user) {
+            path.push(at)
+            at = this.sessions[at].parent
+          }
           if (at && lineage.has(at)) for (const p of path) lineage.add(p)
         }
         for (const name of lineage) this.end(name)
@@ -365,7 +405,10 @@ class Model {
 const sortKeys = (o) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 function* permutations(items) {
-  if (items.length <= 1) { yield items; return }
+  if (items.length <= 1) {
+    yield items
+    return
+  }
   for (let i = 0; i < items.length; i++) {
     for (const rest of permutations([...items.slice(0, i), ...items.slice(i + 1)])) yield [items[i], ...rest]
   }
@@ -399,7 +442,8 @@ test('random concurrent workloads: every outcome is explained by some serial ord
       names[name] = rid
       nameOf[rid] = name
       init.sessions[name] = { user, device, parent: '', status: 'active' }
-      ;(init.index[user] ??= []).push(name)
+      init.index[user] ??= []
+      init.index[user].push(name)
       if (device !== '') init.devkey[k.deviceKey(user, device)] = name
       initial.push(name)
       if (rand() < 0.4) {
@@ -433,11 +477,16 @@ test('random concurrent workloads: every outcome is explained by some serial ord
 
     const call = (op, store) => {
       switch (op.kind) {
-        case 'rotate': return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
-        case 'logout': return store.logout(names[op.rid])
-        case 'logoutDevice': return store.logoutDevice(op.user, op.device)
-        case 'logoutAll': return store.logoutAll(op.user)
-        case 'tombstone': return store.tombstoneLineage(names[op.rid])
+        case 'rotate':
+          return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
+        case 'logout':
+          return store.logout(names[op.rid])
+        case 'logoutDevice':
+          return store.logoutDevice(op.user, op.device)
+        case 'logoutAll':
+          return store.logoutAll(op.user)
+        case 'tombstone':
+          return store.tombstoneLineage(names[op.rid])
       }
     }
     const results = await Promise.all(ops.map((op, i) => settle(call(op, rp[i % rp.length]))))
@@ -451,7 +500,7 @@ test('random concurrent workloads: every outcome is explained by some serial ord
         nameOf[r.value.newRid.rid] = childName(i)
       }
     })
-    const outcomes = results.map((r) => (r.ok ? 'ok' : r.code))
+    const outcomes = results.map((r) => (r.ok ? 'ok' : r.error.code))
 
     // What Redis holds, in the model's terms.
     const real = { sessions: {}, index: {}, devkey: {} }
@@ -475,9 +524,15 @@ test('random concurrent workloads: every outcome is explained by some serial ord
       const model = new Model(init, k.deviceKey)
       let same = true
       for (const i of order) {
-        if (model.apply(ops[i], childName(i)) !== outcomes[i]) { same = false; break }
+        if (model.apply(ops[i], childName(i)) !== outcomes[i]) {
+          same = false
+          break
+        }
       }
-      if (same && JSON.stringify(model.snapshot()) === JSON.stringify(realSnap)) { explained = order; break }
+      if (same && JSON.stringify(model.snapshot()) === JSON.stringify(realSnap)) {
+        explained = order
+        break
+      }
     }
     assert.ok(
       explained,

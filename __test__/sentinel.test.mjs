@@ -10,15 +10,15 @@ import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startSentinels, cli } from '../scripts/redis-sentinel.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
-import { eventually, failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
+import { eventually, failOnUnhandledRejections, nowSeconds, sleep } from './helpers.mjs'
 import { aclRule, SENTINEL_USER_RULE } from '../scripts/acl-rules.mjs'
 
 failOnUnhandledRejections()
 
 const PASSWORD = 'data-node-secret'
 const TIMEOUT_MS = 1000
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const NOT_REPLICATED = /^not_replicated: 0 of 1 replicas acknowledged within 500 ms; the change was applied on the primary and may or may not survive a failover$/
+const NOT_REPLICATED =
+  /^not_replicated: 0 of 1 replicas acknowledged within 500 ms; the change was applied on the primary and may or may not survive a failover$/
 
 // Each deployment is started at once (a Sentinel group needs a few seconds to discover
 // itself) and used by one or two tests; all are stopped at the end.
@@ -102,10 +102,11 @@ test('through Sentinel: issue, rotate and logout land on the primary, with the d
   assert.deepEqual(await s.scanRids('alice'), [])
 })
 
-test('through Sentinel with ACL users: the Sentinels\' own user from cfg.sentinel, the data nodes\' from url, each with only its documented rule', async () => {
+test("through Sentinel with ACL users: the Sentinels' own user from cfg.sentinel, the data nodes' from url, each with only its documented rule", async () => {
   const d = await asked
   for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...SENTINEL_USER_RULE.split(' ')])
-  for (const node of d.nodes) await cli(node.port, ['ACL', 'SETUSER', 'sessions', 'on', '>store-secret', ...aclRule('snt', ['sentinel']).split(' ')], PASSWORD)
+  for (const node of d.nodes)
+    await cli(node.port, ['ACL', 'SETUSER', 'sessions', 'on', '>store-secret', ...aclRule('snt', ['sentinel', 'functions']).split(' ')], PASSWORD)
   const s = sentinelStore(d, {
     url: 'redis://sessions:store-secret@ignored.invalid:1',
     sentinel: { masterName: d.masterName, nodes: d.sentinelUrls, username: 'watcher', password: 'watch-secret' },
@@ -154,9 +155,14 @@ test('SENTINEL FAILOVER while calls run: calls fail at most for the failover win
   const log = await running
   assert.notEqual(newPort, oldPort)
   const failedFor = log.failures.length ? log.failures.at(-1).at - log.failures[0].at : 0
-  t.diagnostic(`failover: new primary named after ${switchedAt - failoverAt} ms; ${log.failures.length} calls failed over ${failedFor} ms (${[...new Set(log.failures.map((f) => f.code))]}); ${log.issued.length} succeeded`)
+  t.diagnostic(
+    `failover: new primary named after ${switchedAt - failoverAt} ms; ${log.failures.length} calls failed over ${failedFor} ms (${[...new Set(log.failures.map((f) => f.code))]}); ${log.issued.length} succeeded`,
+  )
   assert.ok(failedFor < 5000, `calls failed for ${failedFor} ms`)
-  assert.ok(log.failures.every((f) => f.at < switchedAt + 2 * TIMEOUT_MS), 'no call failed once the new primary was named')
+  assert.ok(
+    log.failures.every((f) => f.at < switchedAt + 2 * TIMEOUT_MS),
+    'no call failed once the new primary was named',
+  )
   // Sessions issued once the Sentinels named the new primary are on it: the store did
   // not keep writing to the old primary (which stays a primary for seconds, and whose
   // writes the failover then discards).
@@ -188,9 +194,14 @@ test('primary killed (SIGKILL) while calls run: the same store recovers once the
   await sleep(1000)
   stop.done = true
   const log = await running
-  t.diagnostic(`kill: promoted after ${promotedAt - killedAt} ms, the store served again ${recoveredAt - promotedAt} ms later; ${log.failures.length} calls failed (${[...new Set(log.failures.map((f) => f.code))]})`)
+  t.diagnostic(
+    `kill: promoted after ${promotedAt - killedAt} ms, the store served again ${recoveredAt - promotedAt} ms later; ${log.failures.length} calls failed (${[...new Set(log.failures.map((f) => f.code))]})`,
+  )
   assert.ok(log.failures.length > 0, 'the kill was seen by the calls')
-  assert.ok(log.failures.every((f) => f.at < recoveredAt + 500), 'no call failed once the store served again')
+  assert.ok(
+    log.failures.every((f) => f.at < recoveredAt + 500),
+    'no call failed once the store served again',
+  )
   const later = log.issued.filter((i) => i.startedAt > recoveredAt).map((i) => i.rid)
   assert.ok(later.length > 10, `calls succeeded after the recovery (${later.length})`)
   const newPrimary = raw(newPort)
@@ -267,24 +278,37 @@ test('replicated writes: every state change succeeds while the replica acknowled
     for (let i = 0; i < 3; i++) ridsDown.push((await (await everyStateChange(plain, 'repl-down')).issueInitial()).rid)
     const notReplicated = async (name, call, check) => {
       const started = Date.now()
-      await assert.rejects(call(), (err) => {
-        assert.ok(err instanceof Error)
-        assert.equal(err.code, 'ERR_NOT_REPLICATED', `${name}: ${err.code} ${err.message}`)
-        assert.match(err.message, NOT_REPLICATED)
-        return true
-      }, name)
+      await assert.rejects(
+        call(),
+        (err) => {
+          assert.ok(err instanceof Error)
+          assert.equal(err.code, 'ERR_NOT_REPLICATED', `${name}: ${err.code} ${err.message}`)
+          assert.match(err.message, NOT_REPLICATED)
+          return true
+        },
+        name,
+      )
       assert.ok(Date.now() - started >= 450, `${name} waited for the replica (${Date.now() - started} ms)`)
       if (check) assert.ok(await check(), `${name}: the change is on the primary`)
     }
     const indexSize = () => primary.scard('snt:user:repl-down:rids')
     const sizeBefore = await indexSize()
     await notReplicated('issueInitial', down.issueInitial, async () => (await indexSize()) === sizeBefore + 1)
-    await notReplicated('verifyAndRotateRefresh', () => down.verifyAndRotateRefresh(ridsDown[0]),
-      async () => (await primary.hget(`snt:rid:${ridsDown[0]}`, 'status')) === 'used')
-    await notReplicated('logout', () => down.logout(ridsDown[1]),
-      async () => (await primary.hget(`snt:rid:${ridsDown[1]}`, 'status')) === 'tombstoned')
-    await notReplicated('tombstoneLineage', () => down.tombstoneLineage(ridsDown[2]),
-      async () => (await primary.hget(`snt:rid:${ridsDown[2]}`, 'status')) === 'tombstoned')
+    await notReplicated(
+      'verifyAndRotateRefresh',
+      () => down.verifyAndRotateRefresh(ridsDown[0]),
+      async () => (await primary.hget(`snt:rid:${ridsDown[0]}`, 'status')) === 'used',
+    )
+    await notReplicated(
+      'logout',
+      () => down.logout(ridsDown[1]),
+      async () => (await primary.hget(`snt:rid:${ridsDown[1]}`, 'status')) === 'tombstoned',
+    )
+    await notReplicated(
+      'tombstoneLineage',
+      () => down.tombstoneLineage(ridsDown[2]),
+      async () => (await primary.hget(`snt:rid:${ridsDown[2]}`, 'status')) === 'tombstoned',
+    )
     await notReplicated('logoutDevice', down.logoutDevice)
     await notReplicated('logoutAll', down.logoutAll, async () => (await indexSize()) === 0)
     // gc stops at its first page that is not acknowledged: the index page, here.
@@ -319,7 +343,11 @@ test('replicated writes: no acknowledged logout is lost when the primary is kill
   const pipe = newPrimary.pipeline()
   for (const rid of acknowledged) pipe.hget(`snt:rid:${rid}`, 'status')
   const statuses = (await pipe.exec()).map(([, status]) => status)
-  assert.deepEqual(statuses.filter((st) => st !== 'tombstoned'), [], 'every acknowledged logout is on the new primary')
+  assert.deepEqual(
+    statuses.filter((st) => st !== 'tombstoned'),
+    [],
+    'every acknowledged logout is on the new primary',
+  )
   // The new primary has no replica left: the same store now finds it, and says so.
   await eventually(async () => {
     await assert.rejects(s.logout(rids[0]), (err) => err.code === 'ERR_NOT_REPLICATED')
@@ -347,16 +375,19 @@ test('replicated writes on a cluster: WAIT goes to the primary that ran the scri
     if ((await cli(node.port, ['ROLE'])).startsWith('slave')) replicas.push(node)
   }
   assert.equal(replicas.length, 3)
-  const signal = (sig) => replicas.forEach((r) => process.kill(r.pid, sig))
+  const signal = (sig) => {
+    for (const r of replicas) process.kill(r.pid, sig)
+  }
   // Every primary's writes acknowledged by its replica.
-  const caughtUp = () => eventually(async () => {
-    for (const node of cluster.nodes) {
-      const info = await cli(node.port, ['INFO', 'replication'])
-      if (!info.includes('role:master')) continue
-      const offset = info.match(/master_repl_offset:(\d+)/)[1]
-      assert.match(info, new RegExp(`slave0:.*offset=${offset},`))
-    }
-  })
+  const caughtUp = () =>
+    eventually(async () => {
+      for (const node of cluster.nodes) {
+        const info = await cli(node.port, ['INFO', 'replication'])
+        if (!info.includes('role:master')) continue
+        const offset = info.match(/master_repl_offset:(\d+)/)[1]
+        assert.match(info, new RegExp(`slave0:.*offset=${offset},`))
+      }
+    })
   // One user at a time, the replicas stopped, every other primary's writes acknowledged
   // before: the user's primary is the only node with a write to wait for, so a WAIT sent
   // to any other node would succeed.

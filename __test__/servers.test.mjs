@@ -51,7 +51,10 @@ test('a server without a command the store needs: every method rejects with ERR_
   const s = createRedisStore({ url: srv.url, prefix: 'unsup', absTtlSeconds: 3600 })
   after(() => s.close())
   for (const [method, call] of Object.entries(everyMethod(s))) {
-    const err = await call().then(() => assert.fail(`${method} resolved`), (e) => e)
+    const err = await call().then(
+      () => assert.fail(`${method} resolved`),
+      (e) => e,
+    )
     assert.ok(err instanceof Error && !(err instanceof TypeError), `${method}: an Error`)
     assert.equal(err.code, 'ERR_SERVER_UNSUPPORTED', `${method}: ${err.message}`)
     assert.equal(
@@ -80,7 +83,7 @@ test('a user the server refuses INFO and COMMAND to still gets a working store (
   assert.deepEqual(await s.scanRids('u'), [rotated.newRid.rid])
 })
 
-test('the run\'s server passes the check: its first call succeeds and the check writes nothing', async () => {
+test("the run's server passes the check: its first call succeeds and the check writes nothing", async () => {
   const { srv, client } = await server([])
   const s = createRedisStore({ url: srv.url, prefix: 'ok', absTtlSeconds: 3600 })
   after(() => s.close())

@@ -4,9 +4,22 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../index.mjs'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, expireTimes, storeConfig, keys, userTag, isCluster, primaries, keySlot } from './helpers.mjs'
+import {
+  uniquePrefix,
+  rawClient,
+  dump,
+  nowSeconds,
+  expireTimes,
+  storeConfig,
+  keys,
+  userTag,
+  isCluster,
+  primaries,
+  keySlot,
+  sleep,
+  scriptCommand,
+} from './helpers.mjs'
 
-const url = await redisUrl()
 const redis = await rawClient()
 const DAY = 24 * 3600
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -45,8 +58,15 @@ test('issueInitial writes the hash, the index and the device key', async () => {
     [ridKey]: {
       type: 'hash',
       content: {
-        userId: 'alice', parentRid: '', createdAt: String(now), expAt: String(now + 2 * DAY),
-        absExpAt: String(now + 3 * DAY), deviceId: 'phone', uaHash: 'ua1', ipHash: 'ip1', status: 'active',
+        userId: 'alice',
+        parentRid: '',
+        createdAt: String(now),
+        expAt: String(now + 2 * DAY),
+        absExpAt: String(now + 3 * DAY),
+        deviceId: 'phone',
+        uaHash: 'ua1',
+        ipHash: 'ip1',
+        status: 'active',
       },
       expireAt: now + 3 * DAY,
     },
@@ -61,7 +81,10 @@ test('issueInitial stores absent binding values as "" and writes no device key',
   assert.equal(absExp, now + 600, 'falls back to cfg.absTtlSeconds')
   const h = await store.getRid(rid)
   assert.deepEqual([h.deviceId, h.uaHash, h.ipHash, h.expAt], ['', '', '', String(now + 600)])
-  assert.deepEqual(Object.keys(await dump(redis, prefix)).filter((k) => k.includes(':device:')), [])
+  assert.deepEqual(
+    Object.keys(await dump(redis, prefix)).filter((k) => k.includes(':device:')),
+    [],
+  )
 })
 
 test('verifyAndRotateRefresh returns the child and marks the parent used', async () => {
@@ -74,8 +97,15 @@ test('verifyAndRotateRefresh returns the child and marks the parent used', async
   assert.equal(rotated.newRid.absExp, first.absExp)
   assert.equal((await store.getRid(first.rid)).status, 'used')
   assert.deepEqual(await store.getRid(rotated.newRid.rid), {
-    userId: 'carol', parentRid: first.rid, createdAt: String(now + 60), expAt: String(now + 60 + 7 * DAY),
-    absExpAt: String(now + 10 * DAY), deviceId: 'd', uaHash: 'u', ipHash: 'i', status: 'active',
+    userId: 'carol',
+    parentRid: first.rid,
+    createdAt: String(now + 60),
+    expAt: String(now + 60 + 7 * DAY),
+    absExpAt: String(now + 10 * DAY),
+    deviceId: 'd',
+    uaHash: 'u',
+    ipHash: 'i',
+    status: 'active',
   })
   assert.equal(await redis.get(k.deviceKey('carol', 'd')), k.ridKey(rotated.newRid.rid))
 })
@@ -125,7 +155,9 @@ test('bad arguments reject with a TypeError naming the argument, never throw, wr
   ]
   for (const [call, message] of cases) {
     let promise
-    assert.doesNotThrow(() => { promise = call() })
+    assert.doesNotThrow(() => {
+      promise = call()
+    })
     assert.ok(promise instanceof Promise)
     await rejects(promise, message, 'ERR_INVALID_ARG', TypeError)
   }
@@ -143,7 +175,10 @@ test('createRedisStore throws a TypeError for a bad cfg, but not for an unreacha
     [storeConfig({ absTtlSeconds: 1, commandTimeoutMs: -1 }), /^cfg\.commandTimeoutMs must be/],
   ]
   for (const [cfg, message] of bad) {
-    assert.throws(() => createRedisStore(cfg), (err) => err instanceof TypeError && message.test(err.message) && err.code === 'ERR_INVALID_ARG')
+    assert.throws(
+      () => createRedisStore(cfg),
+      (err) => err instanceof TypeError && message.test(err.message) && err.code === 'ERR_INVALID_ARG',
+    )
   }
   assert.doesNotThrow(() => createRedisStore(storeConfig({ url: 'redis://127.0.0.1:1', absTtlSeconds: 1 })))
 })
@@ -285,7 +320,22 @@ test('gcOrphans returns the superset report and cleans garbage', async () => {
   assert.equal(await redis.exists(old), 0)
   assert.deepEqual(await redis.smembers(k.userKey('max')), [k.ridKey(live.rid)])
   assert.equal((await store.gcOrphans({ graceSeconds: 30 })).removedFromSets, 0)
-  assert.ok(await store.gcOrphans(null), 'null options are no options, as in the original')
+  // null options are no options, as in the original: not a dry run, no grace. The same
+  // garbage again, with a used hash 10 s past its absolute expiry, all of it collected.
+  const older = k.ridKey(k.rid('max', 'older'))
+  await redis.sadd(k.userKey('max'), k.ridKey(k.rid('max', 'vanished-too')))
+  await redis.hset(older, { userId: 'max', status: 'used', absExpAt: String(now - 10) })
+  assert.deepEqual(await store.gcOrphans(null), {
+    scannedUserSets: 1,
+    scannedRids: 2,
+    removedFromSets: 1,
+    addedToSets: 0,
+    deletedRidHashes: 1,
+    removedRids: 1,
+    dryRun: false,
+  })
+  assert.equal(await redis.exists(older), 0)
+  assert.deepEqual(await redis.smembers(k.userKey('max')), [k.ridKey(live.rid)])
 })
 
 test('deviation: verifyAndRotateRefresh and getRid take one round trip each', async () => {
@@ -299,12 +349,12 @@ test('deviation: verifyAndRotateRefresh and getRid take one round trip each', as
   monitor.on('monitor', (_time, args, source) => {
     if (source !== 'lua' && args.some((a) => String(a).startsWith(`${prefix}:`))) seen.push(args[0].toLowerCase())
   })
-  await new Promise((r) => setTimeout(r, 100))
+  await sleep(100)
   await store.verifyAndRotateRefresh({ rid, now })
   await store.getRid(rid)
-  await new Promise((r) => setTimeout(r, 200))
+  await sleep(200)
   monitor.disconnect()
-  assert.deepEqual(seen, ['evalsha', 'hgetall'])
+  assert.deepEqual(seen, [await scriptCommand(node), 'hgetall'])
 })
 
 test('methods work detached from the store, and close() ends it', async () => {
@@ -316,7 +366,7 @@ test('methods work detached from the store, and close() ends it', async () => {
   await rejects(getRid(rid), /^store_closed/, 'ERR_STORE_CLOSED')
 })
 
-test('the tests\' key names (keys()) are exactly the keys the store writes', async () => {
+test("the tests' key names (keys()) are exactly the keys the store writes", async () => {
   const { store, prefix, k } = newStore()
   const now = nowSeconds()
   const users = ['u', 'a:b', '{x}', 'é 😀', 'rid:*']

@@ -4,35 +4,34 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort } from '../scripts/redis-server.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
-import { nowSeconds } from './helpers.mjs'
+import { nowSeconds, makeCa, signCertificate } from './helpers.mjs'
 
 const dir = mkdtempSync(join(tmpdir(), 'rss-mtls-'))
-const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-const signed = (name, cn, ext) => {
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`)
-  const extArgs = ext ? ['-extfile', ext] : []
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', ...extArgs)
-}
-openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=rss-test-ca')
-writeFileSync(join(dir, 'server.cnf'), 'subjectAltName=IP:127.0.0.1\n')
-signed('server', '127.0.0.1', 'server.cnf')
-writeFileSync(join(dir, 'client.cnf'), 'extendedKeyUsage=clientAuth\n')
-signed('client', 'session-store', 'client.cnf')
+makeCa(dir)
+signCertificate(dir, 'server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1')
+signCertificate(dir, 'client', 'session-store', 'extendedKeyUsage=clientAuth')
 const pem = (file) => readFileSync(join(dir, file), 'utf8')
 const tls = { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') }
 
 const tlsPort = await freePort()
 const server = await startRedis({
   extraArgs: [
-    '--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key'),
-    '--tls-ca-cert-file', join(dir, 'ca.pem'), '--tls-auth-clients', 'yes',
+    '--tls-port',
+    String(tlsPort),
+    '--tls-cert-file',
+    join(dir, 'server.pem'),
+    '--tls-key-file',
+    join(dir, 'server.key'),
+    '--tls-ca-cert-file',
+    join(dir, 'ca.pem'),
+    '--tls-auth-clients',
+    'yes',
   ],
 })
 after(async () => {
@@ -69,7 +68,11 @@ test('cfg.tls is checked when the store is created', () => {
     [{ url, tls: 'yes' }, /cfg\.tls must be an object/],
   ]
   for (const [cfg, message] of bad) {
-    assert.throws(() => createRedisStore({ absTtlSeconds: 60, ...cfg }), (err) => err instanceof TypeError && message.test(err.message), String(message))
+    assert.throws(
+      () => createRedisStore({ absTtlSeconds: 60, ...cfg }),
+      (err) => err instanceof TypeError && message.test(err.message),
+      String(message),
+    )
   }
 })
 

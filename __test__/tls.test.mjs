@@ -5,14 +5,15 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawnSync, execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRedisStore } from '../index.mjs'
 import { startRedis, freePort, serverHasTls } from '../scripts/redis-server.mjs'
 import { kindFromEnv } from '../scripts/servers.mjs'
+import { makeCa, signCertificate } from './helpers.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const kind = kindFromEnv()
@@ -23,15 +24,21 @@ let tlsPort = 6380
 
 if (!skip) {
   // A private CA and a server certificate for 127.0.0.1 signed by it.
-  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=rss-test-ca')
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1')
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n')
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
+  makeCa(dir)
+  signCertificate(dir, 'server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1')
 
   tlsPort = await freePort()
   const server = await startRedis({
-    extraArgs: ['--tls-port', String(tlsPort), '--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key'), '--tls-auth-clients', 'no'],
+    extraArgs: [
+      '--tls-port',
+      String(tlsPort),
+      '--tls-cert-file',
+      join(dir, 'server.pem'),
+      '--tls-key-file',
+      join(dir, 'server.key'),
+      '--tls-auth-clients',
+      'no',
+    ],
   })
   after(() => server.stop())
 }

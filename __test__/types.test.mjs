@@ -59,40 +59,71 @@ test('negative/helpers.ts fails on exactly its expect-error lines', async () => 
   const lines = readFileSync(file, 'utf8').split('\n')
   const expected = lines.flatMap((l, i) => (l.includes('// expect-error') ? [i + 1] : []))
   assert.ok(expected.length >= 5)
-  const { code, out } = await tsc(['--noEmit', '--strict', '--module', 'esnext', '--moduleResolution', 'bundler',
-    '--target', 'es2022', '--types', 'node', file])
+  const { code, out } = await tsc([
+    '--noEmit',
+    '--strict',
+    '--module',
+    'esnext',
+    '--moduleResolution',
+    'bundler',
+    '--target',
+    'es2022',
+    '--types',
+    'node',
+    file,
+  ])
   assert.notEqual(code, 0, 'the deliberately wrong file must not compile')
   const got = diagnostics(out)
-  assert.ok(got.every((d) => d.code === 'TS2344'), out)
-  assert.deepEqual([...new Set(got.map((d) => d.line))].sort((a, b) => a - b), expected, out)
+  assert.ok(
+    got.every((d) => d.code === 'TS2344'),
+    out,
+  )
+  assert.deepEqual(
+    [...new Set(got.map((d) => d.line))].sort((a, b) => a - b),
+    expected,
+    out,
+  )
 })
 
 // Broken variants of index.d.ts, each with the checks of drop-in.ts it must trip.
 const MUTATIONS = [
-  { name: 'absExp widened', from: '  absExp: number\n', to: '  absExp: number | string\n',
-    trips: ['CheckRefreshIssue', 'CheckIssueResult'] },
-  { name: 'now widened', from: '  now: number\n', to: '  now: number | bigint\n',
-    trips: ['CheckVerifyRotateInput'] },
-  { name: 'logoutAll missing', from: '  logoutAll(userId: UserId): Promise<void>\n', to: '',
-    trips: ['CheckStoreAssignable', 'CheckNoMethodMissing'] },
-  { name: 'logoutDevice param type changed', from: 'logoutDevice(userId: string, deviceId: string)',
-    to: 'logoutDevice(userId: string, deviceId: number)', trips: ['CheckLogoutDeviceParams', 'CheckParamsAccepted'] },
-  { name: 'gcOrphans opts narrowed', from: 'gcOrphans(opts?: { dryRun?: boolean; graceSeconds?: number })',
-    to: 'gcOrphans(opts?: { dryRun?: boolean })', trips: ['CheckParamsSame'] },
-  { name: 'GCReport without removedRids', from: '  removedRids: number\n', to: '',
-    trips: ['CheckGcReportReadme'] },
-  { name: 'GCReport without addedToSets', from: '  addedToSets: number\n', to: '',
-    trips: ['CheckGcReportOriginal'] },
-  { name: 'getRid narrowed to Record<string, string>', from: 'getRid(rid: string): Promise<Record<string, unknown> | null>',
-    to: 'getRid(rid: string): Promise<Record<string, string> | null>', trips: ['CheckGetRidResult', 'CheckResultsSame'] },
-  { name: 'scanRids result changed', from: 'scanRids(userId: UserId): Promise<string[]>',
-    to: 'scanRids(userId: UserId): Promise<readonly string[]>', trips: ['CheckScanRidsResult'] },
-  { name: 'issueInitial absTtlSeconds made a string', from: "& { absTtlSeconds: number }): Promise<RefreshIssue>",
-    to: "& { absTtlSeconds: string }): Promise<RefreshIssue>", trips: ['CheckIssueParams'] },
-  { name: 'cfg prefix required', from: '  prefix?: string\n', to: '  prefix: string\n',
-    trips: ['CheckCfgAccepted'] },
-  { name: 'close() required on the interface', from: '  close?(): Promise<void>\n', to: '  close(): Promise<void>\n',
-    trips: ['CheckAdditionsOptional'] },
+  { name: 'absExp widened', from: '  absExp: number\n', to: '  absExp: number | string\n', trips: ['CheckRefreshIssue', 'CheckIssueResult'] },
+  { name: 'now widened', from: '  now: number\n', to: '  now: number | bigint\n', trips: ['CheckVerifyRotateInput'] },
+  { name: 'logoutAll missing', from: '  logoutAll(userId: UserId): Promise<void>\n', to: '', trips: ['CheckStoreAssignable', 'CheckNoMethodMissing'] },
+  {
+    name: 'logoutDevice param type changed',
+    from: 'logoutDevice(userId: string, deviceId: string)',
+    to: 'logoutDevice(userId: string, deviceId: number)',
+    trips: ['CheckLogoutDeviceParams', 'CheckParamsAccepted'],
+  },
+  {
+    name: 'gcOrphans opts narrowed',
+    from: 'gcOrphans(opts?: { dryRun?: boolean; graceSeconds?: number })',
+    to: 'gcOrphans(opts?: { dryRun?: boolean })',
+    trips: ['CheckParamsSame'],
+  },
+  { name: 'GCReport without removedRids', from: '  removedRids: number\n', to: '', trips: ['CheckGcReportReadme'] },
+  { name: 'GCReport without addedToSets', from: '  addedToSets: number\n', to: '', trips: ['CheckGcReportOriginal'] },
+  {
+    name: 'getRid narrowed to Record<string, string>',
+    from: 'getRid(rid: string): Promise<Record<string, unknown> | null>',
+    to: 'getRid(rid: string): Promise<Record<string, string> | null>',
+    trips: ['CheckGetRidResult', 'CheckResultsSame'],
+  },
+  {
+    name: 'scanRids result changed',
+    from: 'scanRids(userId: UserId): Promise<string[]>',
+    to: 'scanRids(userId: UserId): Promise<readonly string[]>',
+    trips: ['CheckScanRidsResult'],
+  },
+  {
+    name: 'issueInitial absTtlSeconds made a string',
+    from: '& { absTtlSeconds: number }): Promise<RefreshIssue>',
+    to: '& { absTtlSeconds: string }): Promise<RefreshIssue>',
+    trips: ['CheckIssueParams'],
+  },
+  { name: 'cfg prefix required', from: '  prefix?: string\n', to: '  prefix: string\n', trips: ['CheckCfgAccepted'] },
+  { name: 'close() required on the interface', from: '  close?(): Promise<void>\n', to: '  close(): Promise<void>\n', trips: ['CheckAdditionsOptional'] },
 ]
 
 test('drop-in.ts fails against each broken copy of index.d.ts', async () => {
@@ -129,14 +160,20 @@ test('drop-in.ts fails against each broken copy of index.d.ts', async () => {
     const { code, out } = await tsc(['-p', tmp], tmp)
     assert.notEqual(code, 0)
     const got = diagnostics(out)
-    assert.deepEqual(got.filter((d) => d.file.startsWith('control/')), [], `control copy compiles:\n${out}`)
+    assert.deepEqual(
+      got.filter((d) => d.file.startsWith('control/')),
+      [],
+      `control copy compiles:\n${out}`,
+    )
     MUTATIONS.forEach((m, i) => {
       const mine = got.filter((d) => d.file.startsWith(`m${i}/`))
       assert.ok(mine.length > 0, `mutation "${m.name}" is caught`)
       for (const check of m.trips) {
         const line = lineOf(dropIn, check)
-        assert.ok(mine.some((d) => d.line === line && d.code === 'TS2344'),
-          `mutation "${m.name}" trips ${check} (line ${line}):\n${mine.map((d) => `${d.line} ${d.code}`).join('\n')}`)
+        assert.ok(
+          mine.some((d) => d.line === line && d.code === 'TS2344'),
+          `mutation "${m.name}" trips ${check} (line ${line}):\n${mine.map((d) => `${d.line} ${d.code}`).join('\n')}`,
+        )
       }
     })
   } finally {

@@ -84,6 +84,22 @@ async function operation(op, inflight) {
       if ((await store.getRid(rids[n++ % rids.length])) === null) throw new Error('getRid: session missing')
     }
   }
+  if (op === 'replayRejected') {
+    // A rid already rotated, presented again: the rejection path of every replayed token.
+    const used = []
+    for (let i = 0; i < inflight; i++) {
+      const { rid } = await issue(`r${i % 1000}`)
+      await store.verifyAndRotateRefresh({ rid, now: nowSec(), ...BINDING })
+      used.push(rid)
+    }
+    return async (lane) => {
+      const outcome = await store.verifyAndRotateRefresh({ rid: used[lane], now: nowSec(), ...BINDING }).then(
+        () => 'rotated',
+        (err) => err.message,
+      )
+      if (outcome !== 'rotate_fail:ERR_REPLAY') throw new Error(`replayRejected: ${outcome}`)
+    }
+  }
   if (op === 'noop') {
     if (!impl.NativeStore) throw new Error('noop: only the native implementation has it')
     const native = new impl.NativeStore({ url, absTtlSeconds: ABS_TTL })
@@ -96,7 +112,57 @@ async function operation(op, inflight) {
   throw new Error(`unknown op ${op}`)
 }
 
+/** The server's counters this workload reads: time inside script calls, main-thread CPU. */
+async function serverCounters(admin) {
+  const [stats, cpu] = await Promise.all([admin.info('commandstats'), admin.info('cpu')])
+  // A script's time includes the commands it calls (which commandstats also counts under
+  // their own names), so only the script commands themselves are summed.
+  let scriptUsec = 0
+  for (const [, name, usec] of stats.matchAll(/^cmdstat_(\w+):calls=\d+,usec=(\d+)/gm)) {
+    if (/^(eval|evalsha|eval_ro|evalsha_ro|fcall|fcall_ro)$/.test(name)) scriptUsec += Number(usec)
+  }
+  const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN)
+  return { scriptUsec, mainThreadCpuUs: (field('used_cpu_sys_main_thread') + field('used_cpu_user_main_thread')) * 1e6 }
+}
+
 const workloads = {
+  /**
+   * What each operation costs the server: `calls` calls at `inflight` after the fixtures
+   * are made, bracketed by the server's counters (INFO commandstats: time inside script
+   * calls; INFO cpu: the main thread's CPU, which adds every other command, parsing and
+   * socket I/O).
+   * params: { ops, calls, inflight }
+   */
+  async serverCost({ ops, calls, inflight }) {
+    const Redis = (await import('ioredis')).default
+    const admin = new Redis(url)
+    const results = []
+    for (const op of ops) {
+      const call = await operation(op, inflight)
+      await Promise.all(Array.from({ length: inflight }, (_, i) => call(i))) // warm: scripts loaded, connection up
+      await admin.config('RESETSTAT')
+      const before = await serverCounters(admin)
+      let started = 0
+      const lane = async (i) => {
+        while (started < calls) {
+          started++
+          await call(i)
+        }
+      }
+      await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
+      const after = await serverCounters(admin)
+      results.push({
+        op,
+        inflight,
+        calls: started,
+        scriptUsPerCall: (after.scriptUsec - before.scriptUsec) / started,
+        mainThreadCpuUsPerCall: (after.mainThreadCpuUs - before.mainThreadCpuUs) / started,
+      })
+    }
+    admin.disconnect()
+    return results
+  },
+
   /** params: { points: [{ op, inflight }], warmupMs, durationMs } */
   async throughput({ points, warmupMs, durationMs }) {
     const results = []
@@ -112,7 +178,9 @@ const workloads = {
     await store.getRid('warm-up-connection')
     const base = process.memoryUsage().rss
     let peak = base
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss)
+    }, 5)
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const report = await store.gcOrphans({})
@@ -149,7 +217,10 @@ const workloads = {
     let rssWarm = null
     let heapWarm = null
     let seed = 12345
-    const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32)
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0
+      return seed / 2 ** 32
+    }
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const lane = async (i) => {
@@ -188,5 +259,5 @@ const workloads = {
 
 if (!workloads[workload]) throw new Error(`unknown workload ${workload}`)
 const result = await workloads[workload](params)
-process.stdout.write(JSON.stringify({ impl: implName, workload, result }) + '\n')
+process.stdout.write(`${JSON.stringify({ impl: implName, workload, result })}\n`)
 process.exit(0)

@@ -27,13 +27,15 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15)
 const MS = Number(process.env.BENCH_MS ?? 400)
 
 /** The previous wrapper, as it was. */
-const before = (method) => (...args) => {
-  try {
-    return method(...args)
-  } catch (err) {
-    return Promise.reject(err)
+const before =
+  (method) =>
+  (...args) => {
+    try {
+      return method(...args)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
-}
 const WRAPPERS = { before, after: promised }
 
 const server = process.env.REDIS_URL ? null : await startRedis()
@@ -101,7 +103,9 @@ await server?.stop()
 
 const pad = (s, n) => String(s).padStart(n)
 console.log(`rounds ${ROUNDS} x ${MS} ms, medians; node ${process.version}`)
-console.log(`${'workload'.padEnd(16)}${pad('before calls/s', 16)}${pad('after calls/s', 16)}${pad('change', 9)}${pad('before CPU µs', 15)}${pad('after CPU µs', 14)}`)
+console.log(
+  `${'workload'.padEnd(16)}${pad('before calls/s', 16)}${pad('after calls/s', 16)}${pad('change', 9)}${pad('before CPU µs', 15)}${pad('after CPU µs', 14)}`,
+)
 for (const [name, r] of Object.entries(results)) {
   console.log(
     `${name.padEnd(16)}${pad(Math.round(r.before).toLocaleString('en-US'), 16)}${pad(Math.round(r.after).toLocaleString('en-US'), 16)}` +

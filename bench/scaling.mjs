@@ -67,7 +67,8 @@ try {
         for (const inflight of INFLIGHT) {
           await measure(op, inflight, WARMUP_MS)
           const rate = await measure(op, inflight, DURATION_MS)
-          ;(rounds[`${opName} @${inflight}`] ??= []).push(rate)
+          rounds[`${opName} @${inflight}`] ??= []
+          rounds[`${opName} @${inflight}`].push(rate)
         }
       }
     }

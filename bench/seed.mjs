@@ -10,8 +10,26 @@ const ridKey = (rid) => `${P}:rid:${rid}`
 const userKey = (u) => `${P}:user:${u}:rids`
 
 function sessionFields(userId, { status, absExpAt, now, deviceId = 'd1' }) {
-  return ['userId', userId, 'parentRid', '', 'createdAt', String(now), 'expAt', String(Math.min(absExpAt, now + 7 * 86400)),
-    'absExpAt', String(absExpAt), 'deviceId', deviceId, 'uaHash', 'ua', 'ipHash', 'ip', 'status', status]
+  return [
+    'userId',
+    userId,
+    'parentRid',
+    '',
+    'createdAt',
+    String(now),
+    'expAt',
+    String(Math.min(absExpAt, now + 7 * 86400)),
+    'absExpAt',
+    String(absExpAt),
+    'deviceId',
+    deviceId,
+    'uaHash',
+    'ua',
+    'ipHash',
+    'ip',
+    'status',
+    status,
+  ]
 }
 
 async function inBatches(redis, total, perBatch, add) {
@@ -75,7 +93,7 @@ export async function checkLogoutAll(redis, { userId, sessions }) {
 
 /** The exact text the addon runs for a script: lua/prelude.lua + lua/<name>.lua. */
 export function scriptText(name) {
-  return readFileSync(join(ROOT, 'lua/prelude.lua'), 'utf8') + readFileSync(join(ROOT, `lua/${name}.lua`), 'utf8')
+  return `${readFileSync(join(ROOT, 'lua/prelude.lua'), 'utf8')}\nbegin(KEYS, ARGV)\n${readFileSync(join(ROOT, `lua/${name}.lua`), 'utf8')}`
 }
 
 /**

@@ -1,6 +1,18 @@
 // Output helpers of the CLI: colour (only on a TTY), times, durations, sizes, tables.
 
-const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], blue: [34, 39], magenta: [35, 39], cyan: [36, 39], gray: [90, 39] }
+import { stripVTControlCharacters } from 'node:util'
+
+const CODES = {
+  bold: [1, 22],
+  dim: [2, 22],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  blue: [34, 39],
+  magenta: [35, 39],
+  cyan: [36, 39],
+  gray: [90, 39],
+}
 
 /**
  * Whether a stream gets colour: a TTY without NO_COLOR, or FORCE_COLOR set (not "0").
@@ -23,8 +35,7 @@ export function palette(enabled) {
 
 /** The visible width of a string (ANSI codes do not count). */
 export function width(text) {
-  // eslint-disable-next-line no-control-regex
-  return String(text).replace(/\x1b\[[0-9;]*m/g, '').length
+  return stripVTControlCharacters(String(text)).length
 }
 
 const pad = (text, n) => text + ' '.repeat(Math.max(0, n - width(text)))
@@ -46,13 +57,21 @@ export function table(columns, rows, c = palette(false)) {
 /** Epoch seconds as `2026-11-29 15:23:33Z`; 0 or missing as `-`. */
 export function time(seconds) {
   if (!seconds) return '-'
-  return new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+  return new Date(seconds * 1000)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z')
 }
 
 /** A span of seconds in its largest unit and the next one when not zero: `3d 4h`, `2h`, `12m 5s`, `0s`. */
 export function duration(seconds) {
   const s = Math.max(0, Math.round(seconds))
-  const units = [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]]
+  const units = [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ]
   const i = units.findIndex(([, size]) => s >= size)
   if (i < 0) return '0s'
   const [unit, size] = units[i]

@@ -65,10 +65,10 @@ function output(opts, io) {
     c,
     color,
     json: Boolean(opts.json),
-    print: (text) => io.stdout.write(text + '\n'),
+    print: (text) => io.stdout.write(`${text}\n`),
     result(value, text) {
-      if (opts.json) io.stdout.write(JSON.stringify(value, null, 2) + '\n')
-      else io.stdout.write(text() + '\n')
+      if (opts.json) io.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+      else io.stdout.write(`${text()}\n`)
     },
   }
 }
@@ -88,9 +88,33 @@ function optionName(field, { urlFromEnv }) {
   return `--${field}`
 }
 
+/** The count of audit entries to read: an integer from 1 to 10000. */
+function auditCount(value) {
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 10000) throw new InvalidArgumentError('must be an integer from 1 to 10000')
+  return n
+}
+
+/** `--now`: the clock a command uses instead of the system's. */
+function clockOption() {
+  return new Option('--now <epochSeconds>', 'the clock to use (default: now)').argParser(nonNegativeNumber)
+}
+
 /** Builds the program. `io` carries the streams and environment (tests, the demo). */
 export function buildProgram(io = { stdout: process.stdout, stderr: process.stderr, env: process.env }, { json = false } = {}) {
   const program = new Command()
+  addGlobalOptions(program, io, { json })
+  const withStore = storeRunner(io)
+  addTokenCommands(program, withStore)
+  addReadCommands(program, withStore)
+  addLogoutCommands(program, withStore)
+  addMaintenanceCommands(program, withStore, io)
+  addReportCommands(program, withStore)
+  return program
+}
+
+/** The program's name, version, global options, output streams and closing help. */
+function addGlobalOptions(program, io, { json }) {
   program
     .name('redis-session-store')
     .description('Inspect and manage refresh-token session lineages kept in Redis by redis-session-store-native.')
@@ -121,10 +145,12 @@ Examples:
   $ redis-session-store inspect 6f1c2d3e-... --json
   $ REDIS_URL=redis://cache:6379 redis-session-store gc --dry-run`,
     )
+}
 
-  /** Runs a command body with a store; closes the store afterwards. */
-  const withStore = (body) =>
-    async function (...args) {
+/** Wraps a command body into an action that makes a store from the global options and closes it afterwards. */
+function storeRunner(io) {
+  return (body) =>
+    async (...args) => {
       const command = args[args.length - 1]
       const opts = command.optsWithGlobals()
       const out = output(opts, io)
@@ -162,7 +188,10 @@ Examples:
         await store.close()
       }
     }
+}
 
+/** issue and rotate: the two calls an application makes. */
+function addTokenCommands(program, withStore) {
   program
     .command('issue')
     .description('issue the first session of a new lineage for a user')
@@ -171,7 +200,7 @@ Examples:
     .option('--ua-hash <hash>', 'bind the session to a user-agent hash')
     .option('--ip-hash <hash>', 'bind the session to an IP hash')
     .option('--ttl <seconds>', 'absolute lifetime of the lineage', positiveNumber, DEFAULT_TTL)
-    .option('--now <epochSeconds>', 'the clock to use (default: now)', nonNegativeNumber)
+    .addOption(clockOption())
     .action(
       withStore(async ({ store, opts, out, args: [userId] }) => {
         const at = opts.now ?? now()
@@ -194,7 +223,7 @@ Examples:
     .option('--device <deviceId>', 'the device presenting it (checked against the binding)')
     .option('--ua-hash <hash>', 'the user-agent hash presenting it')
     .option('--ip-hash <hash>', 'the IP hash presenting it')
-    .option('--now <epochSeconds>', 'the clock to use (default: now)', nonNegativeNumber)
+    .addOption(clockOption())
     .action(
       withStore(async ({ store, opts, out, args: [rid] }) => {
         const rotated = await store.verifyAndRotateRefresh({ rid, now: opts.now ?? now(), ...binding(opts) })
@@ -208,7 +237,10 @@ Examples:
         )
       }),
     )
+}
 
+/** get, list and inspect: one session, a user's active sessions, a whole lineage. */
+function addReadCommands(program, withStore) {
   program
     .command('get')
     .description("print a session's stored fields")
@@ -250,13 +282,11 @@ Examples:
         out.result(sessions, () => {
           if (sessions.length === 0) return `no active sessions for user ${userId}`
           const rows = sessions.map((s) => [s.rid, s.deviceId || out.c.dim('-'), time(s.createdAt), time(s.absExpAt), duration(at - s.createdAt)])
-          return (
-            table(
-              [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
-              rows,
-              out.c,
-            ) + `\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
-          )
+          return `${table(
+            [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
+            rows,
+            out.c,
+          )}\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
         })
         if (sessions.length === 0) await notePrefix()
       }),
@@ -274,7 +304,10 @@ Examples:
         out.result(lineage, () => renderLineage(lineage, { color: out.color }))
       }),
     )
+}
 
+/** logout, logout-lineage, logout-device and logout-all: each ends what it names. */
+function addLogoutCommands(program, withStore) {
   program
     .command('logout')
     .description('end one session: that rid can no longer be rotated; the rest of its lineage is left alone')
@@ -288,7 +321,10 @@ Examples:
         const before = await store.getRid(rid)
         if (!before) throw new Refused('not_found', 'ERR_NOT_FOUND')
         await store.logout(rid)
-        out.result({ rid, userId: before.userId, previousStatus: before.status }, () => `${out.c.green('logged out')} ${rid} (user ${before.userId}, was ${before.status})`)
+        out.result(
+          { rid, userId: before.userId, previousStatus: before.status },
+          () => `${out.c.green('logged out')} ${rid} (user ${before.userId}, was ${before.status})`,
+        )
       }),
     )
 
@@ -339,14 +375,15 @@ Examples:
       withStore(async ({ store, out, notePrefix, args: [userId] }) => {
         const ended = await store.logoutAllCounted(userId)
         out.result({ userId, ended }, () =>
-          ended === 0
-            ? `no active sessions of user ${userId}`
-            : `${out.c.green('logged out')} all ${ended} session${ended === 1 ? '' : 's'} of user ${userId}`,
+          ended === 0 ? `no active sessions of user ${userId}` : `${out.c.green('logged out')} all ${ended} session${ended === 1 ? '' : 's'} of user ${userId}`,
         )
         if (ended === 0) await notePrefix()
       }),
     )
+}
 
+/** gc and migrate: upkeep of the keyspace. `io.stderr` gets gc's progress line. */
+function addMaintenanceCommands(program, withStore, io) {
   program
     .command('gc')
     .description('garbage-collect: drop stale index members, delete dead or old ended sessions, re-index live ones')
@@ -405,7 +442,10 @@ Examples:
         )
       }),
     )
+}
 
+/** stats and audit: what the keyspace holds and what happened to it. */
+function addReportCommands(program, withStore) {
   program
     .command('stats')
     .description('sessions by status, users, keys and their memory (SCAN + MEMORY USAGE)')
@@ -441,13 +481,7 @@ Examples:
     .command('audit')
     .description('the newest entries of the audit stream (stores created with cfg.audit), newest first')
     .argument('[userId]', "only this user's entries (required with --cluster)")
-    .addOption(
-      new Option('--count <n>', 'how many entries, 1 to 10000').default(50).argParser((value) => {
-        const n = Number(value)
-        if (!/^\d+$/.test(value.trim()) || n < 1 || n > 10000) throw new InvalidArgumentError('must be an integer from 1 to 10000')
-        return n
-      }),
-    )
+    .addOption(new Option('--count <n>', 'how many entries, 1 to 10000').default(50).argParser(auditCount))
     .action(
       withStore(async ({ store, out, opts, args: [userId] }) => {
         const entries = await store.readAudit({ ...(userId === undefined ? {} : { userId }), count: opts.count })
@@ -469,8 +503,6 @@ Examples:
         })
       }),
     )
-
-  return program
 }
 
 /** A single status line rewritten in place on a TTY, at most every 100 ms. */
@@ -502,17 +534,18 @@ export async function run(argv = process.argv, io = { stdout: process.stdout, st
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK
       // Text mode: commander has printed the message.
-      if (json) io.stdout.write(JSON.stringify({ error: { message: err.message.replace(/^error: /, ''), code: 'ERR_USAGE' } }, null, 2) + '\n')
+      if (json) io.stdout.write(`${JSON.stringify({ error: { message: err.message.replace(/^error: /, ''), code: 'ERR_USAGE' } }, null, 2)}\n`)
       return EXIT_USAGE
     }
     // The store names its input fields; here they came from options.
-    if (err instanceof TypeError && err.code === 'ERR_INVALID_ARG') err.message = err.message.replace(/^input\.(\w+)/, (whole, field) => INPUT_OPTIONS[field] ?? whole)
+    if (err instanceof TypeError && err.code === 'ERR_INVALID_ARG')
+      err.message = err.message.replace(/^input\.(\w+)/, (whole, field) => INPUT_OPTIONS[field] ?? whole)
     const refused = REFUSALS.has(err?.code)
     const code = refused ? EXIT_REFUSED : EXIT_USAGE
     const note = err?.note ?? null
     if (json) {
       const error = { message: err?.message ?? String(err), code: err?.code ?? null, ...(note ? { note } : {}) }
-      io.stdout.write(JSON.stringify({ error }, null, 2) + '\n')
+      io.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`)
     } else {
       const c = palette(wantsColor(io.stderr, io.env) && !argv.includes('--no-color'))
       const label = refused ? c.yellow('refused:') : c.red('error:')

@@ -15,26 +15,21 @@ export function renderLineage(lineage, { color = false, now = Math.floor(Date.no
   const c = palette(color)
   const { sessions } = lineage
   const byRid = new Map(sessions.map((s) => [s.rid, s]))
-  const children = new Map()
+  // The sessions come in tree order, each pointing at its parent's place in the list.
+  const children = new Map(sessions.map((s) => [s.rid, []]))
   const roots = []
   for (const s of sessions) {
-    if (s.parentRid && byRid.has(s.parentRid) && s.parentRid !== s.rid) {
-      if (!children.has(s.parentRid)) children.set(s.parentRid, [])
-      children.get(s.parentRid).push(s)
-    } else {
-      roots.push(s)
-    }
+    if (s.parentIndex === undefined) roots.push(s)
+    else children.get(sessions[s.parentIndex].rid).push(s)
   }
-  const kids = (s) => children.get(s.rid) ?? []
+  const kids = (s) => children.get(s.rid)
 
   const counts = {}
   for (const s of sessions) counts[s.status] = (counts[s.status] ?? 0) + 1
   const summary = Object.entries(counts)
     .map(([status, n]) => statusColor(status, c)(`${n} ${status}`))
     .join(', ')
-  const out = [
-    `${c.bold('Lineage')} of user ${c.cyan(lineage.userId)}: ${sessions.length} session${sessions.length === 1 ? '' : 's'} (${summary})`,
-  ]
+  const out = [`${c.bold('Lineage')} of user ${c.cyan(lineage.userId)}: ${sessions.length} session${sessions.length === 1 ? '' : 's'} (${summary})`]
   if (lineage.missingParent) {
     out.push(c.dim(`┄ older sessions gone (expired or collected); the oldest left has parent ${lineage.missingParent}`))
   }
@@ -60,7 +55,7 @@ export function renderLineage(lineage, { color = false, now = Math.floor(Date.no
     const marks = []
     if (s.rid === lineage.rid) marks.push(c.bold(c.blue('◀ inspected')))
     if (s.status === 'active' && next.length === 0) marks.push(c.bold(c.green('◀ active leaf')))
-    out.push(`${linePrefix}${paint(GLYPH[s.status] ?? '?')} ${s.rid}  ${paint(s.status)}${marks.length ? '  ' + marks.join('  ') : ''}`)
+    out.push(`${linePrefix}${paint(GLYPH[s.status] ?? '?')} ${s.rid}  ${paint(s.status)}${marks.length ? `  ${marks.join('  ')}` : ''}`)
     out.push(`${childPrefix}${next.length > 0 ? '│ ' : '  '} ${c.dim(details(s))}`)
     next.forEach((child, i) => {
       const last = i === next.length - 1

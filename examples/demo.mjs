@@ -74,7 +74,7 @@ try {
   say('   Nothing is deleted yet: used and ended sessions stay until their absolute expiry (plus the grace),')
   say('   so a replay of an old token is still recognised as a replay rather than as an unknown token.')
 
-  step(7, 'What an operator sees: `redis-session-store inspect ' + short(login.rid) + '…`')
+  step(7, `What an operator sees: \`redis-session-store inspect ${short(login.rid)}…\``)
   const lineage = await store.inspectLineage(login.rid)
   say('')
   say(

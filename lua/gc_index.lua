@@ -1,13 +1,17 @@
--- gc_index: one SCAN page of user indexes; removes members whose rid hash is gone.
--- KEYS  the user index keys of the page (cluster layout: of one slot, then their
---   members, as asked)
+-- gc_index: the user indexes of one SCAN page; removes members whose rid hash is gone.
+-- KEYS  keys of the page named like user indexes (cluster layout: of one slot, then the
+--   members of those that are sets, as asked); a key of another type is skipped
 -- ARGV[6] '1' for a dry run (count only)  ARGV[7] how many index keys KEYS starts with
--- Returns the number of members removed (or that would be).
+-- Returns {members removed (or that would be), user indexes seen}.
 
 local dry_run = ARGV[6] == '1'
-local indexes = {}
+local indexes, seen = {}, 0
 for i = 1, tonumber(ARGV[7]) do
-  local members = redis.call('SMEMBERS', KEYS[i])
+  -- A set has at least one member: an empty reply is a key gone by now. pcall: a key of
+  -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
+  local members = redis.pcall('SMEMBERS', KEYS[i])
+  if members.err ~= nil then members = {} end
+  if #members > 0 then seen = seen + 1 end
   for _, member in ipairs(members) do declared(member) end
   indexes[i] = members
 end
@@ -23,4 +27,4 @@ for i, members in ipairs(indexes) do
     end
   end
 end
-return removed
+return { removed, seen }

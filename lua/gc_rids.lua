@@ -1,16 +1,24 @@
--- gc_rids: one SCAN page of rid hashes. Deletes hashes without a userId, re-indexes
--- active sessions missing from their user's index, and deletes used / tombstoned
--- sessions whose absExpAt + grace has passed.
--- KEYS  the rid keys of the page (cluster layout: of one slot, then their user indexes)
+-- gc_rids: a batch of rid keys. Deletes hashes without a userId, re-indexes active
+-- sessions missing from their user's index, and deletes used / tombstoned sessions whose
+-- absExpAt + grace has passed.
+-- KEYS  the rid keys of the batch (cluster layout: of one slot, then their user indexes);
+--   a key that is gone by now, or not a hash, is skipped
 -- ARGV[6] now (epoch seconds)  ARGV[7] grace seconds  ARGV[8] '1' for a dry run
 -- ARGV[9] how many rid keys KEYS starts with
--- Returns {deleted, added to indexes}.
+-- Returns {deleted, added to indexes, rid hashes seen}.
 
 local now, grace, dry_run = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
-local hashes = {}
+local hashes, seen = {}, 0
 for i = 1, tonumber(ARGV[9]) do
-  local h = load_hash(KEYS[i])
-  if h.userId ~= nil and h.userId ~= '' then declared(user_key(h.userId)) end
+  -- A hash has at least one field: an empty reply is a key gone by now. pcall: a key of
+  -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
+  local flat = redis.pcall('HGETALL', KEYS[i])
+  local h = false
+  if flat.err == nil and #flat > 0 then
+    h = hash_table(flat)
+    if h.userId ~= nil and h.userId ~= '' then declared(user_key(h.userId)) end
+    seen = seen + 1
+  end
   hashes[i] = h
 end
 local need = need_reply()
@@ -19,7 +27,9 @@ if need then return need end
 local deleted, added = 0, 0
 for i, h in ipairs(hashes) do
   local key = KEYS[i]
-  if h.userId == nil or h.userId == '' then
+  if not h then
+    -- gone since it was listed, or not a hash: not a session
+  elseif h.userId == nil or h.userId == '' then
     if not dry_run then redis.call('DEL', key) end
     deleted = deleted + 1
   else
@@ -43,4 +53,4 @@ for i, h in ipairs(hashes) do
     end
   end
 end
-return { deleted, added }
+return { deleted, added, seen }

@@ -1,11 +1,11 @@
--- Shared prelude, prepended to every script at compile time.
+-- Shared prelude: the functions every script uses, ahead of each script (see begin below).
 -- ARGV[1..5] carry the key layout, so no script hard-codes a key shape:
 --   ARGV[1] rid key prefix      ("auth:rid:")
 --   ARGV[2] user index prefix   ("auth:user:")
 --   ARGV[3] user index suffix   (":rids")
 --   ARGV[4] device key prefix   ("auth:device:")
 --   ARGV[5] "standalone" (the original's layout) or "cluster", then the store's
---           hardening options when any is set: ";name=value" pairs (see OPTIONS below)
+--           hardening options when any is set: ";name=value" pairs (see parse_options below)
 -- Each script's own arguments start at ARGV[6].
 --
 -- The cluster layout puts every key of one user in one hash slot: the user's tag (the
@@ -19,9 +19,13 @@
 -- key it needs with `declared(key)` before its first write, and when one is missing it
 -- writes nothing and returns {'NEED', key...}; the caller calls again with those keys.
 
-local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local MODE, OPTION_TEXT = string.match(ARGV[5], '^([^;]*)(.*)$')
-local CLUSTER = MODE == 'cluster'
+-- A script's call state: set by begin(KEYS, ARGV), which every script calls first. The
+-- functions below only read it, so they can be defined once: as a function library
+-- (FUNCTION LOAD, on servers that have it) they are, and each FCALL only runs begin and
+-- the script's body; as a plain script (EVALSHA) the whole text runs on every call.
+local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX, PREFIX
+local CLUSTER, OPTIONS, OPTIONS_ARG
+local DECLARED, NEEDED, NEEDED_LIST
 
 -- Hardening options; each is off (0 / false) unless the store was configured with it:
 --   revoke  a used rid presented again ends its whole lineage      (onReuse)
@@ -31,12 +35,14 @@ local CLUSTER = MODE == 'cluster'
 --   refuse  at max, refuse a new session instead of ending the oldest
 --   audit   MAXLEN ~ of the audit stream (0: no audit)               (audit.maxLen)
 --   hops    the most parent links the reuse revocation's lineage walk follows
-local OPTIONS = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
-for name, value in string.gmatch(OPTION_TEXT, ';(%w+)=([^;]*)') do
-  if value == 'true' then OPTIONS[name] = true else OPTIONS[name] = tonumber(value) end
+local function parse_options(arg)
+  local mode, text = string.match(arg, '^([^;]*)(.*)$')
+  local options = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
+  for name, value in string.gmatch(text, ';(%w+)=([^;]*)') do
+    if value == 'true' then options[name] = true else options[name] = tonumber(value) end
+  end
+  return mode == 'cluster', options
 end
--- The key prefix the layout's keys share ("auth").
-local PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
 
 local function user_tag(user_id) return string.sub(redis.sha1hex(user_id), 1, 16) end
 
@@ -74,11 +80,6 @@ local function audit_key(user_id)
   return PREFIX .. ':audit'
 end
 
-local DECLARED = {}
-if CLUSTER then
-  for _, key in ipairs(KEYS) do DECLARED[key] = true end
-end
-local NEEDED, NEEDED_LIST = {}, {}
 
 -- Whether the script may touch `key`: always in the original's layout; in the cluster
 -- layout only when declared, and otherwise the key is noted for the caller.
@@ -139,13 +140,15 @@ local function may_end_session(user_id, device_id)
   return may_audit(user_id) and ok
 end
 
--- A hash as a Lua table; an empty table when the key is missing.
-local function load_hash(key)
-  local flat = redis.call('HGETALL', key)
+-- An HGETALL reply as a Lua table.
+local function hash_table(flat)
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
+
+-- A hash as a Lua table; an empty table when the key is missing.
+local function load_hash(key) return hash_table(redis.call('HGETALL', key)) end
 
 -- A stored epoch-seconds field as a whole number (the original reads them with
 -- JavaScript's Number(): "" is 0, anything unparsable is treated as 0 too). Clamped to
@@ -161,7 +164,7 @@ end
 local function fmt(n) return string.format('%d', n) end
 
 -- The server's clock, epoch seconds, read once per script call.
-local server_now = nil
+local server_now
 local function clock_seconds()
   if server_now == nil then server_now = tonumber(redis.call('TIME')[1]) end
   return server_now
@@ -178,14 +181,17 @@ local function audit(event, user_id, key, device_id, reason, fields)
 end
 
 -- Adds a session to its user's index. The index's expiry only ever grows, so a
--- short-lived session never makes the index vanish before a longer one.
--- The index's expiry time is read as the server's clock plus PTTL (EXPIRETIME would
--- need Redis 7); an index without expiry keeps none.
+-- short-lived session never makes the index vanish before a longer one; an index without
+-- expiry keeps none. From Redis 7 (and on Valkey), which tell scripts their version,
+-- EXPIREAT ... GT moves the expiry only later; Redis 6.2 compares the server's clock plus
+-- PTTL itself.
 local function index_add(set_key, member, abs_exp_at)
   local ttl_ms = redis.call('PTTL', set_key) -- -2: no index yet; -1: one without expiry
   redis.call('SADD', set_key, member)
   if ttl_ms == -2 then
     redis.call('EXPIREAT', set_key, abs_exp_at)
+  elseif ttl_ms >= 0 and redis.REDIS_VERSION_NUM ~= nil then
+    redis.call('EXPIREAT', set_key, abs_exp_at, 'GT')
   elseif ttl_ms >= 0 then
     local clock = redis.call('TIME')
     local expires_at = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + ttl_ms) / 1000)
@@ -196,7 +202,7 @@ end
 -- Device key values read during this script call (false: missing). Sessions of one
 -- device share a device key, so a batch reads each key once; only the functions below
 -- write device keys while one is cached.
-local device_targets = {}
+local device_targets
 
 -- Ends one session that is already out of its user's index: status tombstoned, and its
 -- device key deleted when that key still points at it. With a `reason`, a session that
@@ -222,12 +228,15 @@ end
 
 -- The lineage the session at `start_key` (hash `start`) belongs to: the session, its
 -- ancestors (through parentRid) and all its descendants, the active one included.
--- Returns a table key -> hash, or nil when the walk needs keys not declared yet (cluster
--- layout; they are noted for need_reply). Reads only.
+-- Returns a table key -> hash and, when the walk up stopped at a parent that is gone (or
+-- belongs to another user), that parent's rid; or nil when the walk needs keys not
+-- declared yet (cluster layout; they are noted for need_reply). Reads only. With
+-- `ending`, it also declares what ending each session touches (see may_end_session).
 -- Descendants are found from the user's index: the active end of any lineage is indexed,
 -- and walking up from it reaches the start when it belongs to this lineage. This needs no
--- child pointers, so it works on lineages the original wrote too.
-local function lineage_of(start_key, start, max_hops)
+-- child pointers, so it works on lineages the original wrote too. A key of another type
+-- reads as a missing session, so corrupt data cannot fail the walk.
+local function lineage_of(start_key, start, max_hops, ending)
   local hashes = { [start_key] = start } -- every hash loaded, by key
   local lineage = { [start_key] = true }  -- keys known to be in the lineage
   local outside = {}                      -- keys known not to be
@@ -245,18 +254,27 @@ local function lineage_of(start_key, start, max_hops)
         complete = false
         return nil
       end
-      hashes[key] = load_hash(key)
+      local flat = redis.pcall('HGETALL', key)
+      local h = {}
+      if not flat.err then
+        for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+      end
+      hashes[key] = h
     end
     return hashes[key]
   end
 
   -- Ancestors.
-  local key, hops = parent_of(start), 0
+  local key, hops, missing_parent, youngest = parent_of(start), 0, nil, start
   while key and hops < max_hops and not lineage[key] do
     local h = hash_of(key)
-    if h == nil or h.userId ~= start.userId then break end
+    if h == nil then break end
+    if h.userId ~= start.userId then
+      missing_parent = youngest.parentRid
+      break
+    end
     lineage[key] = true
-    key, hops = parent_of(h), hops + 1
+    key, hops, youngest = parent_of(h), hops + 1, h
   end
 
   -- Descendants: walk up from each indexed session until the walk meets the lineage
@@ -283,10 +301,10 @@ local function lineage_of(start_key, start, max_hops)
   local members = {}
   for k in pairs(lineage) do
     members[k] = hashes[k]
-    if not may_end_session(hashes[k].userId, hashes[k].deviceId) then complete = false end
+    if ending and not may_end_session(hashes[k].userId, hashes[k].deviceId) then complete = false end
   end
   if not complete then return nil end
-  return members
+  return members, missing_parent
 end
 
 -- Ends every session of a lineage found by lineage_of; returns how many.
@@ -297,4 +315,21 @@ local function end_lineage(members, reason)
     ended = ended + 1
   end
   return ended
+end
+
+-- Starts a script call: the layout and options from ARGV[1..5], the declared keys, and
+-- empty per-call caches. Options are parsed again only when their text changes (a
+-- function library serves every store on the server).
+local function begin(keys, argv)
+  RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = argv[1], argv[2], argv[3], argv[4]
+  PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
+  if argv[5] ~= OPTIONS_ARG then
+    CLUSTER, OPTIONS = parse_options(argv[5])
+    OPTIONS_ARG = argv[5]
+  end
+  DECLARED, NEEDED, NEEDED_LIST = {}, {}, {}
+  if CLUSTER then
+    for _, key in ipairs(keys) do DECLARED[key] = true end
+  end
+  server_now, device_targets = nil, {}
 end

@@ -52,7 +52,7 @@ if h.status ~= 'active' then
     end
   end
   if OPTIONS.revoke and h.status == 'used' then
-    local members = lineage_of(KEYS[1], h, OPTIONS.hops)
+    local members = lineage_of(KEYS[1], h, OPTIONS.hops, true)
     if members == nil then return need_reply() end
     end_lineage(members, 'reuse')
   end

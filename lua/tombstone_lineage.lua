@@ -11,7 +11,7 @@ local max_hops = tonumber(ARGV[6])
 local root = load_hash(KEYS[1])
 if root.userId == nil or root.userId == '' then return 0 end
 
-local members = lineage_of(KEYS[1], root, max_hops)
+local members = lineage_of(KEYS[1], root, max_hops, true)
 if members == nil then return fenced_need_reply(root.userId) end
 local ended = end_lineage(members, 'revoked')
 lift_fence(root.userId)

@@ -7,14 +7,36 @@ export const ACL_COMMANDS = {
   // the script cache is flushed again before a reload is retried), the commands they
   // call, getRid's HGETALL and gcOrphans' SCAN.
   store: [
-    '+evalsha', '+script|load', '+eval',
-    '+hgetall', '+hset', '+hmget', '+exists', '+del', '+expireat', '+pttl', '+time',
-    '+sadd', '+srem', '+smembers', '+sismember', '+scard', '+spop', '+get', '+set',
+    '+evalsha',
+    '+script|load',
+    '+eval',
+    '+hgetall',
+    '+hset',
+    '+hmget',
+    '+exists',
+    '+del',
+    '+expireat',
+    '+pttl',
+    '+time',
+    '+sadd',
+    '+srem',
+    '+smembers',
+    '+sismember',
+    '+scard',
+    '+spop',
+    '+get',
+    '+set',
     '+scan',
     // The server check at a connection's first use (version, and that no needed command
     // is renamed or disabled); refused, it is skipped, and the server logs the denial.
-    '+info', '+command|info',
+    '+info',
+    '+command|info',
   ],
+  // Redis 7 and Valkey (a server with functions): the scripts as the store's function
+  // library (FCALL; FUNCTION LOAD when the server does not have it yet). Redis 6.2 refuses
+  // a rule naming these. Without them the store falls back to EVALSHA after the server
+  // logs one refusal.
+  functions: ['+fcall', '+function|load'],
   // listSessions, inspectLineage, keyspaceStats.
   operator: ['+type', '+memory|usage'],
   // cfg.durability.
@@ -35,6 +57,14 @@ export const SENTINEL_USER_RULE = 'resetkeys resetchannels &+switch-master -@all
 
 /** The commands that only a rare path needs, which a test cannot provoke on demand. */
 export const RARE_PATH_COMMANDS = ['+eval']
+
+/** Commands only a server older than Redis 7 needs (TIME, for the index expiry check that
+ * Redis 7 does with EXPIREAT ... GT), unless audit is on (its entries read the clock). */
+export const BEFORE_REDIS_7_COMMANDS = ['+time']
+
+/** The commands of the scripts' EVALSHA path: on a server with functions, the store uses
+ * them only when it may not use functions (a user without the functions addition). */
+export const EVALSHA_PATH_COMMANDS = ['+evalsha', '+script|load']
 
 /** The ACL rule (the part after `ACL SETUSER name on >password`) for `prefix` and features. */
 export function aclRule(prefix, features = []) {

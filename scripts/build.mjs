@@ -23,7 +23,9 @@ function newestMtime(path) {
 
 /** The built addon files of this checkout (any platform's), or [] before the first build. */
 function builtAddons() {
-  return readdirSync(ROOT).filter((f) => /^redis-session-store-native\..+\.node$/.test(f)).map((f) => join(ROOT, f))
+  return readdirSync(ROOT)
+    .filter((f) => /^redis-session-store-native\..+\.node$/.test(f))
+    .map((f) => join(ROOT, f))
 }
 
 /** Why a build is needed, or null when the built addon is up to date. */

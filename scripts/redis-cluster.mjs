@@ -11,7 +11,6 @@ import { freePort } from './redis-server.mjs'
 
 const run = promisify(execFile)
 
-
 async function waitFor(check, what, deadlineMs = 20_000) {
   const start = Date.now()
   for (;;) {
@@ -37,8 +36,24 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   const cli = async (port, ...args) => (await run('redis-cli', [...cliTls, '-p', String(port), ...args])).stdout.trim()
   const tlsArgs = (port) =>
     tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
-          '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes']
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          tls.cert,
+          '--tls-key-file',
+          tls.key,
+          '--tls-ca-cert-file',
+          tls.ca,
+          '--tls-auth-clients',
+          'no',
+          '--tls-cluster',
+          'yes',
+          '--tls-replication',
+          'yes',
+        ]
       : ['--port', String(port)]
   const dir = mkdtempSync(join(tmpdir(), 'rss-cluster-'))
   const count = primaries * (1 + replicas)
@@ -46,15 +61,32 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   for (let i = 0; i < count; i++) {
     const port = await freePort()
     const args = [
-      ...tlsArgs(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000',
-      '--dbfilename', `dump-${port}.rdb`, ...extraArgs,
+      ...tlsArgs(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      `nodes-${port}.conf`,
+      '--cluster-node-timeout',
+      '2000',
+      '--dbfilename',
+      `dump-${port}.rdb`,
+      ...extraArgs,
     ]
     const node = {
       port,
       url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
       child: null,
-      get pid() { return node.child.pid },
+      get pid() {
+        return node.child.pid
+      },
       async start() {
         node.child = spawn(serverBinary, args, { stdio: 'ignore' })
         await waitFor(async () => (await cli(port, 'PING')) === 'PONG', `node ${port} start`)
@@ -66,7 +98,9 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         child.kill(signal)
         await exited
       },
-      restart() { return node.start() },
+      restart() {
+        return node.start()
+      },
     }
     nodes.push(node)
   }
@@ -77,8 +111,13 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   try {
     await Promise.all(nodes.map((n) => n.start()))
     await run('redis-cli', [
-      ...cliTls, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas', String(replicas), '--cluster-yes',
+      ...cliTls,
+      '--cluster',
+      'create',
+      ...nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas',
+      String(replicas),
+      '--cluster-yes',
     ])
     // Every node agrees that all slots are served, and every replica is attached.
     await waitFor(async () => {
@@ -109,7 +148,10 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
 if (import.meta.url === `file://${process.argv[1]}`) {
   const cluster = await startCluster()
   console.log(cluster.url)
-  const end = async () => { await cluster.stop(); process.exit(0) }
+  const end = async () => {
+    await cluster.stop()
+    process.exit(0)
+  }
   process.on('SIGINT', end)
   process.on('SIGTERM', end)
 }

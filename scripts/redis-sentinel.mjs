@@ -37,12 +37,16 @@ function processHandle(binary, args, port, auth) {
     port,
     url: `redis://127.0.0.1:${port}`,
     child: null,
-    get pid() { return handle.child.pid },
+    get pid() {
+      return handle.child.pid
+    },
     async start() {
       handle.child = spawn(binary, args, { stdio: 'ignore' })
       await waitFor(async () => (await cli(port, ['PING'], auth)) === 'PONG', `${binary} on ${port} answering`)
     },
-    get running() { return handle.child && handle.child.exitCode === null && handle.child.signalCode === null },
+    get running() {
+      return handle.child && handle.child.exitCode === null && handle.child.signalCode === null
+    },
     /** Sends `signal`; for a signal that ends the process, waits until it exited. */
     async kill(signal = 'SIGKILL') {
       const child = handle.child
@@ -55,7 +59,9 @@ function processHandle(binary, args, port, auth) {
       child.kill(signal)
       await exited
     },
-    restart() { return handle.start() },
+    restart() {
+      return handle.start()
+    },
   }
   return handle
 }
@@ -67,21 +73,34 @@ function processHandle(binary, args, port, auth) {
  * Returns { masterName, password, sentinels: [{ port, url }], sentinelUrls, nodes: [primary, replica],
  *   primaryPort(), nodeByPort(port), waitForNewPrimary(oldPort), failover(), stop() }.
  */
-export async function startSentinels({
-  masterName = 'mymaster',
-  password,
-  dataArgs = [],
-  downAfterMs = 1000,
-  failoverTimeoutMs = 3000,
-} = {}) {
+export async function startSentinels({ masterName = 'mymaster', password, dataArgs = [], downAfterMs = 1000, failoverTimeoutMs = 3000 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'rss-sentinel-'))
   const [primaryPort, replicaPort] = [await freePort(), await freePort()]
-  const dataNode = (port, more) => processHandle('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-    '--dbfilename', `dump-${port}.rdb`, '--repl-diskless-sync-delay', '0',
-    ...(password ? ['--requirepass', password, '--masterauth', password] : []),
-    ...dataArgs, ...more,
-  ], port, password)
+  const dataNode = (port, more) =>
+    processHandle(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--dbfilename',
+        `dump-${port}.rdb`,
+        '--repl-diskless-sync-delay',
+        '0',
+        ...(password ? ['--requirepass', password, '--masterauth', password] : []),
+        ...dataArgs,
+        ...more,
+      ],
+      port,
+      password,
+    )
   const primary = dataNode(primaryPort, [])
   const replica = dataNode(replicaPort, ['--replicaof', '127.0.0.1', String(primaryPort)])
   const nodes = [primary, replica]
@@ -89,17 +108,20 @@ export async function startSentinels({
   for (let i = 0; i < 3; i++) {
     const port = await freePort()
     const file = join(dir, `sentinel-${port}.conf`)
-    writeFileSync(file, [
-      `port ${port}`,
-      'bind 127.0.0.1',
-      `dir ${dir}`,
-      `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`,
-      `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
-      `sentinel failover-timeout ${masterName} ${failoverTimeoutMs}`,
-      `sentinel parallel-syncs ${masterName} 1`,
-      ...(password ? [`sentinel auth-pass ${masterName} ${password}`] : []),
-      '',
-    ].join('\n'))
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`,
+        `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
+        `sentinel failover-timeout ${masterName} ${failoverTimeoutMs}`,
+        `sentinel parallel-syncs ${masterName} 1`,
+        ...(password ? [`sentinel auth-pass ${masterName} ${password}`] : []),
+        '',
+      ].join('\n'),
+    )
     sentinels.push(processHandle('redis-sentinel', [file], port))
   }
   const stop = async () => {
@@ -121,13 +143,17 @@ export async function startSentinels({
     await Promise.all(sentinels.map((s) => s.start()))
     // Every Sentinel knows the replica and the two other Sentinels, so a failover can be
     // agreed on and has a replica to promote.
-    await waitFor(async () => {
-      for (const s of sentinels) {
-        if (Number(await masterField(s, 'num-slaves')) < 1) return false
-        if (Number(await masterField(s, 'num-other-sentinels')) < 2) return false
-      }
-      return true
-    }, 'sentinels discovering each other and the replica', 45_000)
+    await waitFor(
+      async () => {
+        for (const s of sentinels) {
+          if (Number(await masterField(s, 'num-slaves')) < 1) return false
+          if (Number(await masterField(s, 'num-other-sentinels')) < 2) return false
+        }
+        return true
+      },
+      'sentinels discovering each other and the replica',
+      45_000,
+    )
   } catch (err) {
     await stop()
     throw err
@@ -143,12 +169,16 @@ export async function startSentinels({
     /** Waits until every Sentinel names a primary other than `oldPort`, and it says it is one. */
     async waitForNewPrimary(oldPort, deadlineMs = 30_000) {
       let port
-      await waitFor(async () => {
-        const ports = await Promise.all(sentinels.filter((s) => s.running).map((s) => primaryPortNow(s)))
-        if (ports.some((p) => p !== ports[0]) || ports[0] === oldPort) return false
-        port = ports[0]
-        return (await cli(port, ['ROLE'], password)).startsWith('master')
-      }, `a primary other than ${oldPort}`, deadlineMs)
+      await waitFor(
+        async () => {
+          const ports = await Promise.all(sentinels.filter((s) => s.running).map((s) => primaryPortNow(s)))
+          if (ports.some((p) => p !== ports[0]) || ports[0] === oldPort) return false
+          port = ports[0]
+          return (await cli(port, ['ROLE'], password)).startsWith('master')
+        },
+        `a primary other than ${oldPort}`,
+        deadlineMs,
+      )
       return port
     },
     /** Asks a Sentinel for a failover now (no agreement needed) and returns at once. */

@@ -37,7 +37,10 @@ async function waitForPort(port, child, deadlineMs = 10_000) {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode}`)
     const ok = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true) })
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.end()
+        resolve(true)
+      })
       socket.on('error', () => resolve(false))
     })
     if (ok) return
@@ -67,7 +70,9 @@ export async function startRedis({ port, extraArgs = [], kind = kindFromEnv() } 
     port,
     kind,
     binary,
-    get pid() { return child.pid },
+    get pid() {
+      return child.pid
+    },
     /** Kills the server (data gone) and waits for it to exit. */
     async kill(signal = 'SIGKILL') {
       if (child.exitCode !== null || child.signalCode !== null) return

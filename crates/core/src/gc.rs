@@ -1,76 +1,58 @@
-//! Garbage collection: streams the keyspace with SCAN and cleans each page with one
-//! script call, so memory stays bounded and the server is never blocked for long.
+//! Garbage collection (`gcOrphans`): streams the keyspace with SCAN and cleans each page
+//! with one script call (one per slot on a cluster), so memory stays bounded and the server
+//! is never blocked for long.
 
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use redis::FromRedisValue;
 
-use crate::connection::{Link, Node};
 use crate::error::Result;
 use crate::input::GcOptions;
+use crate::keys::hash_tag;
+use crate::scan::ScanPages;
 use crate::scripts::{self, StoreScript};
-use crate::store::{GcReport, SessionStore};
+use crate::store::SessionStore;
 
-/// Keys asked of SCAN per page.
-const SCAN_PAGE: u32 = 1_000;
+/// Rid keys the keyspace pass keeps for the rid step (~100 bytes each): past this many,
+/// the rid step scans the keyspace again instead, so memory stays bounded.
+const REMEMBERED_RIDS_MAX: usize = 250_000;
+/// Keys per gc script call: bounds how long one call holds the server.
+const GC_BATCH: usize = 1_000;
 
-/// The pages of one SCAN over keys of one type matching a pattern, node after node (on
-/// a cluster, every primary; SCAN only sees the keys of the node it runs on).
-pub(crate) struct ScanPages<'a> {
-    store: &'a SessionStore,
-    link: Link,
-    nodes: Vec<Node>,
-    pattern: String,
-    key_type: &'static str,
-    cursor: Option<u64>,
+/// What a gc run did (or, in a dry run, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub scanned_user_sets: u64,
+    pub scanned_rids: u64,
+    pub removed_from_sets: u64,
+    pub added_to_sets: u64,
+    pub deleted_rid_hashes: u64,
+    pub dry_run: bool,
 }
 
-impl<'a> ScanPages<'a> {
-    pub(crate) async fn new(store: &'a SessionStore, pattern: String, key_type: &'static str) -> Result<Self> {
-        let mut link = store.connection().await?;
-        let mut nodes = link.primaries().await.map_err(|e| store.error(e))?;
-        nodes.reverse(); // taken from the back
-        Ok(ScanPages { store, link, nodes, pattern, key_type, cursor: Some(0) })
+impl SessionStore {
+    pub async fn gc_orphans(&self, options: GcOptions) -> Result<GcReport> {
+        self.gc_orphans_with_progress(options, &mut |_| {}).await
     }
 
-    /// The node the pages come from now.
-    pub(crate) fn node(&self) -> Option<&Node> {
-        self.nodes.last()
-    }
-
-    /// The next page (possibly empty), or `None` once every node was scanned.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<String>>> {
-        loop {
-            let Some(node) = self.nodes.last() else { return Ok(None) };
-            let Some(cursor) = self.cursor else {
-                self.nodes.pop();
-                self.cursor = Some(0);
-                continue;
-            };
-            let command = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&self.pattern)
-                .arg("COUNT")
-                .arg(SCAN_PAGE)
-                .arg("TYPE")
-                .arg(self.key_type)
-                .clone();
-            let reply = self.link.on_node(node, &command).await.map_err(|e| self.store.error(e))?;
-            let (next, keys): (u64, Vec<String>) =
-                FromRedisValue::from_redis_value(reply).map_err(|e| self.store.error(e.into()))?;
-            self.cursor = (next != 0).then_some(next);
-            return Ok(Some(keys));
-        }
+    /// `gc_orphans`, calling `progress` with the running totals after each SCAN page (for
+    /// an operator's progress line on a large keyspace).
+    pub async fn gc_orphans_with_progress(
+        &self,
+        options: GcOptions,
+        progress: &mut (dyn FnMut(&GcReport) + Send),
+    ) -> Result<GcReport> {
+        collect(self, options, progress).await
     }
 }
 
-/// Runs a script over a page of keys: one call for the page, or on a cluster one call
-/// per slot (a script's keys must share one), sent together. `declare` adds the keys a
+/// Runs a script over a page of keys: one call per [`GC_BATCH`] keys of the page, and on a
+/// cluster per slot (a script's keys must share one), sent together. `declare` adds the keys a
 /// script will also touch for a key of the page (cluster layout only); the script's
 /// last argument is how many page keys lead its KEYS. `writes` is false for a dry run.
-pub(crate) async fn run_per_slot<T: FromRedisValue>(
+async fn run_per_slot<T: FromRedisValue>(
     store: &SessionStore,
     script: &StoreScript,
     keys: &[String],
@@ -79,11 +61,12 @@ pub(crate) async fn run_per_slot<T: FromRedisValue>(
     writes: bool,
 ) -> Result<Vec<T>> {
     let groups = store.layout().group_by_slot(keys.iter().map(String::as_str), |key| key.to_string());
-    let calls = groups.into_iter().map(|group| {
+    let batches = groups.iter().flat_map(|group| group.chunks(GC_BATCH));
+    let calls = batches.map(|group| {
         let count = group.len().to_string();
         let mut declared: Vec<String> = Vec::new();
         if store.layout().is_cluster() {
-            for key in &group {
+            for key in group {
                 if let Some(extra) = declare(key).filter(|k| !declared.contains(k)) {
                     declared.push(extra);
                 }
@@ -98,69 +81,101 @@ pub(crate) async fn run_per_slot<T: FromRedisValue>(
     futures_util::future::try_join_all(calls).await
 }
 
-pub(crate) async fn run(store: &SessionStore, options: GcOptions) -> Result<GcReport> {
-    run_observed(store, options, &mut |_| {}).await
-}
-
-/// [`run`], calling `progress` with the running totals after each SCAN page (for an
-/// operator's progress line on a large keyspace).
-pub(crate) async fn run_observed(
+async fn collect(
     store: &SessionStore,
     options: GcOptions,
     progress: &mut (dyn FnMut(&GcReport) + Send),
 ) -> Result<GcReport> {
     let dry_run = if options.dry_run { "1" } else { "0" };
     let writes = !options.dry_run;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
+    let now = options
+        .now
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+        .to_string();
     let grace = options.grace_seconds.to_string();
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
-
-    // 1) Index members whose rid hash is gone.
-    each_page(
-        ScanPages::new(store, store.layout().user_key_pattern(), "set").await?,
-        |keys| async move {
-            let removed = run_per_slot::<u64>(store, &scripts::GC_INDEX, &keys, |_| None, &[dry_run], writes).await?;
-            Ok(removed.into_iter().sum::<u64>())
-        },
-        |scanned, removed| {
-            report.scanned_user_sets += scanned;
-            report.removed_from_sets += removed;
-            progress(&report);
-        },
-    )
-    .await?;
-
-    // 2) Rid hashes: delete garbage, re-index active sessions.
-    let (now, grace) = (now.as_str(), grace.as_str());
     let layout = store.layout();
-    let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
+
+    // 1) One pass over the keys under the prefix: index members whose rid hash is gone
+    // are removed page by page, and the rid keys are remembered for step 2, so the
+    // keyspace (other applications' keys included) is walked once, not twice.
+    let mut remembered: Option<Vec<String>> = Some(Vec::new());
     each_page(
-        ScanPages::new(store, layout.rid_key_pattern(), "hash").await?,
+        ScanPages::new(store, layout.key_pattern(), None).await?,
         |keys| async move {
-            let outcomes =
-                run_per_slot::<(u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run], writes)
-                    .await?;
-            Ok(outcomes.into_iter().fold((0, 0), |(d, a), (deleted, added)| (d + deleted, a + added)))
+            let (indexes, rids): (Vec<String>, Vec<String>) = keys
+                .into_iter()
+                .filter(|k| layout.is_user_key(k) || layout.is_rid_key(k))
+                .partition(|k| layout.is_user_key(k));
+            let outcomes = if indexes.is_empty() {
+                Vec::new()
+            } else {
+                run_per_slot::<(u64, u64)>(store, &scripts::GC_INDEX, &indexes, |_| None, &[dry_run], writes).await?
+            };
+            Ok((sum_pairs(outcomes), rids))
         },
-        |scanned, (deleted, added)| {
-            report.scanned_rids += scanned;
-            report.deleted_rid_hashes += deleted;
-            report.added_to_sets += added;
+        |((removed, seen), rids)| {
+            report.scanned_user_sets += seen;
+            report.removed_from_sets += removed;
+            remembered = remembered
+                .take()
+                .map(|mut kept| {
+                    kept.extend(rids);
+                    kept
+                })
+                .filter(|kept| kept.len() <= REMEMBERED_RIDS_MAX);
             progress(&report);
         },
     )
     .await?;
+
+    // 2) Rid hashes: delete garbage, re-index active sessions. From the keys remembered,
+    // or, when there were too many to keep, from a second SCAN.
+    let (now, grace) = (now.as_str(), grace.as_str());
+    let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
+    let clean = |keys: Vec<String>| async move {
+        let outcomes =
+            run_per_slot::<(u64, u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run], writes)
+                .await?;
+        Ok(outcomes.into_iter().fold((0, 0, 0), |(d, a, s), (deleted, added, seen)| (d + deleted, a + added, s + seen)))
+    };
+    let mut apply = |(deleted, added, seen): (u64, u64, u64)| {
+        report.scanned_rids += seen;
+        report.deleted_rid_hashes += deleted;
+        report.added_to_sets += added;
+        progress(&report);
+    };
+    match remembered {
+        Some(mut keys) => {
+            // A cluster's script calls go one per slot: keys of one slot side by side
+            // share calls.
+            if layout.is_cluster() {
+                keys.sort_unstable_by(|a, b| hash_tag(a).cmp(hash_tag(b)));
+            }
+            let batches: Vec<Vec<String>> = keys.chunks(GC_BATCH).map(<[String]>::to_vec).collect();
+            drop(keys);
+            let mut outcomes = futures_util::stream::iter(batches.into_iter().map(clean)).buffered(2);
+            while let Some(outcome) = outcomes.next().await {
+                apply(outcome?);
+            }
+        }
+        None => each_page(ScanPages::new(store, layout.rid_key_pattern(), "hash").await?, clean, apply).await?,
+    }
     Ok(report)
 }
 
-/// Cleans every non-empty page of a scan with `clean` (one script call per page) and
-/// folds each outcome into the report with `apply(keys in the page, outcome)`. The next
-/// page is asked for together with the current page's script, so the server runs them
-/// back to back (script first, as before) instead of waiting a round trip in between.
+fn sum_pairs(pairs: Vec<(u64, u64)>) -> (u64, u64) {
+    pairs.into_iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+}
+
+/// Cleans every non-empty page of a scan with `clean` (one script call per page, or per
+/// slot on a cluster) and folds each outcome into the report with `apply`. The next page
+/// is asked for together with the current page's script, so the server runs them back to
+/// back (script first, as before) instead of waiting a round trip in between.
 async fn each_page<T, Fut>(
     mut pages: ScanPages<'_>,
     clean: impl Fn(Vec<String>) -> Fut,
-    mut apply: impl FnMut(u64, T),
+    mut apply: impl FnMut(T),
 ) -> Result<()>
 where
     Fut: Future<Output = Result<T>>,
@@ -171,9 +186,8 @@ where
             page = pages.next().await?;
             continue;
         }
-        let scanned = keys.len() as u64;
         let (outcome, next) = futures_util::future::join(clean(keys), pages.next()).await;
-        apply(scanned, outcome?);
+        apply(outcome?);
         page = next?;
     }
     Ok(())

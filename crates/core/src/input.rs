@@ -89,6 +89,9 @@ pub struct RotateInput {
 pub struct GcOptions {
     pub dry_run: bool,
     pub grace_seconds: u64,
+    /// The time gc judges expiry by, epoch seconds; `None` (what JavaScript gets): the
+    /// system clock. Lets a test put the clock on a boundary.
+    pub now: Option<u64>,
 }
 
 /// A required id: a non-empty string of at most [`MAX_ID_BYTES`].
@@ -244,7 +247,7 @@ pub fn gc_options(opts: &Arg) -> Result<GcOptions> {
         Arg::Undefined => 0,
         value => seconds("opts.graceSeconds", value)?,
     };
-    Ok(GcOptions { dry_run, grace_seconds })
+    Ok(GcOptions { dry_run, grace_seconds, now: None })
 }
 
 #[cfg(test)]
@@ -331,7 +334,7 @@ mod tests {
     fn gc_options_default_and_reject_wrong_types() {
         assert_eq!(gc_options(&Arg::Undefined).unwrap(), GcOptions::default());
         let ok = gc_options(&obj(vec![("dryRun", Arg::Bool(true)), ("graceSeconds", Arg::Number(5.5))])).unwrap();
-        assert_eq!(ok, GcOptions { dry_run: true, grace_seconds: 5 });
+        assert_eq!(ok, GcOptions { dry_run: true, grace_seconds: 5, now: None });
         assert_eq!(gc_options(&Arg::Null).unwrap(), GcOptions::default());
         assert!(gc_options(&Arg::Bool(true)).is_err());
         assert!(gc_options(&obj(vec![("dryRun", Arg::Number(1.0))])).is_err());

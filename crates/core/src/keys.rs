@@ -162,6 +162,11 @@ impl KeyLayout {
         [&self.rid_prefix, &self.user_prefix, USER_SUFFIX, &self.device_prefix, mode]
     }
 
+    /// SCAN pattern matching every key under the prefix.
+    pub fn key_pattern(&self) -> String {
+        format!("{}:*", escape_glob(&self.prefix))
+    }
+
     /// SCAN pattern matching every user index key.
     pub fn user_key_pattern(&self) -> String {
         format!("{}*{USER_SUFFIX}", escape_glob(&self.user_prefix))
@@ -214,6 +219,13 @@ impl KeyLayout {
             groups.entry(hash_tag(&key_of(&item)).to_string()).or_default().push(item);
         }
         groups.into_values().collect()
+    }
+
+    /// Whether `key` matches [`user_key_pattern`](Self::user_key_pattern).
+    pub fn is_user_key(&self, key: &str) -> bool {
+        key.len() >= self.user_prefix.len() + USER_SUFFIX.len()
+            && key.starts_with(self.user_prefix.as_str())
+            && key.ends_with(USER_SUFFIX)
     }
 
     /// Whether `key` is a rid key of this layout.
@@ -320,5 +332,19 @@ mod tests {
         assert_eq!(l.rid_key_pattern(), r"a\*b\?\[c\]:rid:*");
         assert_eq!(l.user_key_pattern(), r"a\*b\?\[c\]:user:*:rids");
         assert_eq!(l.device_key_pattern(), r"a\*b\?\[c\]:device:*");
+        assert_eq!(l.key_pattern(), r"a\*b\?\[c\]:*");
+    }
+
+    #[test]
+    fn user_keys_are_told_as_their_scan_pattern_matches_them() {
+        let l = KeyLayout::new("auth");
+        assert!(l.is_user_key(&l.user_key("u1")));
+        assert!(l.is_user_key("auth:user::rids"));
+        assert!(!l.is_user_key("auth:user:rids"));
+        assert!(!l.is_user_key("auth:user:u1:fence"));
+        assert!(!l.is_user_key("auth:rid:x:rids"));
+        let c = KeyLayout::cluster("auth");
+        assert!(c.is_user_key(&c.user_key("u1")));
+        assert!(!c.is_user_key(&c.fence_key("u1")));
     }
 }

@@ -14,13 +14,13 @@ use std::collections::HashMap;
 
 use redis::Value;
 
-use crate::admin::stored_seconds;
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
-use crate::gc::ScanPages;
 use crate::keys::{user_tag, KeyLayout};
+use crate::scan::ScanPages;
 use crate::scripts;
 use crate::store::SessionStore;
+use crate::views::stored_seconds;
 
 /// What a migration did (or, in a dry run, found).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,6 +9,8 @@
 //! A server that refuses `INFO` or `COMMAND` (an ACL user without them, a proxy) cannot be
 //! checked: the store then runs on it unchecked rather than refuse a server that may work.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use redis::aio::ConnectionLike;
 use redis::Value;
 use tokio::sync::OnceCell;
@@ -84,6 +86,13 @@ impl ServerVersion {
         let Some(found) = major_minor(&self.version) else { return false };
         found >= if self.product == "Valkey" { MIN_VALKEY } else { MIN_REDIS }
     }
+
+    /// Whether the server has functions (`FUNCTION LOAD`, `FCALL`): Redis 7.0 and every
+    /// supported Valkey. A server that only claims the version and lacks them is found
+    /// out at the first call, which then falls back to EVALSHA.
+    pub fn has_functions(&self) -> bool {
+        major_minor(&self.version).is_some_and(|found| found >= (7, 0))
+    }
 }
 
 impl std::fmt::Display for ServerVersion {
@@ -121,7 +130,11 @@ pub fn verdict(version: Option<&ServerVersion>, missing: &[&str]) -> Result<()> 
 /// The once-per-connection check. Cheap after the first success: one atomic load.
 #[derive(Debug, Default)]
 pub struct ServerCheck {
-    passed: OnceCell<()>,
+    /// Once passed: whether the server has functions.
+    passed: OnceCell<bool>,
+    /// Set when the server refused a function call or load (an ACL user without them, a
+    /// server that lacks them after all): the store uses EVALSHA from then on.
+    functions_refused: AtomicBool,
 }
 
 impl ServerCheck {
@@ -134,6 +147,16 @@ impl ServerCheck {
     ) -> Result<()> {
         self.passed.get_or_try_init(|| inspect(connection, &map_err)).await.map(|_| ())
     }
+
+    /// Whether scripts run as the function library: the check passed on a server with
+    /// functions, and no function call was refused since.
+    pub fn functions(&self) -> bool {
+        self.passed.get() == Some(&true) && !self.functions_refused.load(Ordering::Relaxed)
+    }
+
+    pub fn refuse_functions(&self) {
+        self.functions_refused.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Reads the server's version and which needed commands it lacks, and judges them. A
@@ -142,7 +165,7 @@ impl ServerCheck {
 async fn inspect<C: ConnectionLike>(
     connection: &mut C,
     map_err: &impl Fn(redis::RedisError) -> StoreError,
-) -> Result<()> {
+) -> Result<bool> {
     // A reply the server gave (an error such as NOPERM or an unknown command) is a
     // refusal; anything else (unreachable, timeout, loading) is the call's error.
     let version = match redis::cmd("INFO").arg("server").query_async::<Value>(connection).await {
@@ -151,7 +174,7 @@ async fn inspect<C: ConnectionLike>(
         Err(e) => return Err(map_err(e)),
     };
     if let Some(v) = version.as_ref().filter(|v| !v.is_supported()) {
-        return verdict(Some(v), &[]);
+        return verdict(Some(v), &[]).map(|()| false);
     }
     let missing: Vec<&str> =
         match redis::cmd("COMMAND").arg("INFO").arg(COMMANDS).query_async::<Vec<Value>>(connection).await {
@@ -165,7 +188,8 @@ async fn inspect<C: ConnectionLike>(
             Err(e) if refused(&e) => Vec::new(),
             Err(e) => return Err(map_err(e)),
         };
-    verdict(version.as_ref(), &missing)
+    verdict(version.as_ref(), &missing)?;
+    Ok(version.is_some_and(|v| v.has_functions()))
 }
 
 /// Whether the server answered the command with an error of its own (not permitted to

@@ -10,7 +10,7 @@ use redis::{FromRedisValue, Value};
 use crate::config::StoreConfig;
 use crate::connection::Link;
 use crate::error::{Result, StoreError};
-use crate::input::{GcOptions, IssueInput, RotateInput};
+use crate::input::{IssueInput, RotateInput};
 use crate::keys::{hash_tag, KeyLayout};
 use crate::scripts::{self, StoreScript};
 
@@ -34,19 +34,9 @@ pub struct RefreshIssue {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotated {
+pub struct RotateResult {
     pub user_id: String,
     pub new_rid: RefreshIssue,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GcReport {
-    pub scanned_user_sets: u64,
-    pub scanned_rids: u64,
-    pub removed_from_sets: u64,
-    pub added_to_sets: u64,
-    pub deleted_rid_hashes: u64,
-    pub dry_run: bool,
 }
 
 enum Connection {
@@ -199,7 +189,14 @@ impl SessionStore {
         Ok(())
     }
 
+    /// Runs one script: as a function of the library where the server has functions,
+    /// else (or when the server refuses them) with EVALSHA.
     async fn invoke(&self, script: &StoreScript, link: &mut Link, keys: &[String], args: &[&str]) -> Result<Value> {
+        if self.server.functions() {
+            if let Some(outcome) = self.call_function(script, link, keys, args).await {
+                return outcome;
+            }
+        }
         let mut invocation = script.prepare_invoke();
         invocation.key(keys).arg(args);
         match invocation.invoke_async(link).await {
@@ -208,7 +205,7 @@ impl SessionStore {
             // NOSCRIPT means the script did not run, so sending its source with EVAL,
             // which needs no script cache, is safe and cannot meet NOSCRIPT.
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => redis::cmd("EVAL")
-                .arg(script.source)
+                .arg(&script.source)
                 .arg(keys.len())
                 .arg(keys)
                 .arg(args)
@@ -216,6 +213,44 @@ impl SessionStore {
                 .await
                 .map_err(|e| self.error(e)),
             outcome => outcome.map_err(|e| self.error(e)),
+        }
+    }
+
+    /// FCALL of the script's function; when the server does not have the library (a new
+    /// or restarted server, FUNCTION FLUSH) it is loaded, on every primary, and the call
+    /// made once more. `None` when the function did not run and the script should run
+    /// with EVALSHA instead: the server refused functions (they are then not tried again),
+    /// or the library was flushed again before the second call.
+    async fn call_function(
+        &self,
+        script: &StoreScript,
+        link: &mut Link,
+        keys: &[String],
+        args: &[&str],
+    ) -> Option<Result<Value>> {
+        let mut fcall = redis::cmd("FCALL");
+        fcall.arg(&script.function).arg(keys.len()).arg(keys).arg(args);
+        match fcall.query_async::<Value>(link).await {
+            Err(e) if function_missing(&e) => {}
+            Err(e) if functions_refused(&e) => {
+                self.server.refuse_functions();
+                return None;
+            }
+            outcome => return Some(outcome.map_err(|e| self.error(e))),
+        }
+        let mut load = redis::cmd("FUNCTION");
+        load.arg("LOAD").arg("REPLACE").arg(&scripts::LIBRARY.code);
+        match load.query_async::<Value>(link).await {
+            Err(e) if functions_refused(&e) => {
+                self.server.refuse_functions();
+                return None;
+            }
+            Err(e) => return Some(Err(self.error(e))),
+            Ok(_) => {}
+        }
+        match fcall.query_async::<Value>(link).await {
+            Err(e) if function_missing(&e) => None,
+            outcome => Some(outcome.map_err(|e| self.error(e))),
         }
     }
 
@@ -321,7 +356,7 @@ impl SessionStore {
         Ok(tag.map(|tag| KeyLayout::moved_rid(&tag, rid)))
     }
 
-    pub async fn verify_and_rotate_refresh(&self, mut input: RotateInput) -> Result<Rotated> {
+    pub async fn verify_and_rotate_refresh(&self, mut input: RotateInput) -> Result<RotateResult> {
         input.rid = self.resolve_rid(&input.rid).await?.ok_or(StoreError::NotFound)?;
         let child = self.layout.child_rid(&input.rid);
         let b = &input.binding;
@@ -357,13 +392,13 @@ impl SessionStore {
             [ok, user_id, abs_exp] if ok == "OK" => {
                 let abs_exp =
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
-                Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
+                Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
             }
             // Within reuseGraceSeconds: the child the first rotation issued.
             [ok, user_id, abs_exp, issued] if ok == "OK" => {
                 let abs_exp =
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
-                Ok(Rotated { user_id: user_id.clone(), new_rid: RefreshIssue { rid: issued.clone(), abs_exp } })
+                Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid: issued.clone(), abs_exp } })
             }
             [not_found] if not_found == "not_found" => Err(StoreError::NotFound),
             [expired] if expired == "expired_abs" => Err(StoreError::ExpiredAbs),
@@ -474,10 +509,6 @@ impl SessionStore {
     pub async fn scan_rids(&self, user_id: &str) -> Result<Vec<String>> {
         self.run(&scripts::SCAN_RIDS, &[&self.layout.user_key(user_id)], &[user_id]).await
     }
-
-    pub async fn gc_orphans(&self, options: GcOptions) -> Result<GcReport> {
-        crate::gc::run(self, options).await
-    }
 }
 
 /// The keys of a `{'NEED', key...}` script reply.
@@ -492,4 +523,16 @@ fn needed_keys(reply: &Value) -> Option<Vec<String>> {
         return None;
     }
     items[1..].iter().map(text).collect()
+}
+
+/// The server has no such function: the library is not loaded there (the call did not run).
+fn function_missing(err: &redis::RedisError) -> bool {
+    err.code() == Some("ERR") && err.detail().is_some_and(|d| d.starts_with("Function not found"))
+}
+
+/// The server will not run functions for this user (ACL), or does not know the commands.
+/// Either way nothing ran.
+fn functions_refused(err: &redis::RedisError) -> bool {
+    err.code() == Some("NOPERM")
+        || (err.code() == Some("ERR") && err.detail().is_some_and(|d| d.starts_with("unknown command")))
 }

@@ -207,7 +207,7 @@ async fn list_sessions_tells_when_the_lineage_signed_in() {
     let root = issue(&s, "u", t - 100, bind("d", "ua")).await;
     let c1 = rotate(&s, &root, t - 50, bind("d", "ua")).await.unwrap();
     let c2 = rotate(&s, &c1, t - 10, bind("d", "ua")).await.unwrap();
-    let sessions = s.user_sessions("u").await.unwrap();
+    let sessions = s.list_sessions("u").await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].rid, c2);
     assert_eq!(sessions[0].signed_in_at, Some(t - 100));

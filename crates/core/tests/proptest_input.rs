@@ -10,13 +10,11 @@
 mod common;
 
 use proptest::prelude::*;
-use session_store_core::input::{
-    self, Arg, MAX_EPOCH_SECONDS, MAX_ID_BYTES, MAX_SAFE_INTEGER, MAX_TTL_SECONDS, NOW_LIMIT,
-};
+use session_store_core::input::{self, Arg, MAX_EPOCH_SECONDS};
 use session_store_core::keys::{escape_glob, KeyLayout};
 use session_store_core::StoreConfig;
 
-const MAX_SAFE: f64 = MAX_SAFE_INTEGER as f64;
+const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
 /// Numbers that hit every edge: NaN, infinities, signed zeros, tiny, huge, fractions,
 /// around 2^53, and anything at all.
@@ -35,10 +33,10 @@ fn number() -> impl Strategy<Value = f64> {
         -10.0..10.0f64,
         0.0..2e9f64,
         // Around the seconds/milliseconds bounds, and millisecond clocks and lifetimes.
-        Just(NOW_LIMIT as f64),
-        Just(NOW_LIMIT as f64 - 0.5),
-        Just(MAX_TTL_SECONDS as f64),
-        Just(MAX_TTL_SECONDS as f64 + 0.5),
+        Just(YEAR_10000),
+        Just(YEAR_10000 - 0.5),
+        Just(TEN_YEARS),
+        Just(TEN_YEARS + 0.5),
         1e12..2e12f64,
         any::<f64>(),
     ]
@@ -94,39 +92,151 @@ fn valid_binding() -> BoxedStrategy<Arg> {
     prop_oneof![Just(Arg::Undefined), Just(Arg::String(String::new())), "[a-z:]{1,10}".prop_map(Arg::String)].boxed()
 }
 
-// The rules, written out independently of the implementation.
-fn id_ok(a: &Arg) -> Option<String> {
-    match a {
-        Arg::String(s) if !s.is_empty() && s.len() <= MAX_ID_BYTES => Some(s.clone()),
-        _ => None,
+// The rules of the bad-input contract, stated on their own as data: the limits are the
+// contract's numbers written here (not the implementation's constants), and one small
+// evaluator reads every rule, so a limit, a bound's strictness, a rounding or a missing
+// kind of value wrong in `input` makes the properties below fail.
+
+/// 10000-01-01T00:00:00Z in epoch seconds: a clock at or past it can only be milliseconds.
+const YEAR_10000: f64 = 253_402_300_800.0;
+/// Ten years of 365.25 days, in seconds: a longer lifetime can only be milliseconds.
+const TEN_YEARS: f64 = 10.0 * 365.25 * 24.0 * 3600.0;
+
+/// Where a number's range starts or ends, and whether the end itself is in it.
+#[derive(Clone, Copy)]
+enum End {
+    Including(f64),
+    Excluding(f64),
+}
+
+#[derive(Clone, Copy)]
+enum Rounding {
+    Down,
+    Up,
+}
+
+/// "A finite number from `low` to `high`, rounded ...; past `high`, refused as milliseconds
+/// when `past_high_is_milliseconds`".
+struct NumberRule {
+    low: End,
+    high: End,
+    rounding: Rounding,
+    past_high_is_milliseconds: bool,
+}
+
+/// `now`: a finite number >= 0 below the year 10000, non-integers floored.
+const CLOCK: NumberRule = NumberRule {
+    low: End::Including(0.0),
+    high: End::Excluding(YEAR_10000),
+    rounding: Rounding::Down,
+    past_high_is_milliseconds: true,
+};
+/// `absTtlSeconds`: a finite number > 0 and at most ten years, rounded up (a positive
+/// lifetime stays positive in whole seconds).
+const LIFETIME: NumberRule = NumberRule {
+    low: End::Excluding(0.0),
+    high: End::Including(TEN_YEARS),
+    rounding: Rounding::Up,
+    past_high_is_milliseconds: true,
+};
+/// `graceSeconds`: a finite number >= 0 (up to the largest exact JavaScript integer), floored.
+const DURATION: NumberRule = NumberRule {
+    low: End::Including(0.0),
+    high: End::Including(MAX_SAFE),
+    rounding: Rounding::Down,
+    past_high_is_milliseconds: false,
+};
+
+impl NumberRule {
+    fn accepts(&self, a: &Arg) -> Option<u64> {
+        let Arg::Number(n) = *a else { return None };
+        let above_low = match self.low {
+            End::Including(low) => n >= low,
+            End::Excluding(low) => n > low,
+        };
+        if !(n.is_finite() && above_low && !self.past_high(n)) {
+            return None;
+        }
+        Some(match self.rounding {
+            Rounding::Down => n.floor() as u64,
+            Rounding::Up => n.ceil() as u64,
+        })
     }
+
+    fn past_high(&self, n: f64) -> bool {
+        match self.high {
+            End::Including(high) => n > high,
+            End::Excluding(high) => n >= high,
+        }
+    }
+
+    /// Whether a refusal of `a` must name the unit (it can only be milliseconds).
+    fn refuses_as_milliseconds(&self, a: &Arg) -> bool {
+        matches!(*a, Arg::Number(n) if self.past_high_is_milliseconds && n.is_finite() && self.past_high(n))
+    }
+}
+
+/// "A string of at most `max_bytes`", with whether `""` and an absent value are allowed
+/// (an absent binding value is stored as `""`).
+struct StringRule {
+    max_bytes: usize,
+    empty_allowed: bool,
+    absent_allowed: bool,
+}
+
+/// `userId`, `rid`: non-empty strings of at most 1024 bytes.
+const ID: StringRule = StringRule { max_bytes: 1024, empty_allowed: false, absent_allowed: false };
+/// `deviceId`, `uaHash`, `ipHash` in inputs: absent, `undefined`, `""` or a string of at most 1024 bytes.
+const BINDING: StringRule = StringRule { max_bytes: 1024, empty_allowed: true, absent_allowed: true };
+
+impl StringRule {
+    fn accepts(&self, a: &Arg) -> Option<String> {
+        match a {
+            Arg::Undefined if self.absent_allowed => Some(String::new()),
+            Arg::String(s) if (self.empty_allowed || !s.is_empty()) && s.len() <= self.max_bytes => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn id_ok(a: &Arg) -> Option<String> {
+    ID.accepts(a)
 }
 fn binding_ok(a: &Arg) -> Option<String> {
-    match a {
-        Arg::Undefined => Some(String::new()),
-        Arg::String(s) if s.len() <= MAX_ID_BYTES => Some(s.clone()),
-        _ => None,
-    }
+    BINDING.accepts(a)
 }
-/// Epoch seconds below the year 10000: any millisecond clock is above that.
 fn now_ok(a: &Arg) -> Option<u64> {
-    match a {
-        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n < 253_402_300_800.0 => Some(n.floor() as u64),
-        _ => None,
-    }
+    CLOCK.accepts(a)
 }
-/// At most 10 years of 365.25 days.
 fn ttl_ok(a: &Arg) -> Option<u64> {
-    match a {
-        Arg::Number(n) if n.is_finite() && *n > 0.0 && *n <= 315_576_000.0 => Some(n.ceil() as u64),
-        _ => None,
-    }
+    LIFETIME.accepts(a)
 }
 fn grace_ok(a: &Arg) -> Option<u64> {
-    match a {
-        Arg::Number(n) if n.is_finite() && *n >= 0.0 && *n <= MAX_SAFE => Some(n.floor() as u64),
-        _ => None,
-    }
+    DURATION.accepts(a)
+}
+
+#[test]
+fn the_reference_rules_state_the_contract_limits() {
+    // The evaluator itself, on the edges the contract names.
+    let n = Arg::Number;
+    assert_eq!(TEN_YEARS, 315_576_000.0);
+    assert_eq!(now_ok(&n(0.0)), Some(0));
+    assert_eq!(now_ok(&n(12.9)), Some(12));
+    assert_eq!(now_ok(&n(YEAR_10000 - 1.0)), Some(253_402_300_799));
+    assert_eq!(now_ok(&n(YEAR_10000)), None);
+    assert!(CLOCK.refuses_as_milliseconds(&n(1_764_460_800_000.0)));
+    assert_eq!(ttl_ok(&n(0.0)), None);
+    assert_eq!(ttl_ok(&n(0.2)), Some(1));
+    assert_eq!(ttl_ok(&n(TEN_YEARS)), Some(315_576_000));
+    assert_eq!(ttl_ok(&n(TEN_YEARS + 0.5)), None);
+    assert_eq!(grace_ok(&n(1e12)), Some(1_000_000_000_000));
+    assert!(!DURATION.refuses_as_milliseconds(&n(1e300)));
+    assert_eq!(id_ok(&Arg::String("x".repeat(1024))), Some("x".repeat(1024)));
+    assert_eq!(id_ok(&Arg::String("x".repeat(1025))), None);
+    assert_eq!(id_ok(&Arg::String(String::new())), None);
+    assert_eq!(binding_ok(&Arg::String(String::new())), Some(String::new()));
+    assert_eq!(binding_ok(&Arg::Undefined), Some(String::new()));
+    assert_eq!(binding_ok(&Arg::Null), None);
 }
 
 /// A refusal is a TypeError naming `arg`, in the documented shape, not echoing the value.
@@ -162,12 +272,11 @@ proptest! {
 
     #[test]
     fn now_and_ttl_accept_exactly_the_documented_numbers(a in leaf()) {
-        let number = match a { Arg::Number(n) if n.is_finite() => Some(n), _ => None };
         match (input::now("input.now", &a), now_ok(&a)) {
             (Ok(got), Some(want)) => prop_assert_eq!(got, want),
             (Err(e), None) => {
                 // A clock at or past the year 10000 is refused as milliseconds, with the fix.
-                prop_assert_eq!(e.to_string().contains("not milliseconds"), number.is_some_and(|n| n >= 253_402_300_800.0), "{}", e);
+                prop_assert_eq!(e.to_string().contains("not milliseconds"), CLOCK.refuses_as_milliseconds(&a), "{}", e);
                 assert_refusal(e, "input.now")
             }
             (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
@@ -175,7 +284,7 @@ proptest! {
         match (input::ttl("input.absTtlSeconds", &a), ttl_ok(&a)) {
             (Ok(got), Some(want)) => { prop_assert_eq!(got, want); prop_assert!(got >= 1) }
             (Err(e), None) => {
-                prop_assert_eq!(e.to_string().contains("not milliseconds"), number.is_some_and(|n| n > 315_576_000.0), "{}", e);
+                prop_assert_eq!(e.to_string().contains("not milliseconds"), LIFETIME.refuses_as_milliseconds(&a), "{}", e);
                 assert_refusal(e, "input.absTtlSeconds")
             }
             (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use common::{expire_time, now, redis, rid_named, store};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
-use session_store_core::{scripts, SessionStore, StoreError};
+use session_store_core::{scripts, GcReport, SessionStore, StoreError};
 
 fn bind(device: &str, ua: &str, ip: &str) -> Binding {
     Binding { device_id: device.into(), ua_hash: ua.into(), ip_hash: ip.into() }
@@ -316,7 +316,7 @@ async fn gc_cleans_each_kind_of_garbage_and_dry_run_writes_nothing() {
     let _: () = r.srem(layout.user_key("w"), layout.rid_key(&unindexed)).await.unwrap();
 
     let before: Vec<String> = r.keys(format!("{p}:*")).await.unwrap();
-    let dry = s.gc_orphans(GcOptions { dry_run: true, grace_seconds: 0 }).await.unwrap();
+    let dry = s.gc_orphans(GcOptions { dry_run: true, grace_seconds: 0, now: None }).await.unwrap();
     let after: Vec<String> = r.keys(format!("{p}:*")).await.unwrap();
     assert_eq!(before.len(), after.len());
     assert!(dry.dry_run);
@@ -333,10 +333,76 @@ async fn gc_cleans_each_kind_of_garbage_and_dry_run_writes_nothing() {
     let recent = layout.rid_key(&rid_named(&s, "u", "recent"));
     let fields = [("userId", "u".to_string()), ("status", "tombstoned".into()), ("absExpAt", (t - 100).to_string())];
     let _: () = r.hset_multiple(&recent, &fields).await.unwrap();
-    let graced = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 3600 }).await.unwrap();
+    let graced = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 3600, now: None }).await.unwrap();
     assert_eq!(graced.deleted_rid_hashes, 0);
-    let gone = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 60 }).await.unwrap();
+    let gone = s.gc_orphans(GcOptions { dry_run: false, grace_seconds: 60, now: None }).await.unwrap();
     assert_eq!(gone.deleted_rid_hashes, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_deletes_an_ended_session_only_after_abs_exp_at_plus_grace() {
+    let (s, _) = store("gc-boundary");
+    let mut r = redis().await;
+    let (abs_exp_at, grace) = (now() - 1000, 60);
+    let keys = ["used", "tombstoned"].map(|status| (status, s.layout().rid_key(&rid_named(&s, "u", status))));
+    for (status, key) in &keys {
+        let fields =
+            [("userId", "u".to_string()), ("status", status.to_string()), ("absExpAt", abs_exp_at.to_string())];
+        let _: () = r.hset_multiple(key, &fields).await.unwrap();
+    }
+    let at = |now| GcOptions { dry_run: false, grace_seconds: grace, now: Some(now) };
+    let kept = s.gc_orphans(at(abs_exp_at + grace)).await.unwrap();
+    assert_eq!(kept.deleted_rid_hashes, 0, "at absExpAt + grace exactly, nothing is past");
+    for (status, key) in &keys {
+        assert!(r.exists::<_, bool>(key).await.unwrap(), "{status} kept");
+    }
+    let collected = s.gc_orphans(at(abs_exp_at + grace + 1)).await.unwrap();
+    assert_eq!(collected.deleted_rid_hashes, 2);
+    for (status, key) in &keys {
+        assert!(!r.exists::<_, bool>(key).await.unwrap(), "{status} deleted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_reports_progress_after_each_page() {
+    let (s, _) = store("gc-progress");
+    let t = now();
+    for i in 0..30 {
+        issue(&s, &format!("u{i}"), t, Binding::default(), None).await;
+    }
+    let mut seen: Vec<GcReport> = Vec::new();
+    let report = s
+        .gc_orphans_with_progress(GcOptions { dry_run: true, ..GcOptions::default() }, &mut |r: &GcReport| {
+            seen.push(*r)
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.scanned_user_sets, report.scanned_rids), (30, 30));
+    assert!(!seen.is_empty());
+    assert_eq!(seen.last(), Some(&report));
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].scanned_rids + w[0].scanned_user_sets <= w[1].scanned_rids + w[1].scanned_user_sets));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_passes_over_keys_of_another_type_or_outside_its_key_kinds() {
+    let (s, p) = store("gc-types");
+    let t = now();
+    let live = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let mut r = redis().await;
+    let string_index = s.layout().user_key("odd");
+    let set_rid = s.layout().rid_key(&rid_named(&s, "odd", "r"));
+    let _: () = r.set(&string_index, "not an index").await.unwrap();
+    let _: () = r.sadd(&set_rid, "not a session").await.unwrap();
+    let _: () = r.hset(format!("{p}:other:{{x}}"), "userId", "").await.unwrap();
+    let _: () = r.hset(format!("{p}-other:rid:{{x}}"), "userId", "").await.unwrap();
+    let report = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!((report.scanned_user_sets, report.scanned_rids), (1, 1));
+    assert_eq!((report.removed_from_sets, report.deleted_rid_hashes, report.added_to_sets), (0, 0, 0));
+    assert_eq!(r.get::<_, String>(&string_index).await.unwrap(), "not an index");
+    assert!(r.sismember::<_, _, bool>(&set_rid, "not a session").await.unwrap());
+    assert_eq!(s.scan_rids("u").await.unwrap(), [live]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -353,14 +419,32 @@ async fn gc_escapes_glob_characters_in_the_prefix() {
     assert_eq!(report.scanned_user_sets, 0);
 }
 
+/// How many libraries of this build's scripts the server holds; `None` on a server without
+/// functions.
+async fn libraries(r: &mut common::Raw) -> Option<usize> {
+    let mut list = redis::cmd("FUNCTION");
+    list.arg("LIST").arg("LIBRARYNAME").arg(&scripts::LIBRARY.name);
+    list.query_async::<Vec<redis::Value>>(r).await.ok().map(|found| found.len())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn scripts_reload_after_a_script_flush() {
+async fn scripts_reload_after_a_script_and_function_flush() {
     let (s, _) = store("noscript");
     let t = now();
     let rid = issue(&s, "u", t, Binding::default(), Some(1000)).await;
     let mut r = redis().await;
+    // Where the server has functions, the store runs its scripts as its library.
+    let functions = libraries(&mut r).await.is_some();
+    if functions {
+        assert_eq!(libraries(&mut r).await, Some(1));
+        let _: () = redis::cmd("FUNCTION").arg("FLUSH").query_async(&mut r).await.unwrap();
+    }
     let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut r).await.unwrap();
-    assert!(rotate(&s, &rid, t + 1, Binding::default()).await.is_ok());
+    let child = rotate(&s, &rid, t + 1, Binding::default()).await.unwrap();
+    assert!(rotate(&s, &child, t + 2, Binding::default()).await.is_ok());
+    if functions {
+        assert_eq!(libraries(&mut r).await, Some(1), "the library was loaded again");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,4 @@
--- admin_load (read-only): the hashes of a batch of rid keys, for the operator views.
+-- load_hashes (read-only): the hashes of a batch of rid keys, for the operator views.
 -- KEYS  rid keys
 -- Returns one flat field/value array per key, in KEYS order; an empty array for a key
 -- that is missing or not a hash (a read of a wrong-typed key must not fail the batch).

@@ -1,4 +1,5 @@
-//! The read-only operator views (admin.rs) against a real Redis.
+//! The read-only operator views (views.rs) and keyspace statistics (stats.rs) against a
+//! real Redis.
 
 mod common;
 
@@ -6,8 +7,8 @@ use std::collections::BTreeMap;
 
 use common::{expire_time, now, redis, rid_named, store};
 use redis::AsyncCommands;
-use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
-use session_store_core::{GcReport, Lineage, SessionStore};
+use session_store_core::input::{Binding, IssueInput, RotateInput};
+use session_store_core::{LineageInfo, SessionStore};
 
 fn device(d: &str) -> Binding {
     Binding { device_id: d.into(), ..Binding::default() }
@@ -28,11 +29,11 @@ async fn rotate(s: &SessionStore, rid: &str, at: u64) -> String {
         .rid
 }
 
-fn rids(l: &Lineage) -> Vec<&str> {
+fn rids(l: &LineageInfo) -> Vec<&str> {
     l.sessions.iter().map(|s| s.rid.as_str()).collect()
 }
 
-fn statuses(l: &Lineage) -> Vec<&str> {
+fn statuses(l: &LineageInfo) -> Vec<&str> {
     l.sessions.iter().map(|s| s.status.as_str()).collect()
 }
 
@@ -60,7 +61,7 @@ async fn snapshot(prefix: &str) -> BTreeMap<String, String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn user_sessions_lists_active_sessions_with_their_fields_oldest_first() {
+async fn list_sessions_lists_active_sessions_with_their_fields_oldest_first() {
     let (s, _) = store("admin-list");
     let t = now();
     let a = issue(&s, "u", t - 20, device("laptop")).await;
@@ -73,13 +74,13 @@ async fn user_sessions_lists_active_sessions_with_their_fields_oldest_first() {
     let mut r = redis().await;
     let _: () = r.sadd(s.layout().user_key("u"), s.layout().rid_key(&a)).await.unwrap();
 
-    let listed = s.user_sessions("u").await.unwrap();
+    let listed = s.list_sessions("u").await.unwrap();
     let got: Vec<(&str, &str, u64)> =
         listed.iter().map(|x| (x.rid.as_str(), x.device_id.as_str(), x.created_at)).collect();
     assert_eq!(got, [(b.as_str(), "phone", t - 10), (a2.as_str(), "", t - 5)]);
     assert!(listed.iter().all(|x| x.user_id == "u" && x.status == "active" && x.abs_exp_at > t));
     assert_eq!(listed[1].parent_rid, a);
-    assert!(s.user_sessions("nobody").await.unwrap().is_empty());
+    assert!(s.list_sessions("nobody").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,7 +95,7 @@ async fn lineage_is_the_same_tree_from_any_of_its_rids() {
 
     let before = snapshot(&p).await;
     for asked in [&r0, &r1, &r2] {
-        let l = s.lineage(asked).await.unwrap().unwrap();
+        let l = s.inspect_lineage(asked).await.unwrap().unwrap();
         assert_eq!(rids(&l), [r0.as_str(), r1.as_str(), r2.as_str()], "asked {asked}");
         assert_eq!(statuses(&l), ["used", "used", "active"]);
         assert_eq!(l.rid, *asked);
@@ -104,8 +105,8 @@ async fn lineage_is_the_same_tree_from_any_of_its_rids() {
         assert_eq!(l.sessions[1].parent_rid, r0);
         assert_eq!(l.sessions[2].created_at, t - 10);
     }
-    assert_eq!(s.lineage(&rid_named(&s, "u", "no-such-rid")).await.unwrap(), None);
-    assert_eq!(snapshot(&p).await, before, "lineage writes nothing");
+    assert_eq!(s.inspect_lineage(&rid_named(&s, "u", "no-such-rid")).await.unwrap(), None);
+    assert_eq!(snapshot(&p).await, before, "inspect_lineage writes nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -118,16 +119,16 @@ async fn lineage_finds_logged_out_descendants_with_scan() {
     s.logout(&r2).await.unwrap(); // r2 leaves the index: r0 and r1 have no indexed descendant
     issue(&s, "u", t, Binding::default()).await; // an unrelated indexed session
 
-    let l = s.lineage(&r0).await.unwrap().unwrap();
+    let l = s.inspect_lineage(&r0).await.unwrap().unwrap();
     assert_eq!(rids(&l), [r0.as_str(), r1.as_str(), r2.as_str()]);
     assert_eq!(statuses(&l), ["used", "used", "tombstoned"]);
     assert!(l.scanned);
 
     s.tombstone_lineage(&r1).await.unwrap();
-    let l = s.lineage(&r2).await.unwrap().unwrap();
+    let l = s.inspect_lineage(&r2).await.unwrap().unwrap();
     assert_eq!(statuses(&l), ["tombstoned", "tombstoned", "tombstoned"]);
     // From the oldest rid too: its rotation into r1 is still shown after the revocation.
-    let l = s.lineage(&r0).await.unwrap().unwrap();
+    let l = s.inspect_lineage(&r0).await.unwrap().unwrap();
     assert_eq!(rids(&l), [r0.as_str(), r1.as_str(), r2.as_str()]);
     assert!(l.scanned);
 }
@@ -141,7 +142,7 @@ async fn lineage_of_a_revoked_lineage_keeps_its_rotations() {
     let r2 = rotate(&s, &r1, t - 10).await;
     s.tombstone_lineage(&r2).await.unwrap(); // the active leaf: every session leaves the index
     for asked in [&r0, &r1, &r2] {
-        let l = s.lineage(asked).await.unwrap().unwrap();
+        let l = s.inspect_lineage(asked).await.unwrap().unwrap();
         assert_eq!(rids(&l), [r0.as_str(), r1.as_str(), r2.as_str()], "asked {asked}");
         assert_eq!(statuses(&l), ["tombstoned", "tombstoned", "tombstoned"]);
         assert_eq!(l.sessions[1].parent_rid, r0);
@@ -174,18 +175,18 @@ async fn lineage_reports_a_collected_ancestor_and_reads_the_originals_layout() {
         let _: () = r.hset_multiple(&key, &fields).await.unwrap();
         let _: () = r.sadd(&index, &key).await.unwrap();
     }
-    let l = s.lineage(&o1).await.unwrap().unwrap();
+    let l = s.inspect_lineage(&o1).await.unwrap().unwrap();
     assert_eq!(rids(&l), [o0.as_str(), o1.as_str(), o2.as_str()]);
     assert_eq!(l.missing_parent, None);
 
     let _: () = r.del(s.layout().rid_key(&o0)).await.unwrap();
-    let l = s.lineage(&o2).await.unwrap().unwrap();
+    let l = s.inspect_lineage(&o2).await.unwrap().unwrap();
     assert_eq!(rids(&l), [o1.as_str(), o2.as_str()]);
     assert_eq!(l.missing_parent.as_deref(), Some(o0.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn stats_counts_sessions_by_status_and_measures_memory() {
+async fn keyspace_stats_counts_sessions_by_status_and_measures_memory() {
     let (s, p) = store("admin-stats");
     let t = now();
     let a = issue(&s, "u1", t, device("d1")).await;
@@ -197,8 +198,8 @@ async fn stats_counts_sessions_by_status_and_measures_memory() {
     let _: () = r.hset(s.layout().rid_key(&rid_named(&s, "u1", "broken")), "status", "active").await.unwrap();
 
     let before = snapshot(&p).await;
-    let stats = s.stats().await.unwrap();
-    assert_eq!(snapshot(&p).await, before, "stats writes nothing");
+    let stats = s.keyspace_stats().await.unwrap();
+    assert_eq!(snapshot(&p).await, before, "keyspace_stats writes nothing");
     let by_status: Vec<(&str, u64)> = stats.sessions_by_status.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(by_status, [("(no userId)", 1), ("active", 2), ("tombstoned", 1), ("used", 1)]);
     assert_eq!(stats.rid_keys, 5);
@@ -208,25 +209,5 @@ async fn stats_counts_sessions_by_status_and_measures_memory() {
     assert!(stats.rid_bytes > 5 * 50 && stats.user_bytes > 0 && stats.device_bytes > 0, "{stats:?}");
 
     let (empty, _) = store("admin-stats-empty");
-    assert_eq!(empty.stats().await.unwrap(), Default::default());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn gc_reports_progress_after_each_page() {
-    let (s, _) = store("admin-gc");
-    let t = now();
-    for i in 0..30 {
-        issue(&s, &format!("u{i}"), t, Binding::default()).await;
-    }
-    let mut seen: Vec<GcReport> = Vec::new();
-    let report = s
-        .gc_orphans_observed(GcOptions { dry_run: true, grace_seconds: 0 }, &mut |r: &GcReport| seen.push(*r))
-        .await
-        .unwrap();
-    assert_eq!((report.scanned_user_sets, report.scanned_rids), (30, 30));
-    assert!(!seen.is_empty());
-    assert_eq!(seen.last(), Some(&report));
-    assert!(seen
-        .windows(2)
-        .all(|w| w[0].scanned_rids + w[0].scanned_user_sets <= w[1].scanned_rids + w[1].scanned_user_sets));
+    assert_eq!(empty.keyspace_stats().await.unwrap(), Default::default());
 }

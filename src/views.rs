@@ -1,13 +1,13 @@
-//! The operator methods (used by the CLI): the views of the core's `admin` module and
-//! logouts that report what they ended, as a second `#[napi] impl NativeStore` block,
-//! through the same path as `lib.rs`'s methods.
+//! The operator methods (used by the CLI): the core's read-only views and keyspace
+//! statistics, gc with progress, and logouts that report what they ended, as a second
+//! `#[napi] impl NativeStore` block, through the same path as `lib.rs`'s methods.
 
 use indexmap::IndexMap;
 use napi::bindgen_prelude::*;
 use napi::ValueType;
 use napi_derive::napi;
 use session_store_core::input;
-use session_store_core::{admin, store, StoreError};
+use session_store_core::{gc, stats, views, StoreError};
 
 use crate::settle::Reporter;
 use crate::{each, id_arg, to_arg, user_device_args, GcReport, NativeStore};
@@ -24,6 +24,8 @@ pub struct SessionInfo {
     pub signed_in_at: Option<f64>,
     /// listSessions only: when the session was last rotated (or issued), its createdAt.
     pub last_rotated_at: Option<f64>,
+    /// inspectLineage only: where this session's parent is in `sessions`; absent for a root.
+    pub parent_index: Option<u32>,
     pub created_at: f64,
     pub exp_at: f64,
     pub abs_exp_at: f64,
@@ -34,14 +36,15 @@ pub struct SessionInfo {
     pub status: String,
 }
 
-impl From<admin::Session> for SessionInfo {
-    fn from(s: admin::Session) -> Self {
+impl From<views::SessionInfo> for SessionInfo {
+    fn from(s: views::SessionInfo) -> Self {
         SessionInfo {
             rid: s.rid,
             user_id: s.user_id,
             parent_rid: s.parent_rid,
             last_rotated_at: s.signed_in_at.map(|_| s.created_at as f64),
             signed_in_at: s.signed_in_at.map(|t| t as f64),
+            parent_index: s.parent_index.map(|i| i as u32),
             created_at: s.created_at as f64,
             exp_at: s.exp_at as f64,
             abs_exp_at: s.abs_exp_at as f64,
@@ -53,7 +56,8 @@ impl From<admin::Session> for SessionInfo {
     }
 }
 
-/// A lineage: every session still in Redis, oldest first in tree order (follow `parentRid`).
+/// A lineage: every session still in Redis, oldest first in tree order (each session's
+/// `parentIndex` points at its parent).
 #[napi(object)]
 pub struct LineageInfo {
     pub user_id: String,
@@ -66,8 +70,8 @@ pub struct LineageInfo {
     pub scanned: bool,
 }
 
-impl From<admin::Lineage> for LineageInfo {
-    fn from(l: admin::Lineage) -> Self {
+impl From<views::LineageInfo> for LineageInfo {
+    fn from(l: views::LineageInfo) -> Self {
         LineageInfo {
             user_id: l.user_id,
             rid: l.rid,
@@ -94,8 +98,8 @@ pub struct KeyspaceStats {
     pub device_bytes: f64,
 }
 
-impl From<admin::Stats> for KeyspaceStats {
-    fn from(s: admin::Stats) -> Self {
+impl From<stats::KeyspaceStats> for KeyspaceStats {
+    fn from(s: stats::KeyspaceStats) -> Self {
         KeyspaceStats {
             sessions_by_status: s.sessions_by_status.into_iter().map(|(k, v)| (k, v as f64)).collect(),
             rid_keys: s.rid_keys as f64,
@@ -147,7 +151,7 @@ impl NativeStore {
         env: &'env Env,
         user_id: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, Vec<SessionInfo>>> {
-        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.user_sessions(&u).await.map(each) })
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.list_sessions(&u).await.map(each) })
     }
 
     /// The whole lineage `rid` belongs to, or `null` for an unknown rid.
@@ -157,11 +161,9 @@ impl NativeStore {
         env: &'env Env,
         rid: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, Option<LineageInfo>>> {
-        self.call(
-            env,
-            id_arg("rid", rid)?,
-            |core, rid| async move { core.lineage(&rid).await.map(|l| l.map(Into::into)) },
-        )
+        self.call(env, id_arg("rid", rid)?, |core, rid| async move {
+            core.inspect_lineage(&rid).await.map(|l| l.map(Into::into))
+        })
     }
 
     /// Copies the sessions of the deployment's old single node into this cluster store
@@ -204,13 +206,13 @@ impl NativeStore {
     /// Sessions by status, users, keys and their memory.
     #[napi(ts_return_type = "Promise<KeyspaceStats>")]
     pub fn keyspace_stats<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, KeyspaceStats>> {
-        self.call(env, Ok(()), |core, ()| async move { core.stats().await.map(Into::into) })
+        self.call(env, Ok(()), |core, ()| async move { core.keyspace_stats().await.map(Into::into) })
     }
 
     /// Whether the store's prefix holds any key of its layout.
     #[napi(ts_return_type = "Promise<boolean>")]
     pub fn prefix_has_keys<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, bool>> {
-        self.call(env, Ok(()), |core, ()| async move { core.has_keys().await })
+        self.call(env, Ok(()), |core, ()| async move { core.prefix_has_keys().await })
     }
 
     /// `gcOrphans`, calling `onProgress` with the running totals after each SCAN page
@@ -233,8 +235,8 @@ impl NativeStore {
         };
         let args = options.and_then(|o| reporter.map(|r| (o, r)));
         self.call(env, args, |core, (options, reporter)| async move {
-            let mut report = |r: &store::GcReport| reporter.report(GcReport::from(*r));
-            core.gc_orphans_observed(options, &mut report).await.map(Into::into)
+            let mut report = |r: &gc::GcReport| reporter.report(GcReport::from(*r));
+            core.gc_orphans_with_progress(options, &mut report).await.map(Into::into)
         })
     }
 }

@@ -1,0 +1,289 @@
+//! The read-only operator views (the `redis-session-store` CLI): the sessions of a user
+//! with their hashes, the whole lineage of a rid as a tree, and whether the prefix holds
+//! anything. Nothing here writes to Redis. Keys come from
+//! [`KeyLayout`](crate::keys::KeyLayout) only; hashes are read in batches by one
+//! read-only script (`lua/load_hashes.lua`).
+
+use std::collections::{HashMap, HashSet};
+
+use redis::Value;
+
+use crate::error::Result;
+use crate::reply::text;
+use crate::scan::ScanPages;
+use crate::scripts;
+use crate::store::{SessionStore, MAX_LINEAGE_HOPS};
+
+/// Keys read per `load_hashes` call.
+const LOAD_BATCH: usize = 500;
+
+/// One session: its rid and the nine fields of the data model, epoch seconds parsed as
+/// the scripts read them (missing or unparsable: 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub rid: String,
+    pub user_id: String,
+    pub parent_rid: String,
+    pub created_at: u64,
+    pub exp_at: u64,
+    pub abs_exp_at: u64,
+    pub device_id: String,
+    pub ua_hash: String,
+    pub ip_hash: String,
+    pub status: String,
+    /// `list_sessions` only: when the lineage signed in, the createdAt of its first
+    /// session, or the session's own createdAt when that first session is gone.
+    pub signed_in_at: Option<u64>,
+    /// `inspect_lineage` only: where this session's parent is in the lineage's list;
+    /// `None` for a root.
+    pub parent_index: Option<usize>,
+}
+
+/// A stored epoch-seconds field as the scripts read it: a finite number >= 0, floored;
+/// `None` when missing or unparsable.
+pub(crate) fn stored_seconds(text: &str) -> Option<u64> {
+    text.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0).map(|n| n.floor() as u64)
+}
+
+impl SessionInfo {
+    /// A session from its hash; `None` when the hash is missing or has no userId.
+    fn from_fields(rid: &str, fields: &[(String, String)]) -> Option<SessionInfo> {
+        let get = |name: &str| fields.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+        let secs = |name: &str| stored_seconds(get(name)).unwrap_or(0);
+        let user_id = get("userId");
+        if user_id.is_empty() {
+            return None;
+        }
+        Some(SessionInfo {
+            rid: rid.to_string(),
+            user_id: user_id.to_string(),
+            parent_rid: get("parentRid").to_string(),
+            created_at: secs("createdAt"),
+            exp_at: secs("expAt"),
+            abs_exp_at: secs("absExpAt"),
+            device_id: get("deviceId").to_string(),
+            ua_hash: get("uaHash").to_string(),
+            ip_hash: get("ipHash").to_string(),
+            // A hash without status is treated as active, as gc does.
+            status: match get("status") {
+                "" => "active".to_string(),
+                s => s.to_string(),
+            },
+            signed_in_at: None,
+            parent_index: None,
+        })
+    }
+}
+
+/// The lineage a rid belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineageInfo {
+    pub user_id: String,
+    /// The rid that was asked about.
+    pub rid: String,
+    /// Every session of the lineage still in Redis, in tree order: the oldest ancestor
+    /// first, then depth-first, children by creation time. Each session's `parent_index`
+    /// (and `parent_rid`) links it to its parent.
+    pub sessions: Vec<SessionInfo>,
+    /// The oldest session's `parentRid` when that parent's hash is gone (expired or
+    /// collected): the lineage's earlier part cannot be shown.
+    pub missing_parent: Option<String>,
+    /// Whether the user's rid keys had to be found with SCAN: a `used` or `tombstoned`
+    /// session had no child reachable from the user's index (e.g. the lineage was ended).
+    pub scanned: bool,
+}
+
+impl SessionStore {
+    /// Loads the sessions of some bare rids; missing ones (or hashes without userId) are
+    /// absent from the map.
+    async fn load_sessions(&self, rids: &[String]) -> Result<HashMap<String, SessionInfo>> {
+        let mut out = HashMap::with_capacity(rids.len());
+        let groups = self.layout.group_by_slot(rids.iter().cloned(), |rid| self.layout.rid_key(rid));
+        for chunk in groups.iter().flat_map(|group| group.chunks(LOAD_BATCH)) {
+            let keys: Vec<String> = chunk.iter().map(|rid| self.layout.rid_key(rid)).collect();
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let hashes: Vec<Vec<(String, String)>> = self.run(&scripts::LOAD_HASHES, &keys, &[]).await?;
+            for (rid, fields) in chunk.iter().zip(hashes) {
+                if let Some(session) = SessionInfo::from_fields(rid, &fields) {
+                    out.insert(rid.clone(), session);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The active sessions of a user, oldest first. Reads the user's index, so it lists
+    /// what `scanRids` lists (indexes written by the original also hold used sessions:
+    /// those are left out), with each session's fields.
+    /// Each also tells when its lineage signed in; one script call (one round trip in the
+    /// original's layout).
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
+        let hops = MAX_LINEAGE_HOPS.to_string();
+        let rows: Vec<Vec<String>> =
+            self.run(&scripts::LIST_SESSIONS, &[self.layout.user_key(user_id)], &[user_id, &hops]).await?;
+        let mut sessions: Vec<SessionInfo> = rows
+            .into_iter()
+            .filter_map(|row| {
+                let [rid, signed_in, fields @ ..] = row.as_slice() else { return None };
+                let pairs: Vec<(String, String)> =
+                    fields.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+                let mut session = SessionInfo::from_fields(rid, &pairs)?;
+                session.signed_in_at = Some(stored_seconds(signed_in).unwrap_or(session.created_at));
+                Some(session)
+            })
+            .filter(|s| s.user_id == user_id && s.status == "active")
+            .collect();
+        sessions.sort_by(|a, b| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid)));
+        Ok(sessions)
+    }
+
+    /// The lineage `rid` belongs to, or `None` when the rid is unknown: one read-only
+    /// script (`lua/inspect_lineage.lua`, the walk `tombstoneLineage` ends), one round trip
+    /// in the original's layout. Sessions keep no pointer to their children, so the walk
+    /// finds descendants from the user's index; when that leaves a `used` or `tombstoned`
+    /// session without a child (its descendants were logged out or the lineage was ended,
+    /// so they left the index), the user's rid keys are found with SCAN.
+    pub async fn inspect_lineage(&self, rid: &str) -> Result<Option<LineageInfo>> {
+        let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
+        let hops = MAX_LINEAGE_HOPS.to_string();
+        let reply: Vec<Value> = self.run(&scripts::INSPECT_LINEAGE, &[self.layout.rid_key(&rid)], &[&hops]).await?;
+        let Some((missing_parent, rows)) = reply.split_first() else { return Ok(None) };
+        let mut members: HashMap<String, SessionInfo> = HashMap::new();
+        for row in rows.chunks_exact(2) {
+            let (Some(member), Value::Array(flat)) = (text(&row[0]), &row[1]) else { continue };
+            let pairs: Vec<(String, String)> =
+                flat.chunks_exact(2).filter_map(|p| Some((text(&p[0])?, text(&p[1])?))).collect();
+            if let Some(session) = SessionInfo::from_fields(&member, &pairs) {
+                members.insert(member, session);
+            }
+        }
+        let Some(user_id) = members.get(&rid).map(|s| s.user_id.clone()) else { return Ok(None) };
+
+        // A used session always has a child; when one is not found, scan. So may a
+        // tombstoned one: ending a lineage turns its used sessions into tombstoned ones
+        // and takes its descendants out of the index.
+        let parents: HashSet<&str> = members.values().map(|s| s.parent_rid.as_str()).collect();
+        let scanned = members
+            .values()
+            .any(|s| (s.status == "used" || s.status == "tombstoned") && !parents.contains(s.rid.as_str()));
+        if scanned {
+            let mut candidates: HashMap<String, SessionInfo> = HashMap::new();
+            let mut pages = ScanPages::new(self, self.layout.rid_key_pattern(), "hash").await?;
+            while let Some(keys) = pages.next().await? {
+                let rids: Vec<String> = keys.iter().filter_map(|k| self.layout.rid_of_key(k)).collect();
+                for (rid, session) in self.load_sessions(&rids).await? {
+                    if session.user_id == user_id && !members.contains_key(&rid) {
+                        candidates.insert(rid, session);
+                    }
+                }
+            }
+            loop {
+                let joining: Vec<String> = candidates
+                    .iter()
+                    .filter(|(_, s)| members.contains_key(&s.parent_rid))
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                if joining.is_empty() {
+                    break;
+                }
+                for rid in joining {
+                    if let Some(session) = candidates.remove(&rid) {
+                        members.insert(rid, session);
+                    }
+                }
+            }
+        }
+
+        let missing_parent = text(missing_parent).filter(|p| !p.is_empty());
+        Ok(Some(LineageInfo { user_id, rid, sessions: tree_order(members), missing_parent, scanned }))
+    }
+
+    /// Whether any key of this store's layout (rid hash, user index, device key) exists
+    /// under the prefix; stops at the first one found. Tells an operator whose view came
+    /// back empty whether the prefix holds anything at all.
+    pub async fn prefix_has_keys(&self) -> Result<bool> {
+        let kinds = [
+            (self.layout.rid_key_pattern(), "hash"),
+            (self.layout.user_key_pattern(), "set"),
+            (self.layout.device_key_pattern(), "string"),
+        ];
+        for (pattern, key_type) in kinds {
+            let mut pages = ScanPages::new(self, pattern, key_type).await?;
+            while let Some(keys) = pages.next().await? {
+                if !keys.is_empty() {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// A lineage's sessions in tree order: roots (sessions whose parent is not in the
+/// lineage) oldest first, then depth-first, children oldest first; each session's
+/// `parent_index` points at its parent's place in the result.
+fn tree_order(members: HashMap<String, SessionInfo>) -> Vec<SessionInfo> {
+    let mut children: HashMap<&str, Vec<&SessionInfo>> = HashMap::new();
+    let mut roots: Vec<&SessionInfo> = Vec::new();
+    for session in members.values() {
+        if members.contains_key(&session.parent_rid) && session.parent_rid != session.rid {
+            children.entry(session.parent_rid.as_str()).or_default().push(session);
+        } else {
+            roots.push(session);
+        }
+    }
+    let by_age = |a: &&SessionInfo, b: &&SessionInfo| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid));
+    roots.sort_by(by_age);
+    for list in children.values_mut() {
+        list.sort_by(by_age);
+    }
+    let mut ordered: Vec<SessionInfo> = Vec::with_capacity(members.len());
+    let mut place: HashMap<&str, usize> = HashMap::new();
+    let mut stack: Vec<&SessionInfo> = roots.into_iter().rev().collect();
+    while let Some(session) = stack.pop() {
+        if place.contains_key(session.rid.as_str()) {
+            continue;
+        }
+        place.insert(session.rid.as_str(), ordered.len());
+        ordered.push(SessionInfo { parent_index: place.get(session.parent_rid.as_str()).copied(), ..session.clone() });
+        if let Some(list) = children.get(session.rid.as_str()) {
+            stack.extend(list.iter().rev());
+        }
+    }
+    ordered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_session_reads_the_data_model_fields() {
+        let s = SessionInfo::from_fields(
+            "r1",
+            &fields(&[
+                ("userId", "u"),
+                ("parentRid", "r0"),
+                ("createdAt", "10"),
+                ("expAt", "20.7"),
+                ("absExpAt", "x"),
+                ("status", "used"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.rid.as_str(), s.user_id.as_str(), s.parent_rid.as_str()), ("r1", "u", "r0"));
+        assert_eq!((s.created_at, s.exp_at, s.abs_exp_at), (10, 20, 0));
+        assert_eq!((s.device_id.as_str(), s.status.as_str()), ("", "used"));
+    }
+
+    #[test]
+    fn a_hash_without_user_id_is_no_session() {
+        assert_eq!(SessionInfo::from_fields("r", &fields(&[("status", "active")])), None);
+        assert_eq!(SessionInfo::from_fields("r", &fields(&[])), None);
+        assert_eq!(SessionInfo::from_fields("r", &fields(&[("userId", "u")])).unwrap().status, "active");
+    }
+}
