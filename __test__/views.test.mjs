@@ -20,7 +20,7 @@ function store(name) {
 }
 
 test('listSessions, inspectLineage and keyspaceStats read what the store wrote, and write nothing', async () => {
-  const { s, prefix } = store('admin-views')
+  const { s, prefix } = store('views-read')
   const redis = await rawClient()
   const t = nowSeconds()
   const a = await s.issueInitial('alice', { now: t - 100, deviceId: 'laptop', absTtlSeconds: 3600 })
@@ -84,7 +84,7 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
 })
 
 test('bad arguments reject with a TypeError, never throw', async () => {
-  const { s } = store('admin-args')
+  const { s } = store('views-args')
   const revoked = Proxy.revocable({}, {})
   revoked.revoke()
   const calls = [
@@ -107,7 +107,7 @@ test('bad arguments reject with a TypeError, never throw', async () => {
 })
 
 test('gcOrphansWithProgress reports running totals, all before it resolves to the same report as gcOrphans', async () => {
-  const { s, prefix } = store('admin-gc')
+  const { s, prefix } = store('views-gc')
   const k = keys(prefix)
   const redis = await rawClient()
   const t = nowSeconds()
@@ -133,7 +133,7 @@ test('gcOrphansWithProgress reports running totals, all before it resolves to th
 })
 
 test('a throwing progress callback becomes a warning; the gc still completes', async () => {
-  const { s } = store('admin-gc-throw')
+  const { s } = store('views-gc-throw')
   await s.issueInitial('u', { now: nowSeconds(), absTtlSeconds: 60 })
   const warnings = []
   const onWarning = (w) => warnings.push(w)
