@@ -176,7 +176,7 @@ async function ceiling(redis, port, now) {
 
 async function slowlogMaxMs(redis) {
   const entries = await redis.slowlog('GET', 100_000)
-  const scripts = entries.filter((e) => /^(evalsha|eval)$/i.test(String(e[3][0])))
+  const scripts = entries.filter((e) => /^(evalsha|eval|fcall)$/i.test(String(e[3][0])))
   return {
     maxMs: entries.reduce((m, e) => Math.max(m, e[2] / 1000), 0),
     maxCommand: entries.length ? String(entries.reduce((a, b) => (b[2] > a[2] ? b : a))[3][0]) : null,
@@ -193,9 +193,14 @@ async function withSlowlog(redis, fn) {
   const result = await fn()
   const slow = await slowlogMaxMs(redis)
   const stats = await redis.info('commandstats')
-  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(stats)
+  // The store's script calls: FCALL of its library, or EVALSHA without functions.
+  let [calls, usec] = [0, 0]
+  for (const [, n, u] of stats.matchAll(/^cmdstat_(?:evalsha|fcall):calls=(\d+),usec=(\d+)/gm)) {
+    calls += Number(n)
+    usec += Number(u)
+  }
   await redis.config('SET', 'slowlog-log-slower-than', '10000')
-  return { ...result, slowlog: slow, evalsha: m ? { calls: Number(m[1]), usecPerCall: Number(m[2]) / Number(m[1]) } : null }
+  return { ...result, slowlog: slow, scripts: calls ? { calls, usecPerCall: usec / calls } : null }
 }
 
 const GROUPS = {
@@ -366,15 +371,15 @@ function singleStats(rounds) {
       stateAfterIdentical: pairs.every((r) => r.original[group].digestAfter === r.native[group].digestAfter),
       reports: pairs.map((r) => ({ original: r.original[group].report, native: r.native[group].report })),
       nativeScriptsOver1ms: pairs.map((r) => r.native[group].slowlog.scriptsOver1ms),
-      nativeScriptUsecPerCall: pairs.map((r) => r.native[group].evalsha?.usecPerCall),
+      nativeScriptUsecPerCall: pairs.map((r) => r.native[group].scripts?.usecPerCall),
     }
   }
   if (rounds.some((r) => r.native?.logoutAll)) {
     const pairs = rounds.filter((r) => r.original?.logoutAll && r.native?.logoutAll)
     out.logoutAll = {
       checks: pairs.map((r) => ({ original: r.original.logoutAll.check, native: r.native.logoutAll.check })),
-      nativeScriptCalls: pairs.map((r) => r.native.logoutAll.evalsha?.calls),
-      nativeScriptUsecPerCall: pairs.map((r) => r.native.logoutAll.evalsha?.usecPerCall),
+      nativeScriptCalls: pairs.map((r) => r.native.logoutAll.scripts?.calls),
+      nativeScriptUsecPerCall: pairs.map((r) => r.native.logoutAll.scripts?.usecPerCall),
       originalLongestCommand: pairs.map((r) => r.original.logoutAll.slowlog.maxCommand),
     }
   }

@@ -18,8 +18,11 @@ use crate::store::SessionStore;
 /// Rid keys the keyspace pass keeps for the rid step (~100 bytes each): past this many,
 /// the rid step scans the keyspace again instead, so memory stays bounded.
 const REMEMBERED_RIDS_MAX: usize = 250_000;
-/// Keys per gc script call: bounds how long one call holds the server.
-const GC_BATCH: usize = 1_000;
+/// Rid keys per gc script call: bounds how long one call holds the server.
+const GC_BATCH: usize = 500;
+/// User indexes per gc script call: the call checks every member of each, so it takes
+/// fewer of them (at 25 sessions a user, as many members as a rid batch has keys).
+const GC_INDEX_BATCH: usize = 20;
 
 /// What a gc run did (or, in a dry run, would do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,7 +51,7 @@ impl SessionStore {
     }
 }
 
-/// Runs a script over a page of keys: one call per [`GC_BATCH`] keys of the page, and on a
+/// Runs a script over a page of keys: one call per `batch` keys of the page, and on a
 /// cluster per slot (a script's keys must share one), sent together. `declare` adds the keys a
 /// script will also touch for a key of the page (cluster layout only); the script's
 /// last argument is how many page keys lead its KEYS. `writes` is false for a dry run.
@@ -59,9 +62,10 @@ async fn run_per_slot<T: FromRedisValue>(
     declare: impl Fn(&str) -> Option<String>,
     args: &[&str],
     writes: bool,
+    batch: usize,
 ) -> Result<Vec<T>> {
     let groups = store.layout().group_by_slot(keys.iter().map(String::as_str), |key| key.to_string());
-    let batches = groups.iter().flat_map(|group| group.chunks(GC_BATCH));
+    let batches = groups.iter().flat_map(|group| group.chunks(batch));
     let calls = batches.map(|group| {
         let count = group.len().to_string();
         let mut declared: Vec<String> = Vec::new();
@@ -110,7 +114,16 @@ async fn collect(
             let outcomes = if indexes.is_empty() {
                 Vec::new()
             } else {
-                run_per_slot::<(u64, u64)>(store, &scripts::GC_INDEX, &indexes, |_| None, &[dry_run], writes).await?
+                run_per_slot::<(u64, u64)>(
+                    store,
+                    &scripts::GC_INDEX,
+                    &indexes,
+                    |_| None,
+                    &[dry_run],
+                    writes,
+                    GC_INDEX_BATCH,
+                )
+                .await?
             };
             Ok((sum_pairs(outcomes), rids))
         },
@@ -134,9 +147,16 @@ async fn collect(
     let (now, grace) = (now.as_str(), grace.as_str());
     let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
     let clean = |keys: Vec<String>| async move {
-        let outcomes =
-            run_per_slot::<(u64, u64, u64)>(store, &scripts::GC_RIDS, &keys, index_of, &[now, grace, dry_run], writes)
-                .await?;
+        let outcomes = run_per_slot::<(u64, u64, u64)>(
+            store,
+            &scripts::GC_RIDS,
+            &keys,
+            index_of,
+            &[now, grace, dry_run],
+            writes,
+            GC_BATCH,
+        )
+        .await?;
         Ok(outcomes.into_iter().fold((0, 0, 0), |(d, a, s), (deleted, added, seen)| (d + deleted, a + added, s + seen)))
     };
     let mut apply = |(deleted, added, seen): (u64, u64, u64)| {
