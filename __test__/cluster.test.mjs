@@ -10,6 +10,7 @@ import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
 import { keys, keySlot, userTag, uniquePrefix, nowSeconds, readKeys, pairs, failOnUnhandledRejections, sleep } from './helpers.mjs'
+import { luaShownFirst, scriptCalls, violations } from './monitor.mjs'
 
 failOnUnhandledRejections()
 
@@ -77,75 +78,6 @@ async function alivePort() {
   return (await cluster.primaryPorts())[0]
 }
 
-// ---------------------------------------------------------------------------------------
-// MONITOR parsing: which keys each script touched.
-
-const SCRIPT_COMMANDS = new Set(['eval', 'evalsha', 'eval_ro', 'evalsha_ro', 'fcall', 'fcall_ro'])
-/** Commands run inside scripts whose every argument is a key. */
-const ALL_KEYS = new Set(['DEL', 'EXISTS', 'UNLINK', 'TOUCH'])
-
-/**
- * Groups one node's MONITOR lines ({ args, source }) into script calls: { keys, calls }.
- * Redis 7 shows a script's own commands (source 'lua') just before its EVAL/EVALSHA/FCALL line,
- * Redis 6 just after it (`luaFirst` says which). Script commands that cannot be matched
- * with a script line become a call with `keys: null`.
- */
-export function scriptCalls(lines, luaFirst) {
-  const out = []
-  let pending = []
-  let current = null
-  for (const { args, source } of lines) {
-    const name = String(args[0]).toLowerCase()
-    if (source === 'lua') {
-      if (luaFirst) pending.push(args)
-      else if (current) current.calls.push(args)
-      else out.push({ keys: null, calls: [args] })
-      continue
-    }
-    if (luaFirst && pending.length) {
-      if (!SCRIPT_COMMANDS.has(name)) out.push({ keys: null, calls: pending })
-    }
-    if (SCRIPT_COMMANDS.has(name)) {
-      const numkeys = Number(args[2])
-      const call = {
-        script: name.startsWith('eval') && !name.startsWith('evalsha') ? `eval:${args[1]}` : args[1],
-        keys: args.slice(3, 3 + numkeys),
-        calls: luaFirst ? pending : [],
-      }
-      out.push(call)
-      current = luaFirst ? null : call
-    } else {
-      current = null
-    }
-    pending = []
-  }
-  if (pending.length) out.push({ keys: null, calls: pending })
-  return out
-}
-
-/** What a script call did that it may not: touch an undeclared key, or declare keys of
- * more than one slot. */
-export function violations(calls) {
-  const out = []
-  for (const { keys: declared, calls: commands } of calls) {
-    if (declared === null) {
-      out.push(`script commands without their script: ${JSON.stringify(commands)}`)
-      continue
-    }
-    const slots = new Set(declared.map(keySlot))
-    if (slots.size > 1) out.push(`keys of ${slots.size} slots declared: ${JSON.stringify(declared)}`)
-    const known = new Set(declared)
-    for (const args of commands) {
-      const name = String(args[0]).toUpperCase()
-      if (name === 'TIME') continue
-      const touched = ALL_KEYS.has(name) ? args.slice(1) : args.slice(1, 2)
-      if (touched.length === 0) out.push(`${name} without a key`)
-      for (const key of touched) if (!known.has(key)) out.push(`${name} ${key}: not among the declared ${JSON.stringify(declared)}`)
-    }
-  }
-  return out
-}
-
 test('keySlot agrees with CLUSTER KEYSLOT', async () => {
   const samples = ['', 'a', 'foo', '{user1000}.following', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', '{}', '}{x}', 'é😀', 'auth:rid:{0123456789abcdef}.x']
   for (const key of samples) assert.equal(keySlot(key), await nodeClient(cluster.nodes[0].port).cluster('KEYSLOT', key), key)
@@ -185,18 +117,7 @@ test('every key a script touches is declared in its KEYS, and they share one slo
     monitors.push(monitor)
   }
   await sleep(100)
-  // Whether this server shows a script's commands before or after its EVAL line (it
-  // changed between versions): a probe script on one node says.
-  const probeSlots = (await clusterNodes(ports[0])).find((n) => n.flags.includes('myself')).slots
-  let probe = `probe-${prefix}`
-  for (let i = 0; !probeSlots.some(([a, b]) => keySlot(probe) >= a && keySlot(probe) <= b); i++) probe = `probe-${prefix}-${i}`
-  await nodeClient(ports[0]).eval("return redis.call('EXISTS', KEYS[1])", 1, probe)
-  const probeLines = seen.get(ports[0])
-  for (let i = 0; i < 100 && !probeLines.some((l) => l.args[0].toLowerCase() === 'eval' && l.args[3] === probe); i++) await sleep(20)
-  const evalAt = probeLines.findIndex((l) => l.args[0].toLowerCase() === 'eval' && l.args[3] === probe)
-  const luaAt = probeLines.findIndex((l) => l.source === 'lua' && l.args[1] === probe)
-  assert.ok(evalAt !== -1 && luaAt !== -1, 'the probe script was seen')
-  const luaFirst = luaAt < evalAt
+  const luaFirst = await luaShownFirst(nodeClient(ports[0]), seen.get(ports[0]))
 
   // Every method and view, with the paths that need a second round of keys: ending a
   // session bound to a device, a lineage of several generations, a device with two
