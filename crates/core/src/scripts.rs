@@ -48,7 +48,7 @@ struct Body {
 
 /// The library: every script as a function, the prelude defined once ahead of them.
 pub struct Library {
-    /// `rss_` and the first 12 hex digits of SHA-1 of the scripts' text: a new version of
+    /// `rss_` and the first 12 hex digits of SHA-1 of the library's text: a new version of
     /// the scripts is a new library, so two versions of the store can share a server.
     pub name: String,
     /// What `FUNCTION LOAD` is given.
@@ -57,11 +57,15 @@ pub struct Library {
 
 impl Library {
     fn build(bodies: &[Body]) -> Library {
-        let mut digest = sha1_smol::Sha1::from(PRELUDE);
-        for body in bodies {
-            digest.update(body.text.as_bytes());
-        }
-        let name = format!("rss_{}", &digest.digest().to_string()[..12]);
+        // Named after its whole text (with the name left out), so that any change to the
+        // scripts or to how they are registered makes a library of another name, which a
+        // server holding the old one loads next to it instead of calling the old code.
+        let digest = sha1_smol::Sha1::from(Self::code(bodies, "rss")).digest().to_string();
+        let name = format!("rss_{}", &digest[..12]);
+        Library { code: Self::code(bodies, &name), name }
+    }
+
+    fn code(bodies: &[Body], name: &str) -> String {
         let mut code = format!("#!lua name={name}\n{PRELUDE}\n");
         for body in bodies {
             // Read-only scripts say so, which lets them run while the server is at its
@@ -72,7 +76,7 @@ impl Library {
                 body.name, body.text
             ));
         }
-        Library { name, code }
+        code
     }
 }
 
