@@ -7,7 +7,7 @@
 
 import { performance } from 'node:perf_hooks'
 import { loadImpl } from './impls.mjs'
-import { latencySummary } from './stats.mjs'
+import { latencySummary, scriptCommandStats } from './stats.mjs'
 
 const [implName, workload, rawParams = '{}'] = process.argv.slice(2)
 const params = JSON.parse(rawParams)
@@ -115,14 +115,8 @@ async function operation(op, inflight) {
 /** The server's counters this workload reads: time inside script calls, main-thread CPU. */
 async function serverCounters(admin) {
   const [stats, cpu] = await Promise.all([admin.info('commandstats'), admin.info('cpu')])
-  // A script's time includes the commands it calls (which commandstats also counts under
-  // their own names), so only the script commands themselves are summed.
-  let scriptUsec = 0
-  for (const [, name, usec] of stats.matchAll(/^cmdstat_(\w+):calls=\d+,usec=(\d+)/gm)) {
-    if (/^(eval|evalsha|eval_ro|evalsha_ro|fcall|fcall_ro)$/.test(name)) scriptUsec += Number(usec)
-  }
   const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? Number.NaN)
-  return { scriptUsec, mainThreadCpuUs: (field('used_cpu_sys_main_thread') + field('used_cpu_user_main_thread')) * 1e6 }
+  return { scriptUsec: scriptCommandStats(stats).usec, mainThreadCpuUs: (field('used_cpu_sys_main_thread') + field('used_cpu_user_main_thread')) * 1e6 }
 }
 
 const workloads = {

@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startRedis } from '../scripts/redis-server.mjs'
 import { IMPLS, ROOT } from './impls.mjs'
-import { median } from './stats.mjs'
+import { median, scriptCommandStats } from './stats.mjs'
 import { seedGc, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
 
 const Redis = createRequire(import.meta.url)('ioredis')
@@ -193,12 +193,7 @@ async function withSlowlog(redis, fn) {
   const result = await fn()
   const slow = await slowlogMaxMs(redis)
   const stats = await redis.info('commandstats')
-  // The store's script calls: FCALL of its library, or EVALSHA without functions.
-  let [calls, usec] = [0, 0]
-  for (const [, n, u] of stats.matchAll(/^cmdstat_(?:evalsha|fcall):calls=(\d+),usec=(\d+)/gm)) {
-    calls += Number(n)
-    usec += Number(u)
-  }
+  const { calls, usec } = scriptCommandStats(stats)
   await redis.config('SET', 'slowlog-log-slower-than', '10000')
   return { ...result, slowlog: slow, scripts: calls ? { calls, usecPerCall: usec / calls } : null }
 }

@@ -18,3 +18,19 @@ export function latencySummary(latencies) {
   const sorted = Float64Array.from(latencies).sort()
   return { p50Ms: percentile(sorted, 50), p99Ms: percentile(sorted, 99) }
 }
+
+/**
+ * The store's script calls in an `INFO commandstats` text: EVAL/EVALSHA/FCALL and their
+ * read-only forms, { calls, usec }. A script's time includes the commands it calls, which
+ * commandstats also counts under their own names, so only script commands are summed.
+ */
+export function scriptCommandStats(commandstats) {
+  let [calls, usec] = [0, 0]
+  for (const [, name, n, u] of commandstats.matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) {
+    if (/^(eval|evalsha|fcall)(_ro)?$/.test(name)) {
+      calls += Number(n)
+      usec += Number(u)
+    }
+  }
+  return { calls, usec }
+}
