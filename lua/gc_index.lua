@@ -17,6 +17,14 @@ for i = 1, tonumber(ARGV[7]) do
 end
 local need = need_reply()
 if need then return need end
+if not dry_run then
+  local writes = {}
+  for i, members in ipairs(indexes) do
+    if #members > 0 then writes[#writes + 1] = { 'SREM', KEYS[i] } end
+  end
+  local refusal = preflight(writes)
+  if refusal then return refusal end
+end
 
 local removed = 0
 for i, members in ipairs(indexes) do

@@ -1,6 +1,7 @@
 -- gc_rids: a batch of rid keys. Deletes hashes without a userId, re-indexes active
 -- sessions missing from their user's index, and deletes used / tombstoned sessions whose
--- absExpAt + grace has passed.
+-- absExpAt + grace has passed, and active ones past their idle deadline (idleTtlSeconds;
+-- Redis removes those by itself at that deadline, unless its clock is behind `now`).
 -- KEYS  the rid keys of the batch (cluster layout: of one slot, then their user indexes);
 --   a key that is gone by now, or not a hash, is skipped
 -- ARGV[6] now (epoch seconds)  ARGV[7] grace seconds  ARGV[8] '1' for a dry run
@@ -23,6 +24,22 @@ for i = 1, tonumber(ARGV[9]) do
 end
 local need = need_reply()
 if need then return need end
+if not dry_run then
+  local writes = {}
+  for i, h in ipairs(hashes) do
+    if h then
+      writes[#writes + 1] = { 'DEL', KEYS[i] }
+      if h.userId ~= nil and h.userId ~= '' then
+        local index = user_key(h.userId)
+        writes[#writes + 1] = { 'SREM', index }
+        writes[#writes + 1] = { 'SADD', index }
+        writes[#writes + 1] = { 'EXPIREAT', index }
+      end
+    end
+  end
+  local refusal = preflight(writes)
+  if refusal then return refusal end
+end
 
 local deleted, added = 0, 0
 for i, h in ipairs(hashes) do
@@ -36,11 +53,18 @@ for i, h in ipairs(hashes) do
     local status = h.status or 'active'
     local abs_exp_at = seconds(h.absExpAt)
     local index = user_key(h.userId)
-    if status == 'active' and redis.call('SISMEMBER', index, key) == 0 then
+    local idle = idle_at(h, now)
+    if idle then
+      if not dry_run then
+        redis.call('DEL', key)
+        redis.call('SREM', index, key)
+      end
+      deleted = deleted + 1
+    elseif status == 'active' and redis.call('SISMEMBER', index, key) == 0 then
       if not dry_run then
         -- An index expiring in the past would vanish with its other members: a session
         -- already past absExpAt is indexed without touching the index's expiry.
-        if abs_exp_at > now then index_add(index, key, abs_exp_at) else redis.call('SADD', index, key) end
+        if abs_exp_at > now then index_add(index, key, session_expiry(seconds(h.createdAt), abs_exp_at)) else redis.call('SADD', index, key) end
       end
       added = added + 1
     end

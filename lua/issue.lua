@@ -7,7 +7,8 @@
 -- Returns 'OK' ({'OK', evicted rid...} when sessions were ended to stay within
 -- maxSessionsPerUser), 'ERR_COLLISION' when the new rid key already exists, or
 -- 'ERR_SESSION_LIMIT' when the user has maxSessionsPerUser active sessions and the policy
--- is to refuse (nothing written on a failure).
+-- is to refuse (nothing written on a failure). Sessions past their idle deadline
+-- (idleTtlSeconds) count for nothing: they neither fill the limit nor are ended for it.
 
 local user_id, now, exp_at, abs_exp_at = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
 local device_id, ua_hash, ip_hash = ARGV[10], ARGV[11], ARGV[12]
@@ -25,7 +26,8 @@ if OPTIONS.max > 0 then
   local active = {}
   for _, key in ipairs(members) do
     local f = redis.call('HMGET', key, 'userId', 'status', 'createdAt', 'deviceId')
-    if f[1] == user_id and (f[2] == 'active' or f[2] == false) then
+    local s = { status = f[2] or nil, createdAt = f[3] }
+    if f[1] == user_id and (f[2] == 'active' or f[2] == false) and not idle_at(s, tonumber(now)) then
       active[#active + 1] = { key = key, created = seconds(f[3]), device = f[4] or '', status = f[2] }
     end
   end
@@ -46,6 +48,15 @@ may_audit(user_id)
 local need = need_reply()
 if need then return need end
 
+local expiry = session_expiry(tonumber(now), abs_exp_at)
+local writes = { { 'SADD', KEYS[2] }, { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] }, { 'EXPIREAT', KEYS[2] } }
+if device_id ~= '' then writes[#writes + 1] = { 'SET', KEYS[3] } end
+if OPTIONS.audit > 0 then writes[#writes + 1] = { 'XADD', audit_key(user_id) } end
+if CLUSTER and OPTIONS.audit > 0 then writes[#writes + 1] = { 'EXPIREAT', audit_key(user_id) } end
+for _, s in ipairs(evict) do ending_writes(writes, s.key, user_id, s.device) end
+local refusal = preflight(writes)
+if refusal then return refusal end
+
 local reply = { 'OK' }
 for _, s in ipairs(evict) do
   end_session(s.key, user_id, s.device, 'evicted', s.status)
@@ -56,10 +67,10 @@ redis.call('HSET', KEYS[1],
   'userId', user_id, 'parentRid', '', 'createdAt', now, 'expAt', exp_at,
   'absExpAt', ARGV[9], 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
   'status', 'active')
-redis.call('EXPIREAT', KEYS[1], abs_exp_at)
-index_add(KEYS[2], KEYS[1], abs_exp_at)
+redis.call('EXPIREAT', KEYS[1], expiry)
+index_add(KEYS[2], KEYS[1], expiry)
 if device_id ~= '' then
-  redis.call('SET', KEYS[3], KEYS[1], 'EXAT', abs_exp_at)
+  redis.call('SET', KEYS[3], KEYS[1], 'EXAT', expiry)
 end
 audit('issued', user_id, KEYS[1], device_id, '')
 if #reply == 1 then return 'OK' end

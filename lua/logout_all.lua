@@ -5,7 +5,7 @@
 -- KEYS[1] user index key
 -- KEYS[2 .. ARGV[7] + 1] cluster layout: the batch, members the caller read from the
 --   index (those no longer in it are skipped); then their device keys, as asked
--- ARGV[6] batch size (the original's layout: popped here)
+-- ARGV[6] batch size (the original's layout: drawn here)
 -- ARGV[7] how many batch members KEYS holds (cluster layout)
 -- Returns {index members still to process, sessions this call ended that were active}.
 
@@ -16,27 +16,34 @@ if CLUSTER then
     if redis.call('SISMEMBER', KEYS[1], KEYS[i]) == 1 then batch[#batch + 1] = KEYS[i] end
   end
 else
-  batch = redis.call('SPOP', KEYS[1], tonumber(ARGV[6]))
+  -- Drawn, not popped: the batch leaves the index only once nothing can fail.
+  batch = redis.call('SRANDMEMBER', KEYS[1], tonumber(ARGV[6]))
 end
 
-local sessions = {}
+local sessions, writes = {}, { { 'SREM', KEYS[1] } }
 for i, key in ipairs(batch) do
-  local fields = redis.call('HMGET', key, 'userId', 'deviceId', 'status')
+  -- A member that is not a hash is no session: it only leaves the index.
+  local fields = redis.pcall('HMGET', key, 'userId', 'deviceId', 'status')
+  if fields.err then fields = { false, false, false } end
   sessions[i] = fields
-  if fields[1] and fields[1] ~= '' then may_end_session(fields[1], fields[2]) end
+  if fields[1] and fields[1] ~= '' then
+    may_end_session(fields[1], fields[2])
+    ending_writes(writes, key, fields[1], fields[2])
+  end
 end
 local need = need_reply()
 if need then return need end
+local refusal = preflight(writes)
+if refusal then return refusal end
 
 -- Counted before the batch leaves the index: the last SREM may delete the index, and a
 -- key gone from a slot that is migrating cannot be read again in this script.
-local remaining = redis.call('SCARD', KEYS[1])
-if CLUSTER then remaining = remaining - #batch end
+local remaining = redis.call('SCARD', KEYS[1]) - #batch
 
 local ended = 0
 for i, key in ipairs(batch) do
   local user_id, device_id, status = sessions[i][1], sessions[i][2], sessions[i][3]
-  if CLUSTER then redis.call('SREM', KEYS[1], key) end
+  redis.call('SREM', KEYS[1], key)
   if user_id and user_id ~= '' then
     if status == 'active' then ended = ended + 1 end
     end_unindexed_session(key, user_id, device_id, 'logout_all', status)

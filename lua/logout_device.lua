@@ -16,21 +16,31 @@ may_audit(user_id)
 local need = fenced_need_reply(user_id)
 if need then return need end
 
-local ended = 0
 local function belongs(h)
   return h.userId == user_id and h.deviceId == device_id
 end
+local ending, writes = {}, {}
 for _, key in ipairs(members) do
   local h = load_hash(key)
   if belongs(h) and h.status == 'active' then
-    end_session(key, h.userId, h.deviceId, 'logout_device', h.status)
-    ended = ended + 1
+    ending[#ending + 1] = { key, h }
+    ending_writes(writes, key, h.userId, h.deviceId)
   end
 end
+-- The device key names the newest session of the device; it is ended too whatever its
+-- status (as the original does), and the key dropped unless another user owns it.
+local newest_hash = newest and load_hash(newest)
+if newest_hash and belongs(newest_hash) then ending_writes(writes, newest, user_id, device_id) end
+writes[#writes + 1] = { 'DEL', KEYS[2] }
+local refusal = preflight(writes, user_id)
+if refusal then return refusal end
 
--- The device key names the newest session of the device; end it too whatever its
--- status (as the original does), then drop the key unless another user owns it.
-if newest then
+local ended = 0
+for _, e in ipairs(ending) do
+  end_session(e[1], e[2].userId, e[2].deviceId, 'logout_device', e[2].status)
+  ended = ended + 1
+end
+if newest_hash then
   local h = load_hash(newest)
   if belongs(h) then
     if h.status == 'active' then ended = ended + 1 end

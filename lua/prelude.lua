@@ -171,13 +171,122 @@ local function clock_seconds()
 end
 
 -- Appends one entry to the user's audit stream (when audit is on; declared beforehand
--- with may_audit). `fields` holds further field/value pairs, or nil.
+-- with may_audit). `fields` holds further field/value pairs, or nil. In the cluster
+-- layout each user has a stream of their own, which must not outlive them: its expiry
+-- follows the latest expiry of the sessions its entries are about (the store-wide
+-- stream of the original's layout is bounded by its MAXLEN alone).
 local function audit(event, user_id, key, device_id, reason, fields)
   if OPTIONS.audit <= 0 then return end
   local entry = { 'event', event, 'userId', user_id, 'rid', rid_of_key(key) or key,
     'deviceId', device_id or '', 'reason', reason or '', 'time', fmt(clock_seconds()) }
   for _, v in ipairs(fields or {}) do entry[#entry + 1] = v end
-  redis.call('XADD', audit_key(user_id), 'MAXLEN', '~', fmt(OPTIONS.audit), '*', unpack(entry))
+  local stream = audit_key(user_id)
+  redis.call('XADD', stream, 'MAXLEN', '~', fmt(OPTIONS.audit), '*', unpack(entry))
+  if CLUSTER then
+    local session_ttl = redis.call('PTTL', key)
+    local stream_ttl = redis.call('PTTL', stream)
+    if session_ttl > 0 and (stream_ttl < 0 or stream_ttl < session_ttl) then
+      redis.call('EXPIREAT', stream, clock_seconds() + math.ceil(session_ttl / 1000))
+    end
+  end
+end
+
+-- A session's expiry: its absExpAt, or with idleTtlSeconds its idle deadline when that
+-- comes first. Redis then removes an idle session by itself, so no view, count or limit
+-- can see it as active.
+local function session_expiry(created_at, abs_exp_at)
+  if OPTIONS.idle > 0 then return math.min(created_at + OPTIONS.idle, abs_exp_at) end
+  return abs_exp_at
+end
+
+-- Whether a session (a hash as a table) is past its idle deadline at `now`.
+local function idle_at(h, now)
+  return OPTIONS.idle > 0 and (h.status == nil or h.status == 'active') and now > seconds(h.createdAt) + OPTIONS.idle
+end
+
+-- All or nothing. Redis keeps a script's earlier writes when a later command fails, so
+-- a script hands every write it is about to make to preflight() before its first one:
+-- each command must be allowed to this user on that key (ACL), and a set or stream key
+-- must not hold another type. On a refusal the script writes nothing (but lifting the
+-- fence it set itself) and returns the refusal as its error; a retry then does the whole
+-- change. Reads raise WRONGTYPE on their own before any write, and hashes are read
+-- before they are written.
+--   ACL_FORMS[command] = { arguments after the key for redis.acl_check_cmd (Redis 7,
+--   Valkey), and for servers without it arguments the server refuses as malformed only
+--   after its ACL check, so that the probe writes nothing either way (nil: no such form) }
+local ACL_FORMS = {
+  HSET = { { 'f', 'v' }, { 'f', 'v', 'x' } },
+  SET = { { 'v' }, { 'v', 'NOT-AN-OPTION' } },
+  EXPIREAT = { { '0' }, { 'not-a-number' } },
+  XADD = { { '*', 'f', 'v' }, { 'MAXLEN', 'not-a-number', '*', 'f', 'v' } },
+  SADD = { { 'm' } },
+  SREM = { { 'm' } },
+  DEL = { {} },
+}
+-- The read that tells a key's type, for the commands that need one.
+local TYPE_PROBES = { SADD = 'SCARD', SREM = 'SCARD', XADD = 'XLEN' }
+
+local function key_class(key)
+  for _, prefix in ipairs({ RID_PREFIX, USER_PREFIX, DEVICE_PREFIX }) do
+    if string.sub(key, 1, #prefix) == prefix then return prefix end
+  end
+  return key
+end
+
+-- Whether the server's ACL refused the probe (the error texts of Redis 6.2 and later).
+local function acl_refusal(err)
+  return string.find(err, 'NOPERM', 1, true) ~= nil or string.find(err, "can't run", 1, true) ~= nil
+    or string.find(err, "can't access", 1, true) ~= nil
+end
+
+-- `writes`: a list of {command, key}. Returns nil when all can succeed, else an error
+-- reply. The ACL is asked once per command and kind of key (session, index, device key,
+-- another key), the type once per key.
+local function preflight(writes, user_id)
+  local asked = {}
+  for _, w in ipairs(writes) do
+    local cmd, key = w[1], w[2]
+    local probe = TYPE_PROBES[cmd]
+    if probe and not asked[key] then
+      asked[key] = true
+      local reply = redis.pcall(probe, key)
+      if type(reply) == 'table' and reply.err then
+        if user_id then lift_fence(user_id) end
+        if acl_refusal(reply.err) then
+          return redis.error_reply('NOPERM the store may not read ' .. key .. ' (' .. probe .. '); nothing was written')
+        end
+        return redis.error_reply('WRONGTYPE ' .. key .. ' holds a value of another type than the store keeps there; nothing was written')
+      end
+    end
+    local class = cmd .. '\0' .. key_class(key)
+    if not asked[class] then
+      asked[class] = true
+      local forms, allowed = ACL_FORMS[cmd], true
+      if redis.acl_check_cmd then
+        allowed = redis.acl_check_cmd(cmd, key, unpack(forms[1]))
+      elseif forms[2] then
+        local reply = redis.pcall(cmd, key, unpack(forms[2]))
+        allowed = not (type(reply) == 'table' and reply.err and acl_refusal(reply.err))
+      end
+      if not allowed then
+        if user_id then lift_fence(user_id) end
+        return redis.error_reply('NOPERM the store may not run ' .. cmd .. ' on ' .. key .. '; nothing was written')
+      end
+    end
+  end
+  return nil
+end
+
+-- The writes ending a session makes (see end_session), for preflight.
+local function ending_writes(writes, key, user_id, device_id)
+  writes[#writes + 1] = { 'HSET', key }
+  writes[#writes + 1] = { 'SREM', user_key(user_id) }
+  if device_id ~= nil and device_id ~= '' then writes[#writes + 1] = { 'DEL', device_key(user_id, device_id) } end
+  if OPTIONS.audit > 0 then
+    writes[#writes + 1] = { 'XADD', audit_key(user_id) }
+    if CLUSTER then writes[#writes + 1] = { 'EXPIREAT', audit_key(user_id) } end
+  end
+  return writes
 end
 
 -- Adds a session to its user's index. The index's expiry only ever grows, so a
@@ -212,7 +321,11 @@ local function end_unindexed_session(key, user_id, device_id, reason, status)
   redis.call('HSET', key, 'status', 'tombstoned')
   if device_id ~= nil and device_id ~= '' then
     local dkey = device_key(user_id, device_id)
-    if device_targets[dkey] == nil then device_targets[dkey] = redis.call('GET', dkey) end
+    if device_targets[dkey] == nil then
+      -- A device key of another type names no session (and must not fail the script).
+      local target = redis.pcall('GET', dkey)
+      device_targets[dkey] = type(target) == 'string' and target
+    end
     if device_targets[dkey] == key then
       redis.call('DEL', dkey)
       device_targets[dkey] = false

@@ -34,7 +34,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return { 'ERR_COLLISION' } end
 
 -- Whether a session is past its idle deadline.
 local function idle(s)
-  return OPTIONS.idle > 0 and now > seconds(s.createdAt) + OPTIONS.idle
+  return idle_at(s, now)
 end
 
 if h.status ~= 'active' then
@@ -54,6 +54,10 @@ if h.status ~= 'active' then
   if OPTIONS.revoke and h.status == 'used' then
     local members = lineage_of(KEYS[1], h, OPTIONS.hops, true)
     if members == nil then return need_reply() end
+    local writes = {}
+    for k, m in pairs(members) do ending_writes(writes, k, m.userId, m.deviceId) end
+    local refusal = preflight(writes)
+    if refusal then return refusal end
     end_lineage(members, 'reuse')
   end
   return { 'ERR_REPLAY' }
@@ -61,6 +65,8 @@ end
 
 if idle(h) then
   if not may_end_session(h.userId, h.deviceId) then return need_reply() end
+  local refusal = preflight(ending_writes({}, KEYS[1], h.userId, h.deviceId))
+  if refusal then return refusal end
   end_session(KEYS[1], h.userId, h.deviceId, 'idle', h.status)
   return { 'ERR_IDLE' }
 end
@@ -82,22 +88,37 @@ may_audit(h.userId)
 local need = need_reply()
 if need then return need end
 
+local exp_at = now + math.min(WEEK, abs_exp_at - now)
+if OPTIONS.idle > 0 then exp_at = math.min(now + OPTIONS.idle, abs_exp_at) end
+local expiry = session_expiry(now, abs_exp_at)
+
+-- The set commands go first: SREM meets a wrong-typed index before anything is written.
+local writes = { { 'SREM', index }, { 'SADD', index }, { 'HSET', KEYS[1] }, { 'HSET', KEYS[2] },
+  { 'EXPIREAT', KEYS[2] }, { 'EXPIREAT', index } }
+if OPTIONS.idle > 0 then writes[#writes + 1] = { 'EXPIREAT', KEYS[1] } end
+if device then writes[#writes + 1] = { 'SET', device } end
+if OPTIONS.audit > 0 then writes[#writes + 1] = { 'XADD', audit_key(h.userId) } end
+if CLUSTER and OPTIONS.audit > 0 then writes[#writes + 1] = { 'EXPIREAT', audit_key(h.userId) } end
+local refusal = preflight(writes)
+if refusal then return refusal end
+
+redis.call('SREM', index, KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'used')
 if OPTIONS.grace > 0 then
   redis.call('HSET', KEYS[1], 'rotatedAt', fmt(now), 'childRid', rid_of_key(KEYS[2]) or KEYS[2])
 end
-redis.call('SREM', index, KEYS[1])
+-- A used session stays until its absExpAt, whatever its idle deadline was, so that a
+-- replay of it is still recognised.
+if OPTIONS.idle > 0 then redis.call('EXPIREAT', KEYS[1], abs_exp_at) end
 
-local exp_at = now + math.min(WEEK, abs_exp_at - now)
-if OPTIONS.idle > 0 then exp_at = math.min(now + OPTIONS.idle, abs_exp_at) end
 redis.call('HSET', KEYS[2],
   'userId', h.userId, 'parentRid', parent_rid, 'createdAt', fmt(now), 'expAt', fmt(exp_at),
   'absExpAt', fmt(abs_exp_at), 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
   'status', 'active')
-redis.call('EXPIREAT', KEYS[2], abs_exp_at)
-index_add(index, KEYS[2], abs_exp_at)
+redis.call('EXPIREAT', KEYS[2], expiry)
+index_add(index, KEYS[2], expiry)
 if device then
-  redis.call('SET', device, KEYS[2], 'EXAT', abs_exp_at)
+  redis.call('SET', device, KEYS[2], 'EXAT', expiry)
 end
 audit('rotated', h.userId, KEYS[1], device_id, '', { 'childRid', rid_of_key(KEYS[2]) or KEYS[2] })
 return { 'OK', h.userId, fmt(abs_exp_at) }

@@ -51,7 +51,7 @@ fn to_arg_within(value: Unknown<'_>, fields: &[&'static str], depth: u8) -> Resu
         ValueType::Null => Arg::Null,
         ValueType::Boolean => Arg::Bool(bool::from_unknown(value)?),
         ValueType::Number => Arg::Number(f64::from_unknown(value)?),
-        ValueType::String => Arg::String(String::from_unknown(value)?),
+        ValueType::String => string_arg(value)?,
         ValueType::Function => Arg::Function,
         ValueType::Object if depth == 0 => Arg::Other("deeply nested object"),
         ValueType::Object if value.is_array()? => {
@@ -80,6 +80,18 @@ fn to_arg_within(value: Unknown<'_>, fields: &[&'static str], depth: u8) -> Resu
         ValueType::BigInt => Arg::Other("bigint"),
         _ => Arg::Other("external"),
     })
+}
+
+/// A string argument. Node-API turns a lone surrogate into U+FFFD on the way to UTF-8, so
+/// two different JavaScript strings (`'a\uD800'`, `'a\uDFFF'`) would become one id; a
+/// string whose UTF-8 form holds U+FFFD is read again as UTF-16 to tell a real U+FFFD
+/// from a lone surrogate, which no rule accepts.
+fn string_arg(value: Unknown<'_>) -> Result<Arg> {
+    let text = String::from_unknown(value)?;
+    if text.contains('\u{FFFD}') && String::from_utf16(&Utf16String::from_unknown(value)?).is_err() {
+        return Ok(Arg::IllFormedString);
+    }
+    Ok(Arg::String(text))
 }
 
 /// The most elements read from an array option.

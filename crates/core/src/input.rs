@@ -15,6 +15,9 @@ pub enum Arg {
     Bool(bool),
     Number(f64),
     String(String),
+    /// A string that is not well-formed UTF-16 (it holds a lone surrogate): no rule
+    /// accepts one, since its UTF-8 form would merge it with other strings.
+    IllFormedString,
     Function,
     /// An array, with its elements (read only where an argument may be an array).
     Array(Vec<Arg>),
@@ -40,6 +43,7 @@ impl Arg {
             Arg::Number(n) => format!("number {n}"),
             Arg::String(s) if s.is_empty() => "empty string".into(),
             Arg::String(s) => format!("string of {} bytes", s.len()),
+            Arg::IllFormedString => "string with a lone surrogate (not well-formed UTF-16)".into(),
             Arg::Array(_) => "array".into(),
             Arg::Function => "function".into(),
             Arg::Object(_) => "object".into(),

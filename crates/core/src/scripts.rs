@@ -113,7 +113,6 @@ macro_rules! scripts {
 scripts! {
     ISSUE => "issue", writes;
     ROTATE => "rotate", writes, walks_lineage;
-    LOGOUT => "logout", writes;
     LOGOUT_DEVICE => "logout_device", writes;
     LOGOUT_ALL => "logout_all", writes;
     TOMBSTONE_LINEAGE => "tombstone_lineage", writes, walks_lineage;

@@ -418,20 +418,23 @@ impl SessionStore {
 
     /// Ends the whole lineage `rid` belongs to; returns how many sessions it ended.
     pub async fn tombstone_lineage(&self, rid: &str) -> Result<u64> {
+        self.end_lineage_of(rid, "revoked").await
+    }
+
+    /// Ends one session; returns whether it existed. A rid already rotated away (or
+    /// ended) ends its whole lineage: see `lua/tombstone_lineage.lua`.
+    pub async fn logout(&self, rid: &str) -> Result<bool> {
+        Ok(self.end_lineage_of(rid, "logout").await? > 0)
+    }
+
+    /// The tombstone_lineage script for `rid`, as tombstoneLineage (`revoked`) or logout.
+    async fn end_lineage_of(&self, rid: &str, reason: &str) -> Result<u64> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(0) };
         let rid = rid.as_str();
         let hops = MAX_LINEAGE_HOPS.to_string();
         let mut keys = self.keys_of_rid(rid);
         keys.extend(self.layout.fence_key_of_rid(rid));
-        self.run(&scripts::TOMBSTONE_LINEAGE, &keys, &[&hops]).await
-    }
-
-    /// Ends one session; returns whether it existed.
-    pub async fn logout(&self, rid: &str) -> Result<bool> {
-        let Some(rid) = self.resolve_rid(rid).await? else { return Ok(false) };
-        let rid = rid.as_str();
-        let ended: u64 = self.run(&scripts::LOGOUT, &self.keys_of_rid(rid), &[]).await?;
-        Ok(ended == 1)
+        self.run(&scripts::TOMBSTONE_LINEAGE, &keys, &[&hops, reason]).await
     }
 
     /// Ends every active session of `user_id` bound to `device_id`; returns how many.
@@ -531,8 +534,13 @@ fn function_missing(err: &redis::RedisError) -> bool {
 }
 
 /// The server will not run functions for this user (ACL), or does not know the commands.
-/// Either way nothing ran.
+/// Either way nothing ran. A NOPERM naming another command comes from inside the script
+/// (its check before writing) and is the call's own error.
 fn functions_refused(err: &redis::RedisError) -> bool {
-    err.code() == Some("NOPERM")
+    let names_functions = |d: &str| {
+        let d = d.to_ascii_lowercase();
+        d.contains("'fcall'") || d.contains("'function")
+    };
+    (err.code() == Some("NOPERM") && err.detail().is_some_and(names_functions))
         || (err.code() == Some("ERR") && err.detail().is_some_and(|d| d.starts_with("unknown command")))
 }
