@@ -6,7 +6,7 @@
 // metrics, both only when asked for: with no listener and `cfg.metrics` unset, a method
 // is the native call itself.
 
-const { NativeStore } = loadNative()
+const { NativeStore, aclRule, aclFeatures, sentinelUserRule } = loadNative()
 const { promised } = require('./promised.js')
 
 const EVENT_NAMES = ['issued', 'rotated', 'replay', 'binding_mismatch', 'expired', 'idle', 'evicted', 'logout']
@@ -270,7 +270,7 @@ function createRedisStore(cfg) {
   return store
 }
 
-module.exports = { createRedisStore }
+module.exports = { createRedisStore, aclRule, aclFeatures, sentinelUserRule }
 
 /** This machine's napi-rs platform name, as the binary packages are named. */
 function platformName() {

@@ -71,6 +71,30 @@ export declare class NativeStore {
   close(): void
 }
 
+/** One feature's Redis commands, as ACL rule items. */
+export interface AclFeature {
+  /** The name `aclRule()` takes. */
+  name: string
+  /** `command` or `command|subcommand`, as an ACL rule names them. */
+  commands: Array<string>
+  /** When the store needs them. */
+  neededFor: string
+}
+
+/**
+ * The Redis commands the store needs, by feature: `store` for every method, the others
+ * for the options and views that add to it.
+ */
+export declare function aclFeatures(): Array<AclFeature>
+
+/**
+ * The least-privilege ACL rule for a store under `prefix` (what follows
+ * `ACL SETUSER <user> on ><password>`): keys under the prefix, the store's commands and
+ * those of each feature named (see `aclFeatures()`). Throws a `TypeError` for an unknown
+ * feature or an empty prefix.
+ */
+export declare function aclRule(prefix: unknown, features?: Array<string> | undefined | null): string
+
 /** One entry of the audit stream. */
 export interface AuditEntry {
   /** The stream entry's id, `<milliseconds>-<sequence>`. */
@@ -164,6 +188,9 @@ export interface RotateResult {
   userId: string
   newRid: RefreshIssue
 }
+
+/** The ACL rule for the user the store logs in to the Sentinels with. */
+export declare function sentinelUserRule(): string
 
 /** One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers. */
 export interface SessionInfo {

@@ -836,3 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStore = nativeBinding.NativeStore
+module.exports.aclFeatures = nativeBinding.aclFeatures
+module.exports.aclRule = nativeBinding.aclRule
+module.exports.sentinelUserRule = nativeBinding.sentinelUserRule

@@ -1,4 +1,5 @@
-// The ACL rules of scripts/acl-rules.mjs (which SCALING.md shows) against a throwaway
+// The ACL rules the package derives from its one list of commands (aclRule(), which
+// SCALING.md shows and the CLI's `acl` prints) against a throwaway
 // redis-server of this file's own: the store does everything it does as a user with
 // exactly that rule and nothing else, the server logs no denied command, and the rule is
 // minimal: without any one of its commands something the store does fails.
@@ -9,11 +10,23 @@ import { readFileSync } from 'node:fs'
 import Redis from 'ioredis'
 import { createRedisStore } from '../index.mjs'
 import { startRedis } from '../scripts/redis-server.mjs'
-import { ACL_COMMANDS, BEFORE_REDIS_7_COMMANDS, EVALSHA_PATH_COMMANDS, RARE_PATH_COMMANDS, SENTINEL_USER_RULE, aclRule } from '../scripts/acl-rules.mjs'
+import { aclFeatures, aclRule, sentinelUserRule } from '../index.mjs'
 import { failOnUnhandledRejections, hasFunctions, nowSeconds } from './helpers.mjs'
 
+/** Each feature's rule items ('+command'), by feature name. */
+const ACL_COMMANDS = Object.fromEntries(aclFeatures().map((f) => [f.name, f.commands.map((c) => `+${c}`)]))
+const SENTINEL_USER_RULE = sentinelUserRule()
+/** The commands that only a rare path needs, which a test cannot provoke on demand. */
+const RARE_PATH_COMMANDS = ['+eval']
+/** Commands only a server older than Redis 7 needs (TIME, for the index expiry check that
+ * Redis 7 does with EXPIREAT ... GT), unless audit is on (its entries read the clock). */
+const BEFORE_REDIS_7_COMMANDS = ['+time']
+/** The commands of the scripts' EVALSHA path: on a server with functions, the store uses
+ * them only when it may not use functions (a user without the functions addition). */
+const EVALSHA_PATH_COMMANDS = ['+evalsha', '+script|load']
+
 /** How the server words a permission refusal: NOPERM for a call, its own text inside a script. */
-const REFUSED = /NOPERM|no permissions|can't run this command/i
+const REFUSED = /NOPERM|no permissions|can't run this command|may not run/i
 
 failOnUnhandledRejections()
 

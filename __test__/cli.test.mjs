@@ -417,8 +417,7 @@ test('colour only on a TTY or when forced; never in JSON', async () => {
 test('logout help tells the truth about a used rid; logout-lineage ends the whole lineage', async () => {
   const help = await cli(['logout', '--help'])
   assert.doesNotMatch(help.stdout, /lineage cannot be refreshed/)
-  assert.match(help.stdout, /A used rid \(one already rotated\) is ended on its own: its lineage lives on/)
-  assert.match(help.stdout, /logout-lineage/)
+  assert.match(help.stdout, /A used rid \(one already rotated\) ends its whole lineage, the active descendant included/)
 
   const { prefix, run, json } = scoped('cli-lineage')
   const redis = await rawClient()
@@ -427,17 +426,20 @@ test('logout help tells the truth about a used rid; logout-lineage ends the whol
   const r1 = (await json(['rotate', r0, '--device', 'laptop'])).newRid.rid
   const other = (await json(['issue', 'alice', '--device', 'phone'])).rid
 
-  // logout of the used rid: the lineage's active session still rotates, as the help says.
+  // logout of the used rid: the lineage's active session ends with it, as the help says.
   assert.equal((await run(['logout', r0])).code, 0)
-  assert.equal(await status(r1), 'active')
-  const r2 = (await json(['rotate', r1, '--device', 'laptop'])).newRid.rid
+  assert.equal(await status(r1), 'tombstoned')
+  assert.equal(await status(other), 'active')
 
-  const text = await run(['logout-lineage', r1])
+  const s0 = (await json(['issue', 'alice', '--device', 'laptop'])).rid
+  const s1 = (await json(['rotate', s0, '--device', 'laptop'])).newRid.rid
+  const s2 = (await json(['rotate', s1, '--device', 'laptop'])).newRid.rid
+  const text = await run(['logout-lineage', s1])
   assert.equal(text.code, 0, text.stderr)
-  assert.match(text.stdout, new RegExp(`^ended the lineage of ${r1} \\(user alice\\): 2 sessions ended, 1 already ended$`, 'm'))
-  assert.match(text.stdout, new RegExp(`^  active session ended: ${r2}$`, 'm'))
-  assert.deepEqual([await status(r0), await status(r1), await status(r2), await status(other)], ['tombstoned', 'tombstoned', 'tombstoned', 'active'])
-  const refused = await run(['rotate', r2])
+  assert.match(text.stdout, new RegExp(`^ended the lineage of ${s1} \\(user alice\\): 3 sessions ended$`, 'm'))
+  assert.match(text.stdout, new RegExp(`^  active session ended: ${s2}$`, 'm'))
+  assert.deepEqual([await status(s0), await status(s1), await status(s2), await status(other)], ['tombstoned', 'tombstoned', 'tombstoned', 'active'])
+  const refused = await run(['rotate', s2])
   assert.equal(refused.code, 1)
   assert.match(refused.stderr, /ERR_REPLAY/)
 

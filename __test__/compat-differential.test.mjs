@@ -173,7 +173,9 @@ function checkResult(op, res, pre, fire) {
 
 /** This package's data after a step against the original's with the documented deviations. Returns a failure or null. */
 function checkData(op, { pre, origPost, natPost, resOrig, realNow, fire }) {
-  if (op.op === 'tombstone') {
+  // logout of a rid that is not active ends its lineage, as tombstoneLineage does.
+  const loggedOutStatus = op.op === 'logout' ? pre[`rid:${op.ridToken}`]?.fields?.find(([name]) => name === 'status')?.[1] : undefined
+  if (op.op === 'tombstone' || (loggedOutStatus !== undefined && loggedOutStatus !== 'active')) {
     const err = checkTombstone(op, pre, origPost, natPost, fire)
     return err ? { message: err, pre, origPost, natPost } : null
   }

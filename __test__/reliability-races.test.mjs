@@ -127,13 +127,14 @@ test('logout racing rotations of the same rid: the rid ends, the outcome is a se
     const sessions = await allSessions(prefix)
     const mine = Object.entries(sessions).filter(([, s]) => s.userId === user)
     if (wins.length === 1) {
-      // The rotation came first: the child is a session of its own, untouched by logout(rid).
+      // The rotation came first: logout of the rid it used up ends the child too, since
+      // whoever got the child's token holds what the rid's holder meant to end.
       rotatedFirst++
       const child = wins[0].value.newRid.rid
       assert.equal(mine.length, 2)
       assert.equal(sessions[child].parentRid, rid)
-      assert.equal(sessions[child].status, 'active')
-      assert.deepEqual(await a.scanRids(user), [child])
+      assert.equal(sessions[child].status, 'tombstoned')
+      assert.deepEqual(await a.scanRids(user), [])
     } else {
       logoutFirst++
       assert.equal(mine.length, 1, 'a refused rotation writes no child')
@@ -350,9 +351,16 @@ class Model {
         if (op.device !== '') this.devkey[this.deviceKey(s.user, op.device)] = childName
         return 'ok'
       }
-      case 'logout':
-        if (this.sessions[op.rid]) this.end(op.rid)
-        return 'ok'
+      case 'logout': {
+        const s = this.sessions[op.rid]
+        if (!s) return 'ok'
+        if (s.status === 'active') {
+          this.end(op.rid)
+          return 'ok'
+        }
+        // A rid already rotated away (or ended): its whole lineage ends.
+        return this.apply({ kind: 'tombstone', rid: op.rid }, childName)
+      }
       case 'logoutDevice': {
         const belongs = (s) => s.user === op.user && s.device === op.device
         for (const name of [...(this.index[op.user] ?? [])]) {

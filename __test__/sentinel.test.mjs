@@ -11,7 +11,7 @@ import { createRedisStore } from '../index.mjs'
 import { startSentinels, cli } from '../scripts/redis-sentinel.mjs'
 import { startCluster } from '../scripts/redis-cluster.mjs'
 import { eventually, failOnUnhandledRejections, nowSeconds, sleep } from './helpers.mjs'
-import { aclRule, SENTINEL_USER_RULE } from '../scripts/acl-rules.mjs'
+import { aclRule, sentinelUserRule } from '../index.mjs'
 
 failOnUnhandledRejections()
 
@@ -104,7 +104,7 @@ test('through Sentinel: issue, rotate and logout land on the primary, with the d
 
 test("through Sentinel with ACL users: the Sentinels' own user from cfg.sentinel, the data nodes' from url, each with only its documented rule", async () => {
   const d = await asked
-  for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...SENTINEL_USER_RULE.split(' ')])
+  for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...sentinelUserRule().split(' ')])
   for (const node of d.nodes)
     await cli(node.port, ['ACL', 'SETUSER', 'sessions', 'on', '>store-secret', ...aclRule('snt', ['sentinel', 'functions']).split(' ')], PASSWORD)
   const s = sentinelStore(d, {
@@ -212,7 +212,7 @@ test('primary killed (SIGKILL) while calls run: the same store recovers once the
 
 test('after +switch-master the store goes to the announced primary without asking the Sentinels again', async () => {
   const d = await announcing
-  for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...SENTINEL_USER_RULE.split(' ')])
+  for (const sentinel of d.sentinels) await cli(sentinel.port, ['ACL', 'SETUSER', 'watcher', 'on', '>watch-secret', ...sentinelUserRule().split(' ')])
   const s = sentinelStore(d, { sentinel: { masterName: d.masterName, nodes: d.sentinelUrls, username: 'watcher', password: 'watch-secret' } })
   await s.issueInitial('first', { now: nowSeconds() })
   const listening = async () => (await Promise.all(d.sentinels.map((x) => cli(x.port, ['CLIENT', 'LIST'])))).join('\n')

@@ -7,7 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { createRedisStore } from '../index.mjs'
+import { aclFeatures, aclRule, createRedisStore } from '../index.mjs'
 import { wantsColor, palette, table, time, duration, relative, bytes, count, statusColor } from './format.mjs'
 import { renderLineage } from './tree.mjs'
 
@@ -110,7 +110,34 @@ export function buildProgram(io = { stdout: process.stdout, stderr: process.stde
   addLogoutCommands(program, withStore)
   addMaintenanceCommands(program, withStore, io)
   addReportCommands(program, withStore)
+  addAclCommand(program, io)
   return program
+}
+
+/** acl: the least-privilege ACL rule for the store's user, from the package's one list of
+ * the commands each feature needs. Connects to nothing. */
+function addAclCommand(program, io) {
+  const optional = aclFeatures().filter((f) => f.name !== 'store' && f.name !== 'functions' && f.name !== 'cluster')
+  const command = program
+    .command('acl')
+    .description("print the ACL SETUSER rule for the store's Redis user: keys under --prefix, exactly the commands the chosen options need")
+    .option('--user <name>', 'the ACL user name', 'sessions')
+    .option('--no-functions', 'leave out FCALL and FUNCTION LOAD (Redis 6.2, which has no functions and refuses a rule naming them)')
+    .option('--all', 'every option below (and --cluster)')
+  for (const f of optional) command.option(`--${f.name}`, `add what ${f.neededFor.replace(/:.*/, '')} needs`)
+  command.addHelpText('after', '\nWith --cluster (a global option) the cluster addition is included.\nThe password is a placeholder: replace <password>.')
+  command.action((options, cmd) => {
+    const opts = cmd.optsWithGlobals()
+    const features = [
+      ...(opts.functions ? ['functions'] : []),
+      ...optional.filter((f) => opts.all || opts[f.name]).map((f) => f.name),
+      ...(opts.all || opts.cluster ? ['cluster'] : []),
+    ]
+    const rule = aclRule(opts.prefix, features)
+    const line = `ACL SETUSER ${opts.user} on ><password> ${rule}`
+    const out = output(opts, io)
+    out.result({ user: opts.user, prefix: opts.prefix, features: ['store', ...features], rule, command: line }, () => line)
+  })
 }
 
 /** The program's name, version, global options, output streams and closing help. */
@@ -310,11 +337,11 @@ function addReadCommands(program, withStore) {
 function addLogoutCommands(program, withStore) {
   program
     .command('logout')
-    .description('end one session: that rid can no longer be rotated; the rest of its lineage is left alone')
+    .description('end one session: that rid can no longer be rotated')
     .argument('<rid>', 'the rid')
     .addHelpText(
       'after',
-      '\nA used rid (one already rotated) is ended on its own: its lineage lives on in its active\ndescendant, which still rotates. To end the whole lineage, use logout-lineage.',
+      '\nA used rid (one already rotated) ends its whole lineage, the active descendant included:\nwhoever received the token that replaced it is logged out too.',
     )
     .action(
       withStore(async ({ store, out, args: [rid] }) => {

@@ -6,6 +6,7 @@
 //! only converts values and maps [`StoreError`] to JavaScript errors.
 
 pub mod audit;
+pub mod commands;
 pub mod config;
 mod connection;
 pub mod error;

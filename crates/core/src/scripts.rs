@@ -126,6 +126,11 @@ scripts! {
     IMPORT_SESSION => "import_session", writes;
 }
 
+/// Every Lua text: the prelude, then each script's body, by name.
+pub fn lua_texts() -> impl Iterator<Item = (&'static str, &'static str)> {
+    std::iter::once(("prelude", PRELUDE)).chain(BODIES.iter().map(|b| (b.name, b.text)))
+}
+
 pub static LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::build(BODIES));
 
 #[cfg(test)]

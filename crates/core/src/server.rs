@@ -15,38 +15,13 @@ use redis::aio::ConnectionLike;
 use redis::Value;
 use tokio::sync::OnceCell;
 
+use crate::commands;
 use crate::error::{Result, StoreError};
 
 /// The oldest supported versions.
 const MIN_REDIS: (u32, u32) = (6, 2);
 const MIN_VALKEY: (u32, u32) = (7, 2);
 pub const NEEDED: &str = "Redis 6.2 or later, or Valkey 7.2 or later";
-
-/// Every command the store sends or its scripts call. `SET ... EXAT` needs Redis 6.2;
-/// `SCAN ... TYPE` 6.0.
-pub const COMMANDS: &[&str] = &[
-    "EVALSHA",
-    "EVAL",
-    "SCRIPT",
-    "SCAN",
-    "HGETALL",
-    "HMGET",
-    "HSET",
-    "SMEMBERS",
-    "SADD",
-    "SREM",
-    "SISMEMBER",
-    "SCARD",
-    "SPOP",
-    "EXISTS",
-    "DEL",
-    "GET",
-    "SET",
-    "TYPE",
-    "EXPIREAT",
-    "PTTL",
-    "TIME",
-];
 
 /// A server as `INFO server` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +96,7 @@ pub fn verdict(version: Option<&ServerVersion>, missing: &[&str]) -> Result<()> 
              commands {}",
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", "),
-            COMMANDS.join(", ")
+            commands::checked_commands().join(", ")
         )));
     }
     Ok(())
@@ -176,13 +151,14 @@ async fn inspect<C: ConnectionLike>(
     if let Some(v) = version.as_ref().filter(|v| !v.is_supported()) {
         return verdict(Some(v), &[]).map(|()| false);
     }
+    let commands = commands::checked_commands();
     let missing: Vec<&str> =
-        match redis::cmd("COMMAND").arg("INFO").arg(COMMANDS).query_async::<Vec<Value>>(connection).await {
-            Ok(entries) if entries.len() == COMMANDS.len() => COMMANDS
+        match redis::cmd("COMMAND").arg("INFO").arg(&commands).query_async::<Vec<Value>>(connection).await {
+            Ok(entries) if entries.len() == commands.len() => commands
                 .iter()
                 .zip(&entries)
                 .filter(|(_, entry)| matches!(entry, Value::Nil))
-                .map(|(name, _)| *name)
+                .map(|(name, _)| name.as_str())
                 .collect(),
             Ok(_) => Vec::new(),
             Err(e) if refused(&e) => Vec::new(),
