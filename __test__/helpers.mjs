@@ -192,7 +192,7 @@ export async function expireTimes(client, keys, { millis = false } = {}) {
  * Every key under `prefix`, sorted, each as { key, type, expireAt, content }: `expireAt`
  * is EXPIRETIME (PEXPIRETIME with `millis`, see expireTimes), -1 without expiry; `content` is the flat
  * HGETALL reply of a hash (fields in server order), the members of a set, the value of a
- * string, null for other types. Streams with SCAN, the prefix matched literally.
+ * string, the XRANGE of a stream, null for other types. Streams with SCAN, the prefix matched literally.
  */
 async function readNodeKeys(client, prefix, { millis = false } = {}) {
   const found = new Set()
@@ -211,6 +211,7 @@ async function readNodeKeys(client, prefix, { millis = false } = {}) {
   keys.forEach((key, i) => {
     if (types[i] === 'hash') read.call('HGETALL', key)
     else if (types[i] === 'set') read.smembers(key)
+    else if (types[i] === 'stream') read.xrange(key, '-', '+')
     else read.get(key)
   })
   const contents = await read.exec()
@@ -218,7 +219,7 @@ async function readNodeKeys(client, prefix, { millis = false } = {}) {
     key,
     type: types[i],
     expireAt: expiries[i],
-    content: ['hash', 'set', 'string'].includes(types[i]) ? contents[i][1] : null,
+    content: ['hash', 'set', 'string', 'stream'].includes(types[i]) ? contents[i][1] : null,
   }))
 }
 
@@ -232,7 +233,8 @@ export async function readKeys(client, prefix, options) {
 export async function dump(client, prefix) {
   const out = {}
   for (const { key, type, expireAt, content } of await readKeys(client, prefix)) {
-    const shaped = type === 'hash' ? Object.fromEntries(pairs(content)) : type === 'set' ? [...content].sort() : type === 'string' ? content : type
+    const shaped =
+      type === 'hash' ? Object.fromEntries(pairs(content)) : type === 'set' ? [...content].sort() : type === 'string' || type === 'stream' ? content : type
     out[key] = { type, content: shaped, expireAt }
   }
   return out

@@ -9,7 +9,7 @@ local indexes, seen = {}, 0
 for i = 1, tonumber(ARGV[7]) do
   -- A set has at least one member: an empty reply is a key gone by now. pcall: a key of
   -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
-  local members = redis.pcall('SMEMBERS', KEYS[i])
+  local members = tolerant_read('SMEMBERS', KEYS[i])
   if members.err ~= nil then members = {} end
   if #members > 0 then seen = seen + 1 end
   for _, member in ipairs(members) do declared(member) end
@@ -20,7 +20,10 @@ if need then return need end
 if not dry_run then
   local writes = {}
   for i, members in ipairs(indexes) do
-    if #members > 0 then writes[#writes + 1] = { 'SREM', KEYS[i] } end
+    if #members > 0 then
+      writes[#writes + 1] = { 'SREM', KEYS[i] }
+      writes[#writes + 1] = { 'EXISTS', members[1] }
+    end
   end
   local refusal = preflight(writes)
   if refusal then return refusal end

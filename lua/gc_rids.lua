@@ -13,7 +13,7 @@ local hashes, seen = {}, 0
 for i = 1, tonumber(ARGV[9]) do
   -- A hash has at least one field: an empty reply is a key gone by now. pcall: a key of
   -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
-  local flat = redis.pcall('HGETALL', KEYS[i])
+  local flat = tolerant_read('HGETALL', KEYS[i])
   local h = false
   if flat.err == nil and #flat > 0 then
     h = hash_table(flat)
@@ -32,8 +32,8 @@ if not dry_run then
       if h.userId ~= nil and h.userId ~= '' then
         local index = user_key(h.userId)
         writes[#writes + 1] = { 'SREM', index }
-        writes[#writes + 1] = { 'SADD', index }
-        writes[#writes + 1] = { 'EXPIREAT', index }
+        writes[#writes + 1] = { 'SISMEMBER', index }
+        index_writes(writes, index)
       end
     end
   end

@@ -13,8 +13,8 @@ local RANK = { active = 0, used = 1, tombstoned = 2 }
 local function rank(s) return RANK[s] or 0 end
 
 local existing = redis.call('HGET', KEYS[1], 'status')
-local refusal = preflight({ { 'SREM', KEYS[2] }, { 'SADD', KEYS[2] }, { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] },
-  { 'EXPIREAT', KEYS[2] }, { 'SET', KEYS[3] } })
+local refusal = preflight(index_writes({ { 'SREM', KEYS[2] }, { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] },
+  { 'SET', KEYS[3] } }, KEYS[2]))
 if refusal then return refusal end
 if existing then
   if rank(existing) >= rank(status) then return 'unchanged' end

@@ -49,10 +49,9 @@ local need = need_reply()
 if need then return need end
 
 local expiry = session_expiry(tonumber(now), abs_exp_at)
-local writes = { { 'SADD', KEYS[2] }, { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] }, { 'EXPIREAT', KEYS[2] } }
+local writes = index_writes({ { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] } }, KEYS[2])
 if device_id ~= '' then writes[#writes + 1] = { 'SET', KEYS[3] } end
-if OPTIONS.audit > 0 then writes[#writes + 1] = { 'XADD', audit_key(user_id) } end
-if CLUSTER and OPTIONS.audit > 0 then writes[#writes + 1] = { 'EXPIREAT', audit_key(user_id) } end
+audit_writes(writes, user_id, KEYS[1])
 for _, s in ipairs(evict) do ending_writes(writes, s.key, user_id, s.device) end
 local refusal = preflight(writes)
 if refusal then return refusal end

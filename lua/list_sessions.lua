@@ -14,7 +14,7 @@ if need then return need end
 
 -- A read that tolerates a key of another type (it then reads as missing).
 local function read(cmd, key, ...)
-  local reply = redis.pcall(cmd, key, ...)
+  local reply = tolerant_read(cmd, key, ...)
   if type(reply) ~= 'table' or reply.err then return nil end
   return reply
 end

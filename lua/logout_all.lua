@@ -23,7 +23,7 @@ end
 local sessions, writes = {}, { { 'SREM', KEYS[1] } }
 for i, key in ipairs(batch) do
   -- A member that is not a hash is no session: it only leaves the index.
-  local fields = redis.pcall('HMGET', key, 'userId', 'deviceId', 'status')
+  local fields = tolerant_read('HMGET', key, 'userId', 'deviceId', 'status')
   if fields.err then fields = { false, false, false } end
   sessions[i] = fields
   if fields[1] and fields[1] ~= '' then

@@ -223,6 +223,9 @@ local ACL_FORMS = {
   SREM = { { 'm' } },
   DEL = { {} },
 }
+-- Reads a script makes between its writes: asked the same way, and where the server
+-- cannot be asked, made once ahead (a read writes nothing).
+local READ_FORMS = { GET = {}, PTTL = {}, TIME = {}, EXISTS = {}, SISMEMBER = { 'm' } }
 -- The read that tells a key's type, for the commands that need one.
 local TYPE_PROBES = { SADD = 'SCARD', SREM = 'SCARD', XADD = 'XLEN' }
 
@@ -239,6 +242,15 @@ local function acl_refusal(err)
     or string.find(err, "can't access", 1, true) ~= nil
 end
 
+-- A read that takes a key of another type for a missing one (the error reply is then
+-- returned as a table with .err), but never a refusal of the ACL: that is raised, so that
+-- a user without the read cannot make a call skip what it should do.
+local function tolerant_read(cmd, ...)
+  local reply = redis.pcall(cmd, ...)
+  if type(reply) == 'table' and reply.err and acl_refusal(reply.err) then error(reply) end
+  return reply
+end
+
 -- `writes`: a list of {command, key}. Returns nil when all can succeed, else an error
 -- reply. The ACL is asked once per command and kind of key (session, index, device key,
 -- another key), the type once per key.
@@ -247,8 +259,8 @@ local function preflight(writes, user_id)
   for _, w in ipairs(writes) do
     local cmd, key = w[1], w[2]
     local probe = TYPE_PROBES[cmd]
-    if probe and not asked[key] then
-      asked[key] = true
+    if probe and not asked[key .. '\0type'] then
+      asked[key .. '\0type'] = true
       local reply = redis.pcall(probe, key)
       if type(reply) == 'table' and reply.err then
         if user_id then lift_fence(user_id) end
@@ -258,35 +270,61 @@ local function preflight(writes, user_id)
         return redis.error_reply('WRONGTYPE ' .. key .. ' holds a value of another type than the store keeps there; nothing was written')
       end
     end
-    local class = cmd .. '\0' .. key_class(key)
+    local class = cmd .. '\0' .. (key and key_class(key) or '')
     if not asked[class] then
       asked[class] = true
-      local forms, allowed = ACL_FORMS[cmd], true
+      local forms, allowed = ACL_FORMS[cmd] or { READ_FORMS[cmd] }, true
+      local args = key and { key } or {}
       if redis.acl_check_cmd then
-        allowed = redis.acl_check_cmd(cmd, key, unpack(forms[1]))
-      elseif forms[2] then
-        local reply = redis.pcall(cmd, key, unpack(forms[2]))
+        for _, a in ipairs(forms[1]) do args[#args + 1] = a end
+        allowed = redis.acl_check_cmd(cmd, unpack(args))
+      elseif READ_FORMS[cmd] or forms[2] then
+        for _, a in ipairs(READ_FORMS[cmd] or forms[2]) do args[#args + 1] = a end
+        local reply = redis.pcall(cmd, unpack(args))
         allowed = not (type(reply) == 'table' and reply.err and acl_refusal(reply.err))
       end
       if not allowed then
         if user_id then lift_fence(user_id) end
-        return redis.error_reply('NOPERM the store may not run ' .. cmd .. ' on ' .. key .. '; nothing was written')
+        return redis.error_reply('NOPERM the store may not run ' .. cmd .. (key and (' on ' .. key) or '') .. '; nothing was written')
       end
     end
   end
   return nil
 end
 
--- The writes ending a session makes (see end_session), for preflight.
+-- What appending an audit entry about the session at `key` does (see audit), for
+-- preflight; `writes` gets them added and is returned.
+local function audit_writes(writes, user_id, key)
+  if OPTIONS.audit <= 0 then return writes end
+  local stream = audit_key(user_id)
+  writes[#writes + 1] = { 'XADD', stream }
+  writes[#writes + 1] = { 'TIME' }
+  if CLUSTER then
+    writes[#writes + 1] = { 'PTTL', key }
+    writes[#writes + 1] = { 'PTTL', stream }
+    writes[#writes + 1] = { 'EXPIREAT', stream }
+  end
+  return writes
+end
+
+-- What adding to a user's index does (see index_add), for preflight.
+local function index_writes(writes, index)
+  writes[#writes + 1] = { 'SADD', index }
+  writes[#writes + 1] = { 'PTTL', index }
+  writes[#writes + 1] = { 'EXPIREAT', index }
+  if redis.REDIS_VERSION_NUM == nil then writes[#writes + 1] = { 'TIME' } end
+  return writes
+end
+
+-- What ending a session does (see end_session), for preflight.
 local function ending_writes(writes, key, user_id, device_id)
   writes[#writes + 1] = { 'HSET', key }
   writes[#writes + 1] = { 'SREM', user_key(user_id) }
-  if device_id ~= nil and device_id ~= '' then writes[#writes + 1] = { 'DEL', device_key(user_id, device_id) } end
-  if OPTIONS.audit > 0 then
-    writes[#writes + 1] = { 'XADD', audit_key(user_id) }
-    if CLUSTER then writes[#writes + 1] = { 'EXPIREAT', audit_key(user_id) } end
+  if device_id ~= nil and device_id ~= '' then
+    writes[#writes + 1] = { 'GET', device_key(user_id, device_id) }
+    writes[#writes + 1] = { 'DEL', device_key(user_id, device_id) }
   end
-  return writes
+  return audit_writes(writes, user_id, key)
 end
 
 -- Adds a session to its user's index. The index's expiry only ever grows, so a
@@ -323,7 +361,7 @@ local function end_unindexed_session(key, user_id, device_id, reason, status)
     local dkey = device_key(user_id, device_id)
     if device_targets[dkey] == nil then
       -- A device key of another type names no session (and must not fail the script).
-      local target = redis.pcall('GET', dkey)
+      local target = tolerant_read('GET', dkey)
       device_targets[dkey] = type(target) == 'string' and target
     end
     if device_targets[dkey] == key then
@@ -367,7 +405,7 @@ local function lineage_of(start_key, start, max_hops, ending)
         complete = false
         return nil
       end
-      local flat = redis.pcall('HGETALL', key)
+      local flat = tolerant_read('HGETALL', key)
       local h = {}
       if not flat.err then
         for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end

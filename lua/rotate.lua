@@ -93,12 +93,10 @@ if OPTIONS.idle > 0 then exp_at = math.min(now + OPTIONS.idle, abs_exp_at) end
 local expiry = session_expiry(now, abs_exp_at)
 
 -- The set commands go first: SREM meets a wrong-typed index before anything is written.
-local writes = { { 'SREM', index }, { 'SADD', index }, { 'HSET', KEYS[1] }, { 'HSET', KEYS[2] },
-  { 'EXPIREAT', KEYS[2] }, { 'EXPIREAT', index } }
+local writes = index_writes({ { 'SREM', index }, { 'HSET', KEYS[1] }, { 'HSET', KEYS[2] }, { 'EXPIREAT', KEYS[2] } }, index)
 if OPTIONS.idle > 0 then writes[#writes + 1] = { 'EXPIREAT', KEYS[1] } end
 if device then writes[#writes + 1] = { 'SET', device } end
-if OPTIONS.audit > 0 then writes[#writes + 1] = { 'XADD', audit_key(h.userId) } end
-if CLUSTER and OPTIONS.audit > 0 then writes[#writes + 1] = { 'EXPIREAT', audit_key(h.userId) } end
+audit_writes(writes, h.userId, KEYS[1])
 local refusal = preflight(writes)
 if refusal then return refusal end
 
