@@ -396,8 +396,7 @@ export function checkTombstone(op, pre, orig, nat, fire) {
   const ended = new Set([...required, ...touched])
   const want = clone(pre)
   for (const k of ended) endSession(want, k)
-  if (!sameJson(nat, want))
-    return `${op.op}: not the end of a part of the lineage that includes the rid, its ancestors and its indexed active descendants`
+  if (!sameJson(nat, want)) return `${op.op}: not the end of a part of the lineage that includes the rid, its ancestors and its indexed active descendants`
   if (ended.size > 1 || !sameJson(nat, orig)) fire(op.op === 'logout' ? 'D11' : 'D6')
   const drops = Object.keys(pre).filter((k) => k.startsWith('device:') && !want[k])
   if (drops.length) fire('D7')

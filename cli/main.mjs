@@ -126,7 +126,7 @@ function addAclCommand(program, io) {
     .option('--all', 'every option below (and --cluster)')
   for (const f of optional) command.option(`--${f.name}`, `add what ${f.neededFor.replace(/:.*/, '')} needs`)
   command.addHelpText('after', '\nWith --cluster (a global option) the cluster addition is included.\nThe password is a placeholder: replace <password>.')
-  command.action((options, cmd) => {
+  command.action((_options, cmd) => {
     const opts = cmd.optsWithGlobals()
     const features = [
       ...(opts.functions ? ['functions'] : []),
