@@ -26,6 +26,8 @@ import {
   clearPrefix,
   settle,
   sleep,
+  isCluster,
+  userTag,
 } from './helpers.mjs'
 
 await redisUrl()
@@ -321,15 +323,21 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
  * when it names it.
  */
 class Model {
-  constructor(init, deviceKey) {
+  /** `options`: { grace, revoke } as the store is configured (reuseGraceSeconds with every
+   * call inside the window, onReuse 'revoke-lineage'). `audited` counts the audit entries
+   * the changes make: one per session issued by a rotation and per session ended. */
+  constructor(init, deviceKey, options = {}) {
     this.sessions = structuredClone(init.sessions)
     this.index = Object.fromEntries(Object.entries(init.index).map(([u, s]) => [u, new Set(s)]))
     this.devkey = { ...init.devkey }
     this.deviceKey = deviceKey
+    this.options = options
+    this.audited = 0
   }
 
   end(name) {
     const s = this.sessions[name]
+    if (s.status !== 'tombstoned') this.audited++
     s.status = 'tombstoned'
     this.index[s.user]?.delete(name)
     const key = this.deviceKey(s.user, s.device)
@@ -341,11 +349,19 @@ class Model {
       case 'rotate': {
         const s = this.sessions[op.rid]
         if (!s) return 'ERR_NOT_FOUND'
-        if (s.status !== 'active') return 'ERR_REPLAY'
+        if (s.status !== 'active') {
+          // The grace window: the same binding gets the child already issued, while it is active.
+          const child = this.sessions[s.child]
+          if (this.options.grace && s.status === 'used' && child?.status === 'active' && child.device === op.device) return 'ok'
+          if (this.options.revoke && s.status === 'used') this.apply({ kind: 'tombstone', rid: op.rid })
+          return 'ERR_REPLAY'
+        }
         if (op.device !== '' && op.device !== s.device) return 'ERR_BINDING'
         s.status = 'used'
+        s.child = childName
+        this.audited++
         this.index[s.user]?.delete(op.rid)
-        this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active' }
+        this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active', child: '' }
         this.index[s.user] ??= new Set()
         this.index[s.user].add(childName)
         if (op.device !== '') this.devkey[this.deviceKey(s.user, op.device)] = childName
@@ -406,7 +422,8 @@ class Model {
   snapshot() {
     const index = {}
     for (const [u, set] of Object.entries(this.index)) if (set.size) index[u] = [...set].sort()
-    return { sessions: sortKeys(this.sessions), index: sortKeys(index), devkey: sortKeys(this.devkey) }
+    const sessions = Object.fromEntries(Object.entries(this.sessions).map(([n, { user, device, parent, status }]) => [n, { user, device, parent, status }]))
+    return { sessions: sortKeys(sessions), index: sortKeys(index), devkey: sortKeys(this.devkey) }
   }
 }
 
@@ -422,134 +439,156 @@ function* permutations(items) {
   }
 }
 
-test('random concurrent workloads: every outcome is explained by some serial order', async () => {
-  const prefix = uniquePrefix('race-model')
-  const USERS = ['alice', 'bob:x', 'bob'] // 'bob:x' and 'bob' alias under the original's device keys (not the cluster layout's)
-  const DEVICES = ['d1', 'x:d1', '']
-  const ROUNDS = 250
-  let reordered = 0
-  for (let round = 0; round < ROUNDS; round++) {
-    const seed = 1000 + round
-    const rand = seededRandom(seed)
-    const pick = (xs) => xs[Math.floor(rand() * xs.length)]
-    const roundPrefix = `${prefix}-${round}`
-    const rp = [0, 1, 2].map(() => createRedisStore(storeConfig({ prefix: roundPrefix, absTtlSeconds: 3600 })))
-    const k = keys(roundPrefix)
+const PROFILES = [
+  { name: 'no option', cfg: {}, model: {} },
+  {
+    name: 'reuse revoking the lineage, a grace window and audit',
+    cfg: { onReuse: 'revoke-lineage', reuseGraceSeconds: 300, audit: { maxLen: 100000 } },
+    model: { revoke: true, grace: true, audit: true },
+  },
+]
 
-    // Initial state: a few sessions, some rotated once so lineages have ancestors.
-    const init = { sessions: {}, index: {}, devkey: {} }
-    const names = {} // model name -> real rid
-    const nameOf = {} // real rid -> model name
-    const initial = []
-    const sessionCount = 3 + Math.floor(rand() * 3)
-    for (let i = 0; i < sessionCount; i++) {
-      const user = pick(USERS)
-      const device = pick(DEVICES)
-      const { rid } = await rp[0].issueInitial(user, { now: nowSeconds(), deviceId: device })
-      const name = `s${i}`
-      names[name] = rid
-      nameOf[rid] = name
-      init.sessions[name] = { user, device, parent: '', status: 'active' }
-      init.index[user] ??= []
-      init.index[user].push(name)
-      if (device !== '') init.devkey[k.deviceKey(user, device)] = name
-      initial.push(name)
-      if (rand() < 0.4) {
-        const child = await rp[0].verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: device })
-        const cname = `s${i}c`
-        names[cname] = child.newRid.rid
-        nameOf[child.newRid.rid] = cname
-        init.sessions[name].status = 'used'
-        init.index[user] = init.index[user].filter((n) => n !== name)
-        init.sessions[cname] = { user, device, parent: name, status: 'active' }
-        init.index[user].push(cname)
-        if (device !== '') init.devkey[k.deviceKey(user, device)] = cname
-        initial.push(cname)
+for (const profile of PROFILES)
+  test(`random concurrent workloads (${profile.name}): every outcome is explained by some serial order`, async () => {
+    const prefix = uniquePrefix('race-model')
+    const USERS = ['alice', 'bob:x', 'bob'] // 'bob:x' and 'bob' alias under the original's device keys (not the cluster layout's)
+    const DEVICES = ['d1', 'x:d1', '']
+    const ROUNDS = 250
+    let reordered = 0
+    for (let round = 0; round < ROUNDS; round++) {
+      const seed = 1000 + round
+      const rand = seededRandom(seed)
+      const pick = (xs) => xs[Math.floor(rand() * xs.length)]
+      const roundPrefix = `${prefix}-${round}`
+      const rp = [0, 1, 2].map(() => createRedisStore(storeConfig({ prefix: roundPrefix, absTtlSeconds: 3600, ...profile.cfg })))
+      const k = keys(roundPrefix)
+
+      // Initial state: a few sessions, some rotated once so lineages have ancestors.
+      const init = { sessions: {}, index: {}, devkey: {} }
+      const names = {} // model name -> real rid
+      const nameOf = {} // real rid -> model name
+      const initial = []
+      const sessionCount = 3 + Math.floor(rand() * 3)
+      for (let i = 0; i < sessionCount; i++) {
+        const user = pick(USERS)
+        const device = pick(DEVICES)
+        const { rid } = await rp[0].issueInitial(user, { now: nowSeconds(), deviceId: device })
+        const name = `s${i}`
+        names[name] = rid
+        nameOf[rid] = name
+        init.sessions[name] = { user, device, parent: '', status: 'active' }
+        init.index[user] ??= []
+        init.index[user].push(name)
+        if (device !== '') init.devkey[k.deviceKey(user, device)] = name
+        initial.push(name)
+        if (rand() < 0.4) {
+          const child = await rp[0].verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: device })
+          const cname = `s${i}c`
+          names[cname] = child.newRid.rid
+          nameOf[child.newRid.rid] = cname
+          init.sessions[name].status = 'used'
+          init.sessions[name].child = cname
+          init.index[user] = init.index[user].filter((n) => n !== name)
+          init.sessions[cname] = { user, device, parent: name, status: 'active' }
+          init.index[user].push(cname)
+          if (device !== '') init.devkey[k.deviceKey(user, device)] = cname
+          initial.push(cname)
+        }
       }
-    }
 
-    // 4 or 5 concurrent operations (at most 120 serial orders to try).
-    const opCount = 4 + Math.floor(rand() * 2)
-    const ops = []
-    for (let i = 0; i < opCount; i++) {
-      const r = rand()
-      const target = pick(initial)
-      if (r < 0.45) {
-        const s = init.sessions[target]
-        ops.push({ kind: 'rotate', rid: target, device: rand() < 0.8 ? s.device : pick(DEVICES) })
-      } else if (r < 0.6) ops.push({ kind: 'logout', rid: target })
-      else if (r < 0.75) ops.push({ kind: 'logoutDevice', user: pick(USERS), device: pick(DEVICES.filter(Boolean)) })
-      else if (r < 0.87) ops.push({ kind: 'logoutAll', user: pick(USERS) })
-      else ops.push({ kind: 'tombstone', rid: target })
-    }
-
-    const call = (op, store) => {
-      switch (op.kind) {
-        case 'rotate':
-          return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
-        case 'logout':
-          return store.logout(names[op.rid])
-        case 'logoutDevice':
-          return store.logoutDevice(op.user, op.device)
-        case 'logoutAll':
-          return store.logoutAll(op.user)
-        case 'tombstone':
-          return store.tombstoneLineage(names[op.rid])
+      // 4 or 5 concurrent operations (at most 120 serial orders to try).
+      const opCount = 4 + Math.floor(rand() * 2)
+      const ops = []
+      for (let i = 0; i < opCount; i++) {
+        const r = rand()
+        const target = pick(initial)
+        if (r < 0.45) {
+          const s = init.sessions[target]
+          ops.push({ kind: 'rotate', rid: target, device: rand() < 0.8 ? s.device : pick(DEVICES) })
+        } else if (r < 0.6) ops.push({ kind: 'logout', rid: target })
+        else if (r < 0.75) ops.push({ kind: 'logoutDevice', user: pick(USERS), device: pick(DEVICES.filter(Boolean)) })
+        else if (r < 0.87) ops.push({ kind: 'logoutAll', user: pick(USERS) })
+        else ops.push({ kind: 'tombstone', rid: target })
       }
-    }
-    const results = await Promise.all(ops.map((op, i) => settle(call(op, rp[i % rp.length]))))
-    for (const s of rp) await s.close()
 
-    // Name the children the real rotations created after the op that created them.
-    const childName = (i) => `op${i}`
-    results.forEach((r, i) => {
-      if (r.ok && ops[i].kind === 'rotate') {
-        names[childName(i)] = r.value.newRid.rid
-        nameOf[r.value.newRid.rid] = childName(i)
+      const call = (op, store) => {
+        switch (op.kind) {
+          case 'rotate':
+            return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
+          case 'logout':
+            return store.logout(names[op.rid])
+          case 'logoutDevice':
+            return store.logoutDevice(op.user, op.device)
+          case 'logoutAll':
+            return store.logoutAll(op.user)
+          case 'tombstone':
+            return store.tombstoneLineage(names[op.rid])
+        }
       }
-    })
-    const outcomes = results.map((r) => (r.ok ? 'ok' : r.error.code))
+      const results = await Promise.all(ops.map((op, i) => settle(call(op, rp[i % rp.length]))))
+      for (const s of rp) await s.close()
 
-    // What Redis holds, in the model's terms.
-    const real = { sessions: {}, index: {}, devkey: {} }
-    for (const [rid, h] of Object.entries(await allSessions(roundPrefix))) {
-      const name = nameOf[rid]
-      assert.ok(name, `seed ${seed}: unexpected session ${rid} in Redis (a rotation applied twice?)`)
-      real.sessions[name] = { user: h.userId, device: h.deviceId, parent: h.parentRid ? nameOf[h.parentRid] : '', status: h.status }
-    }
-    for (const user of USERS) {
-      const members = await client.smembers(k.userKey(user))
-      if (members.length) real.index[user] = members.map((m) => nameOf[k.ridOfKey(m)]).sort()
-      for (const device of DEVICES.filter(Boolean)) {
-        const v = await client.get(k.deviceKey(user, device))
-        if (v !== null) real.devkey[k.deviceKey(user, device)] = nameOf[k.ridOfKey(v)]
+      // Name the children the real rotations created after the op that created them.
+      const childName = (i) => `op${i}`
+      results.forEach((r, i) => {
+        // An answer within the grace window is a child already named.
+        if (r.ok && ops[i].kind === 'rotate' && !nameOf[r.value.newRid.rid]) {
+          names[childName(i)] = r.value.newRid.rid
+          nameOf[r.value.newRid.rid] = childName(i)
+        }
+      })
+      const outcomes = results.map((r) => (r.ok ? 'ok' : r.error.code))
+
+      // What Redis holds, in the model's terms.
+      const real = { sessions: {}, index: {}, devkey: {} }
+      for (const [rid, h] of Object.entries(await allSessions(roundPrefix))) {
+        const name = nameOf[rid]
+        assert.ok(name, `seed ${seed}: unexpected session ${rid} in Redis (a rotation applied twice?)`)
+        real.sessions[name] = { user: h.userId, device: h.deviceId, parent: h.parentRid ? nameOf[h.parentRid] : '', status: h.status }
       }
-    }
-    const realSnap = { sessions: sortKeys(real.sessions), index: sortKeys(real.index), devkey: sortKeys(real.devkey) }
+      for (const user of USERS) {
+        const members = await client.smembers(k.userKey(user))
+        if (members.length) real.index[user] = members.map((m) => nameOf[k.ridOfKey(m)]).sort()
+        for (const device of DEVICES.filter(Boolean)) {
+          const v = await client.get(k.deviceKey(user, device))
+          if (v !== null) real.devkey[k.deviceKey(user, device)] = nameOf[k.ridOfKey(v)]
+        }
+      }
+      const realSnap = { sessions: sortKeys(real.sessions), index: sortKeys(real.index), devkey: sortKeys(real.devkey) }
 
-    let explained = null
-    for (const order of permutations(ops.map((_, i) => i))) {
-      const model = new Model(init, k.deviceKey)
-      let same = true
-      for (const i of order) {
-        if (model.apply(ops[i], childName(i)) !== outcomes[i]) {
-          same = false
+      // The audit entries this round wrote (every stream under the prefix).
+      let auditEntries = 0
+      if (profile.model.audit) {
+        const streams = isCluster ? USERS.map((u) => `${roundPrefix}:audit:{${userTag(u)}}`) : [`${roundPrefix}:audit`]
+        for (const stream of new Set(streams)) auditEntries += await client.xlen(stream)
+      }
+      // Setup wrote one entry per session issued and rotated.
+      const setupEntries = profile.model.audit ? Object.keys(init.sessions).length : 0
+
+      let explained = null
+      for (const order of permutations(ops.map((_, i) => i))) {
+        const model = new Model(init, k.deviceKey, profile.model)
+        let same = true
+        for (const i of order) {
+          if (model.apply(ops[i], childName(i)) !== outcomes[i]) {
+            same = false
+            break
+          }
+        }
+        const auditMatches = !profile.model.audit || auditEntries === setupEntries + model.audited
+        if (same && auditMatches && JSON.stringify(model.snapshot()) === JSON.stringify(realSnap)) {
+          explained = order
           break
         }
       }
-      if (same && JSON.stringify(model.snapshot()) === JSON.stringify(realSnap)) {
-        explained = order
-        break
-      }
+      assert.ok(
+        explained,
+        `seed ${seed}: no serial order explains (audit entries: ${auditEntries - setupEntries})\n ops=${JSON.stringify(ops)}\n outcomes=${JSON.stringify(outcomes)}\n init=${JSON.stringify(init)}\n real=${JSON.stringify(realSnap)}`,
+      )
+      if (explained.some((v, i) => v !== i)) reordered++
+      // Clean the round's keys so the shared server stays small.
+      await clearPrefix(client, roundPrefix)
     }
-    assert.ok(
-      explained,
-      `seed ${seed}: no serial order explains\n ops=${JSON.stringify(ops)}\n outcomes=${JSON.stringify(outcomes)}\n init=${JSON.stringify(init)}\n real=${JSON.stringify(realSnap)}`,
-    )
-    if (explained.some((v, i) => v !== i)) reordered++
-    // Clean the round's keys so the shared server stays small.
-    await clearPrefix(client, roundPrefix)
-  }
-  // Informative: rounds whose first fitting order is not the submission order.
-  console.log(`# model rounds: ${ROUNDS}, explained only by a reordering: ${reordered}`)
-})
+    // Informative: rounds whose first fitting order is not the submission order.
+    console.log(`# model rounds: ${ROUNDS}, explained only by a reordering: ${reordered}`)
+  })

@@ -212,8 +212,9 @@ end
 -- change. Reads raise WRONGTYPE on their own before any write, and hashes are read
 -- before they are written.
 --   ACL_FORMS[command] = { arguments after the key for redis.acl_check_cmd (Redis 7,
---   Valkey), and for servers without it arguments the server refuses as malformed only
---   after its ACL check, so that the probe writes nothing either way (nil: no such form) }
+--   Valkey), and for servers without it (Redis 6.2) arguments the server refuses as
+--   malformed only after its ACL check, so that the probe writes nothing (nil: see
+--   NO_OP_PROBES) }
 local ACL_FORMS = {
   HSET = { { 'f', 'v' }, { 'f', 'v', 'x' } },
   SET = { { 'v' }, { 'v', 'NOT-AN-OPTION' } },
@@ -222,6 +223,22 @@ local ACL_FORMS = {
   SADD = { { 'm' } },
   SREM = { { 'm' } },
   DEL = { {} },
+}
+-- The three writes without a malformed form, probed where the server cannot be asked by
+-- calls that change nothing: SREM of a member no set holds, DEL of a key nobody writes,
+-- and SADD to such a key, deleted again in the same script (only when DEL is allowed, so
+-- that it never stays). Each returns the reply that tells whether the ACL refused it.
+local function absent(key) return key .. '\0absent' end
+local NO_OP_PROBES = {
+  SREM = function(key) return redis.pcall('SREM', key, '\0absent') end,
+  DEL = function(key) return redis.pcall('DEL', absent(key)) end,
+  SADD = function(key)
+    local del = redis.pcall('DEL', absent(key))
+    if type(del) == 'table' and del.err then return 0 end
+    local reply = redis.pcall('SADD', absent(key), 'm')
+    redis.pcall('DEL', absent(key))
+    return reply
+  end,
 }
 -- Reads a script makes between its writes: asked the same way, and where the server
 -- cannot be asked, made once ahead (a read writes nothing).
@@ -278,9 +295,14 @@ local function preflight(writes, user_id)
       if redis.acl_check_cmd then
         for _, a in ipairs(forms[1]) do args[#args + 1] = a end
         allowed = redis.acl_check_cmd(cmd, unpack(args))
-      elseif READ_FORMS[cmd] or forms[2] then
-        for _, a in ipairs(READ_FORMS[cmd] or forms[2]) do args[#args + 1] = a end
-        local reply = redis.pcall(cmd, unpack(args))
+      else
+        local reply
+        if NO_OP_PROBES[cmd] then
+          reply = NO_OP_PROBES[cmd](key)
+        else
+          for _, a in ipairs(READ_FORMS[cmd] or forms[2]) do args[#args + 1] = a end
+          reply = redis.pcall(cmd, unpack(args))
+        end
         allowed = not (type(reply) == 'table' and reply.err and acl_refusal(reply.err))
       end
       if not allowed then
