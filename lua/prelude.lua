@@ -108,10 +108,15 @@ end
 local FENCE_TTL_MS = 2000
 local function fence_key(user_id) return USER_PREFIX .. '{' .. user_tag(user_id) .. '}:fence' end
 
--- need_reply(), setting the user's fence when keys are missing (and it was declared).
+local preflight -- the checks before a script's first write, defined below
+
+-- need_reply(), setting the user's fence when keys are missing (and it was declared),
+-- once sure it can be lifted again.
 local function fenced_need_reply(user_id)
   local need = need_reply()
   if need ~= nil and CLUSTER and DECLARED[fence_key(user_id)] then
+    local refusal = preflight({ { 'SET', fence_key(user_id) }, { 'DEL', fence_key(user_id) } })
+    if refusal then return refusal end
     redis.call('SET', fence_key(user_id), '1', 'PX', FENCE_TTL_MS)
   end
   return need
@@ -271,7 +276,7 @@ end
 -- `writes`: a list of {command, key}. Returns nil when all can succeed, else an error
 -- reply. The ACL is asked once per command and kind of key (session, index, device key,
 -- another key), the type once per key.
-local function preflight(writes, user_id)
+function preflight(writes, user_id)
   local asked = {}
   for _, w in ipairs(writes) do
     local cmd, key = w[1], w[2]

@@ -76,9 +76,9 @@ pub const FEATURES: &[Feature] = &[
     },
     Feature {
         name: "cluster",
-        commands: &["cluster|slots", "asking", "hget"],
-        needed_for: "cfg.cluster: the slot map, ASK redirects, and the parent chains read outside scripts \
-                     (migrateFrom's copies too)",
+        commands: &["cluster|slots", "asking", "hget", "ping"],
+        needed_for: "cfg.cluster: the slot map, ASK redirects, the parent chains read outside scripts \
+                     (migrateFrom's copies too), and the client's checks of its node connections",
     },
 ];
 

@@ -110,6 +110,11 @@ impl KeyLayout {
         self.tag_of_rid(rid).map(|tag| self.fence_key_of_tag(tag))
     }
 
+    /// Whether `key` is a user's fence (cluster layout).
+    pub fn is_fence_key(&self, key: &str) -> bool {
+        key.starts_with(self.user_prefix.as_str()) && key.ends_with("}:fence")
+    }
+
     fn fence_key_of_tag(&self, tag: &str) -> String {
         format!("{}{{{tag}}}:fence", self.user_prefix)
     }

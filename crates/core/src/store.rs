@@ -138,8 +138,19 @@ impl SessionStore {
         let args: Vec<&str> = layout_args.into_iter().chain(args.iter().copied()).collect();
         let mut link = self.connection().await?;
         let mut declared: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
-        for _ in 0..MAX_KEY_ROUNDS {
-            let reply: Value = self.invoke(script, &mut link, &declared, &args).await?;
+        for round in 0..MAX_KEY_ROUNDS {
+            let reply = match self.invoke(script, &mut link, &declared, &args).await {
+                Ok(reply) => reply,
+                Err(err) => {
+                    // A round that asked for more keys may have raised its user's fence
+                    // (see `fenced_need_reply` in lua/prelude.lua); a later round that
+                    // fails must not leave it up, so that the call changed nothing.
+                    if round > 0 {
+                        self.lift_fences(&mut link, &declared).await;
+                    }
+                    return Err(err);
+                }
+            };
             let Some(needed) = self.layout.is_cluster().then(|| needed_keys(&reply)).flatten() else {
                 if writes {
                     self.replicate(&mut link, declared.first().map_or("", String::as_str)).await?;
@@ -162,12 +173,29 @@ impl SessionStore {
             if added.is_empty() {
                 return Err(StoreError::Redis("a script asked again for keys it was given".into()));
             }
-            let chains =
-                if script.walks_lineage { self.parent_chains(&mut link, &added, &known).await? } else { Vec::new() };
+            let chains = if script.walks_lineage {
+                match self.parent_chains(&mut link, &added, &known).await {
+                    Ok(chains) => chains,
+                    Err(err) => {
+                        self.lift_fences(&mut link, &declared).await;
+                        return Err(err);
+                    }
+                }
+            } else {
+                Vec::new()
+            };
             declared.extend(added);
             declared.extend(chains);
         }
         Err(StoreError::Redis(format!("a script needed more than {MAX_KEY_ROUNDS} rounds of keys")))
+    }
+
+    /// Deletes the fence keys among `declared`, as far as the server lets it (the call's
+    /// own error is what the caller reports).
+    async fn lift_fences(&self, link: &mut Link, declared: &[String]) {
+        for fence in declared.iter().filter(|k| self.layout.is_fence_key(k)) {
+            let _: redis::RedisResult<Value> = redis::cmd("DEL").arg(fence).query_async(link).await;
+        }
     }
 
     /// With `cfg.durability`: WAIT until enough replicas acknowledged what this
