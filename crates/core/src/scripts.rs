@@ -125,6 +125,7 @@ scripts! {
     LIST_SESSIONS => "list_sessions", reads, walks_lineage;
     INSPECT_LINEAGE => "inspect_lineage", reads, walks_lineage;
     IMPORT_SESSION => "import_session", writes;
+    LOGOUT_SESSIONS => "logout_sessions", writes, walks_lineage;
 }
 
 pub static LIBRARY: LazyLock<Library> = LazyLock::new(|| Library::build(BODIES));
