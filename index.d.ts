@@ -162,8 +162,8 @@ export type Cfg = {
         /**
          * Derives each user's hash tag from HMAC-SHA256(tagSecret, userId) instead of
          * SHA-1 of the userId, so a rid cannot confirm a guessed userId offline. At least
-         * 16 bytes. Changing it moves every user to another tag: rids issued before no
-         * longer route to their sessions (see the README).
+         * 16 bytes. Changing it moves every user to another tag: sessions issued before
+         * still rotate, but calls given a userId no longer see them (see the README).
          */
         tagSecret?: string
       }

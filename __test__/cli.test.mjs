@@ -47,7 +47,21 @@ function scoped(name) {
 test('--help lists every command, each command has its own help, exit 0', async () => {
   const top = await cli(['--help'])
   assert.equal(top.code, 0)
-  for (const name of ['issue', 'rotate', 'get', 'list', 'inspect', 'logout', 'logout-lineage', 'logout-session', 'logout-others', 'logout-device', 'logout-all', 'gc', 'stats']) {
+  for (const name of [
+    'issue',
+    'rotate',
+    'get',
+    'list',
+    'inspect',
+    'logout',
+    'logout-lineage',
+    'logout-session',
+    'logout-others',
+    'logout-device',
+    'logout-all',
+    'gc',
+    'stats',
+  ]) {
     assert.match(top.stdout, new RegExp(`^  ${name}\\b`, 'm'), name)
     const own = await cli([name, '--help'])
     assert.equal(own.code, 0, name)

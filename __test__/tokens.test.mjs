@@ -130,11 +130,19 @@ test('sha256: nothing a reader of Redis sees holds a token, and nothing it sees 
     monitor.on('monitor', (_time, args) => lines.push(args.map(String).join(' ')))
     monitors.push({ client, monitor })
   }
-  const options = { tokenStorage: 'sha256', reuseGraceSeconds: 30, onReuse: 'revoke-lineage', idleTtlSeconds: 600, maxSessionsPerUser: 3, audit: { maxLen: 1000 } }
+  const options = {
+    tokenStorage: 'sha256',
+    reuseGraceSeconds: 30,
+    onReuse: 'revoke-lineage',
+    idleTtlSeconds: 600,
+    maxSessionsPerUser: 3,
+    audit: { maxLen: 1000 },
+  }
   const s = store(prefix, options)
   const received = new Set()
   const sessionIds = new Set()
   const t = nowSeconds()
+  let otherRotated
   const keep = (value) => {
     collectRids(value, received)
     return value
@@ -175,7 +183,7 @@ test('sha256: nothing a reader of Redis sees holds a token, and nothing it sees 
     keep(await s.gcOrphans({ dryRun: true }))
     // A second user the reader will try to reach.
     const other = keep(await s.issueInitial('other', { now: t, deviceId: 'o' }))
-    const otherRotated = keep(await s.verifyAndRotateRefresh({ rid: other.rid, now: t + 1, deviceId: 'o' }))
+    otherRotated = keep(await s.verifyAndRotateRefresh({ rid: other.rid, now: t + 1, deviceId: 'o' }))
     keep(await s.logoutAll('vic'))
     keep(await s.gcOrphans())
     await sleep(200)
@@ -220,6 +228,7 @@ test('sha256: nothing a reader of Redis sees holds a token, and nothing it sees 
   assert.deepEqual(await dump(raw, prefix), before)
   assert.ok(words.size > 20)
   assert.equal((await s.listSessions('other')).length, 1)
+  assert.equal((await s.getRid(otherRotated.newRid.rid)).status, 'active', 'the reader logged nobody out')
 })
 
 test('switching to sha256 logs nobody out: plain sessions (this store and the original) rotate, replays are caught, gc leaves nothing; switching back too', async () => {
@@ -243,10 +252,7 @@ test('switching to sha256 logs nobody out: plain sessions (this store and the or
 
   const hashed = store(prefix, { tokenStorage: 'sha256', reuseGraceSeconds: 10 })
   const idsAfter = await hashed.listSessions('sam')
-  assert.deepEqual(
-    idsAfter.map((x) => x.sessionId).sort(),
-    idsBefore.map((x) => x.sessionId).sort(),
-  )
+  assert.deepEqual(idsAfter.map((x) => x.sessionId).sort(), idsBefore.map((x) => x.sessionId).sort())
   // In sha256 mode no view shows a live token, even of a session issued before.
   for (const x of idsAfter) for (const { rid } of issued) assert.ok(!JSON.stringify(x).includes(rid))
   const children = []
@@ -259,10 +265,7 @@ test('switching to sha256 logs nobody out: plain sessions (this store and the or
     children.push({ rid: child.rid, device })
   }
   const after1 = await hashed.listSessions('sam')
-  assert.deepEqual(
-    after1.map((x) => x.sessionId).sort(),
-    idsBefore.map((x) => x.sessionId).sort(),
-  )
+  assert.deepEqual(after1.map((x) => x.sessionId).sort(), idsBefore.map((x) => x.sessionId).sort())
   const keyNames = (await readKeys(raw, prefix)).map((k) => k.key).join(' ')
   for (const { rid } of children) assert.ok(!keyNames.includes(rid.slice(-32)))
 
@@ -303,11 +306,17 @@ test('cluster.tagSecret keys the tag in rids and keys; every call still routes',
   assert.deepEqual(await s.scanRids('kim'), [])
   const raw = await rawClient()
   assert.ok((await readKeys(raw, prefix)).every((k) => !k.key.includes(userTag('kim'))))
-  // Another secret: another tag, so the rids issued before route nowhere.
+  // Another secret: another tag for the user. A rid issued before still routes by the tag
+  // it carries, but calls given only the userId no longer see its lineage (as the README
+  // says: end the sessions before changing the secret).
   const other = store(prefix, { cluster: { tagSecret: 'another secret, long enough' }, tokenStorage: 'sha256' })
   const c = await s.issueInitial('kim', { now: t, deviceId: 'f' })
-  await rejects(other.verifyAndRotateRefresh({ rid: c.rid, now: t + 1 }), 'ERR_NOT_FOUND')
+  const c1 = (await other.verifyAndRotateRefresh({ rid: c.rid, now: t + 1, deviceId: 'f' })).newRid
+  assert.equal(c1.rid.slice(0, 16), c.rid.slice(0, 16))
   assert.deepEqual(await other.listSessions('kim'), [])
+  assert.equal((await s.listSessions('kim')).length, 1)
+  await s.logoutAll('kim')
+  await rejects(other.verifyAndRotateRefresh({ rid: c1.rid, now: t + 2, deviceId: 'f' }), 'ERR_REPLAY')
 })
 
 test('bad tokenStorage and tagSecret are refused when the store is created', () => {

@@ -367,7 +367,7 @@ function addLogoutCommands(program, withStore) {
     .description('end every active session of a user but one, named by its session id (from list)')
     .argument('<userId>', 'the user')
     .argument('<keepSessionId>', 'the session id to keep')
-    .addHelpText('after', '\nEnds nothing when the session to keep is not one of the user\'s active sessions.')
+    .addHelpText('after', "\nEnds nothing when the session to keep is not one of the user's active sessions.")
     .action(
       withStore(async ({ store, out, args: [userId, keepSessionId] }) => {
         const ended = await store.logoutOtherSessions(userId, keepSessionId)
