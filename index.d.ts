@@ -51,6 +51,20 @@ export interface SessionStore {
   gcOrphans(opts?: { dryRun?: boolean; graceSeconds?: number }): Promise<GCReport>
   /** Ends the connection; later calls reject with code `ERR_STORE_CLOSED`. */
   close?(): Promise<void>
+  /**
+   * Ends the session whose id is `sessionId` (from `listSessions`; the id stays the same
+   * across rotations) when it is one of `userId`'s active sessions: its whole lineage, in
+   * one script. Resolves to whether a session was ended (`false` for an id of another
+   * user's session or of one already ended: nothing changes).
+   */
+  logoutSession?(userId: UserId, sessionId: string): Promise<boolean>
+  /**
+   * Ends every active session of `userId` but the one whose id is `keepSessionId`,
+   * atomically (a rotation racing it neither ends the kept session nor saves another).
+   * Resolves to how many sessions it ended; 0, ending nothing, when `keepSessionId` is
+   * not one of the user's active sessions.
+   */
+  logoutOtherSessions?(userId: UserId, keepSessionId: string): Promise<number>
   /** The active sessions of a user, oldest first, with their fields. Read-only. */
   listSessions?(userId: UserId): Promise<SessionInfo[]>
   /** The whole lineage a rid belongs to (ancestors and descendants), or `null` for an unknown rid. Read-only. */
@@ -109,10 +123,12 @@ export interface SessionStoreEvents {
   evicted: { userId: UserId; rid: string }
   /** A logout call settled. */
   logout: {
-    kind: 'logout' | 'logoutDevice' | 'logoutAll' | 'tombstoneLineage'
+    kind: 'logout' | 'logoutDevice' | 'logoutAll' | 'tombstoneLineage' | 'logoutSession' | 'logoutOtherSessions'
     rid?: string
     userId?: UserId
     deviceId?: string
+    sessionId?: string
+    keepSessionId?: string
   }
 }
 export type SessionStoreEventName = keyof SessionStoreEvents
@@ -139,7 +155,18 @@ export type Cfg = {
    * `nodes` lists more seeds. Keys then follow the cluster layout (every key of one user
    * in one slot; rids look like `<16 hex digits>.<uuid>`); `prefix` may not contain braces.
    */
-  cluster?: true | { nodes: string[] }
+  cluster?:
+    | true
+    | {
+        nodes?: string[]
+        /**
+         * Derives each user's hash tag from HMAC-SHA256(tagSecret, userId) instead of
+         * SHA-1 of the userId, so a rid cannot confirm a guessed userId offline. At least
+         * 16 bytes. Changing it moves every user to another tag: sessions issued before
+         * still rotate, but calls given a userId no longer see them (see the README).
+         */
+        tagSecret?: string
+      }
   /**
    * TLS material as PEM text, with a `rediss://` URL: `ca` is trusted instead of the
    * system's roots; `cert` and `key` (together) are the client certificate for servers
@@ -205,6 +232,13 @@ export type Cfg = {
   audit?: { maxLen: number }
   /** Counts calls and their latency, for `metrics()` and `metricsText()`. Default false. */
   metrics?: boolean
+  /**
+   * How refresh tokens are kept in Redis. `'plain'` (default): as the original keeps them.
+   * `'sha256'`: new rids are 32 hex digits (behind the tag with `cluster`) and Redis only
+   * ever sees their SHA-256, so nothing a reader of Redis sees works as a token. Sessions
+   * issued before keep working either way (see the README).
+   */
+  tokenStorage?: 'plain' | 'sha256'
 }
 
 /** Error codes carried by the `code` property of every error the store rejects with. */
@@ -237,6 +271,8 @@ export function createRedisStore(cfg: Cfg): SessionStore &
       | 'prefixHasKeys'
       | 'logoutDeviceCounted'
       | 'logoutAllCounted'
+      | 'logoutSession'
+      | 'logoutOtherSessions'
       | 'gcOrphansWithProgress'
       | 'migrateFrom'
       | 'readAudit'

@@ -211,6 +211,16 @@ function createRedisStore(cfg) {
       (userId) => native.logoutAllCounted(userId),
       ([userId]) => ended('logoutAll', { userId }),
     ),
+    logoutSession: method(
+      'logoutSession',
+      (userId, sessionId) => native.logoutSession(userId, sessionId),
+      ([userId, sessionId]) => ended('logoutSession', { userId, sessionId }),
+    ),
+    logoutOtherSessions: method(
+      'logoutOtherSessions',
+      (userId, keepSessionId) => native.logoutOtherSessions(userId, keepSessionId),
+      ([userId, keepSessionId]) => ended('logoutOtherSessions', { userId, keepSessionId }),
+    ),
     getRid: method('getRid', (rid) => native.getRid(rid)),
     scanRids: method('scanRids', (userId) => native.scanRids(userId)),
     gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),

@@ -58,6 +58,16 @@ export declare class NativeStore {
   logout(rid: unknown): Promise<void>
   logoutDevice(userId: unknown, deviceId: unknown): Promise<void>
   logoutAll(userId: unknown): Promise<void>
+  /**
+   * Ends the session whose id is `sessionId` (its whole lineage) when it is one of
+   * `userId`'s active sessions; resolves to whether one was ended.
+   */
+  logoutSession(userId: unknown, sessionId: unknown): Promise<boolean>
+  /**
+   * Ends every active session of `userId` but the one whose id is `keepSessionId`;
+   * resolves to how many it ended.
+   */
+  logoutOtherSessions(userId: unknown, keepSessionId: unknown): Promise<number>
   getRid(rid: unknown): Promise<Record<string, string> | null>
   scanRids(userId: unknown): Promise<string[]>
   gcOrphans(opts: unknown): Promise<GcReport>
@@ -105,7 +115,8 @@ export interface AuditEntry {
   deviceId: string
   /**
    * Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`
-   * (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`; `""` for other events.
+   * (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`, `logout_session`,
+   * `logout_others` (logoutOtherSessions); `""` for other events.
    */
   reason: string
   /** The server's clock when the change happened, epoch seconds. */
@@ -215,4 +226,9 @@ export interface SessionInfo {
   ipHash: string
   /** `active`, `used` or `tombstoned`. */
   status: string
+  /**
+   * The session's id, the same for every session of one lineage (it survives
+   * rotations); never a token. `logoutSession` and `logoutOtherSessions` take it.
+   */
+  sessionId: string
 }

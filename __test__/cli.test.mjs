@@ -47,7 +47,21 @@ function scoped(name) {
 test('--help lists every command, each command has its own help, exit 0', async () => {
   const top = await cli(['--help'])
   assert.equal(top.code, 0)
-  for (const name of ['issue', 'rotate', 'get', 'list', 'inspect', 'logout', 'logout-lineage', 'logout-device', 'logout-all', 'gc', 'stats']) {
+  for (const name of [
+    'issue',
+    'rotate',
+    'get',
+    'list',
+    'inspect',
+    'logout',
+    'logout-lineage',
+    'logout-session',
+    'logout-others',
+    'logout-device',
+    'logout-all',
+    'gc',
+    'stats',
+  ]) {
     assert.match(top.stdout, new RegExp(`^  ${name}\\b`, 'm'), name)
     const own = await cli([name, '--help'])
     assert.equal(own.code, 0, name)
@@ -192,10 +206,10 @@ test('list shows a table of the active sessions only', async () => {
   const r = await run(['list', 'alice'])
   assert.equal(r.code, 0, r.stderr)
   const lines = r.stdout.trimEnd().split('\n')
-  assert.match(lines[0], /^RID +DEVICE +CREATED +EXPIRES +AGE$/)
+  assert.match(lines[0], /^SESSION +RID +DEVICE +CREATED +EXPIRES +AGE$/)
   assert.equal(lines.length, 4, r.stdout)
-  assert.match(lines[1], new RegExp(`^${rotated.newRid.rid} +- +\\S+ \\S+ +\\S+ \\S+ +1h( \\dm)?$`))
-  assert.match(lines[2], new RegExp(`^${b.rid} +phone +\\S+ \\S+ +\\S+ \\S+ +1m( \\ds)?$`))
+  assert.match(lines[1], new RegExp(`^[0-9a-f]{40} +${rotated.newRid.rid} +- +\\S+ \\S+ +\\S+ \\S+ +1h( \\dm)?$`))
+  assert.match(lines[2], new RegExp(`^[0-9a-f]{40} +${b.rid} +phone +\\S+ \\S+ +\\S+ \\S+ +1m( \\ds)?$`))
   assert.match(lines[3], /^2 active sessions of user alice/)
   assert.ok(!r.stdout.includes(a.rid), 'the used parent is not listed')
   assert.ok(!r.stdout.includes(gone.rid), 'the logged-out session is not listed')
@@ -283,6 +297,25 @@ test('inspect reads a lineage the original wrote and one whose oldest part was c
   assert.match(r.stdout, /older sessions gone \(expired or collected\); the oldest left has parent o0/)
   assert.match(r.stdout, /^○ o1 {2}used$/m)
   assert.match(r.stdout, /^└─● o2 {2}active {2}◀ inspected {2}◀ active leaf$/m)
+})
+
+test('logout-session and logout-others take the session ids list shows', async () => {
+  const { json, run } = scoped('cli-sessions')
+  const now = String(Math.floor(Date.now() / 1000))
+  const a = await json(['issue', 'ann', '--device', 'a', '--now', now])
+  await json(['issue', 'ann', '--device', 'b', '--now', now])
+  await json(['issue', 'ann', '--device', 'c', '--now', now])
+  await json(['rotate', a.rid, '--device', 'a', '--now', now])
+  const listed = await json(['list', 'ann'])
+  const id = (device) => listed.find((s) => s.deviceId === device).sessionId
+  assert.deepEqual(await json(['logout-session', 'ann', id('b')]), { userId: 'ann', sessionId: id('b'), ended: true })
+  assert.equal((await run(['logout-session', 'ann', id('b')])).code, 1)
+  assert.equal((await run(['logout-session', 'bob', id('a')])).code, 1)
+  assert.equal((await json(['logout-others', 'ann', id('a')])).ended, 1)
+  assert.deepEqual(
+    (await json(['list', 'ann'])).map((s) => s.sessionId),
+    [id('a')],
+  )
 })
 
 test('logout, logout-device and logout-all end what they name, and only that', async () => {

@@ -4,6 +4,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { createRedisStore } from '../index.mjs'
 import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys, sleep } from './helpers.mjs'
@@ -11,6 +12,9 @@ import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, storeConfig, keys,
 await redisUrl()
 const stores = []
 after(() => Promise.all(stores.map((s) => s.close())))
+
+/** A session's id as the store derives it from its lineage's first rid (stored name). */
+const sessionIdOf = (rid) => createHash('sha256').update(`session-id\0${rid}`).digest('hex').slice(0, 40)
 
 function store(name) {
   const prefix = uniquePrefix(name)
@@ -43,6 +47,8 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
       status: 'active',
       signedInAt: t - 100,
       lastRotatedAt: t - 50,
+      // The lineage's id, from its first session's rid: the same after every rotation.
+      sessionId: sessionIdOf(a.rid),
     },
     {
       rid: b.rid,
@@ -57,6 +63,7 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
       status: 'active',
       signedInAt: t - 10,
       lastRotatedAt: t - 10,
+      sessionId: sessionIdOf(b.rid),
     },
   ])
 

@@ -300,7 +300,7 @@ function addReadCommands(program, withStore) {
 
   program
     .command('list')
-    .description("table of a user's active sessions: rid, device, created, expires, age")
+    .description("table of a user's active sessions: session id, rid, device, created, expires, age")
     .argument('<userId>', 'the user')
     .action(
       withStore(async ({ store, out, notePrefix, args: [userId] }) => {
@@ -308,9 +308,9 @@ function addReadCommands(program, withStore) {
         const at = now()
         out.result(sessions, () => {
           if (sessions.length === 0) return `no active sessions for user ${userId}`
-          const rows = sessions.map((s) => [s.rid, s.deviceId || out.c.dim('-'), time(s.createdAt), time(s.absExpAt), duration(at - s.createdAt)])
+          const rows = sessions.map((s) => [s.sessionId, s.rid, s.deviceId || out.c.dim('-'), time(s.createdAt), time(s.absExpAt), duration(at - s.createdAt)])
           return `${table(
-            [{ title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
+            [{ title: 'SESSION' }, { title: 'RID' }, { title: 'DEVICE' }, { title: 'CREATED' }, { title: 'EXPIRES' }, { title: 'AGE', align: 'right' }],
             rows,
             out.c,
           )}\n${out.c.dim(`${sessions.length} active session${sessions.length === 1 ? '' : 's'} of user ${userId} (EXPIRES: absolute expiry)`)}`
@@ -374,6 +374,31 @@ function addLogoutCommands(program, withStore) {
             ...active.map((r) => `  active session ended: ${r}`),
           ].join('\n'),
         )
+      }),
+    )
+
+  program
+    .command('logout-session')
+    .description("end one of a user's sessions by its session id (from list): its whole lineage")
+    .argument('<userId>', 'the user')
+    .argument('<sessionId>', 'the session id')
+    .action(
+      withStore(async ({ store, out, args: [userId, sessionId] }) => {
+        if (!(await store.logoutSession(userId, sessionId))) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        out.result({ userId, sessionId, ended: true }, () => `${out.c.green('logged out')} session ${sessionId} of user ${userId}`)
+      }),
+    )
+
+  program
+    .command('logout-others')
+    .description('end every active session of a user but one, named by its session id (from list)')
+    .argument('<userId>', 'the user')
+    .argument('<keepSessionId>', 'the session id to keep')
+    .addHelpText('after', "\nEnds nothing when the session to keep is not one of the user's active sessions.")
+    .action(
+      withStore(async ({ store, out, args: [userId, keepSessionId] }) => {
+        const ended = await store.logoutOtherSessions(userId, keepSessionId)
+        out.result({ userId, keepSessionId, ended }, () => `${out.c.green('ended')} ${plural(ended, 'other session')} of user ${userId}`)
       }),
     )
 

@@ -4,6 +4,7 @@
 --   when maxSessionsPerUser is set, as asked)
 -- ARGV[6] userId  ARGV[7] now  ARGV[8] expAt  ARGV[9] absExpAt
 -- ARGV[10] deviceId  ARGV[11] uaHash  ARGV[12] ipHash   (absent values are "")
+-- ARGV[13] the session's id to store (tokenStorage 'sha256'), or ""
 -- Returns 'OK' ({'OK', evicted rid...} when sessions were ended to stay within
 -- maxSessionsPerUser), 'ERR_COLLISION' when the new rid key already exists, or
 -- 'ERR_SESSION_LIMIT' when the user has maxSessionsPerUser active sessions and the policy
@@ -66,6 +67,7 @@ redis.call('HSET', KEYS[1],
   'userId', user_id, 'parentRid', '', 'createdAt', now, 'expAt', exp_at,
   'absExpAt', ARGV[9], 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
   'status', 'active')
+if ARGV[13] ~= '' then redis.call('HSET', KEYS[1], 'sessionId', ARGV[13]) end
 redis.call('EXPIREAT', KEYS[1], expiry)
 index_add(KEYS[2], KEYS[1], expiry)
 if device_id ~= '' then

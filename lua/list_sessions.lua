@@ -2,9 +2,10 @@
 -- KEYS[1] user index key  (cluster layout: also its members and their parent chains, as
 --   asked)
 -- ARGV[6] userId  ARGV[7] the most parent links followed from one session
--- Returns one array per active session of this user: {rid, signedInAt, field, value, ...}
--- where signedInAt is the createdAt of the lineage's first session (found through
--- parentRid), or "" when that session is gone; the rest is the session's hash.
+-- Returns one array per active session of this user: {rid, signedInAt, root, field, value,
+-- ...} where signedInAt is the createdAt of the lineage's first session (found through
+-- parentRid), or "" when that session is gone, and root the rid of the first session
+-- found (the session's id derives from it); the rest is the session's hash.
 
 local user_id, max_hops = ARGV[6], tonumber(ARGV[7])
 local members = redis.call('SMEMBERS', KEYS[1])
@@ -26,17 +27,17 @@ for _, key in ipairs(members) do
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   local rid = rid_of_key(key)
   if rid and h.userId == user_id and (h.status == nil or h.status == 'active') then
-    local signed_in, parent, hops = '', h.parentRid, 0
+    local signed_in, parent, hops, root = '', h.parentRid, 0, rid
     if parent == nil or parent == '' then signed_in = h.createdAt or '' end
     while parent ~= nil and parent ~= '' and hops < max_hops do
       local pkey = rid_key(parent)
       if not declared(pkey) then break end
       local f = read('HMGET', pkey, 'userId', 'parentRid', 'createdAt')
       if f == nil or f[1] ~= user_id then break end
-      parent, hops = f[2], hops + 1
+      root, parent, hops = parent, f[2], hops + 1
       if parent == false or parent == '' then signed_in = f[3] or '' end
     end
-    local entry = { rid, signed_in }
+    local entry = { rid, signed_in, root }
     for _, v in ipairs(flat) do entry[#entry + 1] = v end
     sessions[#sessions + 1] = entry
   end

@@ -44,7 +44,14 @@ local function parse_options(arg)
   return mode == 'cluster', options
 end
 
-local function user_tag(user_id) return string.sub(redis.sha1hex(user_id), 1, 16) end
+-- With keyed tags (cluster.tagSecret, ';keyed=true' in ARGV[5]) a tag cannot be computed
+-- here: it is the hash tag of the call's first key, every key of one call being in the
+-- slot of its user.
+local CALL_TAG
+local function user_tag(user_id)
+  if OPTIONS.keyed then return CALL_TAG end
+  return string.sub(redis.sha1hex(user_id), 1, 16)
+end
 
 local function rid_key(rid)
   if not CLUSTER then return RID_PREFIX .. rid end
@@ -510,4 +517,5 @@ local function begin(keys, argv)
     for _, key in ipairs(keys) do DECLARED[key] = true end
   end
   server_now, device_targets = nil, {}
+  CALL_TAG = keys[1] and string.match(keys[1], '{([^}]*)}')
 end

@@ -6,12 +6,13 @@
 --   as asked, and the user's fence (see prelude.lua)
 -- ARGV[6] now  ARGV[7] current rid (bare; becomes the child's parentRid)
 -- ARGV[8] deviceId  ARGV[9] uaHash  ARGV[10] ipHash   (absent values are "")
+-- ARGV[11] with reuseGraceSeconds: the child's token sealed for the parent's holder, or ""
 -- Returns {'OK', userId, absExpAt} or a one-element array holding the failure, checked
 -- in this order: 'not_found', 'expired_abs', 'ERR_COLLISION', 'ERR_REPLAY', 'ERR_IDLE',
 -- 'ERR_BINDING'. A failure writes nothing, except that with the options:
 -- - reuseGraceSeconds: a used rid presented again within the window after its rotation,
 --   with the binding its child was given, while that child is active, answers
---   {'OK', userId, absExpAt, child rid} and writes nothing;
+--   {'OK', userId, absExpAt, child rid, sealed child or ""} and writes nothing;
 -- - onReuse 'revoke-lineage': ERR_REPLAY ends the rid's whole lineage first;
 -- - idleTtlSeconds: ERR_IDLE ends the session first.
 -- {'BUSY'} (cluster layout): the user's fence is up, nothing was written, the caller
@@ -48,7 +49,7 @@ if h.status ~= 'active' then
     local child = load_hash(child_key)
     if child.userId == h.userId and child.status == 'active' and not idle(child)
         and child.deviceId == device_id and child.uaHash == ua_hash and child.ipHash == ip_hash then
-      return { 'OK', h.userId, fmt(abs_exp_at), h.childRid }
+      return { 'OK', h.userId, fmt(abs_exp_at), h.childRid, h.childSeal or '' }
     end
   end
   if OPTIONS.revoke and h.status == 'used' then
@@ -104,6 +105,8 @@ redis.call('SREM', index, KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'used')
 if OPTIONS.grace > 0 then
   redis.call('HSET', KEYS[1], 'rotatedAt', fmt(now), 'childRid', rid_of_key(KEYS[2]) or KEYS[2])
+  -- A hashed child's token, sealed for the parent's holder (ARGV[11]; see token.rs).
+  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'childSeal', ARGV[11]) end
 end
 -- A used session stays until its absExpAt, whatever its idle deadline was, so that a
 -- replay of it is still recognised.
@@ -113,6 +116,7 @@ redis.call('HSET', KEYS[2],
   'userId', h.userId, 'parentRid', parent_rid, 'createdAt', fmt(now), 'expAt', fmt(exp_at),
   'absExpAt', fmt(abs_exp_at), 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
   'status', 'active')
+if h.sessionId then redis.call('HSET', KEYS[2], 'sessionId', h.sessionId) end
 redis.call('EXPIREAT', KEYS[2], expiry)
 index_add(index, KEYS[2], expiry)
 if device then

@@ -37,7 +37,7 @@ const file = (name) => `__test__/${name}.test.mjs`
 const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'sentinel', 'workers'].map(file)
 /** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY),
  * and the files about clusters (which start their own), run by the cluster target only. */
-const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-races', 'hardening', 'guarantees', 'faults'].map(file)
+const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-races', 'hardening', 'guarantees', 'faults', 'tokens'].map(file)
 const CLUSTER_ONLY = ['cluster', 'cluster-migration', 'cluster-tls', 'tls-client-cert'].map(file)
 /** The Rust test binaries that follow REDIS_TOPOLOGY. */
 const TOPOLOGY_AWARE_RUST = ['store', 'views', 'hardening']

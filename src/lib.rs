@@ -141,13 +141,22 @@ fn id_arg(name: &str, value: Unknown<'_>) -> Result<session_store_core::Result<S
     Ok(input::id(name, &to_arg(value, &[])?))
 }
 
+/// Two required id arguments, each checked by the core.
+fn id_pair(
+    names: [&str; 2],
+    first: Unknown<'_>,
+    second: Unknown<'_>,
+) -> Result<session_store_core::Result<(String, String)>> {
+    let (first, second) = (id_arg(names[0], first)?, id_arg(names[1], second)?);
+    Ok(first.and_then(|a| second.map(|b| (a, b))))
+}
+
 /// `logoutDevice`'s arguments.
 fn user_device_args(
     user_id: Unknown<'_>,
     device_id: Unknown<'_>,
 ) -> Result<session_store_core::Result<(String, String)>> {
-    let (user_id, device_id) = (id_arg("userId", user_id)?, id_arg("deviceId", device_id)?);
-    Ok(user_id.and_then(|u| device_id.map(|d| (u, d))))
+    id_pair(["userId", "deviceId"], user_id, device_id)
 }
 
 /// Converts each element of a core result.
@@ -242,7 +251,8 @@ pub struct AuditEntry {
     pub rid: String,
     pub device_id: String,
     /// Why a session ended: `logout`, `logout_device`, `logout_all`, `revoked`
-    /// (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`; `""` for other events.
+    /// (tombstoneLineage), `reuse` (onReuse), `idle`, `evicted`, `logout_session`,
+    /// `logout_others` (logoutOtherSessions); `""` for other events.
     pub reason: String,
     /// The server's clock when the change happened, epoch seconds.
     pub time: f64,
@@ -372,6 +382,32 @@ impl NativeStore {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn logout_all<'env>(&self, env: &'env Env, user_id: Unknown<'_>) -> Result<PromiseRaw<'env, ()>> {
         self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.logout_all(&u).await.map(drop) })
+    }
+
+    /// Ends the session whose id is `sessionId` (its whole lineage) when it is one of
+    /// `userId`'s active sessions; resolves to whether one was ended.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn logout_session<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+        session_id: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, bool>> {
+        let args = id_pair(["userId", "sessionId"], user_id, session_id)?;
+        self.call(env, args, |core, (u, s)| async move { core.logout_session(&u, &s).await.map(|n| n > 0) })
+    }
+
+    /// Ends every active session of `userId` but the one whose id is `keepSessionId`;
+    /// resolves to how many it ended.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn logout_other_sessions<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+        keep_session_id: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, f64>> {
+        let args = id_pair(["userId", "keepSessionId"], user_id, keep_session_id)?;
+        self.call(env, args, |core, (u, s)| async move { core.logout_other_sessions(&u, &s).await.map(|n| n as f64) })
     }
 
     #[napi(ts_return_type = "Promise<Record<string, string> | null>")]

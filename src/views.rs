@@ -34,6 +34,9 @@ pub struct SessionInfo {
     pub ip_hash: String,
     /// `active`, `used` or `tombstoned`.
     pub status: String,
+    /// The session's id, the same for every session of one lineage (it survives
+    /// rotations); never a token. `logoutSession` and `logoutOtherSessions` take it.
+    pub session_id: String,
 }
 
 impl From<views::SessionInfo> for SessionInfo {
@@ -52,6 +55,7 @@ impl From<views::SessionInfo> for SessionInfo {
             ua_hash: s.ua_hash,
             ip_hash: s.ip_hash,
             status: s.status,
+            session_id: s.session_id,
         }
     }
 }
@@ -151,7 +155,7 @@ impl NativeStore {
         env: &'env Env,
         user_id: Unknown<'_>,
     ) -> Result<PromiseRaw<'env, Vec<SessionInfo>>> {
-        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.list_sessions(&u).await.map(each) })
+        self.call(env, id_arg("userId", user_id)?, |core, u| async move { core.list_user_sessions(&u).await.map(each) })
     }
 
     /// The whole lineage `rid` belongs to, or `null` for an unknown rid.

@@ -96,7 +96,7 @@ impl SessionStore {
                 end = format!("({last}");
             }
             for (id, fields) in raw {
-                let entry = AuditEntry { id, fields };
+                let entry = AuditEntry { id, fields: self.shown_fields(fields) };
                 if query.user_id.as_deref().is_none_or(|u| entry.get("userId") == Some(u)) {
                     out.push(entry);
                     if out.len() as u64 == query.count {

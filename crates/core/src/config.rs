@@ -9,6 +9,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use crate::error::{Result, StoreError};
 use crate::input::{self, Arg};
+use crate::token::TokenStorage;
 
 pub const DEFAULT_PREFIX: &str = "auth";
 /// How long one Redis command may wait for its reply. Sessions are checked on a
@@ -46,6 +47,8 @@ pub const CONFIG_FIELDS: &[&str] = &[
     "audit",
     "maxLen",
     "metrics",
+    "tokenStorage",
+    "tagSecret",
 ];
 
 /// The longest `reuseGraceSeconds`: a grace window exists for two requests racing with
@@ -226,6 +229,19 @@ impl TlsMaterial {
     }
 }
 
+/// The shortest `cfg.cluster.tagSecret`, in bytes (128 bits).
+pub const MIN_TAG_SECRET_LEN: usize = 16;
+
+/// `cfg.cluster.tagSecret`: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TagSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for TagSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TagSecret(..)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub connection: ConnectionInfo,
@@ -237,6 +253,10 @@ pub struct StoreConfig {
     pub durability: Option<Durability>,
     pub tls: Option<TlsMaterial>,
     pub hardening: Hardening,
+    /// `cfg.tokenStorage`.
+    pub tokens: TokenStorage,
+    /// `cfg.cluster.tagSecret`.
+    pub tag_secret: Option<TagSecret>,
 }
 
 impl StoreConfig {
@@ -283,6 +303,8 @@ impl StoreConfig {
             topology,
             durability,
             hardening: Hardening::from_arg(cfg)?,
+            tokens: token_storage(cfg.field("tokenStorage"))?,
+            tag_secret: tag_secret(cfg.field("cluster"))?,
         })
     }
 
@@ -425,6 +447,16 @@ impl StoreConfigBuilder {
         self.set("metrics", Arg::Bool(metrics))
     }
 
+    /// `tokenStorage: 'sha256'`.
+    pub fn sha256_tokens(self) -> Self {
+        self.set("tokenStorage", Arg::String("sha256".to_string()))
+    }
+
+    /// The cluster layout with users' tags keyed by `secret` (`cluster: { tagSecret }`).
+    pub fn cluster_with_tag_secret(self, secret: &str) -> Self {
+        self.set("cluster", Arg::Object(vec![("tagSecret", Arg::String(secret.to_string()))]))
+    }
+
     pub fn build(self) -> Result<StoreConfig> {
         StoreConfig::from_arg(&Arg::Object(self.cfg))
     }
@@ -449,6 +481,30 @@ fn millis(name: &str, value: &Arg, default: Duration) -> Result<Duration> {
     }
 }
 
+/// `cfg.tokenStorage`: `'plain'` (default) or `'sha256'`.
+fn token_storage(value: &Arg) -> Result<TokenStorage> {
+    match value {
+        Arg::Undefined => Ok(TokenStorage::Plain),
+        Arg::String(s) if s == "plain" => Ok(TokenStorage::Plain),
+        Arg::String(s) if s == "sha256" => Ok(TokenStorage::Sha256),
+        other => Err(StoreError::invalid("cfg.tokenStorage", "'plain' or 'sha256'", &other.kind())),
+    }
+}
+
+/// `cfg.cluster.tagSecret`: absent, or a string of at least 16 bytes.
+fn tag_secret(cluster: &Arg) -> Result<Option<TagSecret>> {
+    match cluster.field("tagSecret") {
+        Arg::Undefined => Ok(None),
+        Arg::String(s) if s.len() >= MIN_TAG_SECRET_LEN => Ok(Some(TagSecret(s.as_bytes().to_vec()))),
+        Arg::String(_) => Err(StoreError::invalid(
+            "cfg.cluster.tagSecret",
+            &format!("a string of at least {MIN_TAG_SECRET_LEN} bytes"),
+            "a shorter string",
+        )),
+        other => Err(StoreError::invalid("cfg.cluster.tagSecret", "a string", &other.kind())),
+    }
+}
+
 /// `cfg.cluster` / `cfg.sentinel`: at most one of them.
 fn topology(cfg: &Arg, url: &ConnectionInfo) -> Result<Topology> {
     let cluster = match cfg.field("cluster") {
@@ -461,7 +517,13 @@ fn topology(cfg: &Arg, url: &ConnectionInfo) -> Result<Topology> {
             }
             Some(seeds)
         }
-        other => return Err(StoreError::invalid("cfg.cluster", "true or { nodes: string[] }", &other.kind())),
+        other => {
+            return Err(StoreError::invalid(
+                "cfg.cluster",
+                "true or { nodes?: string[], tagSecret?: string }",
+                &other.kind(),
+            ))
+        }
     };
     let sentinel = match cfg.field("sentinel") {
         Arg::Undefined => None,

@@ -10,6 +10,14 @@
 //!   `{prefix}:rid:{<tag>}.<uuid>`, `{prefix}:user:{<tag>}:rids`, `{prefix}:device:{<tag>}:{deviceId}`,
 //!   and, only while a logoutDevice or tombstoneLineage collects its keys, the user's
 //!   fence `{prefix}:user:{<tag>}:fence` (a string that expires within seconds).
+//!
+//! In both, a rid is a token the client holds and keys hold its stored name (see
+//! [`token`](crate::token)): the token itself, or with `tokenStorage: 'sha256'` its
+//! digest, the tag kept in front in the cluster layout (`<tag>.#<sha256 hex>`) so that the
+//! name still routes. With `cluster.tagSecret`, the tag is derived from an HMAC of the
+//! userId under that secret instead of SHA-1.
+
+use crate::token::{self, TokenStorage};
 
 /// The length of a user's tag, in hex digits (64 bits: two users sharing a tag share an
 /// index and device keys' slot, which the scripts tolerate since they check userIds).
@@ -22,6 +30,9 @@ pub struct KeyLayout {
     user_prefix: String,
     device_prefix: String,
     cluster: bool,
+    tokens: TokenStorage,
+    /// `cfg.cluster.tagSecret`: the key of the users' tags.
+    tag_secret: Option<Vec<u8>>,
 }
 
 const USER_SUFFIX: &str = ":rids";
@@ -35,6 +46,37 @@ impl KeyLayout {
             user_prefix: format!("{prefix}:user:"),
             device_prefix: format!("{prefix}:device:"),
             cluster: false,
+            tokens: TokenStorage::Plain,
+            tag_secret: None,
+        }
+    }
+
+    /// This layout, issuing tokens as `tokens` says and (cluster layout) keying users'
+    /// tags with `tag_secret`.
+    pub fn with_tokens(self, tokens: TokenStorage, tag_secret: Option<&[u8]>) -> Self {
+        KeyLayout { tokens, tag_secret: tag_secret.map(<[u8]>::to_vec), ..self }
+    }
+
+    /// How this layout issues tokens.
+    pub fn tokens(&self) -> TokenStorage {
+        self.tokens
+    }
+
+    /// Whether users' tags are keyed (`cfg.cluster.tagSecret`).
+    pub fn keyed_tags(&self) -> bool {
+        self.cluster && self.tag_secret.is_some()
+    }
+
+    /// A user's tag: the first 16 hex digits of SHA-1 of the userId (as `redis.sha1hex`
+    /// gives them in the scripts), or of HMAC-SHA256 under `cfg.cluster.tagSecret`.
+    pub fn user_tag(&self, user_id: &str) -> String {
+        match &self.tag_secret {
+            Some(secret) => {
+                let mut tag = token::hmac_hex(secret, user_id);
+                tag.truncate(TAG_LEN);
+                tag
+            }
+            None => user_tag(user_id),
         }
     }
 
@@ -47,23 +89,70 @@ impl KeyLayout {
         self.cluster
     }
 
-    /// A fresh rid for a session of `user_id`: a random UUID v4, behind the user's tag in
-    /// the cluster layout.
+    /// A fresh token for a session of `user_id`: a random UUID v4 (in the form this
+    /// layout issues), behind the user's tag in the cluster layout.
     pub fn new_rid(&self, user_id: &str) -> String {
-        let uuid = uuid::Uuid::new_v4();
+        let body = token::new_body(self.tokens);
         if self.cluster {
-            format!("{}.{uuid}", user_tag(user_id))
+            format!("{}.{body}", self.user_tag(user_id))
         } else {
-            uuid.to_string()
+            body
         }
     }
 
-    /// A fresh rid in the same lineage as `rid` (the same slot in the cluster layout).
-    pub fn child_rid(&self, rid: &str) -> String {
-        let uuid = uuid::Uuid::new_v4();
+    /// A fresh token in the same lineage as the session stored as `name` (the same slot
+    /// in the cluster layout).
+    pub fn child_rid(&self, name: &str) -> String {
+        let body = token::new_body(self.tokens);
+        match self.tag_of_rid(name) {
+            Some(tag) => format!("{tag}.{body}"),
+            None => body,
+        }
+    }
+
+    /// The body of a rid: what follows the tag in the cluster layout.
+    fn body_of<'r>(&self, rid: &'r str) -> &'r str {
         match self.tag_of_rid(rid) {
-            Some(tag) => format!("{tag}.{uuid}"),
-            None => uuid.to_string(),
+            Some(tag) => &rid[tag.len() + 1..],
+            None => rid,
+        }
+    }
+
+    /// The stored name of the session a token names; `None` when the token is a stored
+    /// name itself (never a token, so nothing is asked of Redis).
+    pub fn stored_rid(&self, rid: &str) -> Option<String> {
+        let body = self.body_of(rid);
+        let stored = token::stored_body(rid, body)?;
+        Some(match self.tag_of_rid(rid) {
+            Some(tag) if stored != rid => format!("{tag}.{stored}"),
+            _ => stored,
+        })
+    }
+
+    /// A hashed child token `child` sealed for the holder of the parent token `parent`;
+    /// `None` for a child stored as it is (its name already is its token).
+    pub fn seal_child(&self, parent: &str, child: &str) -> Option<String> {
+        token::seal(parent, self.body_of(child))
+    }
+
+    /// The child token sealed by [`seal_child`](Self::seal_child), opened with the parent
+    /// token; `None` unless it is the token of the child stored as `child_name`.
+    pub fn open_child(&self, parent: &str, parent_name: &str, sealed: &str, child_name: &str) -> Option<String> {
+        let body = token::open(parent, sealed)?;
+        let child = match self.tag_of_rid(parent_name) {
+            Some(tag) => format!("{tag}.{body}"),
+            None => body,
+        };
+        let name = self.stored_rid(&child)?;
+        token::same_name(&name, child_name).then_some(child)
+    }
+
+    /// The name a caller is shown for a stored name (see [`token::shown_body`]).
+    pub fn shown_rid(&self, name: &str) -> String {
+        let shown = token::shown_body(self.tokens, name, self.body_of(name));
+        match self.tag_of_rid(name) {
+            Some(tag) if shown != name => format!("{tag}.{shown}"),
+            _ => shown,
         }
     }
 
@@ -80,7 +169,7 @@ impl KeyLayout {
 
     pub fn user_key(&self, user_id: &str) -> String {
         if self.cluster {
-            self.user_key_of_tag(&user_tag(user_id))
+            self.user_key_of_tag(&self.user_tag(user_id))
         } else {
             format!("{}{user_id}{USER_SUFFIX}", self.user_prefix)
         }
@@ -88,7 +177,7 @@ impl KeyLayout {
 
     pub fn device_key(&self, user_id: &str, device_id: &str) -> String {
         if self.cluster {
-            self.device_key_of_tag(&user_tag(user_id), device_id)
+            self.device_key_of_tag(&self.user_tag(user_id), device_id)
         } else {
             format!("{}{user_id}:{device_id}", self.device_prefix)
         }
@@ -102,7 +191,7 @@ impl KeyLayout {
     /// Cluster layout: the user's fence (see `lua/prelude.lua`): up while a call that
     /// collects its keys over several rounds runs; rotations of the user wait for it.
     pub fn fence_key(&self, user_id: &str) -> String {
-        self.fence_key_of_tag(&user_tag(user_id))
+        self.fence_key_of_tag(&self.user_tag(user_id))
     }
 
     /// Cluster layout: the fence of the user a rid belongs to, from the rid alone.
@@ -129,7 +218,7 @@ impl KeyLayout {
     /// user (`None` there gives the pattern's stem, never a real stream).
     pub fn audit_key(&self, user_id: Option<&str>) -> String {
         match (self.cluster, user_id) {
-            (true, Some(user_id)) => self.audit_key_of_tag(&user_tag(user_id)),
+            (true, Some(user_id)) => self.audit_key_of_tag(&self.user_tag(user_id)),
             _ => format!("{}:audit", self.prefix),
         }
     }
@@ -239,8 +328,8 @@ impl KeyLayout {
     }
 }
 
-/// A user's tag: the first 16 hex digits of SHA-1 of the userId (as `redis.sha1hex`
-/// gives them in the scripts).
+/// A user's tag without `cfg.cluster.tagSecret`: the first 16 hex digits of SHA-1 of the
+/// userId (as `redis.sha1hex` gives them in the scripts).
 pub fn user_tag(user_id: &str) -> String {
     let mut digest = sha1_smol::Sha1::from(user_id).digest().to_string();
     digest.truncate(TAG_LEN);

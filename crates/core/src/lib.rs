@@ -21,6 +21,7 @@ mod sentinel;
 pub mod server;
 pub mod stats;
 pub mod store;
+pub mod token;
 pub mod views;
 
 pub use config::StoreConfig;

@@ -16,7 +16,7 @@ use redis::Value;
 
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
-use crate::keys::{user_tag, KeyLayout};
+use crate::keys::KeyLayout;
 use crate::scan::ScanPages;
 use crate::scripts;
 use crate::store::SessionStore;
@@ -124,9 +124,9 @@ impl SessionStore {
         if dry_run {
             return Ok(Imported::Copied);
         }
-        let tag = user_tag(&user_id);
+        let tag = self.layout().user_tag(&user_id);
         for (name, value) in fields.iter_mut() {
-            if name == "parentRid" && !value.is_empty() {
+            if (name == "parentRid" || name == "childRid") && !value.is_empty() {
                 *value = KeyLayout::moved_rid(&tag, value);
             }
         }

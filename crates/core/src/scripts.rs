@@ -124,6 +124,7 @@ scripts! {
     LIST_SESSIONS => "list_sessions", reads, walks_lineage;
     INSPECT_LINEAGE => "inspect_lineage", reads, walks_lineage;
     IMPORT_SESSION => "import_session", writes;
+    LOGOUT_SESSIONS => "logout_sessions", writes, walks_lineage;
 }
 
 /// Every Lua text: the prelude, then each script's body, by name.

@@ -60,7 +60,11 @@ impl SessionStore {
     pub fn new(config: StoreConfig) -> Self {
         let layout =
             if config.is_cluster() { KeyLayout::cluster(&config.prefix) } else { KeyLayout::new(&config.prefix) };
-        let mode_arg = format!("{}{}", layout.script_args()[4], config.hardening.script_text());
+        let layout = layout.with_tokens(config.tokens, config.tag_secret.as_ref().map(|s| s.0.as_slice()));
+        // With keyed tags the scripts cannot compute a user's tag: they take it from the
+        // keys they are given (every key of one call is in that user's slot).
+        let keyed = if layout.keyed_tags() { ";keyed=true" } else { "" };
+        let mode_arg = format!("{}{}{keyed}", layout.script_args()[4], config.hardening.script_text());
         SessionStore {
             config,
             layout,
@@ -321,9 +325,13 @@ impl SessionStore {
         let idle = self.config.hardening.idle_ttl_seconds;
         let exp_at = if idle > 0 { (input.now + idle).min(abs_exp_at) } else { input.now + abs_ttl.min(ISSUE_EXP_CAP) };
         let rid = self.layout.new_rid(&input.user_id);
+        let name = self.layout.stored_rid(&rid).ok_or_else(|| StoreError::Redis("a new rid named nothing".into()))?;
+        // With hashed tokens the session's id is stored, so it outlives the lineage's
+        // first session; a plain session's id is derived when read (the original's bytes).
+        let session_id = if name != rid { crate::token::session_id(&name) } else { String::new() };
         let b = &input.binding;
         let mut keys = vec![
-            self.layout.rid_key(&rid),
+            self.layout.rid_key(&name),
             self.layout.user_key(&input.user_id),
             self.layout.device_key(&input.user_id, &b.device_id),
         ];
@@ -340,6 +348,7 @@ impl SessionStore {
                     &b.device_id,
                     &b.ua_hash,
                     &b.ip_hash,
+                    &session_id,
                 ],
             )
             .await?;
@@ -350,7 +359,10 @@ impl SessionStore {
         }
         .map_err(|e| StoreError::Redis(format!("unexpected issue reply: {e}")))?;
         match outcome.split_first() {
-            Some((ok, evicted)) if ok == "OK" => Ok((RefreshIssue { rid, abs_exp: abs_exp_at }, evicted.to_vec())),
+            Some((ok, evicted)) if ok == "OK" => Ok((
+                RefreshIssue { rid, abs_exp: abs_exp_at },
+                evicted.iter().map(|name| self.layout.shown_rid(name)).collect(),
+            )),
             Some((reason, _)) => Err(StoreError::RotateFail { reason: reason.to_string() }),
             None => Err(StoreError::Redis("empty issue reply".into())),
         }
@@ -368,13 +380,16 @@ impl SessionStore {
         (self.config.hardening.audit_max_len > 0).then(|| self.layout.audit_key_of_rid(rid)).flatten()
     }
 
-    /// The rid as this layout stores it. In the cluster layout a rid without a tag was
-    /// issued before the deployment moved from one node: its alias key names its user's
-    /// tag (one more round trip, for that rid only). `None` when the rid cannot be known.
+    /// The stored name of the session a token names (see [`crate::token`]). In the
+    /// cluster layout a rid without a tag was issued before the deployment moved from one
+    /// node: its alias key, under its name on that node, names its user's tag (one more
+    /// round trip, for that rid only). `None` when the rid cannot be known.
     pub(crate) async fn resolve_rid(&self, rid: &str) -> Result<Option<String>> {
         if self.layout.is_layout_rid(rid) {
-            return Ok(Some(rid.to_string()));
+            return Ok(self.layout.stored_rid(rid));
         }
+        let Some(old_name) = crate::token::stored_body(rid, rid) else { return Ok(None) };
+        let rid = old_name.as_str();
         let mut link = self.connection().await?;
         let tag: Option<String> = redis::cmd("GET")
             .arg(self.layout.alias_key(rid))
@@ -385,12 +400,23 @@ impl SessionStore {
     }
 
     pub async fn verify_and_rotate_refresh(&self, mut input: RotateInput) -> Result<RotateResult> {
-        input.rid = self.resolve_rid(&input.rid).await?.ok_or(StoreError::NotFound)?;
+        // From here on `input.rid` is the stored name; the token stays in Rust.
+        let token = std::mem::take(&mut input.rid);
+        input.rid = self.resolve_rid(&token).await?.ok_or(StoreError::NotFound)?;
         let child = self.layout.child_rid(&input.rid);
+        let child_name =
+            self.layout.stored_rid(&child).ok_or_else(|| StoreError::Redis("a new rid named nothing".into()))?;
+        // Within reuseGraceSeconds the parent's holder may ask again: a hashed child is
+        // kept sealed under the parent token, which only that holder has.
+        let seal = if self.config.hardening.reuse_grace_seconds > 0 {
+            self.layout.seal_child(&token, &child).unwrap_or_default()
+        } else {
+            String::new()
+        };
         let b = &input.binding;
         // The cluster layout declares what the rid's tag gives: the user's index, device key,
         // audit stream and fence (each `None` in the original's layout).
-        let mut keys = vec![self.layout.rid_key(&input.rid), self.layout.rid_key(&child)];
+        let mut keys = vec![self.layout.rid_key(&input.rid), self.layout.rid_key(&child_name)];
         keys.extend(self.layout.user_key_of_rid(&input.rid));
         if !b.device_id.is_empty() {
             keys.extend(self.layout.device_key_of_rid(&input.rid, &b.device_id));
@@ -398,7 +424,7 @@ impl SessionStore {
         keys.extend(self.audit_key_of_rid(&input.rid));
         keys.extend(self.layout.fence_key_of_rid(&input.rid));
         let args =
-            [input.now.to_string(), input.rid.clone(), b.device_id.clone(), b.ua_hash.clone(), b.ip_hash.clone()];
+            [input.now.to_string(), input.rid.clone(), b.device_id.clone(), b.ua_hash.clone(), b.ip_hash.clone(), seal];
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // BUSY: a logoutDevice / tombstoneLineage of this user is collecting its keys
         // (cluster layout); it lifts its fence within a few round trips.
@@ -422,11 +448,20 @@ impl SessionStore {
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
                 Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid: child, abs_exp } })
             }
-            // Within reuseGraceSeconds: the child the first rotation issued.
-            [ok, user_id, abs_exp, issued] if ok == "OK" => {
+            // Within reuseGraceSeconds: the child the first rotation issued (its stored
+            // name, and when hashed, its token sealed under the token presented).
+            [ok, user_id, abs_exp, issued, sealed] if ok == "OK" => {
                 let abs_exp =
                     abs_exp.parse().map_err(|_| StoreError::Redis(format!("unexpected absExpAt {abs_exp:?}")))?;
-                Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid: issued.clone(), abs_exp } })
+                let rid = if sealed.is_empty() {
+                    Some(issued.clone()).filter(|name| self.layout.stored_rid(name).as_ref() == Some(name))
+                } else {
+                    self.layout.open_child(&token, &input.rid, sealed, issued)
+                };
+                // A hashed child without its seal (issued by a store without the grace
+                // window) cannot be handed out: a replay, as without the window.
+                let rid = rid.ok_or_else(|| StoreError::RotateFail { reason: "ERR_REPLAY".into() })?;
+                Ok(RotateResult { user_id: user_id.clone(), new_rid: RefreshIssue { rid, abs_exp } })
             }
             [not_found] if not_found == "not_found" => Err(StoreError::NotFound),
             [expired] if expired == "expired_abs" => Err(StoreError::ExpiredAbs),
@@ -523,6 +558,37 @@ impl SessionStore {
         }
     }
 
+    /// Ends the session (the whole lineage) whose id is `session_id`, if it is one of
+    /// `user_id`'s active sessions; returns how many active sessions it ended (0: none,
+    /// e.g. the id of another user's session or of one already ended).
+    pub async fn logout_session(&self, user_id: &str, session_id: &str) -> Result<u64> {
+        self.logout_by_session(user_id, session_id, "one").await
+    }
+
+    /// Ends every active session of `user_id` but the one whose id is `keep_session_id`;
+    /// returns how many it ended. Nothing ends (0) when that id is not one of the user's
+    /// active sessions, so a stale or foreign id never signs a user out everywhere.
+    pub async fn logout_other_sessions(&self, user_id: &str, keep_session_id: &str) -> Result<u64> {
+        self.logout_by_session(user_id, keep_session_id, "others").await
+    }
+
+    /// Finds the session's current rid from its id (a read), then ends by it in one
+    /// script, which follows any rotation made in between.
+    async fn logout_by_session(&self, user_id: &str, session_id: &str, mode: &str) -> Result<u64> {
+        let sessions = self.list_sessions(user_id).await?;
+        let Some(chosen) = sessions.iter().find(|s| crate::token::same_name(&s.session_id, session_id)) else {
+            return Ok(0);
+        };
+        let user_key = self.layout.user_key(user_id);
+        let keys: Vec<String> = std::iter::once(user_key)
+            .chain(self.layout.is_cluster().then(|| self.layout.fence_key(user_id)))
+            .chain(self.audit_key_to_declare(user_id))
+            .chain(std::iter::once(self.layout.rid_key(&chosen.rid)))
+            .collect();
+        let hops = MAX_LINEAGE_HOPS.to_string();
+        self.run(&scripts::LOGOUT_SESSIONS, &keys, &[user_id, &chosen.rid, mode, &hops]).await
+    }
+
     /// The session's hash fields in the server's order, or `None`; one round trip.
     pub async fn get_rid(&self, rid: &str) -> Result<Option<Vec<(String, String)>>> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
@@ -533,12 +599,27 @@ impl SessionStore {
             .query_async(&mut connection)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(if hash.is_empty() { None } else { Some(hash) })
+        Ok(if hash.is_empty() { None } else { Some(self.shown_fields(hash)) })
     }
 
-    /// The bare rids of the user's active sessions.
+    /// A session's hash as callers see it: the fields naming other sessions by their
+    /// shown names (with hashed tokens, never a live token).
+    pub(crate) fn shown_fields(&self, mut hash: Vec<(String, String)>) -> Vec<(String, String)> {
+        if self.layout.tokens() == crate::token::TokenStorage::Sha256 {
+            for (field, value) in &mut hash {
+                if field == "parentRid" || field == "childRid" || field == "rid" {
+                    *value = self.layout.shown_rid(value);
+                }
+            }
+        }
+        hash
+    }
+
+    /// The bare rids of the user's active sessions (with hashed tokens, their stored
+    /// names: a token is never stored).
     pub async fn scan_rids(&self, user_id: &str) -> Result<Vec<String>> {
-        self.run(&scripts::SCAN_RIDS, &[&self.layout.user_key(user_id)], &[user_id]).await
+        let names: Vec<String> = self.run(&scripts::SCAN_RIDS, &[&self.layout.user_key(user_id)], &[user_id]).await?;
+        Ok(names.iter().map(|name| self.layout.shown_rid(name)).collect())
     }
 }
 

@@ -37,6 +37,9 @@ pub struct SessionInfo {
     /// `inspect_lineage` only: where this session's parent is in the lineage's list;
     /// `None` for a root.
     pub parent_index: Option<usize>,
+    /// The id of the session as a devices page shows it, the same for every session of
+    /// one lineage (see [`crate::token::session_id`]); not a token. Empty until known.
+    pub session_id: String,
 }
 
 /// A stored epoch-seconds field as the scripts read it: a finite number >= 0, floored;
@@ -71,6 +74,7 @@ impl SessionInfo {
             },
             signed_in_at: None,
             parent_index: None,
+            session_id: get("sessionId").to_string(),
         })
     }
 }
@@ -124,17 +128,34 @@ impl SessionStore {
         let mut sessions: Vec<SessionInfo> = rows
             .into_iter()
             .filter_map(|row| {
-                let [rid, signed_in, fields @ ..] = row.as_slice() else { return None };
+                let [rid, signed_in, root, fields @ ..] = row.as_slice() else { return None };
                 let pairs: Vec<(String, String)> =
                     fields.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
                 let mut session = SessionInfo::from_fields(rid, &pairs)?;
                 session.signed_in_at = Some(stored_seconds(signed_in).unwrap_or(session.created_at));
+                if session.session_id.is_empty() {
+                    session.session_id = crate::token::session_id(root);
+                }
                 Some(session)
             })
             .filter(|s| s.user_id == user_id && s.status == "active")
             .collect();
         sessions.sort_by(|a, b| (a.created_at, &a.rid).cmp(&(b.created_at, &b.rid)));
         Ok(sessions)
+    }
+
+    /// [`list_sessions`](Self::list_sessions) as callers see it: with hashed tokens, no
+    /// session is shown under a live token.
+    pub async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionInfo>> {
+        Ok(self.list_sessions(user_id).await?.into_iter().map(|s| self.shown_session(s)).collect())
+    }
+
+    fn shown_session(&self, mut session: SessionInfo) -> SessionInfo {
+        session.rid = self.layout.shown_rid(&session.rid);
+        if !session.parent_rid.is_empty() {
+            session.parent_rid = self.layout.shown_rid(&session.parent_rid);
+        }
+        session
     }
 
     /// The lineage `rid` belongs to, or `None` when the rid is unknown: one read-only
@@ -195,7 +216,22 @@ impl SessionStore {
         }
 
         let missing_parent = text(missing_parent).filter(|p| !p.is_empty());
-        Ok(Some(LineageInfo { user_id, rid, sessions: tree_order(members), missing_parent, scanned }))
+        let mut sessions = tree_order(members);
+        // One lineage, one id: the one stored on a hashed session, else derived from the
+        // first session found (where list_sessions' walk up stops too).
+        let session_id = sessions
+            .iter()
+            .map(|s| s.session_id.clone())
+            .find(|id| !id.is_empty())
+            .or_else(|| sessions.first().map(|root| crate::token::session_id(&root.rid)))
+            .unwrap_or_default();
+        let sessions = sessions
+            .drain(..)
+            .map(|s| self.shown_session(SessionInfo { session_id: session_id.clone(), ..s }))
+            .collect();
+        let rid = self.layout.shown_rid(&rid);
+        let missing_parent = missing_parent.map(|p| self.layout.shown_rid(&p));
+        Ok(Some(LineageInfo { user_id, rid, sessions, missing_parent, scanned }))
     }
 
     /// Whether any key of this store's layout (rid hash, user index, device key) exists
