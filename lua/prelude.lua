@@ -265,10 +265,13 @@ local function key_class(key)
   return key
 end
 
--- Whether the server's ACL refused the probe (the error texts of Redis 6.2 and later).
+-- Whether the server's ACL refused the probe (the error texts of Redis 6.2 and later, and
+-- of Valkey).
 local function acl_refusal(err)
-  return string.find(err, 'NOPERM', 1, true) ~= nil or string.find(err, "can't run", 1, true) ~= nil
-    or string.find(err, "can't access", 1, true) ~= nil
+  for _, text in ipairs({ 'NOPERM', "can't run", "can't access", 'ACL failure', 'no permissions' }) do
+    if string.find(err, text, 1, true) then return true end
+  end
+  return false
 end
 
 -- A read that takes a key of another type for a missing one (the error reply is then
