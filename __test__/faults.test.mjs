@@ -301,7 +301,12 @@ test('a user lacking exactly one command of the rule fails cleanly with nothing 
   const loading = ['+info', '+command|info', '+evalsha', '+script|load', '+eval', '+fcall', '+function|load', '+scan', '+cluster|slots', '+asking', '+ping']
   const stopped = new Set()
   for (const command of commands.filter((c) => !loading.includes(c))) {
-    const { store } = await storeAs(rule.split(' ').filter((item) => item !== command).join(' '))
+    const { store } = await storeAs(
+      rule
+        .split(' ')
+        .filter((item) => item !== command)
+        .join(' '),
+    )
     for (const scenario of SCENARIOS) {
       if (await runWithFault(scenario, { faulty: store, label: `${scenario.name} without ${command}` })) stopped.add(command)
     }

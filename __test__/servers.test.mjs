@@ -46,7 +46,13 @@ function everyMethod(s) {
 }
 
 /** The commands the server check asks about: the store's own, by command name. */
-const CHECKED = [...new Set(aclFeatures().find((f) => f.name === 'store').commands.map((c) => c.split('|')[0].toUpperCase()))]
+const CHECKED = [
+  ...new Set(
+    aclFeatures()
+      .find((f) => f.name === 'store')
+      .commands.map((c) => c.split('|')[0].toUpperCase()),
+  ),
+]
 
 test('a server without a command the store needs: every method rejects with ERR_SERVER_UNSUPPORTED naming the server and the command, nothing written', async () => {
   const { srv, client } = await server(['--rename-command', 'SRANDMEMBER', ''])
