@@ -1,15 +1,18 @@
-// Starts a throwaway Redis Cluster on loopback: 3 primaries and 3 replicas, each a
-// redis-server with --cluster-enabled yes on a free port, joined with
-// `redis-cli --cluster create`. For the tests and the benchmark; stopped by `stop()`.
+// Starts a throwaway Redis Cluster on loopback: 3 primaries and 3 replicas, each a server
+// of the run's kind (REDIS_SERVER_KIND, see servers.mjs) with --cluster-enabled yes on a
+// free port, joined as `redis-cli --cluster create` joins them (distinct config epochs,
+// MEET, the slots split evenly, each replica told its primary) but with plain commands,
+// so no redis-cli is needed. For the tests and the benchmark; stopped by `stop()`.
 
-import { spawn, execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { freePort } from './redis-server.mjs'
+import { serverBinary as binaryOfKind, kindFromEnv } from './servers.mjs'
+import { cliCommand } from './cli.mjs'
 
-const run = promisify(execFile)
+const SLOTS = 16384
 
 async function waitFor(check, what, deadlineMs = 20_000) {
   const start = Date.now()
@@ -24,16 +27,40 @@ async function waitFor(check, what, deadlineMs = 20_000) {
   }
 }
 
+/** Joins started nodes into one cluster: the first `primaries` nodes share the slots, the
+ * others replicate them in turn. */
+async function joinNodes(nodes, { primaries, cli }) {
+  // Distinct epochs from the start, so that no epoch collision has to be settled.
+  await Promise.all(nodes.map((n, i) => cli(n.port, 'CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1))))
+  for (const n of nodes.slice(1)) await cli(nodes[0].port, 'CLUSTER', 'MEET', '127.0.0.1', String(n.port))
+  const per = Math.ceil(SLOTS / primaries)
+  for (let p = 0; p < primaries; p++) {
+    const slots = []
+    for (let slot = p * per; slot < Math.min(SLOTS, (p + 1) * per); slot++) slots.push(String(slot))
+    await cli(nodes[p].port, 'CLUSTER', 'ADDSLOTS', ...slots)
+  }
+  // A replica can be told its primary once it knows it: every node sees every other.
+  await waitFor(async () => {
+    for (const n of nodes) {
+      const known = (await cli(n.port, 'CLUSTER', 'NODES')).split('\n').filter((line) => !line.includes('handshake'))
+      if (known.length < nodes.length) return false
+    }
+    return true
+  }, 'every node meeting every other')
+  const ids = await Promise.all(nodes.slice(0, primaries).map((n) => cli(n.port, 'CLUSTER', 'MYID')))
+  for (const [i, n] of nodes.slice(primaries).entries()) await cli(n.port, 'CLUSTER', 'REPLICATE', ids[i % primaries])
+}
+
 /**
  * A cluster of `primaries` primaries with `replicas` replicas each. `serverBinary` picks
- * the redis-server to run. With `tls: { cert, key, ca }` (PEM file paths) every node
- * listens with TLS only, between nodes too, and URLs are rediss://; `cliArgs` are added
- * to every redis-cli call (e.g. a client certificate). Returns
+ * the server binary (default: the run's kind). With `tls: { cert, key, ca }` (PEM file
+ * paths) every node listens with TLS only, between nodes too, and URLs are rediss://;
+ * `clientCert: { cert, key }` is what the harness's own connections present. Returns
  * { url, nodes: [{ port, url, pid, kill(), restart() }], primaryPorts(), stop() }.
  */
-export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [], tls, cliArgs = [] } = {}) {
-  const cliTls = tls ? ['--tls', '--cacert', tls.ca, ...cliArgs] : cliArgs
-  const cli = async (port, ...args) => (await run('redis-cli', [...cliTls, '-p', String(port), ...args])).stdout.trim()
+export async function startCluster({ primaries = 3, replicas = 1, serverBinary = binaryOfKind(kindFromEnv()), extraArgs = [], tls, clientCert } = {}) {
+  const cliTls = tls && { ca: tls.ca, ...clientCert }
+  const cli = (port, ...args) => cliCommand(port, args, { tls: cliTls })
   const tlsArgs = (port) =>
     tls
       ? [
@@ -110,15 +137,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   }
   try {
     await Promise.all(nodes.map((n) => n.start()))
-    await run('redis-cli', [
-      ...cliTls,
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      String(replicas),
-      '--cluster-yes',
-    ])
+    await joinNodes(nodes, { primaries, cli })
     // Every node agrees that all slots are served, and every replica is attached.
     await waitFor(async () => {
       for (const n of nodes) {
