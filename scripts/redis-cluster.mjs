@@ -6,6 +6,7 @@
 
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './redis-server.mjs'
@@ -14,7 +15,8 @@ import { cliCommand } from './cli.mjs'
 
 const SLOTS = 16384
 
-async function waitFor(check, what, deadlineMs = 20_000) {
+/** Waits until `check()` is true; `gaveUp()`, when it returns a reason, ends the wait at once. */
+async function waitFor(check, what, deadlineMs = 20_000, gaveUp = () => null) {
   const start = Date.now()
   for (;;) {
     try {
@@ -22,8 +24,30 @@ async function waitFor(check, what, deadlineMs = 20_000) {
     } catch {
       // not up yet
     }
+    const reason = gaveUp()
+    if (reason) throw Object.assign(new Error(`redis cluster: ${what}: ${reason}`), { gaveUp: true })
     if (Date.now() - start > deadlineMs) throw new Error(`redis cluster: ${what} did not happen in time`)
     await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+const canListen = (port) =>
+  new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+
+/** A free port whose cluster bus port (the port + 10000) is free as well, and neither in
+ * `taken` (the ports of this cluster's other nodes, which may not listen yet); both are
+ * added to it. */
+async function freeNodePort(taken) {
+  for (;;) {
+    const port = await freePort()
+    if (port + 10000 > 65535 || taken.has(port) || taken.has(port + 10000)) continue
+    if (!(await canListen(port + 10000))) continue
+    taken.add(port).add(port + 10000)
+    return port
   }
 }
 
@@ -84,9 +108,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
       : ['--port', String(port)]
   const dir = mkdtempSync(join(tmpdir(), 'rss-cluster-'))
   const count = primaries * (1 + replicas)
-  const nodes = []
-  for (let i = 0; i < count; i++) {
-    const port = await freePort()
+  const makeNode = (port) => {
     const args = [
       ...tlsArgs(port),
       '--bind',
@@ -115,8 +137,17 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         return node.child.pid
       },
       async start() {
-        node.child = spawn(serverBinary, args, { stdio: 'ignore' })
-        await waitFor(async () => (await cli(port, 'PING')) === 'PONG', `node ${port} start`)
+        // The server's last words, to say why it did not start.
+        let log = ''
+        const child = spawn(serverBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        node.child = child
+        const keep = (d) => (log = (log + d).slice(-1000))
+        child.stdout.on('data', keep)
+        child.stderr.on('data', keep)
+        const exited = () => (child.exitCode !== null || child.signalCode !== null ? `it exited: ${log.trim().split('\n').slice(-2).join(' / ')}` : null)
+        // Answered by this very process, not by another server that took the port meanwhile.
+        const ours = async () => (await cli(port, 'INFO', 'server')).includes(`process_id:${child.pid}\r`)
+        await waitFor(ours, `node ${port} start`, 20_000, exited)
       },
       async kill(signal = 'SIGKILL') {
         const child = node.child
@@ -129,14 +160,32 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         return node.start()
       },
     }
-    nodes.push(node)
+    return node
+  }
+  const nodes = []
+  const taken = new Set()
+  /** A node on a fresh port, started; a port taken meanwhile by another process (the node
+   * exits at once) is given up for another, twice at most. */
+  const launch = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const node = makeNode(await freeNodePort(taken))
+      nodes.push(node)
+      try {
+        await node.start()
+        return node
+      } catch (err) {
+        if (!err.gaveUp || attempt === 3) throw err
+        nodes.splice(nodes.indexOf(node), 1)
+      }
+    }
   }
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill('SIGKILL')))
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    await Promise.all(nodes.map((n) => n.start()))
+    const started = await Promise.all(Array.from({ length: count }, launch))
+    nodes.splice(0, nodes.length, ...started)
     await joinNodes(nodes, { primaries, cli })
     // Every node agrees that all slots are served, and every replica is attached.
     await waitFor(async () => {
