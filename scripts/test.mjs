@@ -370,7 +370,8 @@ for (const target of [...targets]) {
     target.prepare()
   } catch (e) {
     if (KINDS[target.name] && fromSystem(target.name) && !selected.includes(target.name)) {
-      leftOut.push({ name: target.name, why: `${KINDS[target.name].label}: not installed; add it with \`${KINDS[target.name].howToGet}\`` })
+      const withIt = KINDS[target.name].tls ? '; the TLS suites are left out with it (no other server here has TLS)' : ''
+      leftOut.push({ name: target.name, why: `${e.message.slice(`${target.name}: `.length)}${withIt}` })
       targets = targets.filter((t) => t !== target)
       continue
     }
