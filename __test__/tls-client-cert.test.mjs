@@ -80,7 +80,7 @@ test('a TLS-only cluster requiring client certificates works with cfg.tls', asyn
   const cluster = await startCluster({
     tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), ca: join(dir, 'ca.pem') },
     extraArgs: ['--tls-auth-clients', 'yes'],
-    cliArgs: ['--cert', join(dir, 'client.pem'), '--key', join(dir, 'client.key')],
+    clientCert: { cert: join(dir, 'client.pem'), key: join(dir, 'client.key') },
   })
   try {
     assert.equal(await roundTrip({ url: cluster.url, cluster: true, tls }), 'active')

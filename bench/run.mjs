@@ -17,6 +17,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startRedis } from '../scripts/redis-server.mjs'
+import { serverBinary } from '../scripts/servers.mjs'
 import { IMPLS, ROOT } from './impls.mjs'
 import { median, scriptCommandStats } from './stats.mjs'
 import { seedGc, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
@@ -477,7 +478,8 @@ function machine() {
     cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? cpus()[0]?.model,
     memGiB: +(totalmem() / 2 ** 30).toFixed(1),
     node: process.version,
-    redis: /v=(\S+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1],
+    // The binary the run starts (the run's server kind), not whichever redis-server is on PATH.
+    redis: /v=(\S+)/.exec(execFileSync(serverBinary(), ['--version'], { encoding: 'utf8' }))?.[1],
   }
 }
 

@@ -1,17 +1,22 @@
-// Starts a throwaway Redis Cluster on loopback: 3 primaries and 3 replicas, each a
-// redis-server with --cluster-enabled yes on a free port, joined with
-// `redis-cli --cluster create`. For the tests and the benchmark; stopped by `stop()`.
+// Starts a throwaway Redis Cluster on loopback: 3 primaries and 3 replicas, each a server
+// of the run's kind (REDIS_SERVER_KIND, see servers.mjs) with --cluster-enabled yes on a
+// free port, joined as `redis-cli --cluster create` joins them (distinct config epochs,
+// MEET, the slots split evenly, each replica told its primary) but with plain commands,
+// so no redis-cli is needed. For the tests and the benchmark; stopped by `stop()`.
 
-import { spawn, execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { freePort } from './redis-server.mjs'
+import { serverBinary as binaryOfKind, kindFromEnv } from './servers.mjs'
+import { cliCommand } from './cli.mjs'
 
-const run = promisify(execFile)
+const SLOTS = 16384
 
-async function waitFor(check, what, deadlineMs = 20_000) {
+/** Waits until `check()` is true; `gaveUp()`, when it returns a reason, ends the wait at once. */
+async function waitFor(check, what, deadlineMs = 20_000, gaveUp = () => null) {
   const start = Date.now()
   for (;;) {
     try {
@@ -19,21 +24,67 @@ async function waitFor(check, what, deadlineMs = 20_000) {
     } catch {
       // not up yet
     }
+    const reason = gaveUp()
+    if (reason) throw Object.assign(new Error(`redis cluster: ${what}: ${reason}`), { gaveUp: true })
     if (Date.now() - start > deadlineMs) throw new Error(`redis cluster: ${what} did not happen in time`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
 
+const canListen = (port) =>
+  new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+
+/** A free port whose cluster bus port (the port + 10000) is free as well, and neither in
+ * `taken` (the ports of this cluster's other nodes, which may not listen yet); both are
+ * added to it. */
+async function freeNodePort(taken) {
+  for (;;) {
+    const port = await freePort()
+    if (port + 10000 > 65535 || taken.has(port) || taken.has(port + 10000)) continue
+    if (!(await canListen(port + 10000))) continue
+    taken.add(port).add(port + 10000)
+    return port
+  }
+}
+
+/** Joins started nodes into one cluster: the first `primaries` nodes share the slots, the
+ * others replicate them in turn. */
+async function joinNodes(nodes, { primaries, cli }) {
+  // Distinct epochs from the start, so that no epoch collision has to be settled.
+  await Promise.all(nodes.map((n, i) => cli(n.port, 'CLUSTER', 'SET-CONFIG-EPOCH', String(i + 1))))
+  for (const n of nodes.slice(1)) await cli(nodes[0].port, 'CLUSTER', 'MEET', '127.0.0.1', String(n.port))
+  const per = Math.ceil(SLOTS / primaries)
+  for (let p = 0; p < primaries; p++) {
+    const slots = []
+    for (let slot = p * per; slot < Math.min(SLOTS, (p + 1) * per); slot++) slots.push(String(slot))
+    await cli(nodes[p].port, 'CLUSTER', 'ADDSLOTS', ...slots)
+  }
+  // A replica can be told its primary once it knows it: every node sees every other.
+  await waitFor(async () => {
+    for (const n of nodes) {
+      const known = (await cli(n.port, 'CLUSTER', 'NODES')).split('\n').filter((line) => !line.includes('handshake'))
+      if (known.length < nodes.length) return false
+    }
+    return true
+  }, 'every node meeting every other')
+  const ids = await Promise.all(nodes.slice(0, primaries).map((n) => cli(n.port, 'CLUSTER', 'MYID')))
+  for (const [i, n] of nodes.slice(primaries).entries()) await cli(n.port, 'CLUSTER', 'REPLICATE', ids[i % primaries])
+}
+
 /**
  * A cluster of `primaries` primaries with `replicas` replicas each. `serverBinary` picks
- * the redis-server to run. With `tls: { cert, key, ca }` (PEM file paths) every node
- * listens with TLS only, between nodes too, and URLs are rediss://; `cliArgs` are added
- * to every redis-cli call (e.g. a client certificate). Returns
+ * the server binary (default: the run's kind). With `tls: { cert, key, ca }` (PEM file
+ * paths) every node listens with TLS only, between nodes too, and URLs are rediss://;
+ * `clientCert: { cert, key }` is what the harness's own connections present. Returns
  * { url, nodes: [{ port, url, pid, kill(), restart() }], primaryPorts(), stop() }.
  */
-export async function startCluster({ primaries = 3, replicas = 1, serverBinary = 'redis-server', extraArgs = [], tls, cliArgs = [] } = {}) {
-  const cliTls = tls ? ['--tls', '--cacert', tls.ca, ...cliArgs] : cliArgs
-  const cli = async (port, ...args) => (await run('redis-cli', [...cliTls, '-p', String(port), ...args])).stdout.trim()
+export async function startCluster({ primaries = 3, replicas = 1, serverBinary = binaryOfKind(kindFromEnv()), extraArgs = [], tls, clientCert } = {}) {
+  const cliTls = tls && { ca: tls.ca, ...clientCert }
+  const cli = (port, ...args) => cliCommand(port, args, { tls: cliTls })
   const tlsArgs = (port) =>
     tls
       ? [
@@ -57,9 +108,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
       : ['--port', String(port)]
   const dir = mkdtempSync(join(tmpdir(), 'rss-cluster-'))
   const count = primaries * (1 + replicas)
-  const nodes = []
-  for (let i = 0; i < count; i++) {
-    const port = await freePort()
+  const makeNode = (port) => {
     const args = [
       ...tlsArgs(port),
       '--bind',
@@ -88,8 +137,17 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         return node.child.pid
       },
       async start() {
-        node.child = spawn(serverBinary, args, { stdio: 'ignore' })
-        await waitFor(async () => (await cli(port, 'PING')) === 'PONG', `node ${port} start`)
+        // The server's last words, to say why it did not start.
+        let log = ''
+        const child = spawn(serverBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        node.child = child
+        const keep = (d) => (log = (log + d).slice(-1000))
+        child.stdout.on('data', keep)
+        child.stderr.on('data', keep)
+        const exited = () => (child.exitCode !== null || child.signalCode !== null ? `it exited: ${log.trim().split('\n').slice(-2).join(' / ')}` : null)
+        // Answered by this very process, not by another server that took the port meanwhile.
+        const ours = async () => (await cli(port, 'INFO', 'server')).includes(`process_id:${child.pid}\r`)
+        await waitFor(ours, `node ${port} start`, 20_000, exited)
       },
       async kill(signal = 'SIGKILL') {
         const child = node.child
@@ -102,23 +160,33 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         return node.start()
       },
     }
-    nodes.push(node)
+    return node
+  }
+  const nodes = []
+  const taken = new Set()
+  /** A node on a fresh port, started; a port taken meanwhile by another process (the node
+   * exits at once) is given up for another, twice at most. */
+  const launch = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const node = makeNode(await freeNodePort(taken))
+      nodes.push(node)
+      try {
+        await node.start()
+        return node
+      } catch (err) {
+        if (!err.gaveUp || attempt === 3) throw err
+        nodes.splice(nodes.indexOf(node), 1)
+      }
+    }
   }
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.kill('SIGKILL')))
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    await Promise.all(nodes.map((n) => n.start()))
-    await run('redis-cli', [
-      ...cliTls,
-      '--cluster',
-      'create',
-      ...nodes.map((n) => `127.0.0.1:${n.port}`),
-      '--cluster-replicas',
-      String(replicas),
-      '--cluster-yes',
-    ])
+    const started = await Promise.all(Array.from({ length: count }, launch))
+    nodes.splice(0, nodes.length, ...started)
+    await joinNodes(nodes, { primaries, cli })
     // Every node agrees that all slots are served, and every replica is attached.
     await waitFor(async () => {
       for (const n of nodes) {

@@ -1,21 +1,20 @@
 // Starts a throwaway Sentinel deployment on loopback: one primary, one replica and three
 // Sentinels (quorum 2), each on a free port, with short failure detection so failovers
-// take a few seconds. For the tests; stopped by `stop()`.
+// take a few seconds. Every process is the run's server kind (REDIS_SERVER_KIND, see
+// servers.mjs); a Sentinel is that binary started with --sentinel. For the tests; stopped
+// by `stop()`.
 
-import { spawn, execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { freePort } from './redis-server.mjs'
+import { serverBinary, kindFromEnv } from './servers.mjs'
+import { cliCommand } from './cli.mjs'
 
-const run = promisify(execFile)
-
-/** One redis-cli command against a port; `auth` is a password or undefined. */
-export async function cli(port, args, auth) {
-  const authArgs = auth ? ['--no-auth-warning', '-a', auth] : []
-  const { stdout } = await run('redis-cli', ['-p', String(port), ...authArgs, ...args], { timeout: 5000 })
-  return stdout.trim()
+/** One command against a port, answered as redis-cli prints it; `auth` is a password or undefined. */
+export function cli(port, args, auth) {
+  return cliCommand(port, args, { password: auth })
 }
 
 async function waitFor(check, what, deadlineMs = 20_000) {
@@ -74,11 +73,12 @@ function processHandle(binary, args, port, auth) {
  *   primaryPort(), nodeByPort(port), waitForNewPrimary(oldPort), failover(), stop() }.
  */
 export async function startSentinels({ masterName = 'mymaster', password, dataArgs = [], downAfterMs = 1000, failoverTimeoutMs = 3000 } = {}) {
+  const binary = serverBinary(kindFromEnv())
   const dir = mkdtempSync(join(tmpdir(), 'rss-sentinel-'))
   const [primaryPort, replicaPort] = [await freePort(), await freePort()]
   const dataNode = (port, more) =>
     processHandle(
-      'redis-server',
+      binary,
       [
         '--port',
         String(port),
@@ -122,7 +122,7 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
         '',
       ].join('\n'),
     )
-    sentinels.push(processHandle('redis-sentinel', [file], port))
+    sentinels.push(processHandle(binary, [file, '--sentinel'], port))
   }
   const stop = async () => {
     await Promise.all([...nodes, ...sentinels].map((n) => n.kill('SIGCONT').then(() => n.kill('SIGKILL'))))

