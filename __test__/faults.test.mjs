@@ -298,7 +298,20 @@ test('a user lacking exactly one command of the rule fails cleanly with nothing 
   const commands = rule.split(' ').filter((item) => item.startsWith('+'))
   // The server check, the scripts' loading paths and the rare EVAL path are covered by
   // the ACL suite; here: every command a state change's script calls.
-  const loading = ['+info', '+command|info', '+evalsha', '+script|load', '+eval', '+fcall', '+function|load', '+scan', '+cluster|slots', '+asking', '+ping']
+  const loading = [
+    '+info',
+    '+command|info',
+    '+evalsha',
+    '+script|load',
+    '+eval',
+    '+fcall',
+    '+function|load',
+    '+scan',
+    '+cluster|slots',
+    '+asking',
+    '+ping',
+    '+client|setinfo',
+  ]
   const stopped = new Set()
   for (const command of commands.filter((c) => !loading.includes(c))) {
     const { store } = await storeAs(

@@ -76,9 +76,11 @@ pub const FEATURES: &[Feature] = &[
     },
     Feature {
         name: "cluster",
-        commands: &["cluster|slots", "asking", "hget", "ping"],
+        commands: &["cluster|slots", "asking", "hget", "ping", "client|setinfo"],
         needed_for: "cfg.cluster: the slot map, ASK redirects, the parent chains read outside scripts \
-                     (migrateFrom's copies too), and the client's checks of its node connections",
+                     (migrateFrom's copies too), the client's checks of its node connections, and the \
+                     client name each node connection announces (Redis 7.0 does not know CLIENT SETINFO \
+                     and refuses a rule naming it: leave +client|setinfo out there)",
     },
 ];
 
