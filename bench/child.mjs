@@ -4,6 +4,7 @@
 //
 //   node bench/child.mjs <original|native> <workload> '<json params>'
 //   REDIS_URL   the server to use (run.mjs starts a throwaway one)
+//   BENCH_CFG   JSON merged into the store's cfg (bench/options.mjs: one option per child)
 
 import { performance } from 'node:perf_hooks'
 import { loadImpl } from './impls.mjs'
@@ -17,7 +18,7 @@ const nowSec = () => Math.floor(Date.now() / 1000)
 const BINDING = { deviceId: 'd1', uaHash: 'ua', ipHash: 'ip' }
 
 const impl = await loadImpl(implName)
-const store = impl.createRedisStore({ url, prefix: 'auth', absTtlSeconds: ABS_TTL })
+const store = impl.createRedisStore({ url, prefix: 'auth', absTtlSeconds: ABS_TTL, ...JSON.parse(process.env.BENCH_CFG ?? '{}') })
 
 function issue(userId) {
   return store.issueInitial(userId, { now: nowSec(), ...BINDING, absTtlSeconds: ABS_TTL })

@@ -3,6 +3,7 @@
 //             (its published dist/ is broken), on ioredis 5
 //   native:   this package (index.js), plus the addon's `noop()` benchmarking aid
 
+import { spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { dirname, join } from 'node:path'
@@ -25,4 +26,27 @@ export async function loadImpl(name) {
     return { createRedisStore: mod.createRedisStore ?? mod.default?.createRedisStore }
   }
   throw new Error(`unknown implementation ${name}`)
+}
+
+/**
+ * Runs `workload` of bench/child.mjs against `impl` in a process of its own, with `cfg`
+ * merged into the store's cfg; resolves to the result it prints.
+ */
+export function runChild(url, impl, workload, params, cfg = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench/child.mjs'), impl, workload, JSON.stringify(params)], {
+      env: { ...process.env, REDIS_URL: url, BENCH_CFG: JSON.stringify(cfg) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.on('error', reject)
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').pop()
+      if (code !== 0 || !line) return reject(new Error(`${impl} ${workload}: child exited ${code}`))
+      resolve(JSON.parse(line).result)
+    })
+  })
 }

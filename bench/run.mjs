@@ -11,14 +11,14 @@
 //                          (default 1,000,000; quick 100,000)
 //   BENCH_ONLY=a,b         only these groups: throughput,server,noop,ceiling,gc,gcShared,logoutAll,mixed
 
-import { spawn, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { startRedis } from '../scripts/redis-server.mjs'
 import { serverBinary } from '../scripts/servers.mjs'
-import { IMPLS, ROOT } from './impls.mjs'
+import { IMPLS, ROOT, runChild } from './impls.mjs'
 import { median, scriptCommandStats } from './stats.mjs'
 import { seedGc, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
 
@@ -52,25 +52,6 @@ const SERVER_COST_OPS = ['issueInitial', 'verifyAndRotateRefresh', 'getRid', 're
 const THROUGHPUT_POINTS = ['verifyAndRotateRefresh', 'issueInitial', 'getRid'].flatMap((op) => [1, 64, 256].map((inflight) => ({ op, inflight })))
 
 // ---------------------------------------------------------------- processes
-
-function runChild(url, impl, workload, params) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bench/child.mjs'), impl, workload, JSON.stringify(params)], {
-      env: { ...env, REDIS_URL: url },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    })
-    let out = ''
-    child.stdout.on('data', (d) => {
-      out += d
-    })
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').pop()
-      if (code !== 0 || !line) return reject(new Error(`${impl} ${workload}: child exited ${code}`))
-      resolve(JSON.parse(line).result)
-    })
-  })
-}
 
 /** redis-benchmark, pipelined; returns requests per second. */
 function redisBenchmark(port, calls, keyspace, args) {

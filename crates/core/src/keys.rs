@@ -13,7 +13,7 @@
 //!
 //! In both, a rid is a token the client holds and keys hold its stored name (see
 //! [`token`](crate::token)): the token itself, or with `tokenStorage: 'sha256'` its
-//! digest, the tag kept in front in the cluster layout (`<tag>.#<sha256 hex>`) so that the
+//! digest, the tag kept in front in the cluster layout (`<tag>.#<sha256 base64url>`) so that the
 //! name still routes. With `cluster.tagSecret`, the tag is derived from an HMAC of the
 //! userId under that secret instead of SHA-1.
 

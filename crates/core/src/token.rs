@@ -7,7 +7,9 @@
 //! - a UUID v4 with dashes, what the original package and `tokenStorage: 'plain'` issue:
 //!   stored under its own text, as the original does;
 //! - 32 lowercase hex digits (a UUID v4 without dashes), what `tokenStorage: 'sha256'`
-//!   issues: stored as `#` and the 64 hex digits of SHA-256 of the whole token. The form
+//!   issues: stored as `#` and SHA-256 of the whole token in unpadded base64url (43
+//!   characters: a stored name, tag included, stays within the 64 bytes up to which Redis
+//!   keeps a small hash or set in its compact encoding, so hashing costs no memory). The form
 //!   alone decides, in either mode, so such a token is never sent to Redis as it is, and
 //!   turning the option off again leaves these sessions working;
 //! - a body starting with `#` is a stored name, never a token: presented as a rid it is
@@ -16,6 +18,8 @@
 //! A body of any other form is looked up under its own text (a client can send anything;
 //! the original's behaviour for unknown rids is kept).
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -58,7 +62,7 @@ pub fn stored_body(whole: &str, body: &str) -> Option<String> {
         return None;
     }
     if is_hashed_body(body) {
-        return Some(format!("{DIGEST_MARK}{}", hex(&Sha256::digest(whole.as_bytes()))));
+        return Some(digest_name(whole));
     }
     Some(whole.to_string())
 }
@@ -114,7 +118,12 @@ pub fn shown_body(storage: TokenStorage, whole: &str, body: &str) -> String {
     if storage == TokenStorage::Plain || is_digest_body(body) || body.is_empty() {
         return whole.to_string();
     }
-    format!("{DIGEST_MARK}{}", hex(&Sha256::digest(whole.as_bytes())))
+    digest_name(whole)
+}
+
+/// `#` and the unpadded base64url SHA-256 of a whole token.
+fn digest_name(whole: &str) -> String {
+    format!("{DIGEST_MARK}{}", URL_SAFE_NO_PAD.encode(Sha256::digest(whole.as_bytes())))
 }
 
 /// HMAC-SHA256 of `message` under `key`, as hex.
@@ -152,7 +161,10 @@ mod tests {
         assert_eq!(stored_body(&plain, &plain).as_deref(), Some(plain.as_str()));
         let hashed = new_body(TokenStorage::Sha256);
         let stored = stored_body(&hashed, &hashed).unwrap();
-        assert!(stored.starts_with('#') && stored.len() == 65, "{stored}");
+        assert!(stored.starts_with('#') && stored.len() == 44, "{stored}");
+        // With the cluster layout's tag (16 hex digits and a dot) in front, a stored name
+        // stays within the 64 bytes Redis keeps small hashes and sets compact for.
+        assert!(format!("0123456789abcdef.{stored}").len() <= 64);
         assert!(!stored.contains(&hashed));
         // A stored name is never a token, whatever the mode.
         assert_eq!(stored_body(&stored, &stored), None);
