@@ -66,7 +66,7 @@ function summarize(rounds) {
         opsPerSec: median(ops),
         ratio: median(ratios),
         spread: Math.max(...ops) / Math.min(...ops),
-        p99Ms: median(rounds.map((r) => r[name][i].p99)),
+        p99Ms: median(rounds.map((r) => r[name][i].p99Ms)),
       })
     }
   }
