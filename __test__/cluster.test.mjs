@@ -266,10 +266,13 @@ class Driver {
 
   /** After a failed rotation: was it applied (its reply lost)? scanRids tells. */
   async resync() {
+    const since = performance.now()
     for (;;) {
       const r = await timed(this.t0, () => this.store.scanRids(this.user))
       this.results.push(r)
       if (!r.ok) {
+        // The store recovers by itself: a user it cannot serve for a minute is a failure.
+        assert.ok(performance.now() - since < 60_000, `${this.user}: scanRids still fails after a minute: ${r.code} ${r.message}`)
         await sleep(50)
         continue
       }
@@ -482,18 +485,24 @@ async function failoverScenario(name, event, { allowLoss = false } = {}) {
   const load = drive(drivers, stop)
   await sleep(300)
   t0.value = performance.now()
-  const info = await event()
-  const settled = performance.now() - t0.value
-  // Keep the load on until no call has failed for two seconds.
-  for (;;) {
-    await sleep(250)
-    const f = failures(drivers)
-    const now = performance.now() - t0.value
-    if (now > settled + 2000 && (f.lastMs === null || now - f.lastMs > 2000)) break
-    assert.ok(now < 60_000, `calls still fail a minute after the event: ${JSON.stringify(f)}`)
+  let info
+  let settled
+  try {
+    info = await event()
+    settled = performance.now() - t0.value
+    // Keep the load on until no call has failed for two seconds.
+    for (;;) {
+      await sleep(250)
+      const f = failures(drivers)
+      const now = performance.now() - t0.value
+      if (now > settled + 2000 && (f.lastMs === null || now - f.lastMs > 2000)) break
+      assert.ok(now < 60_000, `calls still fail a minute after the event: ${JSON.stringify(f)}`)
+    }
+  } finally {
+    // Stopped on a failed assertion too, so the test fails instead of driving forever.
+    stop.done = true
+    await Promise.all(load)
   }
-  stop.done = true
-  await Promise.all(load)
   const f = failures(drivers)
   const lost = drivers.reduce((n, d) => n + d.notFound, 0)
   console.log(
@@ -526,6 +535,15 @@ async function waitForPrimary(port, deadlineMs = 30_000) {
       // not reachable yet
     }
     assert.ok(Date.now() - start < deadlineMs, `${port} became a primary`)
+    await sleep(50)
+  }
+}
+
+/** Until the replica at `port` has finished its sync with its primary. */
+async function waitForSync(port, deadlineMs = 30_000) {
+  const start = Date.now()
+  while (!(await nodeClient(port).info('replication')).includes('master_link_status:up')) {
+    assert.ok(Date.now() - start < deadlineMs, `${port} synced with its primary`)
     await sleep(50)
   }
 }
@@ -571,6 +589,7 @@ test('a primary killed (SIGKILL) during load: calls fail at most until its repli
   await failoverScenario(
     'killed',
     async () => {
+      await waitForSync(replica)
       await node.kill('SIGKILL')
       await waitForPrimary(replica)
       return { killed: victim, replica }

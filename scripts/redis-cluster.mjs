@@ -193,7 +193,17 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         if (!(await cli(n.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false
       }
       const shards = await cli(nodes[0].port, 'CLUSTER', 'NODES')
-      return shards.split('\n').filter((line) => line.includes('slave') && line.includes('connected')).length === primaries * replicas
+      const replicaPorts = shards
+        .split('\n')
+        .filter((line) => line.includes('slave') && line.includes('connected'))
+        .map((line) => Number(line.split(' ')[1].split(':')[1].split('@')[0]))
+      if (replicaPorts.length !== primaries * replicas) return false
+      // Attached is not enough: a replica that has not finished its first sync refuses to
+      // take over when its primary dies (its data counts as too old).
+      for (const port of replicaPorts) {
+        if (!(await cli(port, 'INFO', 'replication')).includes('master_link_status:up')) return false
+      }
+      return true
     }, 'cluster agreement')
   } catch (err) {
     await stop()
