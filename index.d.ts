@@ -69,6 +69,11 @@ export interface SessionStore {
   listSessions?(userId: UserId): Promise<SessionInfo[]>
   /** The whole lineage a rid belongs to (ancestors and descendants), or `null` for an unknown rid. Read-only. */
   inspectLineage?(rid: string): Promise<LineageInfo | null>
+  /**
+   * The lineage of `userId`'s active session whose id is `sessionId`, or `null` when it is
+   * not one of theirs: the lineage view without a token, in both token storages. Read-only.
+   */
+  inspectSession?(userId: UserId, sessionId: string): Promise<LineageInfo | null>
   /** Sessions by status, users, keys and their memory, under the store's prefix (SCAN + MEMORY USAGE). Read-only. */
   keyspaceStats?(): Promise<KeyspaceStats>
   /** Whether any key of the store's layout exists under its prefix (stops at the first). Read-only. */
@@ -267,6 +272,7 @@ export function createRedisStore(cfg: Cfg): SessionStore &
       | 'close'
       | 'listSessions'
       | 'inspectLineage'
+      | 'inspectSession'
       | 'keyspaceStats'
       | 'prefixHasKeys'
       | 'logoutDeviceCounted'

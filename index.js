@@ -228,6 +228,7 @@ function createRedisStore(cfg) {
     // Read-only operator views (used by the `redis-session-store` CLI).
     listSessions: promised((userId) => native.listSessions(userId)),
     inspectLineage: promised((rid) => native.inspectLineage(rid)),
+    inspectSession: promised((userId, sessionId) => native.inspectSession(userId, sessionId)),
     keyspaceStats: promised(() => native.keyspaceStats()),
     migrateFrom: promised((source) => native.migrateFrom(source)),
     prefixHasKeys: promised(() => native.prefixHasKeys()),
