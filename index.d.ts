@@ -238,6 +238,15 @@ export type Cfg = {
   /** Counts calls and their latency, for `metrics()` and `metricsText()`. Default false. */
   metrics?: boolean
   /**
+   * One OpenTelemetry client span per call, a child of the active context, when
+   * `@opentelemetry/api` is installed (an optional peer dependency; without it, nothing
+   * happens). Attributes follow the database client conventions (`db.system.name`,
+   * `db.operation.name` = the method, `server.address`, `server.port`); a rejection
+   * sets `error.type` to the error's code and the status to error. No argument (token,
+   * userId, binding) is ever an attribute. Default false.
+   */
+  tracing?: boolean
+  /**
    * How refresh tokens are kept in Redis. `'plain'` (default): as the original keeps them.
    * `'sha256'`: new rids are 32 hex digits (behind the tag with `cluster`) and Redis only
    * ever sees their SHA-256, so nothing a reader of Redis sees works as a token. Sessions
