@@ -10,6 +10,7 @@ import Fastify from 'fastify'
 import { createRedisStore } from '../index.mjs'
 import { createSessionBoard } from '../board.mjs'
 import { redisUrl, uniquePrefix, storeConfig, nowSeconds } from './helpers.mjs'
+import { httpClient } from './http-client.mjs'
 
 await redisUrl()
 const closers = []
@@ -42,30 +43,12 @@ async function listen(server, mount) {
   return `http://127.0.0.1:${server.address().port}${mount}`
 }
 
-/** A browser-like client: keeps cookies, sends the operator header, follows nothing. */
+/** A browser-like client of the board at `base`, sending the operator header. */
 function client(base, operator = 'ops-1') {
-  const jar = new Map()
-  const request = async (path, { method = 'GET', form, headers = {} } = {}) => {
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-    const res = await fetch(base + path, {
-      method,
-      redirect: 'manual',
-      headers: {
-        ...(operator ? { 'x-operator': operator } : {}),
-        ...(cookie ? { cookie } : {}),
-        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-        ...headers,
-      },
-      body: form ? new URLSearchParams(form).toString() : undefined,
-    })
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';')
-      const eq = pair.indexOf('=')
-      jar.set(pair.slice(0, eq), pair.slice(eq + 1))
-    }
-    return { status: res.status, headers: res.headers, body: await res.text() }
-  }
-  return { request, jar }
+  const { origin, pathname } = new URL(base)
+  const http = httpClient(origin, operator ? { 'x-operator': operator } : {})
+  const mount = pathname.replace(/\/$/, '')
+  return { jar: http.jar, request: (path, options) => http.request(mount + path, options) }
 }
 
 /** The CSRF token in a page's forms (the same in each). */
