@@ -69,7 +69,7 @@ main{max-width:72rem;margin:0 auto;padding:1.25rem}
 h1{font-size:1.4rem;margin:.25rem 0 1rem;overflow-wrap:anywhere}
 h2{font-size:1.05rem;margin:0 0 .75rem}
 section{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:1rem 1.25rem;margin-bottom:1.25rem}
-.grid{display:grid;gap:1.25rem;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr))}
+.grid{display:grid;gap:1.25rem;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));margin-bottom:1.25rem}
 .grid section{margin:0}
 input[type=search]{flex:1;min-width:0;padding:.45rem .6rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--ink);font:inherit}
 button{font:inherit;padding:.4rem .8rem;border-radius:6px;border:1px solid var(--line);background:var(--chip);color:var(--ink);cursor:pointer}
@@ -80,6 +80,7 @@ th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);v
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .muted{color:var(--muted)}
+.nowrap{white-space:nowrap}
 .mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;overflow-wrap:anywhere}
 .chip{display:inline-block;padding:0 .5rem;border-radius:999px;background:var(--chip);font-size:.8rem;font-weight:600}
 .s-active{color:var(--ok)}.s-used{color:var(--warn)}.s-tombstoned,.s-expired{color:var(--bad)}
@@ -267,7 +268,7 @@ export function createSessionBoard(options) {
         <td data-label="Idle expiry">${when(s.expAt, now)}</td>
         <td data-label="Absolute expiry">${when(s.absExpAt, now)}</td>
         <td data-label="Status">${statusChip(s.expAt <= now ? 'expired' : s.status)}</td>
-        <td data-label="Session" class="mono" title="${s.sessionId}">${s.sessionId.slice(0, 12)}…</td>
+        <td data-label="Session" class="mono nowrap" title="${s.sessionId}">${s.sessionId.slice(0, 12)}…</td>
         ${
           canAct
             ? html`<td data-label="Actions"><div class="actions">
@@ -353,7 +354,7 @@ function metricsSection(metrics) {
     const lat = metrics.latency[method]
     const mean = lat && lat.count > 0 ? `${((lat.sum / lat.count) * 1000).toFixed(2)} ms` : '-'
     return html`<tr><td data-label="Method" class="mono">${method}</td><td data-label="Calls" class="num">${count(total)}</td>
-      <td data-label="Refused">${failures.length === 0 ? html`<span class="muted">none</span>` : failures.map(([code, n]) => html`<span class="chip">${code} ${count(n)}</span> `)}</td>
+      <td data-label="Errors">${failures.length === 0 ? html`<span class="muted">none</span>` : failures.map(([code, n]) => html`<span class="chip">${code} ${count(n)}</span> `)}</td>
       <td data-label="Mean" class="num">${mean}</td></tr>`
   })
   return html`<section aria-labelledby="metrics-h"><h2 id="metrics-h">Calls since start</h2>
@@ -418,7 +419,7 @@ function statusChip(status) {
 
 function when(seconds, now) {
   if (!seconds) return html`<span class="muted">-</span>`
-  return html`<time datetime="${new Date(seconds * 1000).toISOString()}" title="${time(seconds)}">${relative(seconds, now)}</time>`
+  return html`<time datetime="${new Date(seconds * 1000).toISOString()}" title="${time(seconds)}">${seconds === now ? 'just now' : relative(seconds, now)}</time>`
 }
 
 function flash(query) {
