@@ -442,7 +442,9 @@ const userHref = (mount, userId) => `${mount}/users/${encodeURIComponent(userId)
 function parseRoute(req) {
   const express = typeof req.baseUrl === 'string'
   const url = new URL(express ? req.url : (req.originalUrl ?? req.url), 'http://board.invalid')
-  const path = url.pathname
+  // Repeated slashes collapse: a mount of `//host` would make every link and redirect
+  // of the board point at another site.
+  const path = url.pathname.replace(/\/{2,}/g, '/')
   const query = url.searchParams
   const user = /^(.*)\/users\/([^/]+)(?:\/([a-z-]+))?\/?$/.exec(path)
   const prefix = express ? req.baseUrl.replace(/\/$/, '') : null

@@ -4,7 +4,7 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer } from 'node:http'
+import { createServer, request } from 'node:http'
 import express from 'express'
 import Fastify from 'fastify'
 import { createRedisStore } from '../index.mjs'
@@ -251,6 +251,35 @@ test('readOnly shows no action and refuses every POST, even with a valid token',
     assert.match(r.body, /read-only/)
   }
   assert.equal((await store.listSessions('alice')).length, 2)
+})
+
+test('a path that would make the mount another host redirects and links within this one', async () => {
+  const store = newStore('board-host')
+  await seed(store, 'alice')
+  const board = createSessionBoard({ store, authorize: byHeader })
+  const root = await listen(
+    createServer((req, res) => board(req, res)),
+    '',
+  )
+  // Sent as written (fetch would normalise the dot segment away).
+  const raw = (path) =>
+    new Promise((resolve, reject) => {
+      const req = request(`${root}/`, { path, headers: { 'x-operator': 'ops-1' } }, (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve({ status: res.statusCode, location: res.headers.location, body }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+  for (const path of ['/.//evil.example/users?userId=alice', '/x/..//evil.example/users?userId=alice']) {
+    const r = await raw(path)
+    assert.equal(r.status, 303, path)
+    assert.match(r.location, /^\/(?!\/)/, path)
+  }
+  const page = await raw('/.//evil.example/users/alice')
+  assert.equal(page.status, 200)
+  assert.doesNotMatch(page.body, /(href|action)="\/\//)
 })
 
 test('stored strings are escaped: a userId and deviceId with markup, on the user page and in the audit trail', async () => {

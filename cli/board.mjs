@@ -44,7 +44,8 @@ export async function serveBoard({ store, port = 0, readOnly = false }) {
       res.statusCode = 303
       // A wrong token is dropped without a cookie: the next page is refused.
       if (matches(access, token)) res.setHeader('Set-Cookie', `${ACCESS_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict`)
-      res.setHeader('Location', `${url.pathname}${url.search}`)
+      // Collapsed slashes: `//host` would send the browser to another site.
+      res.setHeader('Location', `${url.pathname.replace(/\/{2,}/g, '/')}${url.search}`)
       res.setHeader('Referrer-Policy', 'no-referrer')
       res.end()
       return
