@@ -69,6 +69,11 @@ export interface SessionStore {
   listSessions?(userId: UserId): Promise<SessionInfo[]>
   /** The whole lineage a rid belongs to (ancestors and descendants), or `null` for an unknown rid. Read-only. */
   inspectLineage?(rid: string): Promise<LineageInfo | null>
+  /**
+   * The lineage of `userId`'s active session whose id is `sessionId`, or `null` when it is
+   * not one of theirs: the lineage view without a token, in both token storages. Read-only.
+   */
+  inspectSession?(userId: UserId, sessionId: string): Promise<LineageInfo | null>
   /** Sessions by status, users, keys and their memory, under the store's prefix (SCAN + MEMORY USAGE). Read-only. */
   keyspaceStats?(): Promise<KeyspaceStats>
   /** Whether any key of the store's layout exists under its prefix (stops at the first). Read-only. */
@@ -233,6 +238,15 @@ export type Cfg = {
   /** Counts calls and their latency, for `metrics()` and `metricsText()`. Default false. */
   metrics?: boolean
   /**
+   * One OpenTelemetry client span per call, a child of the active context, when
+   * `@opentelemetry/api` is installed (an optional peer dependency; without it, nothing
+   * happens). Attributes follow the database client conventions (`db.system.name`,
+   * `db.operation.name` = the method, `server.address`, `server.port`); a rejection
+   * sets `error.type` to the error's code and the status to error. No argument (token,
+   * userId, binding) is ever an attribute. Default false.
+   */
+  tracing?: boolean
+  /**
    * How refresh tokens are kept in Redis. `'plain'` (default): as the original keeps them.
    * `'sha256'`: new rids are 32 hex digits (behind the tag with `cluster`) and Redis only
    * ever sees their SHA-256, so nothing a reader of Redis sees works as a token. Sessions
@@ -267,6 +281,7 @@ export function createRedisStore(cfg: Cfg): SessionStore &
       | 'close'
       | 'listSessions'
       | 'inspectLineage'
+      | 'inspectSession'
       | 'keyspaceStats'
       | 'prefixHasKeys'
       | 'logoutDeviceCounted'

@@ -71,9 +71,69 @@ function warnListener(err) {
   process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'SessionStoreListenerWarning')
 }
 
+/**
+ * OpenTelemetry, for `cfg.tracing`: the API package when it is installed (an optional peer
+ * dependency), loaded once; `null` without it, and then tracing costs nothing.
+ */
+let otel
+function openTelemetry() {
+  if (otel === undefined) {
+    try {
+      otel = require('@opentelemetry/api')
+    } catch {
+      otel = null
+    }
+  }
+  return otel
+}
+
+/** Where the store connects, as the database client conventions name it (no credentials). */
+function serverAttributes(url) {
+  if (typeof url !== 'string') return {}
+  if (url.startsWith('/')) return { 'server.address': url, 'network.transport': 'unix' }
+  try {
+    const parsed = new URL(url)
+    if (parsed.protocol === 'unix:') return { 'server.address': parsed.pathname, 'network.transport': 'unix' }
+    return { 'server.address': parsed.hostname.replace(/^\[|\]$/g, ''), 'server.port': Number(parsed.port || 6379) }
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * Starts one client span per store call, a child of the active context, or `null` when
+ * tracing is off or the API is absent. Attributes name the system, the method and the
+ * server, never an argument: no token, userId or binding value reaches a trace.
+ */
+function spanStarter(cfg) {
+  if (cfg.tracing === undefined || cfg.tracing === false) return null
+  if (typeof cfg.tracing !== 'boolean') throw new TypeError(`cfg.tracing must be a boolean (received ${typeof cfg.tracing})`)
+  const api = openTelemetry()
+  if (api === null) return null
+  const tracer = api.trace.getTracer('redis-session-store-native', require('./package.json').version)
+  const base = { 'db.system.name': 'redis', 'db.system': 'redis', ...serverAttributes(cfg.url) }
+  return (name) => {
+    const span = tracer.startSpan(name, { kind: api.SpanKind.CLIENT, attributes: { ...base, 'db.operation.name': name } }, api.context.active())
+    return {
+      ok() {
+        span.end()
+      },
+      // Only the error's code: a message may quote an argument.
+      failed(err) {
+        const code = (err && typeof err.code === 'string' && err.code) || 'error'
+        span.setAttribute('error.type', code)
+        span.recordException({ name: err instanceof Error ? err.name : 'Error', message: code })
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: code })
+        span.end()
+      },
+    }
+  }
+}
+
 /** @param {import('./index').Cfg} cfg */
 function createRedisStore(cfg) {
   const native = new NativeStore(cfg)
+  const startSpan = spanStarter(cfg)
   const metrics = native.metricsEnabled ? new Metrics() : null
   const stripsEvictions = native.limitsSessions
   const revokes = native.revokesOnReuse
@@ -102,16 +162,17 @@ function createRedisStore(cfg) {
   }
 
   /**
-   * A store method: the native call itself unless events, metrics or eviction reports
-   * need its outcome. `onOk(args, value)` / `onErr(args, err)` give the events of an
-   * outcome, as [name, payload] pairs.
+   * A store method: the native call itself unless events, metrics, a span or eviction
+   * reports need its outcome. `onOk(args, value)` / `onErr(args, err)` give the events of
+   * an outcome, as [name, payload] pairs; `counted: false` keeps it out of the metrics.
    */
-  const method = (name, call, onOk, onErr, strip) =>
+  const method = (name, call, onOk, onErr, strip, counted = true) =>
     promised((...args) => {
-      if (listening === 0 && metrics === null && !strip) return call(...args)
-      const start = metrics ? process.hrtime.bigint() : 0n
+      if (listening === 0 && metrics === null && startSpan === null && !strip) return call(...args)
+      const span = startSpan === null ? null : startSpan(name)
+      const start = metrics && counted ? process.hrtime.bigint() : 0n
       const record = (outcome) => {
-        if (metrics === null) return
+        if (metrics === null || !counted) return
         try {
           metrics.record(name, outcome, Number(process.hrtime.bigint() - start) / 1e9)
         } catch {}
@@ -127,6 +188,7 @@ function createRedisStore(cfg) {
           const evicted = strip && value ? value.evicted : undefined
           if (evicted !== undefined) delete value.evicted
           record('ok')
+          span?.ok()
           if (listening > 0 && onOk) {
             try {
               deliver(onOk(args, value, evicted))
@@ -136,6 +198,7 @@ function createRedisStore(cfg) {
         },
         (err) => {
           record((err && typeof err.code === 'string' && err.code) || 'error')
+          span?.failed(err)
           if (listening > 0 && onErr) {
             try {
               deliver(onErr(args, err))
@@ -145,6 +208,9 @@ function createRedisStore(cfg) {
         },
       )
     })
+
+  /** A method outside events and metrics: the native call itself, in a span when tracing. */
+  const traced = (name, call) => (startSpan === null ? promised(call) : method(name, call, null, null, false, false))
 
   const rotateFailure = ([input], err) => {
     const rid = input && typeof input === 'object' ? input.rid : undefined
@@ -225,14 +291,15 @@ function createRedisStore(cfg) {
     scanRids: method('scanRids', (userId) => native.scanRids(userId)),
     gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),
     close: async () => native.close(),
-    // Read-only operator views (used by the `redis-session-store` CLI).
-    listSessions: promised((userId) => native.listSessions(userId)),
-    inspectLineage: promised((rid) => native.inspectLineage(rid)),
-    keyspaceStats: promised(() => native.keyspaceStats()),
-    migrateFrom: promised((source) => native.migrateFrom(source)),
-    prefixHasKeys: promised(() => native.prefixHasKeys()),
+    // Read-only operator views (used by the `redis-session-store` CLI and the board).
+    listSessions: traced('listSessions', (userId) => native.listSessions(userId)),
+    inspectLineage: traced('inspectLineage', (rid) => native.inspectLineage(rid)),
+    inspectSession: traced('inspectSession', (userId, sessionId) => native.inspectSession(userId, sessionId)),
+    keyspaceStats: traced('keyspaceStats', () => native.keyspaceStats()),
+    migrateFrom: traced('migrateFrom', (source) => native.migrateFrom(source)),
+    prefixHasKeys: traced('prefixHasKeys', () => native.prefixHasKeys()),
     readAudit: method('readAudit', (opts) => native.readAudit(opts)),
-    gcOrphansWithProgress: promised((opts, onProgress) =>
+    gcOrphansWithProgress: traced('gcOrphansWithProgress', (opts, onProgress) =>
       native.gcOrphansWithProgress(
         opts,
         // A throw from the callback would be fatal on the addon's thread: report it instead.

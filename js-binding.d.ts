@@ -19,6 +19,11 @@ export declare class NativeStore {
   /** The whole lineage `rid` belongs to, or `null` for an unknown rid. */
   inspectLineage(rid: unknown): Promise<LineageInfo | null>
   /**
+   * The lineage of `userId`'s active session `sessionId`, or `null` when it is not one
+   * of theirs.
+   */
+  inspectSession(userId: unknown, sessionId: unknown): Promise<LineageInfo | null>
+  /**
    * Copies the sessions of the deployment's old single node into this cluster store
    * (repeatable; old rids keep working through aliases).
    */

@@ -61,6 +61,7 @@ test('--help lists every command, each command has its own help, exit 0', async 
     'logout-all',
     'gc',
     'stats',
+    'board',
   ]) {
     assert.match(top.stdout, new RegExp(`^  ${name}\\b`, 'm'), name)
     const own = await cli([name, '--help'])
@@ -541,4 +542,61 @@ test('output cut short by the reader (`--help | head`) ends quietly, without an 
   const script = `(sleep 0.3; exec "${process.execPath}" "${CLI}" --help) | true; echo "exit \${PIPESTATUS[0]}" >&2`
   const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000 })
   assert.equal(r.stderr.trim(), 'exit 0', r.stderr)
+})
+
+test('board serves the session board on loopback; only the printed access link lets a browser in', async () => {
+  const { prefix, json } = scoped('cli-board')
+  await json(['issue', 'alice', '--device', 'laptop'])
+  const child = spawn(process.execPath, [CLI, '--prefix', prefix, 'board', '--port', '0'], {
+    env: { ...process.env, REDIS_URL: url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)))
+  const accessUrl = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no access link printed: ${stdout}`)), 15_000)
+    child.stdout.on('data', (d) => {
+      stdout += d
+      const m = /open (http:\/\/127\.0\.0\.1:\d+\/\?access=[A-Za-z0-9_-]{43})\n/.exec(stdout)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1])
+      }
+    })
+  })
+  try {
+    const { origin, searchParams } = new URL(accessUrl)
+    const token = searchParams.get('access')
+    assert.equal(stdout.split(token).length, 2, 'the token is printed once')
+    const get = (path, cookie) => fetch(origin + path, { redirect: 'manual', headers: cookie ? { cookie } : {} })
+    const anonymous = await get('/users/alice')
+    assert.equal(anonymous.status, 403)
+    assert.doesNotMatch(await anonymous.text(), /laptop/)
+    const wrong = await get(`/?access=${'x'.repeat(43)}`)
+    assert.equal(wrong.status, 303)
+    assert.deepEqual(wrong.headers.getSetCookie(), [])
+    assert.equal((await get('/users/alice', `rss_board_access=${'x'.repeat(43)}`)).status, 403)
+
+    const entry = await get(`/users/alice?access=${token}`)
+    assert.equal(entry.status, 303)
+    assert.equal(entry.headers.get('location'), '/users/alice', 'the token leaves the address bar')
+    const [cookie] = entry.headers.getSetCookie()
+    assert.match(cookie, /HttpOnly/)
+    assert.match(cookie, /SameSite=Strict/)
+    const page = await get('/users/alice', cookie.split(';')[0])
+    assert.equal(page.status, 200)
+    const body = await page.text()
+    assert.match(body, /Session board/)
+    assert.match(body, />laptop</)
+    assert.match(body, /End session/)
+  } finally {
+    child.kill('SIGTERM')
+  }
+  assert.equal(await exited, 0)
+})
+
+test('board refuses a port that is not one', async () => {
+  const r = await cli(['board', '--port', '70000'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /--port.*must be an integer from 0 to 65535/)
 })

@@ -59,6 +59,9 @@ test('the published file list holds only what runs', () => {
   const [listing] = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: releaseTree() }))
   const files = listing.files.map((f) => f.path).sort()
   const required = [
+    'board.d.ts',
+    'board.mjs',
+    'cli/board.mjs',
     'cli/format.mjs',
     'cli/main.mjs',
     'cli/tree.mjs',
@@ -78,6 +81,8 @@ test('the published file list holds only what runs', () => {
   assert.ok(!files.some((f) => /(^__test__|^bench|^crates|^src|^target|^lua|^npm|\.rs$|\.node$)/.test(f)), files.join(', '))
   assert.deepEqual(pkg.bin, { 'redis-session-store': 'cli/main.mjs' })
   assert.ok(pkg.exports['.'].types && pkg.exports['.'].import && pkg.exports['.'].require)
+  assert.deepEqual(pkg.exports['./board'], { types: './board.d.ts', import: './board.mjs' })
+  assert.deepEqual(pkg.peerDependenciesMeta, { '@opentelemetry/api': { optional: true } })
   assert.ok(pkg.engines.node)
   assert.equal(pkg.dependencies.commander.startsWith('^13'), true, 'commander 13')
   assert.equal(pkg.scripts.prepublishOnly, 'node scripts/build-native.mjs --before-publish', 'a local build is never published')

@@ -176,3 +176,19 @@ test('a process that ran the views exits by itself without close()', () => {
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'done')
 })
+
+test("inspectSession finds a lineage by its session id, only among the user's active sessions", async () => {
+  const { s } = store('views-inspect-session')
+  const t = nowSeconds()
+  const a = await s.issueInitial('alice', { now: t - 20, deviceId: 'laptop', absTtlSeconds: 3600 })
+  const a1 = (await s.verifyAndRotateRefresh({ rid: a.rid, now: t - 10, deviceId: 'laptop' })).newRid
+  await s.issueInitial('bob', { now: t, absTtlSeconds: 3600 })
+  const [alice] = await s.listSessions('alice')
+  const [bob] = await s.listSessions('bob')
+  assert.deepEqual(await s.inspectSession('alice', alice.sessionId), await s.inspectLineage(a1.rid))
+  assert.equal(await s.inspectSession('alice', bob.sessionId), null, "another user's session")
+  assert.equal(await s.inspectSession('alice', '0'.repeat(40)), null)
+  await s.logout(a1.rid)
+  assert.equal(await s.inspectSession('alice', alice.sessionId), null, 'an ended session')
+  await assert.rejects(s.inspectSession('alice', ''), { code: 'ERR_INVALID_ARG' })
+})

@@ -17,7 +17,7 @@
 
 import { createRequire } from 'node:module'
 import { startRedis } from '../scripts/redis-server.mjs'
-import { median } from './stats.mjs'
+import { median, measure } from './stats.mjs'
 
 const require = createRequire(import.meta.url)
 const { NativeStore } = require('../js-binding.js')
@@ -55,24 +55,6 @@ const WORKLOADS = {
     const input = { rid: 'no-such-rid', now }
     return () => rotate(input).catch((err) => err.stack)
   },
-}
-
-/** Calls per second and CPU microseconds per call of `call`, `inflight` in flight for `ms`. */
-async function measure(call, inflight, ms) {
-  let done = 0
-  const deadline = performance.now() + ms
-  const lane = async () => {
-    while (performance.now() < deadline) {
-      await call()
-      done++
-    }
-  }
-  const cpu = process.cpuUsage()
-  const started = performance.now()
-  await Promise.all(Array.from({ length: inflight }, lane))
-  const seconds = (performance.now() - started) / 1000
-  const used = process.cpuUsage(cpu)
-  return { perSec: done / seconds, cpuUs: (used.user + used.system) / done }
 }
 
 const results = {}

@@ -34,3 +34,21 @@ export function scriptCommandStats(commandstats) {
   }
   return { calls, usec }
 }
+
+/** Calls per second and CPU microseconds per call of `call`, `inflight` in flight for `ms`. */
+export async function measure(call, inflight, ms) {
+  let done = 0
+  const deadline = performance.now() + ms
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      await call()
+      done++
+    }
+  }
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  await Promise.all(Array.from({ length: inflight }, lane))
+  const seconds = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  return { perSec: done / seconds, cpuUs: (used.user + used.system) / done }
+}

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { aclFeatures, aclRule, createRedisStore } from '../index.mjs'
 import { wantsColor, palette, table, time, duration, relative, bytes, count, statusColor } from './format.mjs'
 import { renderLineage } from './tree.mjs'
+import { serveBoard } from './board.mjs'
 
 const require = createRequire(import.meta.url)
 const { version } = require('../package.json')
@@ -111,6 +112,7 @@ export function buildProgram(io = { stdout: process.stdout, stderr: process.stde
   addMaintenanceCommands(program, withStore, io)
   addReportCommands(program, withStore)
   addAclCommand(program, io)
+  addBoardCommand(program, withStore)
   return program
 }
 
@@ -138,6 +140,42 @@ function addAclCommand(program, io) {
     const out = output(opts, io)
     out.result({ user: opts.user, prefix: opts.prefix, features: ['store', ...features], rule, command: line }, () => line)
   })
+}
+
+/** A TCP port: an integer from 0 (any free one) to 65535. */
+function portNumber(value) {
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || n > 65535) throw new InvalidArgumentError('must be an integer from 0 to 65535')
+  return n
+}
+
+/** board: the session board on loopback until interrupted. */
+function addBoardCommand(program, withStore) {
+  program
+    .command('board')
+    .description('serve the session board (users, sessions, lineages, stats; end sessions) on 127.0.0.1, behind a random access token printed once')
+    .option('--port <port>', 'the port to listen on (default: a free one)', portNumber, 0)
+    .option('--read-only', 'show everything, end nothing')
+    .action(
+      withStore(async ({ store, opts, out }) => {
+        const board = await serveBoard({ store, port: opts.port, readOnly: Boolean(opts.readOnly) })
+        out.result({ url: board.url, accessUrl: board.accessUrl }, () =>
+          [
+            `${out.c.green('session board')} on ${board.url}${opts.readOnly ? ' (read-only)' : ''}`,
+            `open ${board.accessUrl}`,
+            out.c.dim('The token in that link is shown only here; the browser keeps it in a cookie. Ctrl-C stops.'),
+          ].join('\n'),
+        )
+        // Until interrupted; then the store closes.
+        await new Promise((resolve) => {
+          const stop = () => {
+            for (const signal of ['SIGINT', 'SIGTERM']) process.off(signal, stop)
+            board.close().then(resolve)
+          }
+          for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, stop)
+        })
+      }),
+    )
 }
 
 /** The program's name, version, global options, output streams and closing help. */

@@ -54,7 +54,20 @@ const DEFAULT_KIND = 'redis-8'
 
 const file = (name) => `__test__/${name}.test.mjs`
 /** Node test files that do not depend on the server kind: run with the first target only. */
-const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'workers'].map(file)
+const SERVER_INDEPENDENT = [
+  'types',
+  'pack',
+  'loading',
+  'demo',
+  'cli-tree',
+  'install',
+  'docs',
+  'workers',
+  'board',
+  'tracing',
+  'example-auth-server',
+  'browser',
+].map(file)
 /** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY). */
 const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-races', 'hardening', 'guarantees', 'faults', 'tokens'].map(file)
 /** The files about clusters (they start their own), run by the cluster targets only. */

@@ -10,7 +10,7 @@ use session_store_core::input;
 use session_store_core::{gc, stats, views, StoreError};
 
 use crate::settle::Reporter;
-use crate::{each, id_arg, to_arg, user_device_args, GcReport, NativeStore};
+use crate::{each, id_arg, id_pair, to_arg, user_device_args, GcReport, NativeStore};
 
 /// One session as stored: `{prefix}:rid:{rid}`'s fields, epoch seconds as numbers.
 #[napi(object)]
@@ -168,6 +168,23 @@ impl NativeStore {
         self.call(env, id_arg("rid", rid)?, |core, rid| async move {
             core.inspect_lineage(&rid).await.map(|l| l.map(Into::into))
         })
+    }
+
+    /// The lineage of `userId`'s active session `sessionId`, or `null` when it is not one
+    /// of theirs.
+    #[napi(ts_return_type = "Promise<LineageInfo | null>")]
+    pub fn inspect_session<'env>(
+        &self,
+        env: &'env Env,
+        user_id: Unknown<'_>,
+        session_id: Unknown<'_>,
+    ) -> Result<PromiseRaw<'env, Option<LineageInfo>>> {
+        let args = id_pair(["userId", "sessionId"], user_id, session_id)?;
+        self.call(
+            env,
+            args,
+            |core, (u, s)| async move { core.inspect_session(&u, &s).await.map(|l| l.map(Into::into)) },
+        )
     }
 
     /// Copies the sessions of the deployment's old single node into this cluster store

@@ -166,6 +166,22 @@ impl SessionStore {
     /// so they left the index), the user's rid keys are found with SCAN.
     pub async fn inspect_lineage(&self, rid: &str) -> Result<Option<LineageInfo>> {
         let Some(rid) = self.resolve_rid(rid).await? else { return Ok(None) };
+        self.lineage_of(rid).await
+    }
+
+    /// The lineage of `user_id`'s active session whose id is `session_id`, or `None` when
+    /// it is not one of theirs: the lineage view for callers that hold no token (an
+    /// operator's page), in both token storages.
+    pub async fn inspect_session(&self, user_id: &str, session_id: &str) -> Result<Option<LineageInfo>> {
+        let sessions = self.list_sessions(user_id).await?;
+        let Some(chosen) = sessions.into_iter().find(|s| crate::token::same_name(&s.session_id, session_id)) else {
+            return Ok(None);
+        };
+        self.lineage_of(chosen.rid).await
+    }
+
+    /// The lineage the session stored under `rid` (a stored name) belongs to.
+    async fn lineage_of(&self, rid: String) -> Result<Option<LineageInfo>> {
         let hops = MAX_LINEAGE_HOPS.to_string();
         let reply: Vec<Value> = self.run(&scripts::INSPECT_LINEAGE, &[self.layout.rid_key(&rid)], &[&hops]).await?;
         let Some((missing_parent, rows)) = reply.split_first() else { return Ok(None) };
