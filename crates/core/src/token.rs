@@ -18,8 +18,8 @@
 //! A body of any other form is looked up under its own text (a client can send anything;
 //! the original's behaviour for unknown rids is kept).
 
-use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
