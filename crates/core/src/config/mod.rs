@@ -234,7 +234,8 @@ fn token_storage(value: &Arg) -> Result<TokenStorage> {
 mod tests {
     use super::*;
 
-    fn cfg(url: &str) -> Arg {
+    /// A `cfg` with `url` and the one other property it needs.
+    pub(super) fn cfg(url: &str) -> Arg {
         Arg::Object(vec![("url", Arg::String(url.into())), ("absTtlSeconds", Arg::Number(60.0))])
     }
 

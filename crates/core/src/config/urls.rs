@@ -89,12 +89,8 @@ pub(super) fn connection_info(name: &str, url: &str) -> Result<ConnectionInfo> {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::tests::cfg;
     use crate::config::StoreConfig;
-    use crate::input::Arg;
-
-    fn cfg(url: &str) -> Arg {
-        Arg::Object(vec![("url", Arg::String(url.into())), ("absTtlSeconds", Arg::Number(60.0))])
-    }
 
     #[test]
     fn rejects_bad_urls_without_echoing_them() {
