@@ -58,7 +58,8 @@ impl From<session_store_core::RotateResult> for RotateResult {
     }
 }
 
-/// Named as the original names it, so that one name serves JavaScript and the declarations.
+/// What `gcOrphans` found and did (or, with `dryRun`, would do).
+// `GCReport` in JavaScript, the original's name, which `index.d.ts` uses too.
 #[napi(object, js_name = "GCReport")]
 pub struct GcReport {
     pub scanned_user_sets: f64,
