@@ -7,6 +7,8 @@
 //! or Node-API fails; `promised.js` turns such a throw into a rejection for callers of
 //! `index.js`. The constructor throws for a bad `cfg`.
 
+// Public so that a test build, which leaves napi registration out, sees its free
+// functions as used.
 pub mod acl;
 mod args;
 mod errors;
