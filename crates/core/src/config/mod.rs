@@ -1,8 +1,8 @@
 //! Store configuration: the original's `url`, `prefix` and `absTtlSeconds`, plus what
 //! this package adds (timeouts, cluster or Sentinel, TLS material, replicated writes, the
 //! hardening options). Checked once, when the store is created. By concern: the URLs and
-//! TLS material ([`urls`]), cluster, Sentinel and replicated writes ([`topology`]), the
-//! hardening options ([`hardening`]) and a builder for Rust callers ([`builder`]).
+//! TLS material (`urls`), cluster, Sentinel and replicated writes (`topology`), the
+//! hardening options (`hardening`) and a builder for Rust callers (`builder`).
 
 use std::time::Duration;
 

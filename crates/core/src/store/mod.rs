@@ -1,5 +1,5 @@
 //! The store: its configuration, key layout and one connection, and the path every
-//! operation takes to Redis ([`runner`]): each state change is one script call on one
+//! operation takes to Redis (`runner`): each state change is one script call on one
 //! multiplexed connection shared by all calls (per node, on a cluster), reconnecting by
 //! itself. The operations themselves live in the modules above this one.
 
