@@ -4,8 +4,8 @@
 //
 // Where each type is written: this file for the original's types, the store's options,
 // methods, events and metrics; the results of the operator views (and the audit stream)
-// are the Rust structs of src/admin.rs and src/lib.rs, whose declarations napi generates
-// into js-binding.d.ts, re-exported here.
+// are the Rust structs of src/results.rs, whose declarations napi generates into
+// js-binding.d.ts, re-exported here.
 
 export type { AuditEntry, SessionInfo, LineageInfo, KeyspaceStats, MigrationReport } from './js-binding'
 import type { AuditEntry, SessionInfo, LineageInfo, KeyspaceStats, MigrationReport } from './js-binding'

@@ -43,7 +43,7 @@ export declare class NativeStore {
    * `gcOrphans`, calling `onProgress` with the running totals after each SCAN page
    * (every call before the Promise settles).
    */
-  gcOrphansWithProgress(opts: unknown, onProgress: (report: GcReport) => void): Promise<GcReport>
+  gcOrphansWithProgress(opts: unknown, onProgress: (report: GCReport) => void): Promise<GCReport>
   /**
    * Throws a `TypeError` for a bad `cfg`; never connects, so an unreachable server
    * is reported by the calls instead.
@@ -75,7 +75,7 @@ export declare class NativeStore {
   logoutOtherSessions(userId: unknown, keepSessionId: unknown): Promise<number>
   getRid(rid: unknown): Promise<Record<string, string> | null>
   scanRids(userId: unknown): Promise<string[]>
-  gcOrphans(opts: unknown): Promise<GcReport>
+  gcOrphans(opts: unknown): Promise<GCReport>
   /**
    * Benchmarking aid, not part of the store's API: a Promise that resolves to
    * `undefined` through the same runtime and settle path as every store method, without
@@ -130,7 +130,8 @@ export interface AuditEntry {
   childRid?: string
 }
 
-export interface GcReport {
+/** What `gcOrphans` found and did (or, with `dryRun`, would do). */
+export interface GCReport {
   scannedUserSets: number
   scannedRids: number
   removedFromSets: number

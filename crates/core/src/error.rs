@@ -2,7 +2,6 @@
 //! package throws (`not_found`, `expired_abs`, `rotate_fail:ERR_*`); `code()` gives a
 //! stable machine-readable code for the rest.
 
-use crate::config::StoreConfig;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,13 +75,12 @@ impl StoreError {
 
     /// Maps a client error to a plain message naming the server tried (never its
     /// password), with the connection password scrubbed from any text the client gives.
-    pub(crate) fn from_redis(err: redis::RedisError, config: &StoreConfig) -> Self {
-        let password = config.password();
-        let scrub = |text: String| match password {
+    pub(crate) fn from_redis(err: redis::RedisError, target: &ErrorTarget) -> Self {
+        let scrub = |text: String| match target.password.as_deref() {
             Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
             _ => text,
         };
-        let server = config.server();
+        let server = &target.server;
         let tls = server.starts_with("rediss://");
         // The client formats some errors with its internal kind in Debug form
         // (`... - Server(ResponseError): ...`); that part means nothing to a reader.
@@ -103,12 +101,12 @@ impl StoreError {
             )),
             _ if text.starts_with("Redis server refused to switch database") => StoreError::Config(format!(
                 "{server} has no database {} (the number after the host in the URL): {}; use a lower number or raise the server's `databases` setting",
-                config.database(),
+                target.database,
                 if detail.is_empty() { "refused" } else { detail.as_str() },
             )),
             _ if err.is_timeout() => StoreError::Timeout(format!(
                 "no reply within {} ms from {server}{}",
-                config.command_timeout.as_millis(),
+                target.command_timeout.as_millis(),
                 if tls { not_tls_hint } else { "" },
             )),
             _ if err.is_io_error()
@@ -146,6 +144,19 @@ impl StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What an error message may say about the server a client error came from, as plain
+/// values: the configuration fills it in once, so this type needs nothing of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorTarget {
+    /// Scheme, host and port, or the socket path; never the credentials.
+    pub server: String,
+    /// The connection's password, scrubbed from any text the client gives.
+    pub password: Option<String>,
+    /// The database index the URL selects.
+    pub database: i64,
+    pub command_timeout: Duration,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,11 +167,12 @@ mod tests {
 
     #[test]
     fn a_cluster_in_transition_is_unavailable() {
-        let cfg = crate::input::Arg::Object(vec![
-            ("url", crate::input::Arg::String("redis://127.0.0.1:7000".into())),
-            ("absTtlSeconds", crate::input::Arg::Number(60.0)),
-        ]);
-        let config = StoreConfig::from_arg(&cfg).unwrap();
+        let target = ErrorTarget {
+            server: "redis://127.0.0.1:7000".into(),
+            password: None,
+            database: 0,
+            command_timeout: Duration::from_secs(2),
+        };
         let lines = [
             "MOVED 717 127.0.0.1:7000",
             "ASK 717 127.0.0.1:7000",
@@ -170,10 +182,10 @@ mod tests {
             "ERR Script attempted to access a non local key in a cluster node script: 34fa, on @user_script:336.",
         ];
         for line in lines {
-            let err = StoreError::from_redis(server_error(line), &config);
+            let err = StoreError::from_redis(server_error(line), &target);
             assert_eq!(err.code(), "ERR_REDIS_UNAVAILABLE", "{line}: {err}");
         }
-        let other = StoreError::from_redis(server_error("ERR wrong number of arguments"), &config);
+        let other = StoreError::from_redis(server_error("ERR wrong number of arguments"), &target);
         assert_eq!(other.code(), "ERR_REDIS");
     }
 }

@@ -85,24 +85,47 @@ async fn run_per_slot<T: FromRedisValue>(
     futures_util::future::try_join_all(calls).await
 }
 
+/// What every script call of one gc run is given: whether it is a dry run (the scripts'
+/// argument, and whether a call can write), and the clock and grace period it judges by.
+struct Run {
+    dry_run: &'static str,
+    writes: bool,
+    now: String,
+    grace: String,
+}
+
 async fn collect(
     store: &SessionStore,
     options: GcOptions,
     progress: &mut (dyn FnMut(&GcReport) + Send),
 ) -> Result<GcReport> {
-    let dry_run = if options.dry_run { "1" } else { "0" };
-    let writes = !options.dry_run;
-    let now = options
-        .now
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
-        .to_string();
-    let grace = options.grace_seconds.to_string();
+    let run = Run {
+        dry_run: if options.dry_run { "1" } else { "0" },
+        writes: !options.dry_run,
+        now: options
+            .now
+            .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+            .to_string(),
+        grace: options.grace_seconds.to_string(),
+    };
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
-    let layout = store.layout();
+    let remembered = clean_indexes(store, &run, &mut report, progress).await?;
+    clean_rids(store, &run, remembered, &mut report, progress).await?;
+    Ok(report)
+}
 
-    // 1) One pass over the keys under the prefix: index members whose rid hash is gone
-    // are removed page by page, and the rid keys are remembered for step 2, so the
-    // keyspace (other applications' keys included) is walked once, not twice.
+/// Step 1, one pass over the keys under the prefix: index members whose rid hash is gone
+/// are removed page by page, and the rid keys are remembered for step 2 (`None` past
+/// [`REMEMBERED_RIDS_MAX`]), so the keyspace (other applications' keys included) is
+/// walked once, not twice.
+async fn clean_indexes(
+    store: &SessionStore,
+    run: &Run,
+    report: &mut GcReport,
+    progress: &mut (dyn FnMut(&GcReport) + Send),
+) -> Result<Option<Vec<String>>> {
+    let layout = store.layout();
+    let (dry_run, writes) = (run.dry_run, run.writes);
     let mut remembered: Option<Vec<String>> = Some(Vec::new());
     each_page(
         ScanPages::new(store, layout.key_pattern(), None).await?,
@@ -137,14 +160,24 @@ async fn collect(
                     kept
                 })
                 .filter(|kept| kept.len() <= REMEMBERED_RIDS_MAX);
-            progress(&report);
+            progress(report);
         },
     )
     .await?;
+    Ok(remembered)
+}
 
-    // 2) Rid hashes: delete garbage, re-index active sessions. From the keys remembered,
-    // or, when there were too many to keep, from a second SCAN.
-    let (now, grace) = (now.as_str(), grace.as_str());
+/// Step 2, rid hashes: delete garbage, re-index active sessions. From the keys
+/// remembered, or, when there were too many to keep, from a second SCAN.
+async fn clean_rids(
+    store: &SessionStore,
+    run: &Run,
+    remembered: Option<Vec<String>>,
+    report: &mut GcReport,
+    progress: &mut (dyn FnMut(&GcReport) + Send),
+) -> Result<()> {
+    let layout = store.layout();
+    let (now, grace, dry_run, writes) = (run.now.as_str(), run.grace.as_str(), run.dry_run, run.writes);
     let index_of = |key: &str| layout.rid_of_key(key).and_then(|rid| layout.user_key_of_rid(&rid));
     let clean = |keys: Vec<String>| async move {
         let outcomes = run_per_slot::<(u64, u64, u64)>(
@@ -163,7 +196,7 @@ async fn collect(
         report.scanned_rids += seen;
         report.deleted_rid_hashes += deleted;
         report.added_to_sets += added;
-        progress(&report);
+        progress(report);
     };
     match remembered {
         Some(mut keys) => {
@@ -181,7 +214,7 @@ async fn collect(
         }
         None => each_page(ScanPages::new(store, layout.rid_key_pattern(), "hash").await?, clean, apply).await?,
     }
-    Ok(report)
+    Ok(())
 }
 
 fn sum_pairs(pairs: Vec<(u64, u64)>) -> (u64, u64) {

@@ -16,11 +16,12 @@ use redis::Value;
 
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
+use crate::input::Arg;
 use crate::keys::KeyLayout;
+use crate::lineage::stored_seconds;
 use crate::scan::ScanPages;
 use crate::scripts;
 use crate::store::SessionStore;
-use crate::views::stored_seconds;
 
 /// What a migration did (or, in a dry run, found).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,6 +37,17 @@ pub struct MigrationReport {
     /// Hashes not copied: no userId, or past their absolute expiry.
     pub skipped: u64,
     pub dry_run: bool,
+}
+
+/// `migrateFrom`'s argument, `{ url, prefix?, dryRun? }`, checked: the old node's
+/// configuration (see [`StoreConfig::migration_source`]) and whether this is a dry run.
+pub fn migration_request(config: &StoreConfig, source: &Arg) -> Result<(StoreConfig, bool)> {
+    let old = config.migration_source(source)?;
+    match source.field("dryRun") {
+        Arg::Undefined => Ok((old, false)),
+        Arg::Bool(dry_run) => Ok((old, *dry_run)),
+        other => Err(StoreError::invalid("source.dryRun", "a boolean", &other.kind())),
+    }
 }
 
 impl SessionStore {

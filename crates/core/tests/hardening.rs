@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::collections::HashMap;
-
-use common::{config, now, unique_prefix};
+use common::{config, hash, now, rotate, unique_prefix};
 use session_store_core::audit::AuditQuery;
 use session_store_core::config::StoreConfigBuilder;
 use session_store_core::input::{Binding, IssueInput, RotateInput};
@@ -25,14 +23,6 @@ async fn issue(s: &SessionStore, user: &str, at: u64, b: Binding) -> String {
         .await
         .unwrap()
         .rid
-}
-
-async fn rotate(s: &SessionStore, rid: &str, at: u64, b: Binding) -> Result<String, StoreError> {
-    s.verify_and_rotate_refresh(RotateInput { rid: rid.into(), now: at, binding: b }).await.map(|r| r.new_rid.rid)
-}
-
-async fn hash(s: &SessionStore, rid: &str) -> HashMap<String, String> {
-    s.get_rid(rid).await.unwrap().map(|h| h.into_iter().collect()).unwrap_or_default()
 }
 
 fn replay() -> StoreError {

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -12,7 +13,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use session_store_core::config::StoreConfigBuilder;
-use session_store_core::{SessionStore, StoreConfig};
+use session_store_core::input::{Binding, IssueInput, RotateInput};
+use session_store_core::{SessionStore, StoreConfig, StoreError};
+
+pub mod strategies;
 
 static URL: OnceLock<String> = OnceLock::new();
 
@@ -168,4 +172,24 @@ pub async fn expire_time(r: &mut Raw, key: &str) -> i64 {
 
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A session's binding values.
+pub fn bind(device: &str, ua: &str, ip: &str) -> Binding {
+    Binding { device_id: device.into(), ua_hash: ua.into(), ip_hash: ip.into() }
+}
+
+/// Issues a first session; its rid.
+pub async fn issue(s: &SessionStore, user: &str, at: u64, b: Binding, ttl: Option<u64>) -> String {
+    s.issue_initial(IssueInput { user_id: user.into(), now: at, binding: b, abs_ttl_seconds: ttl }).await.unwrap().rid
+}
+
+/// Rotates `rid`; the child's rid.
+pub async fn rotate(s: &SessionStore, rid: &str, at: u64, b: Binding) -> Result<String, StoreError> {
+    s.verify_and_rotate_refresh(RotateInput { rid: rid.into(), now: at, binding: b }).await.map(|r| r.new_rid.rid)
+}
+
+/// A session's hash (empty when it is gone).
+pub async fn hash(s: &SessionStore, rid: &str) -> HashMap<String, String> {
+    s.get_rid(rid).await.unwrap().map(|h| h.into_iter().collect()).unwrap_or_default()
 }
