@@ -323,16 +323,26 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
  * when it names it.
  */
 class Model {
-  /** `options`: { grace, revoke } as the store is configured (reuseGraceSeconds with every
-   * call inside the window, onReuse 'revoke-lineage'). `audited` counts the audit entries
-   * the changes make: one per session issued by a rotation and per session ended. */
-  constructor(init, deviceKey, options = {}) {
+  /** `options`: { grace, revoke, max, refuse } as the store is configured (reuseGraceSeconds
+   * with every call inside the window, onReuse 'revoke-lineage', maxSessionsPerUser with the
+   * refusing or the evicting policy); `ridOf(name)` gives a session's real rid, which breaks
+   * ties between sessions created in the same second as the scripts do. `audited` counts the
+   * audit entries the changes make: one per session issued and per session ended. */
+  constructor(init, deviceKey, options = {}, ridOf = (name) => name) {
     this.sessions = structuredClone(init.sessions)
     this.index = Object.fromEntries(Object.entries(init.index).map(([u, s]) => [u, new Set(s)]))
     this.devkey = { ...init.devkey }
     this.deviceKey = deviceKey
     this.options = options
+    this.ridOf = ridOf
     this.audited = 0
+  }
+
+  /** The user's active sessions, least recently rotated (issued) first. */
+  activeOf(user) {
+    return [...(this.index[user] ?? [])]
+      .filter((name) => this.sessions[name].user === user && this.sessions[name].status === 'active')
+      .sort((a, b) => this.sessions[a].created - this.sessions[b].created || (this.ridOf(a) < this.ridOf(b) ? -1 : 1))
   }
 
   end(name) {
@@ -361,10 +371,22 @@ class Model {
         s.child = childName
         this.audited++
         this.index[s.user]?.delete(op.rid)
-        this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active', child: '' }
+        this.sessions[childName] = { user: s.user, device: op.device, parent: op.rid, status: 'active', child: '', created: op.now }
         this.index[s.user] ??= new Set()
         this.index[s.user].add(childName)
         if (op.device !== '') this.devkey[this.deviceKey(s.user, op.device)] = childName
+        return 'ok'
+      }
+      case 'issue': {
+        const active = this.activeOf(op.user)
+        const excess = this.options.max ? active.length - this.options.max + 1 : 0
+        if (excess > 0 && this.options.refuse) return 'ERR_SESSION_LIMIT'
+        for (const name of active.slice(0, Math.max(excess, 0))) this.end(name)
+        this.audited++
+        this.sessions[childName] = { user: op.user, device: op.device, parent: '', status: 'active', child: '', created: op.now }
+        this.index[op.user] ??= new Set()
+        this.index[op.user].add(childName)
+        if (op.device !== '') this.devkey[this.deviceKey(op.user, op.device)] = childName
         return 'ok'
       }
       case 'logout': {
@@ -446,6 +468,8 @@ const PROFILES = [
     cfg: { onReuse: 'revoke-lineage', reuseGraceSeconds: 300, audit: { maxLen: 100000 } },
     model: { revoke: true, grace: true, audit: true },
   },
+  { name: 'a limit of 2 sessions, the oldest evicted', cfg: { maxSessionsPerUser: 2 }, model: { max: 2 } },
+  { name: 'a limit of 2 sessions, refusing', cfg: { maxSessionsPerUser: 2, sessionLimitPolicy: 'refuse' }, model: { max: 2, refuse: true } },
 ]
 
 for (const profile of PROFILES)
@@ -461,6 +485,9 @@ for (const profile of PROFILES)
       const pick = (xs) => xs[Math.floor(rand() * xs.length)]
       const roundPrefix = `${prefix}-${round}`
       const rp = [0, 1, 2].map(() => createRedisStore(storeConfig({ prefix: roundPrefix, absTtlSeconds: 3600, ...profile.cfg })))
+      // The setup goes over the session limit at will: the operations then meet users above it.
+      const { maxSessionsPerUser, sessionLimitPolicy, ...setupCfg } = profile.cfg
+      const setup = createRedisStore(storeConfig({ prefix: roundPrefix, absTtlSeconds: 3600, ...setupCfg }))
       const k = keys(roundPrefix)
 
       // Initial state: a few sessions, some rotated once so lineages have ancestors.
@@ -469,27 +496,31 @@ for (const profile of PROFILES)
       const nameOf = {} // real rid -> model name
       const initial = []
       const sessionCount = 3 + Math.floor(rand() * 3)
+      // A controlled clock: the setup's sessions a second apart, every operation later, so
+      // the limit's "least recently rotated" is known to the model.
+      const base = nowSeconds() - 100
+      const opNow = base + 50
       for (let i = 0; i < sessionCount; i++) {
         const user = pick(USERS)
         const device = pick(DEVICES)
-        const { rid } = await rp[0].issueInitial(user, { now: nowSeconds(), deviceId: device })
+        const { rid } = await setup.issueInitial(user, { now: base + i, deviceId: device })
         const name = `s${i}`
         names[name] = rid
         nameOf[rid] = name
-        init.sessions[name] = { user, device, parent: '', status: 'active' }
+        init.sessions[name] = { user, device, parent: '', status: 'active', created: base + i }
         init.index[user] ??= []
         init.index[user].push(name)
         if (device !== '') init.devkey[k.deviceKey(user, device)] = name
         initial.push(name)
         if (rand() < 0.4) {
-          const child = await rp[0].verifyAndRotateRefresh({ rid, now: nowSeconds(), deviceId: device })
+          const child = await setup.verifyAndRotateRefresh({ rid, now: base + i, deviceId: device })
           const cname = `s${i}c`
           names[cname] = child.newRid.rid
           nameOf[child.newRid.rid] = cname
           init.sessions[name].status = 'used'
           init.sessions[name].child = cname
           init.index[user] = init.index[user].filter((n) => n !== name)
-          init.sessions[cname] = { user, device, parent: name, status: 'active' }
+          init.sessions[cname] = { user, device, parent: name, status: 'active', created: base + i }
           init.index[user].push(cname)
           if (device !== '') init.devkey[k.deviceKey(user, device)] = cname
           initial.push(cname)
@@ -502,10 +533,11 @@ for (const profile of PROFILES)
       for (let i = 0; i < opCount; i++) {
         const r = rand()
         const target = pick(initial)
-        if (r < 0.45) {
+        if (r < 0.35) {
           const s = init.sessions[target]
-          ops.push({ kind: 'rotate', rid: target, device: rand() < 0.8 ? s.device : pick(DEVICES) })
-        } else if (r < 0.6) ops.push({ kind: 'logout', rid: target })
+          ops.push({ kind: 'rotate', rid: target, device: rand() < 0.8 ? s.device : pick(DEVICES), now: opNow })
+        } else if (r < 0.5) ops.push({ kind: 'issue', user: pick(USERS), device: pick(DEVICES), now: opNow })
+        else if (r < 0.6) ops.push({ kind: 'logout', rid: target })
         else if (r < 0.75) ops.push({ kind: 'logoutDevice', user: pick(USERS), device: pick(DEVICES.filter(Boolean)) })
         else if (r < 0.87) ops.push({ kind: 'logoutAll', user: pick(USERS) })
         else ops.push({ kind: 'tombstone', rid: target })
@@ -514,7 +546,9 @@ for (const profile of PROFILES)
       const call = (op, store) => {
         switch (op.kind) {
           case 'rotate':
-            return store.verifyAndRotateRefresh({ rid: names[op.rid], now: nowSeconds(), deviceId: op.device })
+            return store.verifyAndRotateRefresh({ rid: names[op.rid], now: op.now, deviceId: op.device })
+          case 'issue':
+            return store.issueInitial(op.user, { now: op.now, deviceId: op.device })
           case 'logout':
             return store.logout(names[op.rid])
           case 'logoutDevice':
@@ -526,7 +560,7 @@ for (const profile of PROFILES)
         }
       }
       const results = await Promise.all(ops.map((op, i) => settle(call(op, rp[i % rp.length]))))
-      for (const s of rp) await s.close()
+      for (const s of [...rp, setup]) await s.close()
 
       // Name the children the real rotations created after the op that created them.
       const childName = (i) => `op${i}`
@@ -535,6 +569,10 @@ for (const profile of PROFILES)
         if (r.ok && ops[i].kind === 'rotate' && !nameOf[r.value.newRid.rid]) {
           names[childName(i)] = r.value.newRid.rid
           nameOf[r.value.newRid.rid] = childName(i)
+        }
+        if (r.ok && ops[i].kind === 'issue') {
+          names[childName(i)] = r.value.rid
+          nameOf[r.value.rid] = childName(i)
         }
       })
       const outcomes = results.map((r) => (r.ok ? 'ok' : r.error.code))
@@ -567,7 +605,7 @@ for (const profile of PROFILES)
 
       let explained = null
       for (const order of permutations(ops.map((_, i) => i))) {
-        const model = new Model(init, k.deviceKey, profile.model)
+        const model = new Model(init, k.deviceKey, profile.model, (name) => names[name])
         let same = true
         for (const i of order) {
           if (model.apply(ops[i], childName(i)) !== outcomes[i]) {
