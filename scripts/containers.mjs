@@ -27,12 +27,15 @@ import { waitForPort } from './redis-server.mjs'
 export const CONTAINER_LABEL = 'redis-session-store.test-run'
 
 /** How to get an engine, for the messages that say one is missing. */
-export const ENGINE_HINT =
-  'start a Docker engine (Debian, as root: apt-get install -y docker.io, then dockerd in the background) or point DOCKER_HOST at one'
+export const ENGINE_HINT = 'start a Docker engine (Debian, as root: apt-get install -y docker.io, then dockerd in the background) or point DOCKER_HOST at one'
 
 // Without a registry the engine cannot pull the Ryuk reaper image testcontainers starts by
 // default; containers are removed by their owners instead, and by label after each run.
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true'
+// The containers share the host's network, so the host they are reached at is loopback.
+// Left to find it, testcontainers run inside a container (a /.dockerenv) may start an
+// alpine helper to read the gateway: a pull.
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1'
 
 let runtime
 /** The testcontainers module and its engine client; rejects, saying how to get an engine,

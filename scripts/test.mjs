@@ -85,7 +85,8 @@ function standalone(kind, { reduced }) {
     size: reduced ? `reduced: differential ${REDUCED_DIFF_RUNS} sequences (${FULL_DIFF_RUNS} on ${DEFAULT_KIND})` : 'full',
     files: (all, first) =>
       all.filter(
-        (f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...CONTAINER_ONLY].includes(f) && (tls || !TLS_ONLY.includes(f)) && (first || !SERVER_INDEPENDENT.includes(f)),
+        (f) =>
+          ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...CONTAINER_ONLY].includes(f) && (tls || !TLS_ONLY.includes(f)) && (first || !SERVER_INDEPENDENT.includes(f)),
       ),
     scope: (first) => `the behaviour suites${first ? ' and the server-independent ones' : ''}${tls ? ', and the TLS suites' : ''}`,
     prepare: () => serverBinary(kind),
@@ -531,7 +532,9 @@ async function runTarget(target, first) {
     return lines
   }
   // With REDIS_URL (no `files`), every file but those that start servers of a kind of their own.
-  const files = target.files ? target.files(testFiles, first) : testFiles.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...CONTAINER_ONLY].includes(f))
+  const files = target.files
+    ? target.files(testFiles, first)
+    : testFiles.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...CONTAINER_ONLY].includes(f))
   const scope = target.scope ? target.scope(first) : `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
   lines.push(`${target.name}: ${server.version} at ${server.url}; ${scope}; size ${target.size}`)
   try {
@@ -607,7 +610,12 @@ console.log(`\n${row('target', 'suite', 'passed', 'failed', 'skipped')}`)
 for (const r of results) console.log(row(r.target, r.suite, r.passed, r.failed, r.skipped))
 for (const { name, why } of leftOut) console.log(`${name.padEnd(18)} left out: ${why}`)
 for (const where of new Set(targets.map((t) => t.runsOn))) {
-  console.log(`ran on ${where}: ${targets.filter((t) => t.runsOn === where).map((t) => t.name).join(', ')}`)
+  console.log(
+    `ran on ${where}: ${targets
+      .filter((t) => t.runsOn === where)
+      .map((t) => t.name)
+      .join(', ')}`,
+  )
 }
 console.log(`total time ${seconds(Date.now() - started)}; full output of every step in target/test-logs/`)
 console.log(`${sum('passed')} passed, ${sum('failed')} failed`)
