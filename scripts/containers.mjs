@@ -45,8 +45,15 @@ export function engine() {
     const tc = await import('testcontainers')
     try {
       const client = await tc.getContainerRuntimeClient()
-      await client.container.dockerode.ping()
-      return { tc, client, docker: client.container.dockerode }
+      const docker = client.container.dockerode
+      await docker.ping()
+      // testcontainers falls back to the default socket when DOCKER_HOST does not answer;
+      // the Rust crate does not, and both sides must use the same engine.
+      const named = process.env.DOCKER_HOST && new URL(process.env.DOCKER_HOST)
+      if (named && (named.protocol === 'unix:' ? docker.modem.socketPath !== named.pathname : docker.modem.host !== named.hostname)) {
+        throw new Error(`DOCKER_HOST=${process.env.DOCKER_HOST} does not answer`)
+      }
+      return { tc, client, docker }
     } catch (e) {
       throw new Error(`no Docker engine answers (${e.message.split('\n')[0]}): ${ENGINE_HINT}`)
     }
