@@ -80,7 +80,8 @@ fn spawn_redis_server() -> Option<String> {
 
 /// Asks the container's thread to remove it, and waits for that: run at exit, which the
 /// test harness reaches whether tests passed or failed.
-static REMOVE_CONTAINER: OnceLock<(std::sync::mpsc::Sender<()>, std::sync::Mutex<std::sync::mpsc::Receiver<()>>)> = OnceLock::new();
+static REMOVE_CONTAINER: OnceLock<(std::sync::mpsc::Sender<()>, std::sync::Mutex<std::sync::mpsc::Receiver<()>>)> =
+    OnceLock::new();
 
 extern "C" fn remove_container_at_exit() {
     if let Some((remove, removed)) = REMOVE_CONTAINER.get() {
@@ -105,14 +106,27 @@ fn start_container(image: &str) -> Result<String, String> {
     };
     let kind = std::env::var("REDIS_SERVER_KIND").unwrap_or_default();
     let program = if kind.starts_with("valkey") { "valkey-server" } else { "redis-server" };
-    let port = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
+    let port =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
     let run = std::env::var("RSS_CONTAINER_RUN").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let request = GenericImage::new(name, tag)
         .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
         .with_network("host")
         .with_label("redis-session-store.test-run", run)
         .with_startup_timeout(Duration::from_secs(30))
-        .with_cmd([program, "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", "/data"]);
+        .with_cmd([
+            program,
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/data",
+        ]);
 
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (remove_tx, remove_rx) = std::sync::mpsc::channel::<()>();
