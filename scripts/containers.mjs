@@ -88,9 +88,14 @@ export async function imageFor(kind) {
   const chosen = process.env[imageVariable(kind)]
   if (chosen) return { image: chosen, source: imageVariable(kind) }
   if (await hasImage(officialImage(kind))) return { image: officialImage(kind), source: 'official' }
+  return { image: await ensureLocalImage(kind), source: 'built here' }
+}
+
+/** The name of the image built here for a kind, built first when the engine lacks it. */
+export async function ensureLocalImage(kind) {
   const image = localImage(kind)
   if (!(await hasImage(image))) await buildLocalImage(kind, image)
-  return { image, source: 'built here' }
+  return image
 }
 
 /** The shared libraries `ldd` says a binary loads, with the dynamic loader. */
