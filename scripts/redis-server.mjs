@@ -1,7 +1,8 @@
 // Starts a throwaway server on a free loopback port, for tests, the demo and the
 // benchmark: the kind REDIS_SERVER_KIND names (redis-7, redis-6.2, valkey-8; see
 // servers.mjs), Redis 7 by default. REDIS_URL, when set, is used instead and nothing is
-// started.
+// started. With REDIS_CONTAINER_IMAGE set, each server is a container of that image
+// instead of a local process (containers.mjs), with the same arguments and handle.
 
 import { spawn } from 'node:child_process'
 import { createServer, connect } from 'node:net'
@@ -32,10 +33,12 @@ export function serverHasTls(kind = kindFromEnv()) {
   return kindInfo(kind).tls
 }
 
-async function waitForPort(port, child, deadlineMs = 10_000) {
+/** Resolves once something accepts connections on 127.0.0.1 `port`; rejects when `child`
+ * (a process, when given) exits first or the deadline passes. */
+export async function waitForPort(port, child = null, deadlineMs = 10_000) {
   const start = Date.now()
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode}`)
+    if (child && child.exitCode !== null) throw new Error(`the server exited with code ${child.exitCode}`)
     const ok = await new Promise((resolve) => {
       const socket = connect(port, '127.0.0.1', () => {
         socket.end()
@@ -55,8 +58,12 @@ async function waitForPort(port, child, deadlineMs = 10_000) {
  * kill(signal), restart() }.
  */
 export async function startRedis({ port, extraArgs = [], kind = kindFromEnv() } = {}) {
-  const binary = serverBinary(kind)
   port ??= await freePort()
+  if (process.env.REDIS_CONTAINER_IMAGE) {
+    const { startServerContainer } = await import('./containers.mjs')
+    return startServerContainer({ kind, image: process.env.REDIS_CONTAINER_IMAGE, port, extraArgs })
+  }
+  const binary = serverBinary(kind)
   const dir = mkdtempSync(join(tmpdir(), 'rss-redis-'))
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs]
   let child

@@ -17,22 +17,29 @@
 //                      cluster files
 //   sentinel-redis-8, sentinel-valkey-9
 //                      the Sentinel suite, every process of that kind
+//   container-redis-7, container-valkey-9
+//                      the redis-7 and valkey-9 behaviour suites at the reduced size, against
+//                      containers on a Docker engine (containers.mjs says which image), and
+//                      the container faults (a paused server, a stopped and started one)
 //   node-20, node-22, node-24, bun, deno
 //                      the packed package installed into a fresh project and used there
 //                      under that runtime (__test__/runtime/): ESM, CJS, types, a lineage
 //                      with every logout, error codes, the caller in a rejection's stack,
 //                      a process that ends by itself
 // A target whose server or runtime cannot be had fails the run, saying how to get it;
-// the one exception is redis-7 when no redis-server is on PATH, which the summary names as
-// left out. RSS_SKIP_TARGETS=a,b leaves targets out on purpose; the summary names them.
+// the exceptions are redis-7 when no redis-server is on PATH, and the container targets
+// when no Docker engine answers: unless named on the command line, the summary names them
+// as left out, with how to enable them. RSS_SKIP_TARGETS=a,b leaves targets out on purpose; the summary names them.
 // With REDIS_URL set, the suites run once against that server instead. --jobs=N runs N
 // targets at a time (default 2; each has its own servers, so they do not see each other).
 // --verbose streams every child's output. Every child's full output is kept in
 // target/test-logs/.
 //
-// A target is { name, label, size, prepare(), start() }: prepare() gets what it needs
-// (binaries) or throws saying what is missing; start() brings its server(s) up and
-// resolves to { url, version, env, stop() }, `env` being what the suites see; optional
+// A target is { name, label, size, runsOn, prepare(), start() }: prepare() gets what it
+// needs (binaries, an image) or throws saying what is missing; start() brings its server(s)
+// up and resolves to { url, version, env, stop() }, `env` being what the suites see
+// (`rustEnv`, when given, is what the Rust suites see instead); `optional` targets are left
+// out instead of failing when prepare() throws and they were not named; optional
 // files(all) and rust(binaries) narrow what runs against it, and suites(server, lines)
 // replaces the Rust and Node suites with its own (the runtimes).
 
@@ -42,7 +49,8 @@ import { tmpdir } from 'node:os'
 import { basename, join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Redis from 'ioredis'
-import { startRedis } from './redis-server.mjs'
+import { freePort, startRedis } from './redis-server.mjs'
+import { engine, imageFor, removeRunContainers, startServerContainer } from './containers.mjs'
 import { KINDS, serverBinary, fromSystem } from './servers.mjs'
 import { RUNTIMES, runtimeBinary, runtimeVersion } from './runtimes.mjs'
 import { buildIfStale } from './build.mjs'
@@ -75,6 +83,8 @@ const CLUSTER_ONLY = ['cluster', 'cluster-migration'].map(file)
 /** The files that need a server built with TLS: run by the target whose binary has it. */
 const TLS_ONLY = ['tls', 'cluster-tls', 'tls-client-cert'].map(file)
 const SENTINEL_ONLY = [file('sentinel')]
+/** The files about containers (they pause and stop their own), run by the container targets. */
+const CONTAINER_ONLY = [file('containers')]
 /** The Rust test binaries that follow REDIS_TOPOLOGY. */
 const TOPOLOGY_AWARE_RUST = ['store', 'views', 'hardening']
 
@@ -84,9 +94,13 @@ function standalone(kind, { reduced }) {
   return {
     name: kind,
     label: KINDS[kind].label,
+    runsOn: 'local processes',
     size: reduced ? `reduced: differential ${REDUCED_DIFF_RUNS} sequences (${FULL_DIFF_RUNS} on ${DEFAULT_KIND})` : 'full',
     files: (all, first) =>
-      all.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY].includes(f) && (tls || !TLS_ONLY.includes(f)) && (first || !SERVER_INDEPENDENT.includes(f))),
+      all.filter(
+        (f) =>
+          ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...CONTAINER_ONLY].includes(f) && (tls || !TLS_ONLY.includes(f)) && (first || !SERVER_INDEPENDENT.includes(f)),
+      ),
     scope: (first) => `the behaviour suites${first ? ' and the server-independent ones' : ''}${tls ? ', and the TLS suites' : ''}`,
     prepare: () => serverBinary(kind),
     async start() {
@@ -101,12 +115,55 @@ function standalone(kind, { reduced }) {
   }
 }
 
+/** A single server of one kind in a container, and every server the suites start of their
+ * own a container of the same image too: the behaviour suites at the reduced size (the TLS
+ * ones need certificates the images do not carry), the Rust ones starting their container
+ * with the `testcontainers` crate, and the container faults. Each target labels its
+ * containers with a run id of its own, and after the suites finds none left but its own. */
+function container(kind) {
+  let chosen
+  const run = `${process.pid}-${kind}`
+  return {
+    name: `container-${kind}`,
+    label: `${KINDS[kind].label.replace(/ \(.*\)$/, '')} in a container`,
+    runsOn: 'containers',
+    optional: true,
+    size: `reduced: differential ${REDUCED_DIFF_RUNS} sequences`,
+    files: (all) => all.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...SERVER_INDEPENDENT].includes(f)),
+    scope: () => 'the behaviour suites and the container faults',
+    async prepare() {
+      try {
+        await engine()
+      } catch (e) {
+        throw new Error(`${e.message}; then: node scripts/test.mjs container-${kind}`)
+      }
+      chosen = await imageFor(kind)
+    },
+    async start() {
+      const server = await startServerContainer({ kind, image: chosen.image, port: await freePort(), run })
+      const shared = { REDIS_SERVER_KIND: kind, REDIS_CONTAINER_IMAGE: chosen.image, RSS_CONTAINER_RUN: run, DIFF_RUNS: String(REDUCED_DIFF_RUNS) }
+      return {
+        url: server.url,
+        version: `${await serverVersion(server.url)} in ${chosen.image} (${chosen.source})`,
+        env: { ...shared, REDIS_URL: server.url },
+        rustEnv: shared,
+        async stop() {
+          await server.stop()
+          const left = await removeRunContainers(run)
+          if (left) throw new Error(`${left} container(s) the suites started were still there after them (removed now)`)
+        },
+      }
+    },
+  }
+}
+
 /** A cluster of 3 primaries and 3 replicas of one kind: the behaviour suites that follow
  * REDIS_TOPOLOGY, in the cluster key layout, and the cluster files. */
 function cluster(kind) {
   return {
     name: `cluster-${kind}`,
     label: `${KINDS[kind].label}, cluster of 3 primaries + 3 replicas`,
+    runsOn: 'local processes',
     size: 'full',
     files: (all) => all.filter((f) => TOPOLOGY_AWARE.includes(f) || CLUSTER_ONLY.includes(f)),
     rust: (binaries) => binaries.filter((b) => TOPOLOGY_AWARE_RUST.some((name) => basename(b).startsWith(`${name}-`))),
@@ -130,6 +187,7 @@ function sentinel(kind) {
   return {
     name: `sentinel-${kind}`,
     label: `${KINDS[kind].label}, Sentinel deployments`,
+    runsOn: 'local processes',
     size: 'full',
     files: (all) => all.filter((f) => SENTINEL_ONLY.includes(f)),
     rust: () => [],
@@ -167,6 +225,7 @@ function runtime(name) {
   return {
     name,
     label: `${RUNTIMES[name].pkg}, the packed package in a fresh project`,
+    runsOn: 'local processes',
     size: 'the runtime checks',
     prepare: () => {
       runtimeBinary(name)
@@ -216,6 +275,8 @@ const TARGETS = [
   standalone('redis-7', { reduced: true }),
   standalone('valkey-8', { reduced: true }),
   standalone('valkey-9', { reduced: true }),
+  container('redis-7'),
+  container('valkey-9'),
   cluster('valkey-9'),
   sentinel('redis-8'),
   sentinel('valkey-9'),
@@ -227,6 +288,7 @@ function external(url) {
   return {
     name: 'REDIS_URL',
     label: 'the server REDIS_URL names',
+    runsOn: 'the server REDIS_URL names',
     size: 'full',
     prepare: () => {},
     async start() {
@@ -375,16 +437,22 @@ mkdirSync(LOG_DIR, { recursive: true })
 
 console.log(`npm test: the Rust and Node suites against ${targets.map((t) => t.name).join(', ')} (${Math.min(jobs, targets.length)} at a time)`)
 
-// 1. Server binaries and runtimes (each downloaded once into .servers/). Debian's Redis 7,
-// when not installed and not asked for by name, is left out and named in the summary;
-// any other target that cannot be had fails the run.
+// 1. Server binaries and runtimes (each downloaded once into .servers/), container images.
+// Debian's Redis 7 and the container targets, when they cannot be had and were not asked
+// for by name, are left out and named in the summary; any other target that cannot be had
+// fails the run.
 for (const target of [...targets]) {
   try {
-    target.prepare()
+    await target.prepare()
   } catch (e) {
     if (KINDS[target.name] && fromSystem(target.name) && !selected.includes(target.name)) {
       const withIt = KINDS[target.name].tls ? '; the TLS suites are left out with it (no other server here has TLS)' : ''
       leftOut.push({ name: target.name, why: `${e.message.slice(`${target.name}: `.length)}${withIt}` })
+      targets = targets.filter((t) => t !== target)
+      continue
+    }
+    if (target.optional && !selected.includes(target.name)) {
+      leftOut.push({ name: target.name, why: e.message })
       targets = targets.filter((t) => t !== target)
       continue
     }
@@ -446,6 +514,16 @@ async function runTarget(target, first) {
   const t0 = Date.now()
   const lines = []
   let server
+  // Stopping can find something wrong too (a container left behind): a failure, not a crash.
+  const stop = async () => {
+    try {
+      await server.stop()
+    } catch (e) {
+      fail(`${target.name}: after the suites`, e.message)
+      results.push({ target: target.name, suite: 'stop', passed: 0, failed: 1, skipped: 0, ms: 0 })
+      lines.push(`  ${target.name}: ${e.message}`)
+    }
+  }
   try {
     server = await target.start()
   } catch (e) {
@@ -461,19 +539,21 @@ async function runTarget(target, first) {
       fail(`${target.name}: setup`, e.stack ?? String(e))
       results.push({ target: target.name, suite: 'setup', passed: 0, failed: 1, skipped: 0, ms: 0 })
     } finally {
-      await server.stop()
+      await stop()
     }
     lines.push(`  ${target.name} done in ${seconds(Date.now() - t0)}`)
     return lines
   }
   // With REDIS_URL (no `files`), every file but those that start servers of a kind of their own.
-  const files = target.files ? target.files(testFiles, first) : testFiles.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY].includes(f))
+  const files = target.files
+    ? target.files(testFiles, first)
+    : testFiles.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...CONTAINER_ONLY].includes(f))
   const scope = target.scope ? target.scope(first) : `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
   lines.push(`${target.name}: ${server.version} at ${server.url}; ${scope}; size ${target.size}`)
   try {
     const rustTests = target.rust ? target.rust(rustBinaries.integration) : rustBinaries.integration
     if (rustBuilt && rustTests.length) {
-      const rust = await runRustTests(rustTests, server.env)
+      const rust = await runRustTests(rustTests, server.rustEnv ?? server.env)
       keepLog(`${target.name}-rust.log`, rust.output)
       if (record(lines, target.name, 'rust', cargoCounts(rust.output), rust.ms, rust).failed) fail(`${target.name}: rust`, rust.output)
     }
@@ -507,7 +587,7 @@ async function runTarget(target, first) {
       fail(`${target.name}: node`, text || node.output)
     }
   } finally {
-    await server.stop()
+    await stop()
   }
   lines.push(`  ${target.name} done in ${seconds(Date.now() - t0)}`)
   return lines
@@ -542,6 +622,14 @@ const row = (...cells) =>
 console.log(`\n${row('target', 'suite', 'passed', 'failed', 'skipped')}`)
 for (const r of results) console.log(row(r.target, r.suite, r.passed, r.failed, r.skipped))
 for (const { name, why } of leftOut) console.log(`${name.padEnd(18)} left out: ${why}`)
+for (const where of new Set(targets.map((t) => t.runsOn))) {
+  console.log(
+    `ran on ${where}: ${targets
+      .filter((t) => t.runsOn === where)
+      .map((t) => t.name)
+      .join(', ')}`,
+  )
+}
 console.log(`total time ${seconds(Date.now() - started)}; full output of every step in target/test-logs/`)
 console.log(`${sum('passed')} passed, ${sum('failed')} failed`)
 process.exit(sum('failed') === 0 ? 0 : 1)

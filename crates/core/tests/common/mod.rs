@@ -1,7 +1,9 @@
 //! Finds a real Redis for the integration tests: `REDIS_URL` when set (`npm test` sets it
-//! for each server it tests against), otherwise a server spawned on a free loopback port
-//! for this test binary: the binary `REDIS_SERVER_BIN` names, or `redis-server` on PATH.
-//! Without either the tests fail, saying how to get one.
+//! for each server it tests against); else, with `REDIS_CONTAINER_IMAGE` set, a container
+//! of that image started with the `testcontainers` crate (host network, 127.0.0.1 on a free
+//! port, removed when the test binary exits); otherwise a server spawned on a free loopback
+//! port for this test binary: the binary `REDIS_SERVER_BIN` names, or `redis-server` on
+//! PATH. Without any of these the tests fail, saying how to get one.
 
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
@@ -24,6 +26,9 @@ pub fn redis_url() -> String {
     URL.get_or_init(|| {
         if let Ok(url) = std::env::var("REDIS_URL") {
             return url;
+        }
+        if let Ok(image) = std::env::var("REDIS_CONTAINER_IMAGE") {
+            return start_container(&image).unwrap_or_else(|e| panic!("no container of {image} for the tests: {e}"));
         }
         if let Some(url) = spawn_redis_server() {
             return url;
@@ -75,6 +80,83 @@ fn spawn_redis_server() -> Option<String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     None
+}
+
+/// Asks the container's thread to remove it, and waits for that: run at exit, which the
+/// test harness reaches whether tests passed or failed.
+static REMOVE_CONTAINER: OnceLock<(std::sync::mpsc::Sender<()>, std::sync::Mutex<std::sync::mpsc::Receiver<()>>)> =
+    OnceLock::new();
+
+extern "C" fn remove_container_at_exit() {
+    if let Some((remove, removed)) = REMOVE_CONTAINER.get() {
+        if remove.send(()).is_ok() {
+            let _ = removed.lock().map(|r| r.recv_timeout(Duration::from_secs(20)));
+        }
+    }
+}
+
+/// A server container of `image` on a free loopback port, in the host's network namespace,
+/// with the arguments of a spawned server and the label of this run (`RSS_CONTAINER_RUN`,
+/// which lets the harness find anything left behind). Its own thread and runtime own it, as
+/// the tests' runtimes come and go.
+fn start_container(image: &str) -> Result<String, String> {
+    use testcontainers::core::WaitFor;
+    use testcontainers::runners::AsyncRunner;
+    use testcontainers::{GenericImage, ImageExt};
+
+    let (name, tag) = match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    };
+    let kind = std::env::var("REDIS_SERVER_KIND").unwrap_or_default();
+    let program = if kind.starts_with("valkey") { "valkey-server" } else { "redis-server" };
+    let port =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?.local_addr().map_err(|e| e.to_string())?.port();
+    let run = std::env::var("RSS_CONTAINER_RUN").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
+    let request = GenericImage::new(name, tag)
+        .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
+        .with_network("host")
+        .with_label("redis-session-store.test-run", run)
+        .with_startup_timeout(Duration::from_secs(30))
+        .with_cmd([
+            program,
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/data",
+        ]);
+
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (remove_tx, remove_rx) = std::sync::mpsc::channel::<()>();
+    let (removed_tx, removed_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => return drop(started_tx.send(Err(e.to_string()))),
+        };
+        runtime.block_on(async move {
+            let container = match request.start().await {
+                Ok(container) => container,
+                Err(e) => return drop(started_tx.send(Err(e.to_string()))),
+            };
+            let _ = started_tx.send(Ok(()));
+            let _ = tokio::task::spawn_blocking(move || remove_rx.recv()).await;
+            let _ = container.rm().await;
+            let _ = removed_tx.send(());
+        });
+    });
+    started_rx.recv().map_err(|e| e.to_string())??;
+    if REMOVE_CONTAINER.set((remove_tx, std::sync::Mutex::new(removed_rx))).is_ok() {
+        // SAFETY: registers a plain function with no arguments, called once at exit.
+        unsafe { libc::atexit(remove_container_at_exit) };
+    }
+    Ok(format!("redis://127.0.0.1:{port}"))
 }
 
 /// A unique key prefix per test, so tests can share one server and run in parallel.
