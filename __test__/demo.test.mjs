@@ -77,8 +77,10 @@ test('npm run demo tells the story it shows: rotation, a refused replay, logoutD
  * process's environment (REDIS_URL removed unless given); `onStdout(text, child)` sees the
  * output as it comes. */
 function runDemo(env, { direct = false, onStdout } = {}) {
+  // As a user runs it: no server of the test target's kind or address (the default kind).
   const base = { ...process.env }
   delete base.REDIS_URL
+  delete base.REDIS_SERVER_KIND
   delete base.FORCE_COLOR
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   const [command, args] = direct ? [process.execPath, ['scripts/demo.mjs']] : [npm, ['run', '--silent', 'demo']]

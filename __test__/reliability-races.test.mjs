@@ -323,9 +323,9 @@ test('gcOrphans racing rotations and logouts never deletes a live session nor re
  * when it names it.
  */
 class Model {
-  /** `options`: { grace, revoke, max, refuse } as the store is configured (reuseGraceSeconds
-   * with every call inside the window, onReuse 'revoke-lineage', maxSessionsPerUser with the
-   * refusing or the evicting policy); `ridOf(name)` gives a session's real rid, which breaks
+  /** `options`: { grace, revoke, max, refuse, idle } as the store is configured
+   * (reuseGraceSeconds with every call inside the window, onReuse 'revoke-lineage',
+   * maxSessionsPerUser with the refusing or the evicting policy, idleTtlSeconds); `ridOf(name)` gives a session's real rid, which breaks
    * ties between sessions created in the same second as the scripts do. `audited` counts the
    * audit entries the changes make: one per session issued and per session ended. */
   constructor(init, deviceKey, options = {}, ridOf = (name) => name) {
@@ -365,6 +365,11 @@ class Model {
           if (this.options.grace && s.status === 'used' && child?.status === 'active' && child.device === op.device) return 'ok'
           if (this.options.revoke && s.status === 'used') this.apply({ kind: 'tombstone', rid: op.rid })
           return 'ERR_REPLAY'
+        }
+        // Past its idle deadline (on the operation's clock): ended, before any other check.
+        if (this.options.idle && op.now > s.created + this.options.idle) {
+          this.end(op.rid)
+          return 'ERR_IDLE'
         }
         if (op.device !== '' && op.device !== s.device) return 'ERR_BINDING'
         s.status = 'used'
@@ -470,6 +475,8 @@ const PROFILES = [
   },
   { name: 'a limit of 2 sessions, the oldest evicted', cfg: { maxSessionsPerUser: 2 }, model: { max: 2 } },
   { name: 'a limit of 2 sessions, refusing', cfg: { maxSessionsPerUser: 2, sessionLimitPolicy: 'refuse' }, model: { max: 2, refuse: true } },
+  // Operations at two times: before every setup session's idle deadline, and after.
+  { name: 'an idle timeout', cfg: { idleTtlSeconds: 30 }, model: { idle: 30 }, times: [20, 60] },
 ]
 
 for (const profile of PROFILES)
@@ -497,9 +504,10 @@ for (const profile of PROFILES)
       const initial = []
       const sessionCount = 3 + Math.floor(rand() * 3)
       // A controlled clock: the setup's sessions a second apart, every operation later, so
-      // the limit's "least recently rotated" is known to the model.
-      const base = nowSeconds() - 100
-      const opNow = base + 50
+      // the limit's "least recently rotated" and the idle deadlines are known to the model.
+      // It runs ahead of the server's clock, so that no key expires while a round runs.
+      const base = nowSeconds() + 1000
+      const opNow = () => base + (profile.times ? pick(profile.times) : 50)
       for (let i = 0; i < sessionCount; i++) {
         const user = pick(USERS)
         const device = pick(DEVICES)
@@ -535,8 +543,8 @@ for (const profile of PROFILES)
         const target = pick(initial)
         if (r < 0.35) {
           const s = init.sessions[target]
-          ops.push({ kind: 'rotate', rid: target, device: rand() < 0.8 ? s.device : pick(DEVICES), now: opNow })
-        } else if (r < 0.5) ops.push({ kind: 'issue', user: pick(USERS), device: pick(DEVICES), now: opNow })
+          ops.push({ kind: 'rotate', rid: target, device: rand() < 0.8 ? s.device : pick(DEVICES), now: opNow() })
+        } else if (r < 0.5) ops.push({ kind: 'issue', user: pick(USERS), device: pick(DEVICES), now: opNow() })
         else if (r < 0.6) ops.push({ kind: 'logout', rid: target })
         else if (r < 0.75) ops.push({ kind: 'logoutDevice', user: pick(USERS), device: pick(DEVICES.filter(Boolean)) })
         else if (r < 0.87) ops.push({ kind: 'logoutAll', user: pick(USERS) })
