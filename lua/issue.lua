@@ -63,11 +63,15 @@ for _, s in ipairs(evict) do
   reply[#reply + 1] = rid_of_key(s.key) or s.key
 end
 
-redis.call('HSET', KEYS[1],
+local fields = {
   'userId', user_id, 'parentRid', '', 'createdAt', now, 'expAt', exp_at,
   'absExpAt', ARGV[9], 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
-  'status', 'active')
-if ARGV[13] ~= '' then redis.call('HSET', KEYS[1], 'sessionId', ARGV[13]) end
+  'status', 'active' }
+if ARGV[13] ~= '' then
+  fields[#fields + 1] = 'sessionId'
+  fields[#fields + 1] = ARGV[13]
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIREAT', KEYS[1], expiry)
 index_add(KEYS[2], KEYS[1], expiry)
 if device_id ~= '' then

@@ -102,21 +102,32 @@ local refusal = preflight(writes)
 if refusal then return refusal end
 
 redis.call('SREM', index, KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'used')
+-- Each hash is written by one HSET, whatever the options add to it.
+local parent_fields = { 'status', 'used' }
 if OPTIONS.grace > 0 then
-  redis.call('HSET', KEYS[1], 'rotatedAt', fmt(now), 'childRid', rid_of_key(KEYS[2]) or KEYS[2])
+  for _, v in ipairs({ 'rotatedAt', fmt(now), 'childRid', rid_of_key(KEYS[2]) or KEYS[2] }) do
+    parent_fields[#parent_fields + 1] = v
+  end
   -- A hashed child's token, sealed for the parent's holder (ARGV[11]; see token.rs).
-  if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'childSeal', ARGV[11]) end
+  if ARGV[11] ~= '' then
+    parent_fields[#parent_fields + 1] = 'childSeal'
+    parent_fields[#parent_fields + 1] = ARGV[11]
+  end
 end
+redis.call('HSET', KEYS[1], unpack(parent_fields))
 -- A used session stays until its absExpAt, whatever its idle deadline was, so that a
 -- replay of it is still recognised.
 if OPTIONS.idle > 0 then redis.call('EXPIREAT', KEYS[1], abs_exp_at) end
 
-redis.call('HSET', KEYS[2],
+local child_fields = {
   'userId', h.userId, 'parentRid', parent_rid, 'createdAt', fmt(now), 'expAt', fmt(exp_at),
   'absExpAt', fmt(abs_exp_at), 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
-  'status', 'active')
-if h.sessionId then redis.call('HSET', KEYS[2], 'sessionId', h.sessionId) end
+  'status', 'active' }
+if h.sessionId then
+  child_fields[#child_fields + 1] = 'sessionId'
+  child_fields[#child_fields + 1] = h.sessionId
+end
+redis.call('HSET', KEYS[2], unpack(child_fields))
 redis.call('EXPIREAT', KEYS[2], expiry)
 index_add(index, KEYS[2], expiry)
 if device then
