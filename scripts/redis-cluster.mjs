@@ -75,6 +75,9 @@ async function joinNodes(nodes, { primaries, cli }) {
   for (const [i, n] of nodes.slice(primaries).entries()) await cli(n.port, 'CLUSTER', 'REPLICATE', ids[i % primaries])
 }
 
+/** The client port of a CLUSTER NODES line (`<id> <ip>:<port>@<bus port> ...`). */
+const nodePort = (line) => Number(line.split(' ')[1].split(':')[1].split('@')[0])
+
 /**
  * A cluster of `primaries` primaries with `replicas` replicas each. `serverBinary` picks
  * the server binary (default: the run's kind). With `tls: { cert, key, ca }` (PEM file
@@ -196,7 +199,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
       const replicaPorts = shards
         .split('\n')
         .filter((line) => line.includes('slave') && line.includes('connected'))
-        .map((line) => Number(line.split(' ')[1].split(':')[1].split('@')[0]))
+        .map(nodePort)
       if (replicaPorts.length !== primaries * replicas) return false
       // Attached is not enough: a replica that has not finished its first sync refuses to
       // take over when its primary dies (its data counts as too old).
@@ -216,7 +219,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
     async primaryPorts() {
       const alive = nodes.find((n) => n.child.exitCode === null && n.child.signalCode === null)
       const lines = (await cli(alive.port, 'CLUSTER', 'NODES')).split('\n')
-      return lines.filter((l) => l.includes('master') && !l.includes('fail')).map((l) => Number(l.split(' ')[1].split(':')[1].split('@')[0]))
+      return lines.filter((l) => l.includes('master') && !l.includes('fail')).map(nodePort)
     },
     stop,
   }
