@@ -168,6 +168,23 @@ const workloads = {
     return results
   },
 
+  /**
+   * Calls one after another with `gapMs` of idle time between them, as a lightly loaded
+   * server makes them: client CPU per call, which includes whatever a call leaves running
+   * after it settles. params: { op, calls, gapMs }
+   */
+  async paced({ op, calls, gapMs }) {
+    const call = await operation(op, 1)
+    await call(0)
+    const cpu0 = process.cpuUsage()
+    const t = performance.now()
+    for (let i = 0; i < calls; i++) {
+      await call(0)
+      await new Promise((resolve) => setTimeout(resolve, gapMs))
+    }
+    return { op, calls, gapMs, ms: performance.now() - t, cpuUsPerCall: cpuMicros(process.cpuUsage(cpu0)) / calls }
+  },
+
   /** gcOrphans once over data run.mjs seeded; RSS sampled every 5 ms while it runs. */
   async gc() {
     await store.getRid('warm-up-connection')

@@ -2,8 +2,8 @@
 //! thread, through one threadsafe function per JavaScript environment.
 //!
 //! napi-rs's `Env::spawn_future_with_callback` creates (and later tears down) a threadsafe
-//! function, an environment cleanup hook and two runtime tasks for every call; measured
-//! with `NativeStore.noop()` that was ~45 µs of CPU per call, more than a Redis round trip.
+//! function, an environment cleanup hook and two runtime tasks for every call, which cost
+//! more CPU than a Redis round trip (BENCHMARKS.md has the figures).
 //! Here a call creates a Promise and hands its future to the environment's dispatcher
 //! task, which runs all calls; a finished call queues its outcome and wakes the
 //! JavaScript thread only when the queue was empty, and the JavaScript thread settles
@@ -28,6 +28,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use napi::bindgen_prelude::*;
@@ -78,6 +79,57 @@ struct Completions {
 }
 
 type Call = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What one turn of the dispatcher did.
+enum Turn {
+    Closed,
+    Worked,
+    Quiet,
+}
+
+/// How long the dispatcher stays awake before parking, so that a reply from Redis or the
+/// next call from JavaScript finds it running instead of waking it: a wake-up of a
+/// parked thread costs far more than a Redis round trip on a virtual machine whose idle
+/// CPUs halt. Both windows are bounded, so a store with no calls parks and uses no CPU.
+#[derive(Clone, Copy)]
+struct Spin {
+    /// While calls are waiting for Redis: a round trip's time on a loopback or LAN.
+    in_flight: Duration,
+    /// After the last call settled: long enough for JavaScript to settle it and send the
+    /// next one in a sequential loop.
+    idle: Duration,
+}
+
+impl Spin {
+    const DEFAULT: Spin = Spin { in_flight: Duration::from_micros(250), idle: Duration::from_micros(100) };
+    const OFF: Spin = Spin { in_flight: Duration::ZERO, idle: Duration::ZERO };
+
+    /// On by default where there is a CPU to spare for it. With one CPU a spinning thread
+    /// only delays the JavaScript thread and the server; `RSS_NATIVE_SPIN=0` turns it off
+    /// anywhere (a machine billed by CPU time, or to compare).
+    fn from_env() -> Spin {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match std::env::var("RSS_NATIVE_SPIN").as_deref() {
+            Ok("0") => Spin::OFF,
+            Ok("1") => Spin::DEFAULT,
+            _ if cpus < 2 => Spin::OFF,
+            _ => Spin::DEFAULT,
+        }
+    }
+
+    /// Calls running above which the dispatcher parks at once: with many calls in flight
+    /// replies arrive in batches, each wake-up is shared by many calls, and a spinning
+    /// thread would take CPU time from the Redis server when both run on the same machine.
+    const MAX_RUNNING: usize = 2;
+
+    fn window(self, calls_running: usize) -> Duration {
+        match calls_running {
+            0 => self.idle,
+            n if n <= Self::MAX_RUNNING => self.in_flight,
+            _ => Duration::ZERO,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Incoming {
@@ -131,31 +183,56 @@ impl Completions {
     /// torn down. Taking the calls in batches and polling them together means that their
     /// commands reach the connection's driver together and go out in one write, where a
     /// task per call had the driver (woken into the scheduler's LIFO slot) write each
-    /// command on its own.
+    /// command on its own. After a turn with work it stays awake for a bounded [`Spin`].
     async fn dispatch(self: Arc<Self>) {
         let mut running = FuturesUnordered::<Call>::new();
-        poll_fn(|cx| loop {
+        let spin = Spin::from_env();
+        let mut busy_at = Instant::now();
+        loop {
+            // Spinning is yielding to the runtime, which polls its I/O driver (without
+            // blocking) before running this task again.
+            let park = busy_at.elapsed() >= spin.window(running.len());
+            match poll_fn(|cx| self.turn(&mut running, cx, park)).await {
+                Turn::Closed => return,
+                Turn::Worked => busy_at = Instant::now(),
+                Turn::Quiet => tokio::task::yield_now().await,
+            }
+        }
+    }
+
+    /// Takes the calls submitted so far and polls every running call. With `park`, a turn
+    /// with nothing to do registers the waker and waits; without, it returns `Quiet`.
+    fn turn(&self, running: &mut FuturesUnordered<Call>, cx: &mut Context<'_>, park: bool) -> Poll<Turn> {
+        let mut worked = false;
+        loop {
             let taken = {
                 let mut incoming = self.incoming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if incoming.closed {
-                    return Poll::Ready(());
+                    return Poll::Ready(Turn::Closed);
                 }
                 if incoming.calls.is_empty() {
-                    incoming.waker = Some(cx.waker().clone());
+                    if park {
+                        incoming.waker = Some(cx.waker().clone());
+                    }
                     None
                 } else {
                     Some(std::mem::take(&mut incoming.calls))
                 }
             };
             let idle = taken.is_none();
+            worked |= !idle;
             running.extend(taken.into_iter().flatten());
-            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
-            if idle {
-                // The waker is registered: a call submitted from now on wakes this task.
-                return Poll::Pending;
+            while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {
+                worked = true;
             }
-        })
-        .await
+            if idle {
+                return match (worked, park) {
+                    (true, _) => Poll::Ready(Turn::Worked),
+                    (false, true) => Poll::Pending,
+                    (false, false) => Poll::Ready(Turn::Quiet),
+                };
+            }
+        }
     }
 
     /// On the JavaScript thread: references the threadsafe function when the first call
