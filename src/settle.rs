@@ -122,10 +122,13 @@ impl Spin {
     /// thread would take CPU time from the Redis server when both run on the same machine.
     const MAX_RUNNING: usize = 2;
 
-    fn window(self, calls_running: usize) -> Duration {
+    /// How long to stay awake with `calls_running`, given how long the last calls waited
+    /// for their replies: when the server is further away than the in-flight window
+    /// (another host, a busy server), spinning for a reply would only burn the window.
+    fn window(self, calls_running: usize, last_wait: Duration) -> Duration {
         match calls_running {
             0 => self.idle,
-            n if n <= Self::MAX_RUNNING => self.in_flight,
+            n if n <= Self::MAX_RUNNING && last_wait <= self.in_flight => self.in_flight,
             _ => Duration::ZERO,
         }
     }
@@ -188,14 +191,30 @@ impl Completions {
         let mut running = FuturesUnordered::<Call>::new();
         let spin = Spin::from_env();
         let mut busy_at = Instant::now();
+        // Since when calls have been running without a pause, and how long they ran the
+        // last time all of them finished: the time a call waits for Redis.
+        let mut running_since: Option<Instant> = None;
+        let mut last_wait = Duration::ZERO;
         loop {
             // Spinning is yielding to the runtime, which polls its I/O driver (without
             // blocking) before running this task again.
-            let park = busy_at.elapsed() >= spin.window(running.len());
+            let park = busy_at.elapsed() >= spin.window(running.len(), last_wait);
             match poll_fn(|cx| self.turn(&mut running, cx, park)).await {
                 Turn::Closed => return,
-                Turn::Worked => busy_at = Instant::now(),
-                Turn::Quiet => tokio::task::yield_now().await,
+                Turn::Worked => {
+                    busy_at = Instant::now();
+                    if running.is_empty() {
+                        if let Some(since) = running_since.take() {
+                            last_wait = busy_at - since;
+                        }
+                    } else {
+                        running_since.get_or_insert(busy_at);
+                    }
+                }
+                Turn::Quiet => {
+                    std::thread::yield_now();
+                    tokio::task::yield_now().await
+                }
             }
         }
     }
