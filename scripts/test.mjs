@@ -53,7 +53,7 @@ import { freePort, startRedis } from './redis-server.mjs'
 import { engine, imageFor, removeRunContainers, startServerContainer } from './containers.mjs'
 import { KINDS, serverBinary, fromSystem } from './servers.mjs'
 import { RUNTIMES, runtimeBinary, runtimeVersion } from './runtimes.mjs'
-import { buildIfStale } from './build.mjs'
+import { buildIfStale } from './build-native.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const FULL_DIFF_RUNS = 200
