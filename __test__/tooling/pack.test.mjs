@@ -61,6 +61,11 @@ test('the published file list holds only what runs', () => {
   const required = [
     'board.d.ts',
     'board.mjs',
+    'board/data.mjs',
+    'board/handler.mjs',
+    'board/html.mjs',
+    'board/pages.mjs',
+    'board/routes.mjs',
     'cli/board.mjs',
     'cli/format.mjs',
     'cli/main.mjs',
