@@ -8,9 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRedisStore } from '../../index.mjs'
-import { startRedis, freePort } from '../../scripts/redis-server.mjs'
 import { startCluster } from '../../scripts/redis-cluster.mjs'
-import { nowSeconds, makeCa, signCertificate } from '../shared/helpers.mjs'
+import { nowSeconds, makeCa, signCertificate, startTlsRedis } from '../shared/helpers.mjs'
 
 const dir = mkdtempSync(join(tmpdir(), 'rss-mtls-'))
 makeCa(dir)
@@ -19,21 +18,7 @@ signCertificate(dir, 'client', 'session-store', 'extendedKeyUsage=clientAuth')
 const pem = (file) => readFileSync(join(dir, file), 'utf8')
 const tls = { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') }
 
-const tlsPort = await freePort()
-const server = await startRedis({
-  extraArgs: [
-    '--tls-port',
-    String(tlsPort),
-    '--tls-cert-file',
-    join(dir, 'server.pem'),
-    '--tls-key-file',
-    join(dir, 'server.key'),
-    '--tls-ca-cert-file',
-    join(dir, 'ca.pem'),
-    '--tls-auth-clients',
-    'yes',
-  ],
-})
+const { server, tlsPort } = await startTlsRedis(dir, { authClients: true })
 after(async () => {
   await server.stop()
   rmSync(dir, { recursive: true, force: true })

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRedisStore } from '../../index.mjs'
-import { startRedis, freePort, serverHasTls } from '../../scripts/redis-server.mjs'
+import { serverHasTls } from '../../scripts/redis-server.mjs'
 import { kindFromEnv } from '../../scripts/servers.mjs'
-import { makeCa, signCertificate } from '../shared/helpers.mjs'
+import { makeCa, signCertificate, startTlsRedis } from '../shared/helpers.mjs'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const kind = kindFromEnv()
@@ -27,20 +27,9 @@ if (!skip) {
   makeCa(dir)
   signCertificate(dir, 'server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1')
 
-  tlsPort = await freePort()
-  const server = await startRedis({
-    extraArgs: [
-      '--tls-port',
-      String(tlsPort),
-      '--tls-cert-file',
-      join(dir, 'server.pem'),
-      '--tls-key-file',
-      join(dir, 'server.key'),
-      '--tls-auth-clients',
-      'no',
-    ],
-  })
-  after(() => server.stop())
+  const started = await startTlsRedis(dir)
+  tlsPort = started.tlsPort
+  after(() => started.server.stop())
 }
 const url = `rediss://127.0.0.1:${tlsPort}`
 

@@ -9,11 +9,11 @@
 import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID, createHash } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Redis from 'ioredis'
-import { startRedis } from '../../scripts/redis-server.mjs'
+import { freePort, startRedis } from '../../scripts/redis-server.mjs'
 import { startCluster } from '../../scripts/redis-cluster.mjs'
 
 /** 'cluster' or 'standalone', from REDIS_TOPOLOGY. */
@@ -342,4 +342,40 @@ export function signCertificate(dir, name, cn, extension) {
     '-extfile',
     `${name}.cnf`,
   )
+}
+
+/**
+ * A throwaway redis-server that also listens with TLS, on a free port, with the server
+ * certificate `signCertificate(dir, 'server', …)` made. With `authClients` it requires a
+ * client certificate signed by the CA in `dir`. Resolves to { server, tlsPort }.
+ */
+export async function startTlsRedis(dir, { authClients = false } = {}) {
+  const tlsPort = await freePort()
+  const clients = authClients ? ['--tls-ca-cert-file', join(dir, 'ca.pem'), '--tls-auth-clients', 'yes'] : ['--tls-auth-clients', 'no']
+  const files = ['--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key')]
+  const server = await startRedis({ extraArgs: ['--tls-port', String(tlsPort), ...files, ...clients] })
+  return { server, tlsPort }
+}
+
+/**
+ * Runs a command with its output captured; resolves to { code, signal, stdout, stderr }.
+ * Killed after `timeoutMs`; `onStdout(text, child)` sees the output as it comes.
+ */
+export function runChild(command, args, { cwd, env = process.env, timeoutMs = 20_000, detached = false, onStdout } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+      onStdout?.(stdout, child)
+    })
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
 }

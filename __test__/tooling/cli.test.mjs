@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, escapeRegExp } from '../shared/helpers.mjs'
+import { redisUrl, uniquePrefix, rawClient, dump, nowSeconds, escapeRegExp, runChild } from '../shared/helpers.mjs'
 import { freePort } from '../../scripts/redis-server.mjs'
 
 const url = await redisUrl()
@@ -13,23 +13,12 @@ const CLI = fileURLToPath(new URL('../../cli/main.mjs', import.meta.url))
 const ESC = '\x1b['
 
 /** Runs the CLI; resolves to { code, stdout, stderr }. */
-function cli(args, { env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const baseEnv = { ...process.env, REDIS_URL: url }
-    delete baseEnv.FORCE_COLOR
-    delete baseEnv.NO_COLOR
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: code ?? signal, stdout, stderr })
-    })
-  })
+async function cli(args, { env = {} } = {}) {
+  const baseEnv = { ...process.env, REDIS_URL: url }
+  delete baseEnv.FORCE_COLOR
+  delete baseEnv.NO_COLOR
+  const { code, signal, stdout, stderr } = await runChild(process.execPath, [CLI, ...args], { env: { ...baseEnv, ...env } })
+  return { code: code ?? signal, stdout, stderr }
 }
 
 /** A CLI bound to one fresh prefix. */

@@ -6,11 +6,10 @@
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { redisUrl, rawClient } from '../shared/helpers.mjs'
+import { redisUrl, rawClient, runChild } from '../shared/helpers.mjs'
 
 const url = await redisUrl()
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -19,19 +18,7 @@ test('npm run demo tells the story it shows: rotation, a refused replay, logoutD
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   const env = { ...process.env, REDIS_URL: url }
   delete env.FORCE_COLOR
-  const { code, stdout, stderr } = await new Promise((resolve, reject) => {
-    const child = spawn(npm, ['run', '--silent', 'demo'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('close', (c) => {
-      clearTimeout(timer)
-      resolve({ code: c, stdout: out, stderr: err })
-    })
-  })
+  const { code, stdout, stderr } = await runChild(npm, ['run', '--silent', 'demo'], { cwd: root, env, timeoutMs: 60_000 })
   assert.equal(code, 0, stderr + stdout)
   assert.ok(!stdout.includes('\x1b['), 'no colour when stdout is not a TTY')
   const prefix = /key prefix "([^"]+)"/.exec(stdout)?.[1]
@@ -84,23 +71,8 @@ function runDemo(env, { direct = false, onStdout } = {}) {
   delete base.FORCE_COLOR
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   const [command, args] = direct ? [process.execPath, ['scripts/demo.mjs']] : [npm, ['run', '--silent', 'demo']]
-  return new Promise((resolve, reject) => {
-    // In a process group of its own, as a command started from a shell is.
-    const child = spawn(command, args, { cwd: root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-      onStdout?.(stdout, child)
-    })
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
+  // In a process group of its own, as a command started from a shell is.
+  return runChild(command, args, { cwd: root, env: { ...base, ...env }, timeoutMs: 120_000, detached: true, onStdout })
 }
 
 /** The processes serving `port`, found by their command line: `--port <port>` as started,
