@@ -130,12 +130,91 @@ function spanStarter(cfg) {
   }
 }
 
+/** The events of a rotation refused, by the error's code: [name, payload] pairs. */
+function rotateRefused([input], err, revokes) {
+  const rid = input && typeof input === 'object' ? input.rid : undefined
+  switch (err?.code) {
+    case 'ERR_REPLAY':
+      return [['replay', { rid, revoked: revokes }]]
+    case 'ERR_BINDING':
+      return [['binding_mismatch', { rid }]]
+    case 'ERR_EXPIRED_ABS':
+      return [['expired', { rid }]]
+    case 'ERR_IDLE':
+      return [['idle', { rid }]]
+    default:
+      return []
+  }
+}
+
+/** A progress callback whose throw becomes a warning: on the addon's thread it would be fatal. */
+function warnOnThrow(onProgress) {
+  if (typeof onProgress !== 'function') return onProgress
+  return (report) => {
+    try {
+      onProgress(report)
+    } catch (err) {
+      process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'GcProgressWarning')
+    }
+  }
+}
+
+/**
+ * What each store method is, one line each. Every method calls the addon's method of the
+ * same name with its arguments and is counted in the metrics and traced under `as` (its own
+ * name unless given). The events of a success: `ends` names the arguments a `logout` event
+ * repeats (its `kind` being the method's name), `issued` and `rotated` build theirs from
+ * the result; `refused` gives the events of a failure. `evictions`: the result carries the
+ * rids a session limit ended, handed to listeners and kept out of the result. `traceOnly`:
+ * outside events and metrics, only traced. `args` adapts the arguments before the call.
+ */
+const METHODS = {
+  issueInitial: { issued: true, evictions: true },
+  verifyAndRotateRefresh: { rotated: true, refused: rotateRefused },
+  tombstoneLineage: { ends: ['rid'] },
+  logout: { ends: ['rid'] },
+  logoutDevice: { ends: ['userId', 'deviceId'] },
+  logoutAll: { ends: ['userId'] },
+  // Operator forms of the two logouts, resolving to how many active sessions they ended.
+  logoutDeviceCounted: { as: 'logoutDevice', ends: ['userId', 'deviceId'] },
+  logoutAllCounted: { as: 'logoutAll', ends: ['userId'] },
+  logoutSession: { ends: ['userId', 'sessionId'] },
+  logoutOtherSessions: { ends: ['userId', 'keepSessionId'] },
+  getRid: {},
+  scanRids: {},
+  gcOrphans: {},
+  readAudit: {},
+  // Read-only operator views and tools (used by the `redis-session-store` CLI and the board).
+  listSessions: { traceOnly: true },
+  inspectLineage: { traceOnly: true },
+  inspectSession: { traceOnly: true },
+  keyspaceStats: { traceOnly: true },
+  migrateFrom: { traceOnly: true },
+  prefixHasKeys: { traceOnly: true },
+  gcOrphansWithProgress: { traceOnly: true, args: ([opts, onProgress]) => [opts, warnOnThrow(onProgress)] },
+}
+
+/** The events of one method's success, as [name, payload] pairs, or `null` for none. */
+function successEvents(name, spec) {
+  if (spec.ends) {
+    const fields = spec.ends
+    return (args) => [['logout', { kind: name, ...Object.fromEntries(fields.map((field, i) => [field, args[i]])) }]]
+  }
+  if (spec.issued) {
+    return ([userId, input], value, evicted) => [
+      ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: input?.deviceId || '' }],
+      ...(evicted || []).map((rid) => ['evicted', { userId, rid }]),
+    ]
+  }
+  if (spec.rotated) return ([input], value) => [['rotated', { userId: value.userId, rid: input.rid, newRid: value.newRid }]]
+  return null
+}
+
 /** @param {import('./index').Cfg} cfg */
 function createRedisStore(cfg) {
   const native = new NativeStore(cfg)
   const startSpan = spanStarter(cfg)
   const metrics = native.metricsEnabled ? new Metrics() : null
-  const stripsEvictions = native.limitsSessions
   const revokes = native.revokesOnReuse
   /** @type {Map<string, Function[]>} */
   const listeners = new Map()
@@ -162,12 +241,18 @@ function createRedisStore(cfg) {
   }
 
   /**
-   * A store method: the native call itself unless events, metrics, a span or eviction
-   * reports need its outcome. `onOk(args, value)` / `onErr(args, err)` give the events of
-   * an outcome, as [name, payload] pairs; `counted: false` keeps it out of the metrics.
+   * The one call path of every method in METHODS: the native call itself unless events,
+   * metrics, a span or eviction reports need its outcome.
    */
-  const method = (name, call, onOk, onErr, strip, counted = true) =>
-    promised((...args) => {
+  const storeMethod = (key, spec) => {
+    const name = spec.as ?? key
+    const counted = !spec.traceOnly
+    const strip = spec.evictions === true && native.limitsSessions
+    const onOk = successEvents(name, spec)
+    const onErr = spec.refused ? (args, err) => spec.refused(args, err, revokes) : null
+    const call = spec.args ? (...args) => native[key](...spec.args(args)) : (...args) => native[key](...args)
+    if (spec.traceOnly && startSpan === null) return promised(call)
+    return promised((...args) => {
       if (listening === 0 && metrics === null && startSpan === null && !strip) return call(...args)
       const span = startSpan === null ? null : startSpan(name)
       const start = metrics && counted ? process.hrtime.bigint() : 0n
@@ -208,112 +293,11 @@ function createRedisStore(cfg) {
         },
       )
     })
-
-  /** A method outside events and metrics: the native call itself, in a span when tracing. */
-  const traced = (name, call) => (startSpan === null ? promised(call) : method(name, call, null, null, false, false))
-
-  const rotateFailure = ([input], err) => {
-    const rid = input && typeof input === 'object' ? input.rid : undefined
-    switch (err?.code) {
-      case 'ERR_REPLAY':
-        return [['replay', { rid, revoked: revokes }]]
-      case 'ERR_BINDING':
-        return [['binding_mismatch', { rid }]]
-      case 'ERR_EXPIRED_ABS':
-        return [['expired', { rid }]]
-      case 'ERR_IDLE':
-        return [['idle', { rid }]]
-      default:
-        return []
-    }
   }
-  const ended = (kind, fields) => [['logout', { kind, ...fields }]]
 
   const store = {
-    issueInitial: method(
-      'issueInitial',
-      (userId, input) => native.issueInitial(userId, input),
-      ([userId, input], value, evicted) => [
-        ['issued', { userId, rid: value.rid, absExp: value.absExp, deviceId: input?.deviceId || '' }],
-        ...(evicted || []).map((rid) => ['evicted', { userId, rid }]),
-      ],
-      null,
-      stripsEvictions,
-    ),
-    verifyAndRotateRefresh: method(
-      'verifyAndRotateRefresh',
-      (input) => native.verifyAndRotateRefresh(input),
-      ([input], value) => [['rotated', { userId: value.userId, rid: input.rid, newRid: value.newRid }]],
-      rotateFailure,
-    ),
-    tombstoneLineage: method(
-      'tombstoneLineage',
-      (rid) => native.tombstoneLineage(rid),
-      ([rid]) => ended('tombstoneLineage', { rid }),
-    ),
-    logout: method(
-      'logout',
-      (rid) => native.logout(rid),
-      ([rid]) => ended('logout', { rid }),
-    ),
-    logoutDevice: method(
-      'logoutDevice',
-      (userId, deviceId) => native.logoutDevice(userId, deviceId),
-      ([userId, deviceId]) => ended('logoutDevice', { userId, deviceId }),
-    ),
-    logoutAll: method(
-      'logoutAll',
-      (userId) => native.logoutAll(userId),
-      ([userId]) => ended('logoutAll', { userId }),
-    ),
-    // Operator forms of the two logouts, resolving to how many active sessions they ended.
-    logoutDeviceCounted: method(
-      'logoutDevice',
-      (userId, deviceId) => native.logoutDeviceCounted(userId, deviceId),
-      ([userId, deviceId]) => ended('logoutDevice', { userId, deviceId }),
-    ),
-    logoutAllCounted: method(
-      'logoutAll',
-      (userId) => native.logoutAllCounted(userId),
-      ([userId]) => ended('logoutAll', { userId }),
-    ),
-    logoutSession: method(
-      'logoutSession',
-      (userId, sessionId) => native.logoutSession(userId, sessionId),
-      ([userId, sessionId]) => ended('logoutSession', { userId, sessionId }),
-    ),
-    logoutOtherSessions: method(
-      'logoutOtherSessions',
-      (userId, keepSessionId) => native.logoutOtherSessions(userId, keepSessionId),
-      ([userId, keepSessionId]) => ended('logoutOtherSessions', { userId, keepSessionId }),
-    ),
-    getRid: method('getRid', (rid) => native.getRid(rid)),
-    scanRids: method('scanRids', (userId) => native.scanRids(userId)),
-    gcOrphans: method('gcOrphans', (opts) => native.gcOrphans(opts)),
+    ...Object.fromEntries(Object.entries(METHODS).map(([key, spec]) => [key, storeMethod(key, spec)])),
     close: async () => native.close(),
-    // Read-only operator views (used by the `redis-session-store` CLI and the board).
-    listSessions: traced('listSessions', (userId) => native.listSessions(userId)),
-    inspectLineage: traced('inspectLineage', (rid) => native.inspectLineage(rid)),
-    inspectSession: traced('inspectSession', (userId, sessionId) => native.inspectSession(userId, sessionId)),
-    keyspaceStats: traced('keyspaceStats', () => native.keyspaceStats()),
-    migrateFrom: traced('migrateFrom', (source) => native.migrateFrom(source)),
-    prefixHasKeys: traced('prefixHasKeys', () => native.prefixHasKeys()),
-    readAudit: method('readAudit', (opts) => native.readAudit(opts)),
-    gcOrphansWithProgress: traced('gcOrphansWithProgress', (opts, onProgress) =>
-      native.gcOrphansWithProgress(
-        opts,
-        // A throw from the callback would be fatal on the addon's thread: report it instead.
-        typeof onProgress === 'function'
-          ? (report) => {
-              try {
-                onProgress(report)
-              } catch (err) {
-                process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'GcProgressWarning')
-              }
-            }
-          : onProgress,
-      ),
-    ),
     /** Adds a listener for one of EVENT_NAMES; returns the store. */
     on(event, listener) {
       if (!EVENT_NAMES.includes(event)) {

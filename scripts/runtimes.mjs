@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CACHE_DIR, reportedVersion } from './servers.mjs'
+import { CACHE_DIR, fetchAndReport, reportedVersion } from './servers.mjs'
 
 /** name -> its package (exact version), the executable in it, the version it prints, and
  * how it runs a script file. */
@@ -69,15 +69,6 @@ export function runtimeBinary(name) {
 export const runtimeVersion = (binary) => reportedVersion(binary)?.split('\n')[0]
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  let failed = false
-  for (const name of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(RUNTIMES)) {
-    try {
-      const binary = runtimeBinary(name)
-      console.log(`${name}: ${binary} (${runtimeVersion(binary)})`)
-    } catch (e) {
-      console.error(e.message)
-      failed = true
-    }
-  }
-  process.exit(failed ? 1 : 0)
+  const names = process.argv.slice(2)
+  fetchAndReport(names.length ? names : Object.keys(RUNTIMES), runtimeBinary, runtimeVersion)
 }

@@ -194,17 +194,25 @@ export function serverBinary(kind = kindFromEnv()) {
   return target
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const kinds = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(KINDS)
+/**
+ * The command line of this file and runtimes.mjs: fetches each of `names` with `binary`
+ * and prints where it is and the version it reports; exits 1 when one cannot be had.
+ */
+export function fetchAndReport(names, binary, version) {
   let failed = false
-  for (const kind of kinds) {
+  for (const name of names) {
     try {
-      const binary = serverBinary(kind)
-      console.log(`${kind}: ${binary} (${reportedVersion(binary)})`)
+      const path = binary(name)
+      console.log(`${name}: ${path} (${version(path)})`)
     } catch (e) {
       console.error(e.message)
       failed = true
     }
   }
   process.exit(failed ? 1 : 0)
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const kinds = process.argv.slice(2)
+  fetchAndReport(kinds.length ? kinds : Object.keys(KINDS), serverBinary, reportedVersion)
 }

@@ -4,7 +4,7 @@
 // prints a summary: what ran against what, counts, time, what was left out, and failures
 // in full. The last line is always `N passed, N failed`.
 //
-//   node scripts/test.mjs [target...] [--jobs=N] [--verbose]
+//   node scripts/test.mjs [target...] [--jobs=N] [--verbose] [--list]
 //
 // Targets (every one by default):
 //   redis-8            Redis 8.2 (the default server kind): every suite, full size
@@ -33,7 +33,7 @@
 // With REDIS_URL set, the suites run once against that server instead. --jobs=N runs N
 // targets at a time (default 2; each has its own servers, so they do not see each other).
 // --verbose streams every child's output. Every child's full output is kept in
-// target/test-logs/.
+// target/test-logs/. --list prints the Node files each target would run, and runs nothing.
 //
 // A target is { name, label, size, runsOn, prepare(), start() }: prepare() gets what it
 // needs (binaries, an image) or throws saying what is missing; start() brings its server(s)
@@ -53,38 +53,29 @@ import { freePort, startRedis } from './redis-server.mjs'
 import { engine, imageFor, removeRunContainers, startServerContainer } from './containers.mjs'
 import { KINDS, serverBinary, fromSystem } from './servers.mjs'
 import { RUNTIMES, runtimeBinary, runtimeVersion } from './runtimes.mjs'
-import { buildIfStale } from './build.mjs'
+import { buildIfStale } from './build-native.mjs'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const FULL_DIFF_RUNS = 200
 const REDUCED_DIFF_RUNS = 50
 const DEFAULT_KIND = 'redis-8'
 
-const file = (name) => `__test__/${name}.test.mjs`
+/** A suite's name: its file name without `.test.mjs`, whichever folder of __test__/ holds it.
+ * Targets pick suites by these names. */
+const suiteName = (file) => basename(file, '.test.mjs')
+/** Whether `file` is one of the suites `names` lists. */
+const among = (names, file) => names.includes(suiteName(file))
 /** Node test files that do not depend on the server kind: run with the first target only. */
-const SERVER_INDEPENDENT = [
-  'types',
-  'pack',
-  'loading',
-  'demo',
-  'cli-tree',
-  'install',
-  'docs',
-  'workers',
-  'board',
-  'tracing',
-  'example-auth-server',
-  'browser',
-].map(file)
+const SERVER_INDEPENDENT = ['types', 'pack', 'loading', 'demo', 'cli-tree', 'install', 'docs', 'workers', 'board', 'tracing', 'example-auth-server', 'browser']
 /** The behaviour suites that run against a cluster as well (they follow REDIS_TOPOLOGY). */
-const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-races', 'hardening', 'guarantees', 'faults', 'tokens'].map(file)
+const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-races', 'hardening', 'guarantees', 'faults', 'tokens']
 /** The files about clusters (they start their own), run by the cluster targets only. */
-const CLUSTER_ONLY = ['cluster', 'cluster-migration'].map(file)
+const CLUSTER_ONLY = ['cluster', 'cluster-migration']
 /** The files that need a server built with TLS: run by the target whose binary has it. */
-const TLS_ONLY = ['tls', 'cluster-tls', 'tls-client-cert'].map(file)
-const SENTINEL_ONLY = [file('sentinel')]
+const TLS_ONLY = ['tls', 'cluster-tls', 'tls-client-cert']
+const SENTINEL_ONLY = ['sentinel']
 /** The files about containers (they pause and stop their own), run by the container targets. */
-const CONTAINER_ONLY = [file('containers')]
+const CONTAINER_ONLY = ['containers']
 /** The Rust test binaries that follow REDIS_TOPOLOGY. */
 const TOPOLOGY_AWARE_RUST = ['store', 'views', 'hardening']
 
@@ -98,8 +89,7 @@ function standalone(kind, { reduced }) {
     size: reduced ? `reduced: differential ${REDUCED_DIFF_RUNS} sequences (${FULL_DIFF_RUNS} on ${DEFAULT_KIND})` : 'full',
     files: (all, first) =>
       all.filter(
-        (f) =>
-          ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...CONTAINER_ONLY].includes(f) && (tls || !TLS_ONLY.includes(f)) && (first || !SERVER_INDEPENDENT.includes(f)),
+        (f) => !among([...CLUSTER_ONLY, ...SENTINEL_ONLY, ...CONTAINER_ONLY], f) && (tls || !among(TLS_ONLY, f)) && (first || !among(SERVER_INDEPENDENT, f)),
       ),
     scope: (first) => `the behaviour suites${first ? ' and the server-independent ones' : ''}${tls ? ', and the TLS suites' : ''}`,
     prepare: () => serverBinary(kind),
@@ -129,7 +119,7 @@ function container(kind) {
     runsOn: 'containers',
     optional: true,
     size: `reduced: differential ${REDUCED_DIFF_RUNS} sequences`,
-    files: (all) => all.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...SERVER_INDEPENDENT].includes(f)),
+    files: (all) => all.filter((f) => !among([...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...SERVER_INDEPENDENT], f)),
     scope: () => 'the behaviour suites and the container faults',
     async prepare() {
       try {
@@ -165,7 +155,7 @@ function cluster(kind) {
     label: `${KINDS[kind].label}, cluster of 3 primaries + 3 replicas`,
     runsOn: 'local processes',
     size: 'full',
-    files: (all) => all.filter((f) => TOPOLOGY_AWARE.includes(f) || CLUSTER_ONLY.includes(f)),
+    files: (all) => all.filter((f) => among(TOPOLOGY_AWARE, f) || among(CLUSTER_ONLY, f)),
     rust: (binaries) => binaries.filter((b) => TOPOLOGY_AWARE_RUST.some((name) => basename(b).startsWith(`${name}-`))),
     prepare: () => serverBinary(kind),
     async start() {
@@ -189,7 +179,7 @@ function sentinel(kind) {
     label: `${KINDS[kind].label}, Sentinel deployments`,
     runsOn: 'local processes',
     size: 'full',
-    files: (all) => all.filter((f) => SENTINEL_ONLY.includes(f)),
+    files: (all) => all.filter((f) => among(SENTINEL_ONLY, f)),
     rust: () => [],
     prepare: () => serverBinary(kind),
     async start() {
@@ -383,6 +373,18 @@ function nodeCounts(tap) {
   return { passed: field('pass'), failed: field('fail') + field('cancelled'), skipped: field('skipped') + field('todo'), skips }
 }
 
+/** Every Node suite, in the folders of __test__/ that group them by what they prove. */
+const testFiles = readdirSync(join(ROOT, '__test__'), { recursive: true })
+  .filter((f) => f.endsWith('.test.mjs') && !f.includes('node_modules'))
+  .map((f) => `__test__/${f.split('\\').join('/')}`)
+  .sort()
+
+/** The Node files a target runs. With REDIS_URL (no `files`), every file but those that
+ * start servers of a kind of their own. */
+function nodeFiles(target, first) {
+  return target.files ? target.files(testFiles, first) : testFiles.filter((f) => !among([...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...CONTAINER_ONLY], f))
+}
+
 // ---------------------------------------------------------------------------------
 // The run
 
@@ -432,6 +434,17 @@ if (process.env.REDIS_URL) {
   for (const t of targets.filter((t) => skipped.includes(t.name))) leftOut.push({ name: t.name, why: 'RSS_SKIP_TARGETS names it' })
   targets = targets.filter((t) => !skipped.includes(t.name))
 }
+
+// --list: the Node files each target would run, and nothing else (nothing is started).
+if (args.includes('--list')) {
+  const first = targets.find((t) => KINDS[t.name]) ?? targets[0]
+  for (const target of targets) {
+    const files = target.suites ? ['(the runtime checks in __test__/runtime/)'] : nodeFiles(target, target === first)
+    console.log(`${target.name}:\n${files.map((f) => `  ${f}`).join('\n')}`)
+  }
+  process.exit(0)
+}
+
 rmSync(LOG_DIR, { recursive: true, force: true })
 mkdirSync(LOG_DIR, { recursive: true })
 
@@ -505,10 +518,6 @@ if (targets.some((t) => !t.suites)) {
 
 // 3. Each target: its server up, the suites, its server down. A target's lines are
 // printed together when it is done.
-const testFiles = readdirSync(join(ROOT, '__test__'))
-  .filter((f) => f.endsWith('.test.mjs'))
-  .map((f) => `__test__/${f}`)
-  .sort()
 
 async function runTarget(target, first) {
   const t0 = Date.now()
@@ -544,11 +553,8 @@ async function runTarget(target, first) {
     lines.push(`  ${target.name} done in ${seconds(Date.now() - t0)}`)
     return lines
   }
-  // With REDIS_URL (no `files`), every file but those that start servers of a kind of their own.
-  const files = target.files
-    ? target.files(testFiles, first)
-    : testFiles.filter((f) => ![...CLUSTER_ONLY, ...SENTINEL_ONLY, ...TLS_ONLY, ...CONTAINER_ONLY].includes(f))
-  const scope = target.scope ? target.scope(first) : `${files.length} suites: ${files.map((f) => f.slice('__test__/'.length, -'.test.mjs'.length)).join(', ')}`
+  const files = nodeFiles(target, first)
+  const scope = target.scope ? target.scope(first) : `${files.length} suites: ${files.map(suiteName).join(', ')}`
   lines.push(`${target.name}: ${server.version} at ${server.url}; ${scope}; size ${target.size}`)
   try {
     const rustTests = target.rust ? target.rust(rustBinaries.integration) : rustBinaries.integration

@@ -1,5 +1,5 @@
 // Type-level proof that this package is a drop-in for @devcoons/redis-session-store
-// 0.1.0: compiled by `tsc --noEmit --strict -p __test__/types` from __test__/types.test.mjs.
+// 0.1.0: compiled by `tsc --noEmit --strict -p __test__/types` from __test__/drop-in/types.test.mjs.
 // Every check is a type that fails to compile when the claim is false; the negative
 // cases in types.test.mjs show that each kind of check can fail.
 
