@@ -4,7 +4,7 @@
 // Prints a table and writes bench/results/latest.json. See BENCHMARKS.md.
 //
 //   BENCH_QUICK=1          small sizes and short runs (a smoke run, ~1 minute)
-//   BENCH_ROUNDS=n         rounds (default 3)
+//   BENCH_ROUNDS=n         rounds (default 5)
 //   BENCH_MIXED_CALLS=n    calls of the mixed run (default 1,000,000; quick 20,000)
 //   BENCH_GC_KEYS=n        rid keys of the gcOrphans run (default 100,000; quick 10,000)
 //   BENCH_OTHER_KEYS=n     other applications' keys next to them in the gcShared run
@@ -21,6 +21,8 @@ import { serverBinary } from '../scripts/servers.mjs'
 import { IMPLS, ROOT, runChild } from './impls.mjs'
 import { median, scriptCommandStats } from './stats.mjs'
 import { seedGc, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
+import { readKeyspace } from './keyspace.mjs'
+import { sameWork } from './same-work.mjs'
 
 const Redis = createRequire(import.meta.url)('ioredis')
 const env = process.env
@@ -28,7 +30,7 @@ const QUICK = env.BENCH_QUICK === '1'
 const int = (name, fallback) => (env[name] ? Number.parseInt(env[name], 10) : fallback)
 const CFG = {
   quick: QUICK,
-  rounds: int('BENCH_ROUNDS', 3),
+  rounds: int('BENCH_ROUNDS', 5),
   warmupMs: QUICK ? 200 : 700,
   durationMs: QUICK ? 500 : 2000,
   gcKeys: int('BENCH_GC_KEYS', QUICK ? 10_000 : 100_000),
@@ -124,6 +126,7 @@ async function ceiling(redis, port, now) {
     'd1',
     'ua',
     'ip',
+    '', // no session id (plain token storage)
   ])
 
   await redis.flushall()
@@ -141,6 +144,7 @@ async function ceiling(redis, port, now) {
     'd1',
     'ua',
     'ip',
+    '', // no sealed child (no grace window)
   ])
   let deviceKeys = 0
   let cursor = '0'
@@ -180,45 +184,71 @@ async function withSlowlog(redis, fn) {
   return { ...result, slowlog: slow, scripts: calls ? { calls, usecPerCall: usec / calls } : null }
 }
 
+// Each group resolves to its child's result plus what the parent read afterwards: `made`
+// (the child's successful state changes) and `keyspace` (readKeyspace: exact for the
+// seeded groups, normalised for the timed ones), for the same-work check.
 const GROUPS = {
   async throughput({ url, redis, impl }) {
     await redis.flushall()
-    return runChild(url, impl, 'throughput', { points: THROUGHPUT_POINTS, warmupMs: CFG.warmupMs, durationMs: CFG.durationMs })
+    const params = { points: THROUGHPUT_POINTS, warmupMs: CFG.warmupMs, durationMs: CFG.durationMs }
+    const { result, made } = await runChild(url, impl, 'throughput', params)
+    return { points: result, made, keyspace: await readKeyspace(redis, { exact: false }) }
   },
   async gc({ url, redis, impl, now }) {
     await redis.flushall()
     const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
-    const run = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
-    return { ...run, seeded, digestAfter: await redis.call('DEBUG', 'DIGEST'), dbsizeAfter: await redis.dbsize() }
+    return { ...(await gcRun(url, redis, impl)), seeded }
   },
   /** gc's data again, in a Redis shared with another application's keys (strings). */
   async gcShared({ url, redis, impl, now }) {
     await redis.flushall()
     await redis.call('DEBUG', 'POPULATE', CFG.gcOtherKeys, 'other-app', 64)
     const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
-    const run = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
-    return { ...run, seeded, digestAfter: await redis.call('DEBUG', 'DIGEST'), dbsizeAfter: await redis.dbsize() }
+    return { ...(await gcRun(url, redis, impl)), seeded }
   },
   async logoutAll({ url, redis, impl, now }) {
     const userId = 'big-user'
     await redis.flushall()
     await seedLogoutAll(redis, { userId, sessions: CFG.logoutAllSessions, now })
-    const run = await withSlowlog(redis, () => runChild(url, impl, 'logoutAll', { userId }))
-    return { ...run, check: await checkLogoutAll(redis, { userId, sessions: CFG.logoutAllSessions }) }
+    const { result, made, ...serverSide } = await withSlowlog(redis, () => runChild(url, impl, 'logoutAll', { userId }))
+    return {
+      ...result,
+      ...serverSide,
+      made,
+      check: await checkLogoutAll(redis, { userId, sessions: CFG.logoutAllSessions }),
+      keyspace: await readKeyspace(redis, { exact: true }),
+    }
   },
   async server({ url, redis, impl }) {
     await redis.flushall()
-    return runChild(url, impl, 'serverCost', { ops: SERVER_COST_OPS, calls: CFG.serverCostCalls, inflight: CFG.serverCostInflight })
+    const params = { ops: SERVER_COST_OPS, calls: CFG.serverCostCalls, inflight: CFG.serverCostInflight }
+    const { result, made } = await runChild(url, impl, 'serverCost', params)
+    return { ops: result, made, keyspace: await readKeyspace(redis, { exact: false }) }
   },
   async mixed({ url, redis, impl }) {
     await redis.flushall()
-    return runChild(url, impl, 'mixed', { calls: CFG.mixedCalls, inflight: CFG.mixedInflight, warmupShare: CFG.mixedWarmupShare })
+    const params = { calls: CFG.mixedCalls, inflight: CFG.mixedInflight, warmupShare: CFG.mixedWarmupShare }
+    const { result, made } = await runChild(url, impl, 'mixed', params)
+    return { ...result, made, keyspace: await readKeyspace(redis, { exact: false }) }
   },
+}
+
+/** One gcOrphans over seeded data, with its slowlog, and the data it left. */
+async function gcRun(url, redis, impl) {
+  const { result, made, ...serverSide } = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
+  return {
+    ...result,
+    ...serverSide,
+    made,
+    digestAfter: await redis.call('DEBUG', 'DIGEST'),
+    dbsizeAfter: await redis.dbsize(),
+    keyspace: await readKeyspace(redis, { exact: true }),
+  }
 }
 
 // ---------------------------------------------------------------- summary
 
-const tp = (rounds, impl, op, inflight) => rounds.map((r) => r[impl]?.throughput?.find((p) => p.op === op && p.inflight === inflight))
+const tp = (rounds, impl, op, inflight) => rounds.map((r) => r[impl]?.throughput?.points.find((p) => p.op === op && p.inflight === inflight))
 
 /** A row: median per implementation over rounds, and ours/original per round (median, min, max). */
 function row(label, unit, rounds, pick, { better = 'higher', digits = 1 } = {}) {
@@ -260,7 +290,7 @@ function summarize(rounds) {
   }
   if (rounds.some((r) => r.native?.server)) {
     for (const op of SERVER_COST_OPS) {
-      const at = (field) => (r, impl) => r[impl]?.server?.find((p) => p.op === op)?.[field]
+      const at = (field) => (r, impl) => r[impl]?.server?.ops.find((p) => p.op === op)?.[field]
       rows.push(row(`${op} server time in scripts/call`, 'µs', rounds, at('scriptUsPerCall'), { better: 'lower' }))
       rows.push(row(`${op} server main-thread CPU/call`, 'µs', rounds, at('mainThreadCpuUsPerCall'), { better: 'lower' }))
     }
@@ -464,10 +494,18 @@ function machine() {
   }
 }
 
+/** The two implementations did not do the same work in a group: the run's figures mean nothing. */
+class SameWorkError extends Error {
+  constructor(group, round, diffs) {
+    super(`same-work check failed: group "${group}", round ${round + 1}: the original and this package differ:\n  - ${diffs.join('\n  - ')}`)
+  }
+}
+
 const server = await startRedis({ extraArgs: ['--enable-debug-command', 'local', '--maxmemory', '0'] })
 const redis = new Redis(server.url, { lazyConnect: false })
 const started = Date.now()
 const rounds = []
+let sameWorkFailure = null
 try {
   for (let round = 0; round < CFG.rounds; round++) {
     const order = round % 2 === 0 ? IMPLS : [...IMPLS].reverse()
@@ -481,10 +519,14 @@ try {
         result[impl][group] = await fn({ url: server.url, redis, impl, now })
         console.error(`round ${round + 1}/${CFG.rounds} ${group} ${impl}: ${((Date.now() - t) / 1000).toFixed(1)} s`)
       }
+      const diffs = sameWork(group, result.original[group], result.native[group])
+      if (diffs.length) throw new SameWorkError(group, round, diffs)
+      // The key-by-key lines were for the check; results keep their counts only.
+      for (const impl of order) result[impl][group].keyspace.lines = Object.keys(result[impl][group].keyspace.lines).length
     }
     if (wanted('noop')) {
       await redis.flushall()
-      result.noop = await runChild(server.url, 'native', 'throughput', {
+      const noop = await runChild(server.url, 'native', 'throughput', {
         points: [1, 256].flatMap((inflight) => [
           { op: 'noop', inflight },
           { op: 'jsAsyncNoop', inflight },
@@ -492,14 +534,22 @@ try {
         warmupMs: CFG.warmupMs,
         durationMs: CFG.durationMs,
       })
+      result.noop = noop.result
     }
     if (wanted('ceiling')) result.ceiling = await ceiling(redis, server.port, now)
     console.error(`round ${round + 1}/${CFG.rounds} done at ${((Date.now() - started) / 1000).toFixed(0)} s`)
     rounds.push(result)
   }
+} catch (err) {
+  if (!(err instanceof SameWorkError)) throw err
+  sameWorkFailure = err
 } finally {
   redis.disconnect()
   await server.stop()
+}
+if (sameWorkFailure) {
+  console.error(`\n${sameWorkFailure.message}`)
+  process.exit(1)
 }
 
 const rows = summarize(rounds)
