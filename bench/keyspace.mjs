@@ -121,10 +121,16 @@ export async function readKeyspace(redis, { exact }) {
   return { exact, keys: keys.length, otherKeys: others, lines, sessions, refs: references(entries) }
 }
 
+const MAX_SHOWN = 200
+
+/** A line as a message shows it: a large set's members would bury the difference. */
+const shown = (line) => JSON.stringify(line.length > MAX_SHOWN ? `${line.slice(0, MAX_SHOWN)}...` : line)
+
+/** Names counted differently by the two, in name order (so one key's two versions sit together). */
 function differingCounts(what, a, b, names) {
   const out = []
-  for (const name of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if ((a[name] ?? 0) !== (b[name] ?? 0)) out.push(`${what} ${JSON.stringify(name)}: ${names[0]} ${a[name] ?? 0}, ${names[1]} ${b[name] ?? 0}`)
+  for (const name of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    if ((a[name] ?? 0) !== (b[name] ?? 0)) out.push(`${what} ${shown(name)}: ${names[0]} ${a[name] ?? 0}, ${names[1]} ${b[name] ?? 0}`)
   }
   return out
 }
@@ -144,8 +150,8 @@ export function compareKeyspaces(a, b, names = ['original', 'native'], limit = 8
     diffs.push(...differingCounts('references', a.refs, b.refs, names))
   } else {
     const only = (x, y) => Object.keys(x).filter((line) => !(line in y))
-    for (const line of only(a.lines, b.lines)) diffs.push(`only ${names[0]} left keys shaped ${JSON.stringify(line)} (${a.lines[line]})`)
-    for (const line of only(b.lines, a.lines)) diffs.push(`only ${names[1]} left keys shaped ${JSON.stringify(line)} (${b.lines[line]})`)
+    for (const line of only(a.lines, b.lines)) diffs.push(`only ${names[0]} left keys shaped ${shown(line)} (${a.lines[line]})`)
+    for (const line of only(b.lines, a.lines)) diffs.push(`only ${names[1]} left keys shaped ${shown(line)} (${b.lines[line]})`)
     for (const kind of only(a.refs, b.refs)) diffs.push(`only ${names[0]} has ${kind} (${a.refs[kind]})`)
     for (const kind of only(b.refs, a.refs)) diffs.push(`only ${names[1]} has ${kind} (${b.refs[kind]})`)
   }

@@ -368,14 +368,10 @@ function singleStats(rounds) {
       ]),
     )
   }
-  const fields = ['scannedUserSets', 'scannedRids', 'removedFromSets', 'addedToSets', 'deletedRidHashes']
-  const same = (a, b) => fields.every((f) => a[f] === b[f])
   for (const group of ['gc', 'gcShared']) {
     if (!rounds.some((r) => r.native?.[group])) continue
     const pairs = rounds.filter((r) => r.original?.[group] && r.native?.[group])
     out[group] = {
-      reportsIdentical: pairs.every((r) => same(r.original[group].report, r.native[group].report)),
-      stateAfterIdentical: pairs.every((r) => r.original[group].digestAfter === r.native[group].digestAfter),
       reports: pairs.map((r) => ({ original: r.original[group].report, native: r.native[group].report })),
       nativeScriptsOver1ms: pairs.map((r) => r.native[group].slowlog.scriptsOver1ms),
       nativeScriptUsecPerCall: pairs.map((r) => r.native[group].scripts?.usecPerCall),
@@ -393,65 +389,127 @@ function singleStats(rounds) {
   return out
 }
 
-const GOALS = [
-  ['verifyAndRotateRefresh @1 throughput', 'ratio', '>=', 1.8],
-  ['issueInitial @1 throughput', 'ratio', '>=', 1],
-  ['getRid @1 throughput', 'ratio', '>=', 1],
-  ['getRid @1 throughput', 'ratio', '>=', 1.5],
-  ['verifyAndRotateRefresh @256 throughput', 'ratio', '>=', 1.6],
-  ...['verifyAndRotateRefresh', 'issueInitial', 'getRid'].flatMap((op) => [1, 64, 256].map((n) => [`${op} @${n} p99`, 'ratio', '<=', 1])),
-  ['issueInitial server time in scripts/call', 'native', '<=', 8],
-  ['verifyAndRotateRefresh server time in scripts/call', 'native', '<=', 12],
-  // The original's main-thread CPU over ours >= 1.8 (issue) and >= 1.6 (rotate).
-  ['issueInitial server main-thread CPU/call', 'ratio', '<=', 1 / 1.8],
-  ['verifyAndRotateRefresh server main-thread CPU/call', 'ratio', '<=', 1 / 1.6],
-  ['getRid server main-thread CPU/call', 'ratio', '<=', 1],
-  ['replayRejected server main-thread CPU/call', 'ratio', '<=', 1],
-  ['verifyAndRotateRefresh @1 client CPU/call', 'ratio', '<=', 0.6],
-  ['verifyAndRotateRefresh @256 client CPU/call', 'ratio', '<=', 0.6],
-  ['issueInitial @256 throughput', 'ratio', '>=', 1],
-  ['issueInitial @256 share of ceiling', 'native', '>=', 80],
-  ['verifyAndRotateRefresh @256 share of ceiling', 'native', '>=', 80],
-  [`gcOrphans ${CFG.gcKeys} keys time`, 'ratio', '<=', 1 / 20],
-  [`gcOrphans ${CFG.gcKeys} keys + ${CFG.gcOtherKeys} other keys time`, 'ratio', '<=', 1 / 20],
-  [`gcOrphans ${CFG.gcKeys} keys + ${CFG.gcOtherKeys} other keys / alone`, 'native', '<=', 1.3],
-  [`logoutAll ${CFG.logoutAllSessions} sessions time`, 'ratio', '<=', 1 / 3],
-  ['mixed RSS end / after warm-up', 'native', '<=', 1.1],
-]
+// ---------------------------------------------------------------- the third round's goals
 
-function goals(rows, single) {
-  const out = GOALS.map(([label, field, op, target]) => {
-    const r = rows.find((x) => x.label === label)
-    const value = r?.[field]
-    const met = value === undefined || Number.isNaN(value) ? null : op === '>=' ? value >= target : value <= target
-    return { goal: `${label} ${field === 'ratio' ? 'ours/original' : 'ours'} ${op} ${+target.toFixed(3)}`, value, met }
+/**
+ * How a row's per-round value is formed from the two figures of that round:
+ *   gain     ours / original (rates: above 1, ours is faster)
+ *   speedup  original / ours (times, latencies, CPU: above 1, ours costs less)
+ *   ours     our figure alone (a goal on this package's own behaviour)
+ */
+const KINDS = {
+  gain: (orig, ours) => ours / orig,
+  speedup: (orig, ours) => orig / ours,
+  ours: (_, ours) => ours,
+}
+
+/** The goal of each throughput point: the issue's figures, else no slower than the original. */
+const THROUGHPUT_GOALS = {
+  'issueInitial @1': 1.15,
+  'verifyAndRotateRefresh @1': 1.8,
+  'getRid @1': 1.5,
+  'issueInitial @256': 1.1,
+  'verifyAndRotateRefresh @256': 1.6,
+}
+
+function goalSpecs() {
+  const point = (op, n, field) => (r, impl) => tp([r], impl, op, n)[0]?.[field]
+  const serverCpu = (op) => (r, impl) => r[impl]?.server?.ops.find((p) => p.op === op)?.mainThreadCpuUsPerCall
+  const ops = ['issueInitial', 'verifyAndRotateRefresh', 'getRid']
+  return [
+    ...ops.flatMap((op) =>
+      [1, 64, 256].map((n) => ({
+        figure: `${op} @${n}, calls/s`,
+        pick: point(op, n, 'opsPerSec'),
+        kind: 'gain',
+        goal: ['>=', THROUGHPUT_GOALS[`${op} @${n}`] ?? 1],
+        digits: 0,
+      })),
+    ),
+    ...ops.flatMap((op) =>
+      [1, 64, 256].map((n) => ({ figure: `${op} @${n}, p99 ms`, pick: point(op, n, 'p99Ms'), kind: 'speedup', goal: ['>=', 1], digits: 3 })),
+    ),
+    { figure: 'server main-thread CPU per issueInitial, µs', pick: serverCpu('issueInitial'), kind: 'speedup', goal: ['>=', 1] },
+    { figure: 'server main-thread CPU per rotation, µs', pick: serverCpu('verifyAndRotateRefresh'), kind: 'speedup', goal: ['>=', 1.1] },
+    { figure: `gcOrphans ${CFG.gcKeys} keys, ms`, pick: (r, i) => r[i]?.gc?.ms, kind: 'speedup', goal: ['>=', 20], digits: 0 },
+    {
+      figure: `gcOrphans with ${CFG.gcOtherKeys} other keys / alone`,
+      pick: (r, i) => r[i]?.gcShared?.ms / r[i]?.gc?.ms,
+      kind: 'ours',
+      goal: ['<=', 1.3],
+      digits: 2,
+    },
+    { figure: `logoutAll ${CFG.logoutAllSessions} sessions, ms`, pick: (r, i) => r[i]?.logoutAll?.ms, kind: 'speedup', goal: ['>=', 3] },
+  ]
+}
+
+/**
+ * A goal is met when it holds on the median of the per-round values AND in at least
+ * half of the rounds, and never fewer than two: a goal that only the best round (or the
+ * best of two) reaches is not met. One round can only say that a goal holds there.
+ */
+function goalStatus(values, [op, target]) {
+  const holds = (v) => (op === '>=' ? v >= target : v <= target)
+  const measured = values.filter(Number.isFinite)
+  if (measured.length === 0) return { status: 'not measured', roundsHolding: 0 }
+  const roundsHolding = measured.filter(holds).length
+  const needed = Math.max(2, Math.ceil(measured.length / 2))
+  let status = 'not met'
+  if (holds(median(measured))) {
+    if (measured.length === 1) status = 'holds (1 round)'
+    else status = roundsHolding >= needed ? 'met' : 'not met (best rounds only)'
+  }
+  return { status, roundsHolding }
+}
+
+const spreadOf = (values) => {
+  const v = values.filter(Number.isFinite)
+  return v.length ? Math.max(...v) / Math.min(...v) : NaN
+}
+
+/** One row per goal of the round: both figures' medians, the per-round values, spreads, status. */
+function thirdRound(rounds) {
+  return goalSpecs().map(({ figure, pick, kind, goal, digits = 1 }) => {
+    const orig = rounds.map((r) => pick(r, 'original'))
+    const ours = rounds.map((r) => pick(r, 'native'))
+    const values = rounds.map((_, i) => KINDS[kind](orig[i], ours[i]))
+    const measured = values.filter(Number.isFinite)
+    return {
+      figure,
+      kind,
+      digits,
+      original: median(orig),
+      native: median(ours),
+      value: median(values),
+      min: measured.length ? Math.min(...measured) : NaN,
+      max: measured.length ? Math.max(...measured) : NaN,
+      spreadOriginal: spreadOf(orig),
+      spreadNative: spreadOf(ours),
+      goal: `${kind === 'ours' ? 'ours' : kind === 'gain' ? 'ours/orig' : 'orig/ours'} ${goal[0]} ${goal[1]}`,
+      ...goalStatus(values, goal),
+      rounds: measured.length,
+      perRound: { original: orig, native: ours, value: values },
+    }
   })
-  if (single.noop) {
-    const wall = single.noop['native noop @1']?.usPerCall
-    out.push({ goal: 'napi boundary (noop) @1 wall µs/call <= 15', value: wall, met: Number.isFinite(wall) ? wall <= 15 : null })
-  }
-  for (const [group, what] of [
-    ['gc', ''],
-    ['gcShared', ' (with other keys)'],
-  ]) {
-    const same = single[group]?.reportsIdentical && single[group].stateAfterIdentical
-    if (single[group]) out.push({ goal: `gcOrphans reports and resulting data identical${what}`, value: same, met: same })
-  }
-  return out
 }
 
 const fmt = (v, d) =>
   v === undefined || v === null || !Number.isFinite(v) ? '-' : Number(v).toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
 
-function printTable(rows, single, goalRows) {
+/** A Markdown table, the first `left` columns left-aligned, the rest right-aligned. */
+function printMarkdown(lines, left) {
+  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)))
+  const render = (l) => `| ${l.map((cell, c) => (c < left ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`
+  console.log(render(lines[0]))
+  console.log(`|${widths.map((w, c) => (c < left ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
+  for (const l of lines.slice(1)) console.log(render(l))
+}
+
+function printTable(rows, single, third) {
   const lines = [['metric', 'unit', 'original', 'native', 'ours/orig', 'min', 'max']]
   for (const r of rows)
     lines.push([r.label, r.unit, fmt(r.original, r.digits), fmt(r.native, r.digits), fmt(r.ratio, 2), fmt(r.ratioMin, 2), fmt(r.ratioMax, 2)])
-  const widths = lines[0].map((_, c) => Math.max(...lines.map((l) => l[c].length)))
-  const render = (l) => `| ${l.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`
-  console.log(render(lines[0]))
-  console.log(`|${widths.map((w, c) => (c < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
-  for (const l of lines.slice(1)) console.log(render(l))
+  printMarkdown(lines, 2)
   if (single.ceiling) {
     const c = single.ceiling
     console.log(
@@ -464,20 +522,29 @@ function printTable(rows, single, goalRows) {
     for (const [k, v] of Object.entries(single.noop))
       console.log(`  ${k.padEnd(18)} ${fmt(v.usPerCall, 2)} µs/call wall, ${fmt(v.cpuUsPerCall, 2)} µs/call CPU`)
   }
-  for (const group of ['gc', 'gcShared']) {
-    const g = single[group]
-    if (g)
-      console.log(
-        `\n${group}: reports identical ${g.reportsIdentical}, data after identical ${g.stateAfterIdentical}; native report ${JSON.stringify(g.reports[0]?.native)}`,
-      )
-  }
+  for (const group of ['gc', 'gcShared']) if (single[group]) console.log(`\n${group}: native report ${JSON.stringify(single[group].reports[0]?.native)}`)
   if (single.logoutAll)
     console.log(
       `logoutAll checks: ${JSON.stringify(single.logoutAll.checks[0])}; native script calls ${single.logoutAll.nativeScriptCalls[0]}, ${fmt(single.logoutAll.nativeScriptUsecPerCall[0], 0)} µs each`,
     )
-  console.log('\ngoals:')
-  for (const g of goalRows)
-    console.log(`  ${g.met === null ? '?' : g.met ? 'met    ' : 'NOT met'}  ${g.goal}  (${typeof g.value === 'number' ? fmt(g.value, 3) : g.value})`)
+  console.log(`\nsame work: both implementations' failures, reports and data left behind agreed in every group of ${CFG.rounds} round(s)`)
+  console.log(
+    '\nthird round (ratio: ours/orig for calls/s, orig/ours for times and CPU, ours for gc shared/alone; spread: max/min of each figure over rounds):',
+  )
+  const goalLines = [['figure', 'original', 'ours', 'ratio', 'min-max', 'spread orig / ours', 'goal', 'rounds holding', 'status']]
+  for (const t of third)
+    goalLines.push([
+      t.figure,
+      fmt(t.original, t.digits),
+      fmt(t.native, t.digits),
+      fmt(t.value, 2),
+      `${fmt(t.min, 2)}-${fmt(t.max, 2)}`,
+      `${fmt(t.spreadOriginal, 2)} / ${fmt(t.spreadNative, 2)}`,
+      t.goal,
+      `${t.roundsHolding}/${t.rounds}`,
+      t.status,
+    ])
+  printMarkdown(goalLines, 1)
 }
 
 // ---------------------------------------------------------------- main
@@ -554,8 +621,8 @@ if (sameWorkFailure) {
 
 const rows = summarize(rounds)
 const single = singleStats(rounds)
-const goalRows = goals(rows, single)
-printTable(rows, single, goalRows)
+const third = thirdRound(rounds)
+printTable(rows, single, third)
 const resultsDir = join(ROOT, 'bench/results')
 mkdirSync(resultsDir, { recursive: true })
 writeFileSync(
@@ -569,7 +636,7 @@ writeFileSync(
       seconds: (Date.now() - started) / 1000,
       rows,
       ...single,
-      goals: goalRows,
+      thirdRound: third,
       rounds,
     },
     null,
