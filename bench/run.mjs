@@ -1,9 +1,10 @@
 // `npm run bench`: the original (@devcoons/redis-session-store 0.1.0 on ioredis) against
 // this package, each in its own child process, alternating, for BENCH_ROUNDS rounds, with
 // redis-benchmark running the same scripts, pipelined, as the server's ceiling.
-// Prints a table and writes bench/results/latest.json. See BENCHMARKS.md.
+// Prints a table and writes bench/results/latest.json; fails when the two did not do the
+// same work in a group (same-work.mjs). See BENCHMARKS.md.
 //
-//   BENCH_QUICK=1          small sizes and short runs (a smoke run, ~1 minute)
+//   BENCH_QUICK=1          small sizes and short runs (a smoke run, ~1.5 minutes a round)
 //   BENCH_ROUNDS=n         rounds (default 5)
 //   BENCH_MIXED_CALLS=n    calls of the mixed run (default 1,000,000; quick 20,000)
 //   BENCH_GC_KEYS=n        rid keys of the gcOrphans run (default 100,000; quick 10,000)
