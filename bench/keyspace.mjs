@@ -41,9 +41,8 @@ async function allKeys(redis) {
   return { keys, others }
 }
 
-/** Type, TTL presence and content of each key, read in pipelined batches. */
-async function readKeys(redis, keys) {
-  const out = []
+/** Type, TTL presence and content of each key, read in pipelined batches, batch by batch. */
+async function* readKeys(redis, keys) {
   for (let start = 0; start < keys.length; start += BATCH) {
     const batch = keys.slice(start, start + BATCH)
     const meta = redis.pipeline()
@@ -58,13 +57,12 @@ async function readKeys(redis, keys) {
       else content.call('TYPE', key) // other types (an audit stream): the type is the content
     })
     const contentReplies = await content.exec()
-    batch.forEach((key, i) => {
+    yield batch.map((key, i) => {
       const [err, value] = contentReplies[i]
       if (err) throw err
-      out.push({ key, type: types[i], ttl: metaReplies[2 * i + 1][1] >= 0, value })
+      return { key, type: types[i], ttl: metaReplies[2 * i + 1][1] >= 0, value }
     })
   }
-  return out
 }
 
 function contentText(entry, norm) {
@@ -79,46 +77,45 @@ function contentText(entry, norm) {
   return value
 }
 
-/** A function giving the status of the session a key names, or 'missing'. */
-function targetStatus(entries) {
-  const byKey = new Map(entries.map((e) => [e.key, e]))
-  return (key) => {
-    const target = byKey.get(key)
-    return target?.type === 'hash' ? (target.value.status ?? 'no status') : 'missing'
-  }
-}
+const lineOf = (e, norm, suffix = '') => `${norm(e.key)} ${e.type}${e.ttl ? ' ttl' : ''}: ${contentText(e, norm)}${suffix}`
 
-/** Where each user index member and device key points: the target session's status or 'missing'. */
-function references(entries) {
-  const statusOf = targetStatus(entries)
-  const refs = {}
-  const add = (name) => {
-    refs[name] = (refs[name] ?? 0) + 1
-  }
-  for (const e of entries) {
-    if (e.type === 'set' && e.key.startsWith(`${PREFIX}user:`)) for (const m of e.value) add(`index member -> ${statusOf(m)}`)
-    if (e.type === 'string' && e.key.startsWith(`${PREFIX}device:`)) add(`device key -> ${statusOf(e.value)}`)
-  }
-  return refs
-}
-
-/** The summary of the store's data now in `redis`; see the top of this file for the modes. */
+/**
+ * The summary of the store's data now in `redis`; see the top of this file for the
+ * modes. Keys are summarised batch by batch; what is kept to the end is each session's
+ * status, the index members and the device keys, whose targets are resolved last.
+ */
 export async function readKeyspace(redis, { exact }) {
   const { keys, others } = await allKeys(redis)
-  const entries = await readKeys(redis, keys)
   const norm = exact ? (v) => v : normalise
   const lines = {}
   const sessions = {}
-  const statusOf = targetStatus(entries)
-  for (const e of entries) {
+  const refs = {}
+  const count = (counts, name) => {
+    counts[name] = (counts[name] ?? 0) + 1
+  }
+  const statusByKey = new Map()
+  const indexMembers = []
+  const deviceKeys = []
+  for await (const batch of readKeys(redis, keys)) {
+    for (const e of batch) {
+      if (e.type === 'hash' && e.key.startsWith(`${PREFIX}rid:`)) {
+        statusByKey.set(e.key, e.value.status ?? 'no status')
+        count(sessions, e.value.status)
+      }
+      if (e.type === 'set' && e.key.startsWith(`${PREFIX}user:`)) for (const m of e.value) indexMembers.push(m)
+      if (e.type === 'string' && e.key.startsWith(`${PREFIX}device:`)) deviceKeys.push(e)
+      else count(lines, lineOf(e, norm))
+    }
+  }
+  const statusOf = (key) => statusByKey.get(key) ?? 'missing'
+  for (const m of indexMembers) count(refs, `index member -> ${statusOf(m)}`)
+  for (const e of deviceKeys) {
+    count(refs, `device key -> ${statusOf(e.value)}`)
     // A device key's line names its session's status: a pointer to an ended session is a
     // documented difference between the two implementations (see same-work.mjs).
-    const target = e.type === 'string' && e.key.startsWith(`${PREFIX}device:`) ? ` (-> ${statusOf(e.value)})` : ''
-    const line = `${norm(e.key)} ${e.type}${e.ttl ? ' ttl' : ''}: ${contentText(e, norm)}${target}`
-    lines[line] = (lines[line] ?? 0) + 1
-    if (e.type === 'hash' && e.key.startsWith(`${PREFIX}rid:`)) sessions[e.value.status] = (sessions[e.value.status] ?? 0) + 1
+    count(lines, lineOf(e, norm, ` (-> ${statusOf(e.value)})`))
   }
-  return { exact, keys: keys.length, otherKeys: others, lines, sessions, refs: references(entries) }
+  return { exact, keys: keys.length, otherKeys: others, lines, sessions, refs }
 }
 
 const MAX_SHOWN = 200
