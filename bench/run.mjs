@@ -589,8 +589,12 @@ try {
       }
       const diffs = sameWork(group, result.original[group], result.native[group])
       if (diffs.length) throw new SameWorkError(group, round, diffs)
-      // The key-by-key lines were for the check; results keep their counts only.
-      for (const impl of order) result[impl][group].keyspace.lines = Object.keys(result[impl][group].keyspace.lines).length
+      // The key-by-key lines were for the check; the results keep how many there were.
+      for (const impl of order) {
+        const { keyspace } = result[impl][group]
+        keyspace.distinctLines = Object.keys(keyspace.lines).length
+        delete keyspace.lines
+      }
     }
     if (wanted('noop')) {
       await redis.flushall()
