@@ -20,8 +20,29 @@ const BINDING = { deviceId: 'd1', uaHash: 'ua', ipHash: 'ip' }
 const impl = await loadImpl(implName)
 const store = impl.createRedisStore({ url, prefix: 'auth', absTtlSeconds: ABS_TTL, ...JSON.parse(process.env.BENCH_CFG ?? '{}') })
 
-function issue(userId) {
-  return store.issueInitial(userId, { now: nowSec(), ...BINDING, absTtlSeconds: ABS_TTL })
+/**
+ * The state changes this process made that succeeded, fixtures and warm-ups included: the
+ * parent checks them against the data left behind (each issue leaves one active session,
+ * each rotation one used parent more).
+ */
+const made = { issued: 0, rotated: 0, loggedOut: 0 }
+
+async function issue(userId) {
+  const issued = await store.issueInitial(userId, { now: nowSec(), ...BINDING, absTtlSeconds: ABS_TTL })
+  made.issued++
+  return issued
+}
+
+async function rotate(rid) {
+  const rotated = await store.verifyAndRotateRefresh({ rid, now: nowSec(), ...BINDING })
+  made.rotated++
+  return rotated
+}
+
+/** Counts a failed call by its message (the parent compares these between implementations). */
+function countFailure(failures, err) {
+  const message = String(err?.message ?? err)
+  failures[message] = (failures[message] ?? 0) + 1
 }
 
 function cpuMicros(usage) {
@@ -37,11 +58,12 @@ async function measure(call, inflight, durationMs) {
   const latencies = []
   const start = performance.now()
   const deadline = start + durationMs
+  const failures = {}
   const cpu0 = process.cpuUsage()
   const lane = async (i) => {
     while (performance.now() < deadline) {
       const t = performance.now()
-      await call(i)
+      await call(i).catch((err) => countFailure(failures, err))
       latencies.push(performance.now() - t)
     }
   }
@@ -50,16 +72,18 @@ async function measure(call, inflight, durationMs) {
   const cpu = cpuMicros(process.cpuUsage(cpu0))
   return {
     calls: latencies.length,
+    failures,
     opsPerSec: latencies.length / (elapsedMs / 1000),
     ...latencySummary(latencies),
     cpuUsPerCall: cpu / latencies.length,
   }
 }
 
-/** Warm-up (discarded), then the measured run. */
+/** Warm-up (discarded, but its failures kept), then the measured run. */
 async function point(call, inflight, { warmupMs, durationMs }) {
-  await measure(call, inflight, warmupMs)
-  return measure(call, inflight, durationMs)
+  const warmup = await measure(call, inflight, warmupMs)
+  const measured = await measure(call, inflight, durationMs)
+  return { ...measured, warmupFailures: warmup.failures }
 }
 
 /** The per-call operation of each throughput workload, with its own fixtures. */
@@ -73,8 +97,7 @@ async function operation(op, inflight) {
     const rids = []
     for (let i = 0; i < inflight; i++) rids.push((await issue(`u${i % 1000}`)).rid)
     return async (lane) => {
-      const { newRid } = await store.verifyAndRotateRefresh({ rid: rids[lane], now: nowSec(), ...BINDING })
-      rids[lane] = newRid.rid
+      rids[lane] = (await rotate(rids[lane])).newRid.rid
     }
   }
   if (op === 'getRid') {
@@ -90,11 +113,11 @@ async function operation(op, inflight) {
     const used = []
     for (let i = 0; i < inflight; i++) {
       const { rid } = await issue(`r${i % 1000}`)
-      await store.verifyAndRotateRefresh({ rid, now: nowSec(), ...BINDING })
+      await rotate(rid)
       used.push(rid)
     }
     return async (lane) => {
-      const outcome = await store.verifyAndRotateRefresh({ rid: used[lane], now: nowSec(), ...BINDING }).then(
+      const outcome = await rotate(used[lane]).then(
         () => 'rotated',
         (err) => err.message,
       )
@@ -137,11 +160,12 @@ const workloads = {
       await Promise.all(Array.from({ length: inflight }, (_, i) => call(i))) // warm: scripts loaded, connection up
       await admin.config('RESETSTAT')
       const before = await serverCounters(admin)
+      const failures = {}
       let started = 0
       const lane = async (i) => {
         while (started < calls) {
           started++
-          await call(i)
+          await call(i).catch((err) => countFailure(failures, err))
         }
       }
       await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
@@ -150,6 +174,7 @@ const workloads = {
         op,
         inflight,
         calls: started,
+        failures,
         scriptUsPerCall: (after.scriptUsec - before.scriptUsec) / started,
         mainThreadCpuUsPerCall: (after.mainThreadCpuUs - before.mainThreadCpuUs) / started,
       })
@@ -233,6 +258,7 @@ const workloads = {
       seed = (seed * 1103515245 + 12345) >>> 0
       return seed / 2 ** 32
     }
+    const rotateRefusals = {}
     const cpu0 = process.cpuUsage()
     const t = performance.now()
     const lane = async (i) => {
@@ -243,19 +269,25 @@ const workloads = {
         if (r < 0.5) await store.getRid(rids[i])
         else if (r < 0.8) {
           try {
-            rids[i] = (await store.verifyAndRotateRefresh({ rid: rids[i], now: nowSec(), ...BINDING })).newRid.rid
-          } catch {
-            rids[i] = (await issue(`m${i}`)).rid // logged out earlier: start a new session
+            rids[i] = (await rotate(rids[i])).newRid.rid
+          } catch (err) {
+            // Expected only after a logout; the parent checks which refusals occurred.
+            countFailure(rotateRefusals, err)
+            rids[i] = (await issue(`m${i}`)).rid // start a new session
             started++
           }
         } else if (r < 0.95) rids[i] = (await issue(`m${i}`)).rid
-        else await store.logout(rids[i])
+        else {
+          await store.logout(rids[i])
+          made.loggedOut++
+        }
       }
     }
     await Promise.all(Array.from({ length: inflight }, (_, i) => lane(i)))
     const ms = performance.now() - t
     return {
       calls: started,
+      rotateRefusals,
       opsPerSec: started / (ms / 1000),
       cpuUsPerCall: cpuMicros(process.cpuUsage(cpu0)) / started,
       rssStartMB: rssStart,
@@ -271,5 +303,5 @@ const workloads = {
 
 if (!workloads[workload]) throw new Error(`unknown workload ${workload}`)
 const result = await workloads[workload](params)
-process.stdout.write(`${JSON.stringify({ impl: implName, workload, result })}\n`)
+process.stdout.write(`${JSON.stringify({ impl: implName, workload, result, made })}\n`)
 process.exit(0)

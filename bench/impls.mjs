@@ -30,7 +30,8 @@ export async function loadImpl(name) {
 
 /**
  * Runs `workload` of bench/child.mjs against `impl` in a process of its own, with `cfg`
- * merged into the store's cfg; resolves to the result it prints.
+ * merged into the store's cfg; resolves to what it prints: { result, made } (`made`: the
+ * state changes that succeeded, see child.mjs).
  */
 export function runChild(url, impl, workload, params, cfg = {}) {
   return new Promise((resolve, reject) => {
@@ -46,7 +47,8 @@ export function runChild(url, impl, workload, params, cfg = {}) {
     child.on('exit', (code) => {
       const line = out.trim().split('\n').pop()
       if (code !== 0 || !line) return reject(new Error(`${impl} ${workload}: child exited ${code}`))
-      resolve(JSON.parse(line).result)
+      const { result, made } = JSON.parse(line)
+      resolve({ result, made })
     })
   })
 }

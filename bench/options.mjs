@@ -45,7 +45,7 @@ async function throughputRounds(server, redis) {
     const byVariant = {}
     for (const name of order) {
       await redis.flushall()
-      byVariant[name] = await runChild(server.url, 'native', 'throughput', { points: POINTS, ...TIMING }, VARIANTS[name])
+      byVariant[name] = (await runChild(server.url, 'native', 'throughput', { points: POINTS, ...TIMING }, VARIANTS[name])).result
     }
     rounds.push(byVariant)
     console.error(`round ${round + 1}/${ROUNDS} done`)
