@@ -36,7 +36,7 @@ async function run(side, workload, params) {
   const saved = { ...process.env }
   Object.assign(process.env, side.env)
   try {
-    return await runChild(url, side.impl, workload, params)
+    return (await runChild(url, side.impl, workload, params)).result
   } finally {
     for (const key of Object.keys(side.env)) {
       if (saved[key] === undefined) delete process.env[key]
