@@ -50,7 +50,8 @@ local need = need_reply()
 if need then return need end
 
 local expiry = session_expiry(tonumber(now), abs_exp_at)
-local writes = index_writes({ { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] } }, KEYS[2])
+-- Without evictions, adding to the index is the first write (see index_writes).
+local writes = index_writes({ { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] } }, KEYS[2], #evict == 0 and 'SADD' or nil)
 if device_id ~= '' then writes[#writes + 1] = { 'SET', KEYS[3] } end
 audit_writes(writes, user_id, KEYS[1])
 for _, s in ipairs(evict) do ending_writes(writes, s.key, user_id, s.device) end
@@ -71,9 +72,9 @@ if ARGV[13] ~= '' then
   fields[#fields + 1] = 'sessionId'
   fields[#fields + 1] = ARGV[13]
 end
+index_add(KEYS[2], KEYS[1], expiry)
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIREAT', KEYS[1], expiry)
-index_add(KEYS[2], KEYS[1], expiry)
 if device_id ~= '' then
   redis.call('SET', KEYS[3], KEYS[1], 'EXAT', expiry)
 end

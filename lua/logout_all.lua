@@ -20,15 +20,36 @@ else
   batch = redis.call('SRANDMEMBER', KEYS[1], tonumber(ARGV[6]))
 end
 
-local sessions, writes = {}, { { 'SREM', KEYS[1] } }
+-- The writes, for preflight: the batch leaves the index in one SREM (the first write, so
+-- a wrong type or a refusal meets it before anything is written), each session's HSET,
+-- and once per device key and audit stream what ending touches there. Sessions of one
+-- user share all but their own hash, so each key is listed once.
+local sessions, writes, listed = {}, {}, {}
+local function write_once(cmd, key)
+  local name = cmd .. '\0' .. key
+  if not listed[name] then
+    listed[name] = true
+    writes[#writes + 1] = { cmd, key }
+  end
+end
 for i, key in ipairs(batch) do
   -- A member that is not a hash is no session: it only leaves the index.
   local fields = tolerant_read('HMGET', key, 'userId', 'deviceId', 'status')
   if fields.err then fields = { false, false, false } end
   sessions[i] = fields
-  if fields[1] and fields[1] ~= '' then
-    may_end_session(fields[1], fields[2])
-    ending_writes(writes, key, fields[1], fields[2])
+  local user_id, device_id = fields[1], fields[2]
+  if user_id and user_id ~= '' then
+    may_end_session(user_id, device_id)
+    writes[#writes + 1] = { 'HSET', key }
+    if device_id and device_id ~= '' then
+      local dkey = device_key(user_id, device_id)
+      write_once('GET', dkey)
+      write_once('DEL', dkey)
+    end
+    if OPTIONS.audit > 0 and not listed[user_id] then
+      listed[user_id] = true
+      audit_writes(writes, user_id, key)
+    end
   end
 end
 local need = need_reply()
@@ -36,17 +57,17 @@ if need then return need end
 local refusal = preflight(writes)
 if refusal then return refusal end
 
--- Counted before the batch leaves the index: the last SREM may delete the index, and a
--- key gone from a slot that is migrating cannot be read again in this script.
+-- Counted before the batch leaves the index: the SREM may delete the index, and a key
+-- gone from a slot that is migrating cannot be read again in this script.
 local remaining = redis.call('SCARD', KEYS[1]) - #batch
+if #batch > 0 then redis.call('SREM', KEYS[1], unpack(batch)) end
 
 local ended = 0
 for i, key in ipairs(batch) do
   local user_id, device_id, status = sessions[i][1], sessions[i][2], sessions[i][3]
-  redis.call('SREM', KEYS[1], key)
   if user_id and user_id ~= '' then
     if status == 'active' then ended = ended + 1 end
     end_unindexed_session(key, user_id, device_id, 'logout_all', status)
   end
 end
-return {remaining, ended}
+return { remaining, ended }

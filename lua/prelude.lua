@@ -147,6 +147,7 @@ end
 -- Declares what ending a session touches: its user's index, when bound its device key,
 -- and the audit stream. True when all are declared.
 local function may_end_session(user_id, device_id)
+  if not CLUSTER then return true end
   local ok = declared(user_key(user_id))
   if device_id ~= nil and device_id ~= '' then ok = declared(device_key(user_id, device_id)) and ok end
   return may_audit(user_id) and ok
@@ -259,9 +260,9 @@ local READ_FORMS = { GET = {}, PTTL = {}, TIME = {}, EXISTS = {}, SISMEMBER = { 
 local TYPE_PROBES = { SADD = 'SCARD', SREM = 'SCARD', XADD = 'XLEN' }
 
 local function key_class(key)
-  for _, prefix in ipairs({ RID_PREFIX, USER_PREFIX, DEVICE_PREFIX }) do
-    if string.sub(key, 1, #prefix) == prefix then return prefix end
-  end
+  if string.sub(key, 1, #RID_PREFIX) == RID_PREFIX then return RID_PREFIX end
+  if string.sub(key, 1, #USER_PREFIX) == USER_PREFIX then return USER_PREFIX end
+  if string.sub(key, 1, #DEVICE_PREFIX) == DEVICE_PREFIX then return DEVICE_PREFIX end
   return key
 end
 
@@ -283,14 +284,16 @@ local function tolerant_read(cmd, ...)
   return reply
 end
 
--- `writes`: a list of {command, key}. Returns nil when all can succeed, else an error
--- reply. The ACL is asked once per command and kind of key (session, index, device key,
--- another key), the type once per key.
+-- `writes`: a list of {command, key}, or {command, key, true} when the script's first
+-- write, made on the same key right after preflight, already fails on a key of another
+-- type (so its type is not asked). Returns nil when all can succeed, else an error reply.
+-- The ACL is asked once per command and kind of key (session, index, device key, another
+-- key), the type once per key.
 function preflight(writes, user_id)
   local asked = {}
   for _, w in ipairs(writes) do
     local cmd, key = w[1], w[2]
-    local probe = TYPE_PROBES[cmd]
+    local probe = not w[3] and TYPE_PROBES[cmd]
     if probe and not asked[key .. '\0type'] then
       asked[key .. '\0type'] = true
       local reply = redis.pcall(probe, key)
@@ -306,11 +309,19 @@ function preflight(writes, user_id)
     if not asked[class] then
       asked[class] = true
       local forms, allowed = ACL_FORMS[cmd] or { READ_FORMS[cmd] }, true
-      local args = key and { key } or {}
-      if redis.acl_check_cmd then
-        for _, a in ipairs(forms[1]) do args[#args + 1] = a end
-        allowed = redis.acl_check_cmd(cmd, unpack(args))
+      if cmd == 'TIME' then
+        -- The clock the script reads later anyway: read now instead of asked about.
+        local reply = redis.pcall('TIME')
+        allowed = not reply.err
+        if allowed then server_now = tonumber(reply[1]) end
+      elseif redis.acl_check_cmd then
+        if key then
+          allowed = redis.acl_check_cmd(cmd, key, unpack(forms[1]))
+        else
+          allowed = redis.acl_check_cmd(cmd, unpack(forms[1]))
+        end
       else
+        local args = key and { key } or {}
         local reply
         if NO_OP_PROBES[cmd] then
           reply = NO_OP_PROBES[cmd](key)
@@ -344,12 +355,17 @@ local function audit_writes(writes, user_id, key)
   return writes
 end
 
--- What adding to a user's index does (see index_add), for preflight.
-local function index_writes(writes, index)
-  writes[#writes + 1] = { 'SADD', index }
-  writes[#writes + 1] = { 'PTTL', index }
+-- What adding to a user's index does (see index_add), for preflight. A refused or failed
+-- first write leaves nothing written, so a script that makes one on the index says which:
+-- `first` 'SADD' (index_add is the script's first write: its reads come before it, and
+-- only the EXPIREAT after it is checked) or 'SREM' (the index's type is then known).
+local function index_writes(writes, index, first)
+  if first ~= 'SADD' then
+    writes[#writes + 1] = { 'SADD', index, first == 'SREM' }
+    writes[#writes + 1] = { 'PTTL', index }
+    if redis.REDIS_VERSION_NUM == nil then writes[#writes + 1] = { 'TIME' } end
+  end
   writes[#writes + 1] = { 'EXPIREAT', index }
-  if redis.REDIS_VERSION_NUM == nil then writes[#writes + 1] = { 'TIME' } end
   return writes
 end
 
@@ -369,17 +385,21 @@ end
 -- expiry keeps none. From Redis 7 (and on Valkey), which tell scripts their version,
 -- EXPIREAT ... GT moves the expiry only later; Redis 6.2 compares the server's clock plus
 -- PTTL itself.
+-- Its reads come before its SADD, so that it can be a script's first write.
 local function index_add(set_key, member, abs_exp_at)
   local ttl_ms = redis.call('PTTL', set_key) -- -2: no index yet; -1: one without expiry
+  local expires_at -- Redis 6.2: the index's expiry, from the server's clock
+  if ttl_ms >= 0 and redis.REDIS_VERSION_NUM == nil then
+    local clock = redis.call('TIME')
+    expires_at = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + ttl_ms) / 1000)
+  end
   redis.call('SADD', set_key, member)
   if ttl_ms == -2 then
     redis.call('EXPIREAT', set_key, abs_exp_at)
-  elseif ttl_ms >= 0 and redis.REDIS_VERSION_NUM ~= nil then
-    redis.call('EXPIREAT', set_key, abs_exp_at, 'GT')
-  elseif ttl_ms >= 0 then
-    local clock = redis.call('TIME')
-    local expires_at = math.floor((tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) + ttl_ms) / 1000)
+  elseif expires_at ~= nil then
     if expires_at < abs_exp_at then redis.call('EXPIREAT', set_key, abs_exp_at) end
+  elseif ttl_ms >= 0 then
+    redis.call('EXPIREAT', set_key, abs_exp_at, 'GT')
   end
 end
 

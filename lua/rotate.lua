@@ -93,8 +93,9 @@ local exp_at = now + math.min(WEEK, abs_exp_at - now)
 if OPTIONS.idle > 0 then exp_at = math.min(now + OPTIONS.idle, abs_exp_at) end
 local expiry = session_expiry(now, abs_exp_at)
 
--- The set commands go first: SREM meets a wrong-typed index before anything is written.
-local writes = index_writes({ { 'SREM', index }, { 'HSET', KEYS[1] }, { 'HSET', KEYS[2] }, { 'EXPIREAT', KEYS[2] } }, index)
+-- The SREM goes first: a wrong-typed index or a refusal fails it before anything is
+-- written, so it is not checked (see index_writes).
+local writes = index_writes({ { 'HSET', KEYS[1] }, { 'HSET', KEYS[2] }, { 'EXPIREAT', KEYS[2] } }, index, 'SREM')
 if OPTIONS.idle > 0 then writes[#writes + 1] = { 'EXPIREAT', KEYS[1] } end
 if device then writes[#writes + 1] = { 'SET', device } end
 audit_writes(writes, h.userId, KEYS[1])
