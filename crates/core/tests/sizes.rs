@@ -83,7 +83,8 @@ fn the_check_finds_a_long_file_and_an_unjustified_long_function() {
     let long_fn = format!("impl X {{\n    pub fn long(&self) {{\n{}    }}\n}}\n", body(MAX_FN_LINES));
     assert_eq!(faults("x.rs", &long_fn), vec![format!("x.rs:2: fn long is {} lines, over 80", MAX_FN_LINES + 2)]);
 
-    let justified = format!("/// Runs.\n{JUSTIFICATION} the steps share one borrow.\nfn long() {{\n{}}}\n", body(MAX_FN_LINES));
+    let justified =
+        format!("/// Runs.\n{JUSTIFICATION} the steps share one borrow.\nfn long() {{\n{}}}\n", body(MAX_FN_LINES));
     assert_eq!(faults("x.rs", &justified), Vec::<String>::new());
 
     let short = format!("fn short() {{\n{}}}\nfn decl();\nfn one() {{ x }}\n", body(MAX_FN_LINES - 2));
