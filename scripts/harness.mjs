@@ -26,7 +26,7 @@ export async function waitFor(harness, check, what, deadlineMs = 20_000, gaveUp 
 export const running = (child) => Boolean(child) && child.exitCode === null && child.signalCode === null
 
 /** Sends `signal` to a running child; for a signal that ends it, waits until it exited. */
-export async function stop(child, signal) {
+export async function stopProcess(child, signal) {
   if (!running(child)) return
   if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
     child.kill(signal)
@@ -36,3 +36,6 @@ export async function stop(child, signal) {
   child.kill(signal)
   await exited
 }
+
+/** A data node's flags: on loopback only, persisting nothing, its files in `dir`. */
+export const throwawayNodeArgs = (dir) => ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]

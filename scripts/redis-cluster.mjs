@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { freePort } from './redis-server.mjs'
 import { serverBinary as binaryOfKind, kindFromEnv } from './servers.mjs'
 import { cliCommand } from './cli.mjs'
-import { waitFor as harnessWait, running, stop } from './harness.mjs'
+import { waitFor as harnessWait, running, stopProcess, throwawayNodeArgs } from './harness.mjs'
 
 const SLOTS = 16384
 
@@ -101,14 +101,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   const makeNode = (port) => {
     const args = [
       ...tlsArgs(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
+      ...throwawayNodeArgs(dir),
       '--cluster-enabled',
       'yes',
       '--cluster-config-file',
@@ -140,7 +133,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         await waitFor(ours, `node ${port} start`, 20_000, exited)
       },
       kill(signal = 'SIGKILL') {
-        return stop(node.child, signal)
+        return stopProcess(node.child, signal)
       },
       restart() {
         return node.start()

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { freePort } from './redis-server.mjs'
 import { serverBinary, kindFromEnv } from './servers.mjs'
 import { cliCommand } from './cli.mjs'
-import { waitFor as harnessWait, running, stop } from './harness.mjs'
+import { waitFor as harnessWait, running, stopProcess, throwawayNodeArgs } from './harness.mjs'
 
 /** One command against a port, answered as redis-cli prints it; `auth` is a password or undefined. */
 export function cli(port, args, auth) {
@@ -37,7 +37,7 @@ function processHandle(binary, args, port, auth) {
     },
     /** Sends `signal`; for a signal that ends the process, waits until it exited. */
     kill(signal = 'SIGKILL') {
-      return stop(handle.child, signal)
+      return stopProcess(handle.child, signal)
     },
     restart() {
       return handle.start()
@@ -63,14 +63,7 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
       [
         '--port',
         String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
+        ...throwawayNodeArgs(dir),
         '--dbfilename',
         `dump-${port}.rdb`,
         '--repl-diskless-sync-delay',
