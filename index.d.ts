@@ -4,8 +4,8 @@
 //
 // Where each type is written: this file for the original's types, the store's options,
 // methods, events and metrics; the results of the operator views (and the audit stream)
-// are the Rust structs of src/results.rs, whose declarations napi generates into
-// js-binding.d.ts, re-exported here.
+// are declared where napi generates them from the addon's Rust structs, js-binding.d.ts
+// (shipped beside this file), and re-exported here.
 
 export type { AuditEntry, SessionInfo, LineageInfo, KeyspaceStats, MigrationReport } from './js-binding'
 import type { AuditEntry, SessionInfo, LineageInfo, KeyspaceStats, MigrationReport } from './js-binding'

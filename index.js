@@ -333,21 +333,10 @@ function createRedisStore(cfg) {
 
 module.exports = { createRedisStore, aclRule, aclFeatures, sentinelUserRule }
 
-/** This machine's napi-rs platform name, as the binary packages are named. */
-function platformName() {
-  const { platform, arch } = process
-  if (platform === 'linux') {
-    const report = process.report?.getReport()
-    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
-  }
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  return `${platform}-${arch}`
-}
-
 /**
- * The addon, through napi-rs's generated loader. When no binary for this platform can
- * be found, the loader's report (every path it tried, and advice about an npm bug that
- * rarely applies) is replaced by one short error saying what is missing and how to get it.
+ * The addon, through js-binding.js. When no binary for this platform loads, the
+ * loader's report (every path it tried and why each failed) is replaced by one short
+ * error saying what is missing and how to get it.
  */
 function loadNative() {
   try {
@@ -360,11 +349,10 @@ function loadNative() {
 function bindingError(err) {
   // Platforms a prebuilt binary package is made for (the directories under npm/).
   const prebuilt = ['darwin-arm64', 'darwin-x64', 'linux-arm64-gnu', 'linux-x64-gnu', 'linux-x64-musl', 'win32-x64-msvc']
-  if (!(err instanceof Error) || !err.message.startsWith('Cannot find native binding')) return err
-  const reasons = []
-  for (let e = err.cause; e instanceof Error && reasons.length < 100; e = e.cause) reasons.push(e.message.split('\n')[0])
-  const failed = reasons.find((m) => !m.startsWith('Cannot find module') && !m.startsWith('Unsupported '))
-  const name = platformName()
+  if (!(err instanceof Error) || !err.loadErrors) return err
+  const reasons = err.loadErrors.map((e) => e.message.split('\n')[0])
+  const failed = err.loadErrors.find((e) => e.code !== 'MODULE_NOT_FOUND')?.message.split('\n')[0]
+  const name = err.platform
   const pkg = `redis-session-store-native-${name}`
   const fromSource =
     'build it from source: install Rust (https://rustup.rs), then install this package from a clone or a git URL, which builds the addon (or run `npm run build` in a clone)'

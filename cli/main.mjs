@@ -37,6 +37,12 @@ class Refused extends Error {
   }
 }
 
+/** `value`, unless it is missing: then the refusal of a rid or session that does not exist. */
+function found(value) {
+  if (!value) throw new Refused('not_found', 'ERR_NOT_FOUND')
+  return value
+}
+
 /** The option that carries each input field of issue and rotate. */
 const INPUT_OPTIONS = { now: '--now', absTtlSeconds: '--ttl', deviceId: '--device', uaHash: '--ua-hash', ipHash: '--ip-hash', rid: '<rid>' }
 
@@ -312,8 +318,7 @@ function addReadCommands(program, withStore) {
     .argument('<rid>', 'the rid')
     .action(
       withStore(async ({ store, out, args: [rid] }) => {
-        const hash = await store.getRid(rid)
-        if (!hash) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        const hash = found(await store.getRid(rid))
         const at = now()
         out.result(hash, () => {
           const names = Object.keys(hash)
@@ -364,8 +369,7 @@ function addReadCommands(program, withStore) {
     .addHelpText('after', '\nUse it on a rid refused as a replay: the tree shows when that rid was rotated and which session holds the lineage now.')
     .action(
       withStore(async ({ store, out, args: [rid] }) => {
-        const lineage = await store.inspectLineage(rid)
-        if (!lineage) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        const lineage = found(await store.inspectLineage(rid))
         out.result(lineage, () => renderLineage(lineage, { color: out.color }))
       }),
     )
@@ -383,8 +387,7 @@ function addLogoutCommands(program, withStore) {
     )
     .action(
       withStore(async ({ store, out, args: [rid] }) => {
-        const before = await store.getRid(rid)
-        if (!before) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        const before = found(await store.getRid(rid))
         await store.logout(rid)
         out.result(
           { rid, userId: before.userId, previousStatus: before.status },
@@ -400,8 +403,7 @@ function addLogoutCommands(program, withStore) {
     .addHelpText('after', '\nUse it when a refresh token leaked: no session of that lineage can rotate afterwards.')
     .action(
       withStore(async ({ store, out, args: [rid] }) => {
-        const before = await store.inspectLineage(rid)
-        if (!before) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        const before = found(await store.inspectLineage(rid))
         await store.tombstoneLineage(rid)
         const ended = before.sessions.filter((s) => s.status !== 'tombstoned').map((s) => s.rid)
         const active = before.sessions.filter((s) => s.status === 'active').map((s) => s.rid)
@@ -422,7 +424,7 @@ function addLogoutCommands(program, withStore) {
     .argument('<sessionId>', 'the session id')
     .action(
       withStore(async ({ store, out, args: [userId, sessionId] }) => {
-        if (!(await store.logoutSession(userId, sessionId))) throw new Refused('not_found', 'ERR_NOT_FOUND')
+        found(await store.logoutSession(userId, sessionId))
         out.result({ userId, sessionId, ended: true }, () => `${out.c.green('logged out')} session ${sessionId} of user ${userId}`)
       }),
     )

@@ -70,7 +70,7 @@ export function staleReason() {
 export function build({ debug = false, quiet = false, napiArgs = [] } = {}) {
   const cli = require.resolve('@napi-rs/cli/package.json')
   const napi = join(cli, '..', require(cli).bin.napi)
-  const args = ['build', '--platform', ...(debug ? [] : ['--release']), '--js', 'js-binding.js', '--dts', 'js-binding.d.ts', ...napiArgs]
+  const args = ['build', '--platform', ...(debug ? [] : ['--release']), '--no-js', '--dts', 'js-binding.d.ts', ...napiArgs]
   const result = spawnSync(process.execPath, [napi, ...args], {
     cwd: ROOT,
     stdio: quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],

@@ -12,24 +12,11 @@ import { join } from 'node:path'
 import { freePort } from './redis-server.mjs'
 import { serverBinary as binaryOfKind, kindFromEnv } from './servers.mjs'
 import { cliCommand } from './cli.mjs'
+import { waitFor as harnessWait, running, stopProcess, throwawayNodeArgs } from './harness.mjs'
 
 const SLOTS = 16384
 
-/** Waits until `check()` is true; `gaveUp()`, when it returns a reason, ends the wait at once. */
-async function waitFor(check, what, deadlineMs = 20_000, gaveUp = () => null) {
-  const start = Date.now()
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch {
-      // not up yet
-    }
-    const reason = gaveUp()
-    if (reason) throw Object.assign(new Error(`redis cluster: ${what}: ${reason}`), { gaveUp: true })
-    if (Date.now() - start > deadlineMs) throw new Error(`redis cluster: ${what} did not happen in time`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const waitFor = (...args) => harnessWait('redis cluster', ...args)
 
 const canListen = (port) =>
   new Promise((resolve) => {
@@ -114,14 +101,7 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
   const makeNode = (port) => {
     const args = [
       ...tlsArgs(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
+      ...throwawayNodeArgs(dir),
       '--cluster-enabled',
       'yes',
       '--cluster-config-file',
@@ -147,17 +127,13 @@ export async function startCluster({ primaries = 3, replicas = 1, serverBinary =
         const keep = (d) => (log = (log + d).slice(-1000))
         child.stdout.on('data', keep)
         child.stderr.on('data', keep)
-        const exited = () => (child.exitCode !== null || child.signalCode !== null ? `it exited: ${log.trim().split('\n').slice(-2).join(' / ')}` : null)
+        const exited = () => (!running(child) ? `it exited: ${log.trim().split('\n').slice(-2).join(' / ')}` : null)
         // Answered by this very process, not by another server that took the port meanwhile.
         const ours = async () => (await cli(port, 'INFO', 'server')).includes(`process_id:${child.pid}\r`)
         await waitFor(ours, `node ${port} start`, 20_000, exited)
       },
-      async kill(signal = 'SIGKILL') {
-        const child = node.child
-        if (!child || child.exitCode !== null || child.signalCode !== null) return
-        const exited = new Promise((r) => child.once('exit', r))
-        child.kill(signal)
-        await exited
+      kill(signal = 'SIGKILL') {
+        return stopProcess(node.child, signal)
       },
       restart() {
         return node.start()

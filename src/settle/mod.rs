@@ -21,7 +21,6 @@
 
 use std::ffi::c_void;
 use std::future::{poll_fn, Future};
-use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::ptr;
@@ -33,6 +32,12 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use napi::bindgen_prelude::*;
 use napi::{check_status, sys, JsError};
+
+mod reporter;
+mod spin;
+
+pub use reporter::Reporter;
+use spin::Spin;
 
 /// Turns a finished call's outcome into the value to resolve with (`Ok`) or to reject
 /// with (`Err`), on the JavaScript thread.
@@ -85,53 +90,6 @@ enum Turn {
     Closed,
     Worked,
     Quiet,
-}
-
-/// How long the dispatcher stays awake before parking, so that a reply from Redis or the
-/// next call from JavaScript finds it running instead of waking it: a wake-up of a
-/// parked thread costs far more than a Redis round trip on a virtual machine whose idle
-/// CPUs halt. Both windows are bounded, so a store with no calls parks and uses no CPU.
-#[derive(Clone, Copy)]
-struct Spin {
-    /// While calls are waiting for Redis: a round trip's time on a loopback or LAN.
-    in_flight: Duration,
-    /// After the last call settled: long enough for JavaScript to settle it and send the
-    /// next one in a sequential loop.
-    idle: Duration,
-}
-
-impl Spin {
-    const DEFAULT: Spin = Spin { in_flight: Duration::from_micros(250), idle: Duration::from_micros(100) };
-    const OFF: Spin = Spin { in_flight: Duration::ZERO, idle: Duration::ZERO };
-
-    /// On by default where there is a CPU to spare for it. With one CPU a spinning thread
-    /// only delays the JavaScript thread and the server; `RSS_NATIVE_SPIN=0` turns it off
-    /// anywhere (a machine billed by CPU time, or to compare).
-    fn from_env() -> Spin {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        match std::env::var("RSS_NATIVE_SPIN").as_deref() {
-            Ok("0") => Spin::OFF,
-            Ok("1") => Spin::DEFAULT,
-            _ if cpus < 2 => Spin::OFF,
-            _ => Spin::DEFAULT,
-        }
-    }
-
-    /// Calls running above which the dispatcher parks at once: with many calls in flight
-    /// replies arrive in batches, each wake-up is shared by many calls, and a spinning
-    /// thread would take CPU time from the Redis server when both run on the same machine.
-    const MAX_RUNNING: usize = 2;
-
-    /// How long to stay awake with `calls_running`, given how long the last calls waited
-    /// for their replies: when the server is further away than the in-flight window
-    /// (another host, a busy server), spinning for a reply would only burn the window.
-    fn window(self, calls_running: usize, last_wait: Duration) -> Duration {
-        match calls_running {
-            0 => self.idle,
-            n if n <= Self::MAX_RUNNING && last_wait <= self.in_flight => self.in_flight,
-            _ => Duration::ZERO,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -450,58 +408,4 @@ where
         queue.push(Job::Settle { deferred, settle });
     }));
     Ok(PromiseRaw::new(env.raw(), promise))
-}
-
-/// Hands a running call's progress reports to a JavaScript function, through the
-/// environment's completion queue: a report pushed before the call finishes reaches the
-/// function before the call's Promise settles. Move it into the call's future.
-pub struct Reporter<P> {
-    completions: Arc<Completions>,
-    callback: Callback,
-    report: PhantomData<fn(P)>,
-}
-
-impl<P: ToNapiValue + Send + 'static> Reporter<P> {
-    /// A reporter calling `function` (which the caller has checked is a function).
-    pub fn new(env: &Env, function: Unknown<'_>) -> Result<Self> {
-        let completions = completions(env)?;
-        let mut reference = ptr::null_mut();
-        // SAFETY: on the environment's thread.
-        check_status!(unsafe { sys::napi_create_reference(env.raw(), function.raw(), 1, &mut reference) })?;
-        Ok(Reporter { completions, callback: Callback(reference), report: PhantomData })
-    }
-
-    /// From the runtime: queues a call of the function with `value`. A throw from the
-    /// function becomes an uncaught exception, as from any asynchronous callback.
-    pub fn report(&self, value: P) {
-        let callback = self.callback;
-        self.completions.push(Job::Report(Box::new(move |env| {
-            // The whole `Send` wrapper, not only its raw field, is moved into the closure.
-            let callback = callback;
-            // SAFETY: on the environment's thread; the reference lives until `Release`,
-            // which this reporter's drop queues after its last report.
-            unsafe {
-                let env = env.raw();
-                let mut function = ptr::null_mut();
-                let mut this = ptr::null_mut();
-                let mut result = ptr::null_mut();
-                let Ok(argument) = P::to_napi_value(env, value) else { return };
-                sys::napi_get_reference_value(env, callback.0, &mut function);
-                sys::napi_get_undefined(env, &mut this);
-                if sys::napi_call_function(env, this, function, 1, &argument, &mut result)
-                    == sys::Status::napi_pending_exception
-                {
-                    let mut exception = ptr::null_mut();
-                    sys::napi_get_and_clear_last_exception(env, &mut exception);
-                    sys::napi_fatal_exception(env, exception);
-                }
-            }
-        })));
-    }
-}
-
-impl<P> Drop for Reporter<P> {
-    fn drop(&mut self) {
-        self.completions.push(Job::Release(self.callback));
-    }
 }
