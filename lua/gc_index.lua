@@ -3,6 +3,8 @@
 --   members of those that are sets, as asked); a key of another type is skipped
 -- ARGV[6] '1' for a dry run (count only)  ARGV[7] how many index keys KEYS starts with
 -- Returns {members removed (or that would be), user indexes seen}.
+-- gcScope 'registry': an index seen is added to the registry, and one gone (or left
+-- empty by this call) is removed from it, so the registry holds only live users.
 
 local dry_run = ARGV[6] == '1'
 local indexes, seen = {}, 0
@@ -19,6 +21,10 @@ local need = need_reply()
 if need then return need end
 if not dry_run then
   local writes = {}
+  if REGISTRY then
+    writes[#writes + 1] = { 'SADD', REGISTRY }
+    writes[#writes + 1] = { 'SREM', REGISTRY }
+  end
   for i, members in ipairs(indexes) do
     if #members > 0 then
       writes[#writes + 1] = { 'SREM', KEYS[i] }
@@ -31,11 +37,16 @@ end
 
 local removed = 0
 for i, members in ipairs(indexes) do
+  local gone = 0
   for _, member in ipairs(members) do
     if redis.call('EXISTS', member) == 0 then
       if not dry_run then redis.call('SREM', KEYS[i], member) end
-      removed = removed + 1
+      gone = gone + 1
     end
+  end
+  removed = removed + gone
+  if REGISTRY and not dry_run then
+    if gone == #members then redis.call('SREM', REGISTRY, KEYS[i]) else redis.call('SADD', REGISTRY, KEYS[i]) end
   end
 end
 return { removed, seen }
