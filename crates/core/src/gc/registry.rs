@@ -70,17 +70,9 @@ async fn clean_users(store: &SessionStore, run: &Run, indexes: &[String], report
         pipe.cmd("SMEMBERS").arg(index);
     }
     let mut link = store.connection().await?;
-    let replies: Vec<redis::RedisResult<Vec<String>>> =
-        pipe.ignore_errors().query_async(&mut link).await.map_err(|e| store.error(e))?;
-    // An index key holding another type is no user's index (as in the keyspace pass, which
-    // passes over it); any other error, a refusal of the ACL included, fails the run.
-    let mut sessions: Vec<Vec<String>> = Vec::with_capacity(replies.len());
-    for reply in replies {
-        match reply {
-            Err(e) if e.code() == Some("WRONGTYPE") => sessions.push(Vec::new()),
-            other => sessions.push(other.map_err(|e| store.error(e))?),
-        }
-    }
+    // A registered index key of another type fails the run (nothing of this page written):
+    // passing over it would leave its user's sessions unjudged while the run resolves.
+    let sessions: Vec<Vec<String>> = pipe.query_async(&mut link).await.map_err(|e| store.error(e))?;
     let args = [run.dry_run];
     let cleaned =
         run_per_slot::<(u64, u64)>(store, &scripts::GC_INDEX, indexes, |_| None, &args, run.writes, GC_INDEX_BATCH)
