@@ -238,6 +238,17 @@ export type Cfg = {
   /** Counts calls and their latency, for `metrics()` and `metricsText()`. Default false. */
   metrics?: boolean
   /**
+   * What a routine `gcOrphans` walks. `'keyspace'` (default): every key under the prefix,
+   * by `SCAN` (other applications' keys in the database are visited too); nothing extra
+   * is stored. `'registry'`: the store's own users, from a set `{prefix}:registry` that
+   * the scripts add a user to when they create the user's index and that gc shrinks; the
+   * first gc makes one full keyspace pass that also registers the users already there.
+   * It then misses session hashes that are in no index (written by the original package
+   * or by hand, or without an expiry): run a gc with `'keyspace'` for those. Refused with
+   * `cluster` (one registry key cannot be written together with every user's keys).
+   */
+  gcScope?: 'keyspace' | 'registry'
+  /**
    * One OpenTelemetry client span per call, a child of the active context, when
    * `@opentelemetry/api` is installed (an optional peer dependency; without it, nothing
    * happens). Attributes follow the database client conventions (`db.system.name`,

@@ -10,7 +10,8 @@
 //   BENCH_GC_KEYS=n        rid keys of the gcOrphans run (default 100,000; quick 10,000)
 //   BENCH_OTHER_KEYS=n     other applications' keys next to them in the gcShared run
 //                          (default 1,000,000; quick 100,000)
-//   BENCH_ONLY=a,b         only these groups: throughput,server,noop,ceiling,gc,gcShared,logoutAll,mixed
+//   BENCH_ONLY=a,b         only these groups: throughput,server,noop,ceiling,gc,gcShared,
+//                          gcRegistry,gcSharedRegistry (gcScope 'registry'),logoutAll,mixed
 
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
@@ -21,7 +22,7 @@ import { startRedis } from '../scripts/redis-server.mjs'
 import { serverBinary } from '../scripts/servers.mjs'
 import { IMPLS, ROOT, runChild } from './impls.mjs'
 import { median, scriptCommandStats } from './stats.mjs'
-import { seedGc, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
+import { seedGc, seedRegistry, seedLogoutAll, checkLogoutAll, scriptText, seedRotateParents } from './seed.mjs'
 import { readKeyspace } from './keyspace.mjs'
 import { sameWork } from './same-work.mjs'
 
@@ -195,18 +196,12 @@ const GROUPS = {
     const { result, made } = await runChild(url, impl, 'throughput', params)
     return { points: result, made, keyspace: await readKeyspace(redis, { exact: false }) }
   },
-  async gc({ url, redis, impl, now }) {
-    await redis.flushall()
-    const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
-    return { ...(await gcRun(url, redis, impl)), seeded }
-  },
+  gc: (ctx) => gcGroup(ctx, { otherKeys: 0 }),
   /** gc's data again, in a Redis shared with another application's keys (strings). */
-  async gcShared({ url, redis, impl, now }) {
-    await redis.flushall()
-    await redis.call('DEBUG', 'POPULATE', CFG.gcOtherKeys, 'other-app', 64)
-    const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
-    return { ...(await gcRun(url, redis, impl)), seeded }
-  },
+  gcShared: (ctx) => gcGroup(ctx, { otherKeys: CFG.gcOtherKeys }),
+  /** gc and gcShared with this package's gcScope 'registry' (the original as in those). */
+  gcRegistry: (ctx) => gcGroup(ctx, { otherKeys: 0, registry: true }),
+  gcSharedRegistry: (ctx) => gcGroup(ctx, { otherKeys: CFG.gcOtherKeys, registry: true }),
   async logoutAll({ url, redis, impl, now }) {
     const userId = 'big-user'
     await redis.flushall()
@@ -234,16 +229,37 @@ const GROUPS = {
   },
 }
 
+/**
+ * gc's seeded data (next to `otherKeys` strings of another application), then one
+ * gcOrphans. With `registry`, this package runs with gcScope 'registry' over a registry
+ * holding every seeded user, as its scripts would have written it, and the mark of a
+ * completed full pass: the routine collection, not the first one.
+ */
+async function gcGroup({ url, redis, impl, now }, { otherKeys, registry = false }) {
+  await redis.flushall()
+  if (otherKeys) await redis.call('DEBUG', 'POPULATE', otherKeys, 'other-app', 64)
+  const seeded = await seedGc(redis, { total: CFG.gcKeys, users: CFG.gcUsers, now })
+  const cfg = registry && impl === 'native' ? { gcScope: 'registry' } : {}
+  if (cfg.gcScope) await seedRegistry(redis, CFG.gcUsers)
+  return { ...(await gcRun(url, redis, impl, cfg)), seeded }
+}
+
 /** One gcOrphans over seeded data, with its slowlog, and the data it left. */
-async function gcRun(url, redis, impl) {
-  const { result, made, ...serverSide } = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}))
+async function gcRun(url, redis, impl, cfg = {}) {
+  const { result, made, ...serverSide } = await withSlowlog(redis, () => runChild(url, impl, 'gc', {}, cfg))
+  const keyspace = await readKeyspace(redis, { exact: true })
+  // The registry (a deliberate difference in the same-work check) is counted, then set
+  // aside so that the digest compares the data both implementations keep.
+  const registryMembers = cfg.gcScope ? await redis.scard('auth:registry') : undefined
+  if (cfg.gcScope) await redis.del('auth:registry')
   return {
     ...result,
     ...serverSide,
     made,
     digestAfter: await redis.call('DEBUG', 'DIGEST'),
     dbsizeAfter: await redis.dbsize(),
-    keyspace: await readKeyspace(redis, { exact: true }),
+    keyspace,
+    registryMembers,
   }
 }
 
@@ -308,6 +324,11 @@ function summarize(rounds) {
     rows.push(row(`${shared} / alone`, 'x', rounds, (r, i) => r[i]?.gcShared?.ms / r[i]?.gc?.ms, { better: 'lower', digits: 2 }))
     rows.push(row(`${shared} longest server command`, 'ms', rounds, (r, i) => r[i]?.gcShared?.slowlog.maxMs, { better: 'lower', digits: 2 }))
   }
+  if (rounds.some((r) => r.native?.gcSharedRegistry)) {
+    const shared = `gcOrphans (gcScope 'registry') ${CFG.gcKeys} keys + ${CFG.gcOtherKeys} other keys`
+    rows.push(row(`${shared} time`, 'ms', rounds, (r, i) => r[i]?.gcSharedRegistry?.ms, { better: 'lower', digits: 0 }))
+    rows.push(row(`${shared} / alone`, 'x', rounds, (r, i) => r[i]?.gcSharedRegistry?.ms / r[i]?.gcRegistry?.ms, { better: 'lower', digits: 2 }))
+  }
   if (rounds.some((r) => r.native?.logoutAll)) {
     rows.push(row(`logoutAll ${CFG.logoutAllSessions} sessions time`, 'ms', rounds, (r, i) => r[i]?.logoutAll?.ms, { better: 'lower' }))
     rows.push(row('logoutAll longest server command', 'ms', rounds, (r, i) => r[i]?.logoutAll?.slowlog.maxMs, { better: 'lower', digits: 2 }))
@@ -369,7 +390,7 @@ function singleStats(rounds) {
       ]),
     )
   }
-  for (const group of ['gc', 'gcShared']) {
+  for (const group of ['gc', 'gcShared', 'gcRegistry', 'gcSharedRegistry']) {
     if (!rounds.some((r) => r.native?.[group])) continue
     const pairs = rounds.filter((r) => r.original?.[group] && r.native?.[group])
     out[group] = {
@@ -523,7 +544,8 @@ function printTable(rows, single, third) {
     for (const [k, v] of Object.entries(single.noop))
       console.log(`  ${k.padEnd(18)} ${fmt(v.usPerCall, 2)} µs/call wall, ${fmt(v.cpuUsPerCall, 2)} µs/call CPU`)
   }
-  for (const group of ['gc', 'gcShared']) if (single[group]) console.log(`\n${group}: native report ${JSON.stringify(single[group].reports[0]?.native)}`)
+  for (const group of ['gc', 'gcShared', 'gcRegistry', 'gcSharedRegistry'])
+    if (single[group]) console.log(`\n${group}: native report ${JSON.stringify(single[group].reports[0]?.native)}`)
   if (single.logoutAll)
     console.log(
       `logoutAll checks: ${JSON.stringify(single.logoutAll.checks[0])}; native script calls ${single.logoutAll.nativeScriptCalls[0]}, ${fmt(single.logoutAll.nativeScriptUsecPerCall[0], 0)} µs each`,

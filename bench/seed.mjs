@@ -66,6 +66,12 @@ export async function seedGc(redis, { total, users, now }) {
   return { live, used, missing: total - live - used }
 }
 
+/** gcScope 'registry': the registry of gc's `users` (g0 ...), and the mark of a full pass. */
+export async function seedRegistry(redis, users) {
+  await inBatches(redis, users, 5000, (pipe, i) => pipe.sadd(`${P}:registry`, userKey(`g${i}`)))
+  await redis.sadd(`${P}:registry`, '')
+}
+
 /** logoutAll data: `sessions` active sessions of one user, 10 devices. */
 export async function seedLogoutAll(redis, { userId, sessions, now }) {
   const absExpAt = now + 30 * 86400

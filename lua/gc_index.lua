@@ -3,6 +3,9 @@
 --   members of those that are sets, as asked); a key of another type is skipped
 -- ARGV[6] '1' for a dry run (count only)  ARGV[7] how many index keys KEYS starts with
 -- Returns {members removed (or that would be), user indexes seen}.
+-- gcScope 'registry': an index seen is added to the registry, and one gone (or left
+-- empty by this call) is removed from it, so the registry holds only live users (and
+-- index keys that hold another type, which are left alone).
 
 local dry_run = ARGV[6] == '1'
 local indexes, seen = {}, 0
@@ -10,7 +13,8 @@ for i = 1, tonumber(ARGV[7]) do
   -- A set has at least one member: an empty reply is a key gone by now. pcall: a key of
   -- another type answers WRONGTYPE (TYPE is not among the commands the store needs).
   local members = tolerant_read('SMEMBERS', KEYS[i])
-  if members.err ~= nil then members = {} end
+  -- Of another type: passed over, and left in the registry (it may be a passing fault).
+  if members.err ~= nil then members = { other_type = true } end
   if #members > 0 then seen = seen + 1 end
   for _, member in ipairs(members) do declared(member) end
   indexes[i] = members
@@ -19,6 +23,10 @@ local need = need_reply()
 if need then return need end
 if not dry_run then
   local writes = {}
+  if REGISTRY then
+    writes[#writes + 1] = { 'SADD', REGISTRY }
+    writes[#writes + 1] = { 'SREM', REGISTRY }
+  end
   for i, members in ipairs(indexes) do
     if #members > 0 then
       writes[#writes + 1] = { 'SREM', KEYS[i] }
@@ -31,11 +39,16 @@ end
 
 local removed = 0
 for i, members in ipairs(indexes) do
+  local gone = 0
   for _, member in ipairs(members) do
     if redis.call('EXISTS', member) == 0 then
       if not dry_run then redis.call('SREM', KEYS[i], member) end
-      removed = removed + 1
+      gone = gone + 1
     end
+  end
+  removed = removed + gone
+  if REGISTRY and not dry_run and not members.other_type then
+    if gone == #members then redis.call('SREM', REGISTRY, KEYS[i]) else redis.call('SADD', REGISTRY, KEYS[i]) end
   end
 end
 return { removed, seen }

@@ -24,6 +24,9 @@
 -- (FUNCTION LOAD, on servers that have it) they are, and each FCALL only runs begin and
 -- the script's body; as a plain script (EVALSHA) the whole text runs on every call.
 local RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX, PREFIX
+-- gcScope 'registry': the set of user index keys gc walks (else nil). Its member '' says
+-- that a full gc pass has registered the users that were there before it.
+local REGISTRY
 local CLUSTER, OPTIONS, OPTIONS_ARG
 local DECLARED, NEEDED, NEEDED_LIST
 
@@ -35,11 +38,12 @@ local DECLARED, NEEDED, NEEDED_LIST
 --   refuse  at max, refuse a new session instead of ending the oldest
 --   audit   MAXLEN ~ of the audit stream (0: no audit)               (audit.maxLen)
 --   hops    the most parent links the reuse revocation's lineage walk follows
+--   gcScope 'registry': a user whose index is created is added to the registry   (gcScope)
 local function parse_options(arg)
   local mode, text = string.match(arg, '^([^;]*)(.*)$')
   local options = { revoke = false, grace = 0, idle = 0, max = 0, refuse = false, audit = 0, hops = 0 }
   for name, value in string.gmatch(text, ';(%w+)=([^;]*)') do
-    if value == 'true' then options[name] = true else options[name] = tonumber(value) end
+    if value == 'true' then options[name] = true else options[name] = tonumber(value) or value end
   end
   return mode == 'cluster', options
 end
@@ -360,6 +364,7 @@ end
 -- `first` 'SADD' (index_add is the script's first write: its reads come before it, and
 -- only the EXPIREAT after it is checked) or 'SREM' (the index's type is then known).
 local function index_writes(writes, index, first)
+  if REGISTRY then writes[#writes + 1] = { 'SADD', REGISTRY } end
   if first ~= 'SADD' then
     writes[#writes + 1] = { 'SADD', index, first == 'SREM' }
     writes[#writes + 1] = { 'PTTL', index }
@@ -396,6 +401,7 @@ local function index_add(set_key, member, abs_exp_at)
   redis.call('SADD', set_key, member)
   if ttl_ms == -2 then
     redis.call('EXPIREAT', set_key, abs_exp_at)
+    if REGISTRY then redis.call('SADD', REGISTRY, set_key) end
   elseif expires_at ~= nil then
     if expires_at < abs_exp_at then redis.call('EXPIREAT', set_key, abs_exp_at) end
   elseif ttl_ms >= 0 then
@@ -535,6 +541,7 @@ local function begin(keys, argv)
     CLUSTER, OPTIONS = parse_options(argv[5])
     OPTIONS_ARG = argv[5]
   end
+  REGISTRY = OPTIONS.gcScope == 'registry' and PREFIX .. ':registry' or nil
   DECLARED, NEEDED, NEEDED_LIST = {}, {}, {}
   if CLUSTER then
     for _, key in ipairs(keys) do DECLARED[key] = true end

@@ -5,7 +5,8 @@
 // lacks exactly one command. A call that rejects must leave every key under the prefix
 // (type, content, expiry) exactly as it was, and once the fault is gone the same call
 // must do the whole change. A call that resolves must have done all of it.
-// REDIS_TOPOLOGY=cluster runs the same scenarios in the cluster layout.
+// REDIS_TOPOLOGY=cluster runs the same scenarios in the cluster layout; in the original's
+// layout gcScope 'registry' is on too, and the registry key is among the faults.
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -30,12 +31,14 @@ const OPTIONS = {
   idleTtlSeconds: IDLE,
   maxSessionsPerUser: 2,
   audit: { maxLen: 1000 },
+  // The cluster layout refuses the registry (one key cannot be written with every slot's).
+  ...(isCluster ? {} : { gcScope: 'registry' }),
 }
 
 /** The rule the command line prints for these options (the package's one list). */
 function cliRule(prefix) {
   const cli = fileURLToPath(new URL('../../cli/main.mjs', import.meta.url))
-  const args = ['acl', '--prefix', prefix, '--audit', ...(functions ? [] : ['--no-functions']), ...(isCluster ? ['--cluster'] : []), '--json']
+  const args = ['acl', '--prefix', prefix, '--audit', ...(functions ? [] : ['--no-functions']), ...(isCluster ? ['--cluster'] : ['--registry']), '--json']
   return JSON.parse(execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8' })).rule
 }
 
@@ -200,6 +203,9 @@ const SCENARIOS = [
       const old = k.ridKey(k.rid(user, `old-${user}`))
       await admin.sadd(k.userKey(user), gone)
       await admin.hset(old, 'userId', user, 'status', 'used', 'absExpAt', String(now - 10))
+      // The registry's gc judges indexed sessions only (the keyspace pass finds this one
+      // in no index as well).
+      if (OPTIONS.gcScope) await admin.sadd(k.userKey(user), old)
       return { user, live: live.rid, gone, old }
     },
     call: (s) => s.gcOrphans(),
@@ -217,6 +223,7 @@ function typeFaults(user) {
     { name: 'the audit stream holds a string', key: auditKey(user), write: (key) => admin.set(key, 'not a stream') },
     { name: 'the user index holds a string', key: k.userKey(user), write: (key) => admin.set(key, 'not a set') },
     { name: 'the device key holds a set', key: k.deviceKey(user, 'd'), write: (key) => admin.sadd(key, 'not a string') },
+    ...(OPTIONS.gcScope ? [{ name: 'the registry holds a string', key: `${PREFIX}:registry`, write: (key) => admin.set(key, 'not a set') }] : []),
   ]
 }
 

@@ -68,6 +68,11 @@ pub const FEATURES: &[Feature] = &[
         commands: &["type", "memory|usage"],
         needed_for: "listSessions, inspectLineage, keyspaceStats",
     },
+    Feature {
+        name: "registry",
+        commands: &["sscan"],
+        needed_for: "cfg.gcScope 'registry': gc pages through the registry of users with SSCAN",
+    },
     Feature { name: "durability", commands: &["wait"], needed_for: "cfg.durability (replicated writes)" },
     Feature {
         name: "sentinel",

@@ -1,9 +1,10 @@
 //! gcOrphans against a real Redis: each kind of garbage, the grace period, progress
-//! reports, keys it must pass over, and a prefix with glob characters.
+//! reports, keys it must pass over, a prefix with glob characters, and the registry
+//! mode (gcScope 'registry').
 
 mod common;
 
-use common::{issue, now, redis, rid_named, store};
+use common::{config, is_cluster, issue, now, redis, rid_named, store, unique_prefix};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions};
 use session_store_core::{GcReport, SessionStore};
@@ -127,4 +128,32 @@ async fn gc_escapes_glob_characters_in_the_prefix() {
     let report = s.gc_orphans(GcOptions::default()).await.unwrap();
     assert_eq!(report.scanned_rids, 0);
     assert_eq!(report.scanned_user_sets, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_gc_walks_the_registered_users_only_after_one_full_pass() {
+    if is_cluster() {
+        return; // the cluster layout refuses the registry (tested in the config)
+    }
+    let p = unique_prefix("gc-registry");
+    let s = SessionStore::new(config(&p).gc_registry().build().unwrap());
+    let plain = SessionStore::new(config(&p).build().unwrap());
+    let t = now();
+    let mut r = redis().await;
+    let layout = s.layout();
+    // A session issued before the option: its user is not registered yet.
+    issue(&plain, "old", t, Binding::default(), Some(1000)).await;
+    let _: () = r.sadd(layout.user_key("old"), layout.rid_key("gone-1")).await.unwrap();
+    let nouser = layout.rid_key("nouser");
+    let _: () = r.hset(&nouser, "status", "active").await.unwrap();
+    let first = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!((first.removed_from_sets, first.deleted_rid_hashes), (1, 1), "the full pass");
+    let registry: Vec<String> = r.smembers(format!("{p}:registry")).await.unwrap();
+    assert_eq!(registry.len(), 2, "the old user and the mark of the full pass: {registry:?}");
+    // From now on: the registered users only; a hash in no index is left alone.
+    let _: () = r.hset(&nouser, "status", "active").await.unwrap();
+    let _: () = r.sadd(layout.user_key("old"), layout.rid_key("gone-2")).await.unwrap();
+    let routine = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!((routine.scanned_user_sets, routine.removed_from_sets, routine.deleted_rid_hashes), (1, 1, 0));
+    assert!(r.exists::<_, bool>(&nouser).await.unwrap());
 }

@@ -84,6 +84,11 @@ impl StoreConfigBuilder {
         self.set("audit", Arg::Object(vec![("maxLen", Arg::Number(max_len as f64))]))
     }
 
+    /// `gcScope: 'registry'`: the routine gc walks the registry of the store's users.
+    pub fn gc_registry(self) -> Self {
+        self.set("gcScope", Arg::String("registry".into()))
+    }
+
     pub fn metrics(self, metrics: bool) -> Self {
         self.set("metrics", Arg::Bool(metrics))
     }

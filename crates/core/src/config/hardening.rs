@@ -16,6 +16,18 @@ pub const MAX_SESSIONS_PER_USER: u64 = 10_000;
 /// The largest `audit.maxLen`.
 pub const MAX_AUDIT_LEN: u64 = 100_000_000;
 
+/// `gcScope`: what a routine `gcOrphans` walks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GcScope {
+    /// `'keyspace'` (the default): every key under the prefix, by SCAN; nothing extra is
+    /// stored.
+    #[default]
+    Keyspace,
+    /// `'registry'`: the store's own users, from a set the scripts add a user to when
+    /// they create the user's index (`<prefix>:registry`); one full keyspace pass first.
+    Registry,
+}
+
 /// The opt-in hardening options. The default (every option off) is the original's
 /// behaviour, with the original's stored bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,6 +46,8 @@ pub struct Hardening {
     pub audit_max_len: u64,
     /// `metrics: true`: counters and latency histograms (kept by the JavaScript wrapper).
     pub metrics: bool,
+    /// `gcScope`.
+    pub gc_scope: GcScope,
 }
 
 impl Hardening {
@@ -56,6 +70,9 @@ impl Hardening {
         }
         if self.refuse_at_limit && self.max_sessions_per_user > 0 {
             text.push_str(";refuse=true");
+        }
+        if self.gc_scope == GcScope::Registry {
+            text.push_str(";gcScope=registry");
         }
         text
     }
@@ -104,6 +121,12 @@ impl Hardening {
             Arg::Bool(b) => *b,
             other => return Err(StoreError::invalid("cfg.metrics", "a boolean", &other.kind())),
         };
+        let gc_scope = match cfg.field("gcScope") {
+            Arg::Undefined => GcScope::Keyspace,
+            Arg::String(s) if s == "keyspace" => GcScope::Keyspace,
+            Arg::String(s) if s == "registry" => GcScope::Registry,
+            other => return Err(StoreError::invalid("cfg.gcScope", "'keyspace' or 'registry'", &other.kind())),
+        };
         Ok(Hardening {
             revoke_on_reuse,
             reuse_grace_seconds: whole(
@@ -117,6 +140,7 @@ impl Hardening {
             refuse_at_limit,
             audit_max_len,
             metrics,
+            gc_scope,
         })
     }
 }
@@ -170,6 +194,10 @@ mod tests {
         assert!(c.hardening.metrics);
         let c = with(vec![("onReuse", Arg::String("error".into())), ("reuseGraceSeconds", Arg::Number(0.0))]).unwrap();
         assert_eq!(c.hardening.script_text(), "");
+        let c = with(vec![("gcScope", Arg::String("keyspace".into()))]).unwrap();
+        assert_eq!(c.hardening.script_text(), "");
+        let c = with(vec![("gcScope", Arg::String("registry".into()))]).unwrap();
+        assert_eq!(c.hardening.script_text(), ";gcScope=registry");
     }
 
     #[test]
@@ -191,6 +219,8 @@ mod tests {
             ("audit", Arg::Object(vec![("maxLen", Arg::Undefined)]), "cfg.audit.maxLen must be"),
             ("audit", Arg::Object(vec![("maxLen", Arg::Number(0.0))]), "cfg.audit.maxLen must be"),
             ("metrics", Arg::String("yes".into()), "cfg.metrics must be a boolean"),
+            ("gcScope", Arg::String("all".into()), "cfg.gcScope must be 'keyspace' or 'registry'"),
+            ("gcScope", Arg::Bool(true), "cfg.gcScope must be"),
         ];
         for (name, value, message) in cases {
             let err = with(vec![(name, value)]).unwrap_err();

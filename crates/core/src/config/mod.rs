@@ -18,7 +18,9 @@ mod topology;
 mod urls;
 
 pub use builder::StoreConfigBuilder;
-pub use hardening::{Hardening, MAX_AUDIT_LEN, MAX_IDLE_TTL_SECONDS, MAX_REUSE_GRACE_SECONDS, MAX_SESSIONS_PER_USER};
+pub use hardening::{
+    GcScope, Hardening, MAX_AUDIT_LEN, MAX_IDLE_TTL_SECONDS, MAX_REUSE_GRACE_SECONDS, MAX_SESSIONS_PER_USER,
+};
 pub use topology::{Durability, TagSecret, Topology, MIN_TAG_SECRET_LEN};
 pub use urls::TlsMaterial;
 
@@ -61,6 +63,7 @@ pub const CONFIG_FIELDS: &[&str] = &[
     "audit",
     "maxLen",
     "metrics",
+    "gcScope",
     "tokenStorage",
     "tagSecret",
 ];
@@ -108,6 +111,14 @@ impl StoreConfig {
                 "a prefix with braces",
             ));
         }
+        let hardening = Hardening::from_arg(cfg)?;
+        if matches!(topology, Topology::Cluster { .. }) && hardening.gc_scope == GcScope::Registry {
+            return Err(StoreError::invalid(
+                "cfg.gcScope",
+                "'keyspace' with cfg.cluster (one registry key cannot be written with keys of every slot)",
+                "'registry'",
+            ));
+        }
         let command_timeout = millis("cfg.commandTimeoutMs", cfg.field("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT)?;
         let durability = durability(cfg.field("durability"))?;
         // WAIT answers after at most timeoutMs; its reply must come before the command
@@ -128,7 +139,7 @@ impl StoreConfig {
             connect_timeout: millis("cfg.connectTimeoutMs", cfg.field("connectTimeoutMs"), DEFAULT_CONNECT_TIMEOUT)?,
             topology,
             durability,
-            hardening: Hardening::from_arg(cfg)?,
+            hardening,
             tokens: token_storage(cfg.field("tokenStorage"))?,
             tag_secret: tag_secret(cfg.field("cluster"))?,
         })

@@ -1,6 +1,9 @@
 //! Garbage collection (`gcOrphans`): streams the keyspace with SCAN and cleans each page
 //! with one script call (one per slot on a cluster), so memory stays bounded and the server
-//! is never blocked for long.
+//! is never blocked for long. With `gcScope: 'registry'` the routine run walks the
+//! store's registry of users instead (see `registry`).
+
+mod registry;
 
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use redis::FromRedisValue;
 
+use crate::config::GcScope;
 use crate::error::Result;
 use crate::input::GcOptions;
 use crate::keys::hash_tag;
@@ -109,8 +113,17 @@ async fn collect(
         grace: options.grace_seconds.to_string(),
     };
     let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
+    let registry = store.config().hardening.gc_scope == GcScope::Registry;
+    if registry && registry::seeded(store).await? {
+        registry::walk(store, &run, &mut report, progress).await?;
+        return Ok(report);
+    }
+    // The full pass; in registry mode it registers every user it finds (see gc_index).
     let remembered = clean_indexes(store, &run, &mut report, progress).await?;
     clean_rids(store, &run, remembered, &mut report, progress).await?;
+    if registry && !options.dry_run {
+        registry::mark_seeded(store).await?;
+    }
     Ok(report)
 }
 
