@@ -223,6 +223,11 @@ impl KeyLayout {
         }
     }
 
+    /// `gcScope: 'registry'`: the set of user index keys that routine gc walks.
+    pub fn registry_key(&self) -> String {
+        format!("{}:registry", self.prefix)
+    }
+
     /// Cluster layout: the audit stream of the user a rid belongs to, from the rid alone.
     pub fn audit_key_of_rid(&self, rid: &str) -> Option<String> {
         self.tag_of_rid(rid).map(|tag| self.audit_key_of_tag(tag))

@@ -39,6 +39,15 @@ pub struct GcReport {
     pub dry_run: bool,
 }
 
+impl GcReport {
+    /// Counts what a `gc_rids` script call reports: (hashes deleted, re-indexed, judged).
+    fn add_judged(&mut self, (deleted, added, seen): (u64, u64, u64)) {
+        self.deleted_rid_hashes += deleted;
+        self.added_to_sets += added;
+        self.scanned_rids += seen;
+    }
+}
+
 impl SessionStore {
     pub async fn gc_orphans(&self, options: GcOptions) -> Result<GcReport> {
         self.gc_orphans_with_progress(options, &mut |_| {}).await
@@ -205,10 +214,8 @@ async fn clean_rids(
         .await?;
         Ok(outcomes.into_iter().fold((0, 0, 0), |(d, a, s), (deleted, added, seen)| (d + deleted, a + added, s + seen)))
     };
-    let mut apply = |(deleted, added, seen): (u64, u64, u64)| {
-        report.scanned_rids += seen;
-        report.deleted_rid_hashes += deleted;
-        report.added_to_sets += added;
+    let mut apply = |outcome: (u64, u64, u64)| {
+        report.add_judged(outcome);
         progress(report);
     };
     match remembered {

@@ -14,11 +14,6 @@ use crate::store::SessionStore;
 /// Registry members asked of SSCAN per page.
 const REGISTRY_PAGE: u32 = 200;
 
-/// The registry's key.
-fn registry_key(store: &SessionStore) -> String {
-    format!("{}:registry", store.config().prefix)
-}
-
 /// One command on the store's server (the registry mode is for one server: a cluster
 /// store refuses it).
 async fn query<T: FromRedisValue>(store: &SessionStore, command: &redis::Cmd) -> Result<T> {
@@ -28,12 +23,12 @@ async fn query<T: FromRedisValue>(store: &SessionStore, command: &redis::Cmd) ->
 
 /// Whether a full pass has registered the users that were there before the registry.
 pub(super) async fn seeded(store: &SessionStore) -> Result<bool> {
-    query(store, redis::cmd("SISMEMBER").arg(registry_key(store)).arg("")).await
+    query(store, redis::cmd("SISMEMBER").arg(store.layout().registry_key()).arg("")).await
 }
 
 /// Notes that a full pass registered every user it found.
 pub(super) async fn mark_seeded(store: &SessionStore) -> Result<()> {
-    query::<i64>(store, redis::cmd("SADD").arg(registry_key(store)).arg("")).await.map(|_| ())
+    query::<i64>(store, redis::cmd("SADD").arg(store.layout().registry_key()).arg("")).await.map(|_| ())
 }
 
 /// The routine collection: each page of the registry's users, their indexes cleaned (the
@@ -44,7 +39,7 @@ pub(super) async fn walk(
     report: &mut GcReport,
     progress: &mut (dyn FnMut(&GcReport) + Send),
 ) -> Result<()> {
-    let registry = registry_key(store);
+    let registry = store.layout().registry_key();
     let mut cursor = 0u64;
     loop {
         let mut sscan = redis::cmd("SSCAN");
@@ -87,10 +82,8 @@ async fn clean_users(store: &SessionStore, run: &Run, indexes: &[String], report
     let args = [run.now.as_str(), run.grace.as_str(), run.dry_run];
     let judged =
         run_per_slot::<(u64, u64, u64)>(store, &scripts::GC_RIDS, &rids, |_| None, &args, run.writes, GC_BATCH).await?;
-    for (deleted, added, seen) in judged {
-        report.deleted_rid_hashes += deleted;
-        report.added_to_sets += added;
-        report.scanned_rids += seen;
+    for outcome in judged {
+        report.add_judged(outcome);
     }
     Ok(())
 }
