@@ -12,8 +12,16 @@ const BINARY = 'redis-session-store-native'
 function platformName() {
   const { platform, arch } = process
   if (platform === 'linux') {
-    const report = process.report?.getReport()
-    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+    // The diagnostic report carries the glibc version; without excludeNetwork it also
+    // resolves every open socket's peer, which can stall start-up on a slow resolver.
+    const options = process.report
+    const excluded = options?.excludeNetwork
+    if (options) options.excludeNetwork = true
+    try {
+      return `linux-${arch}-${options?.getReport().header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+    } finally {
+      if (options) options.excludeNetwork = excluded
+    }
   }
   if (platform === 'win32') return `win32-${arch}-msvc`
   return `${platform}-${arch}`
