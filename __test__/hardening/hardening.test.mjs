@@ -7,7 +7,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../../index.mjs'
-import { redisUrl, uniquePrefix, nowSeconds, settle, sleep, scriptCommand } from '../shared/helpers.mjs'
+import { redisUrl, uniquePrefix, nowSeconds, settle, sleep, scriptCommand, startOfNextSecond } from '../shared/helpers.mjs'
 import { luaShownFirst, scriptCalls, violations } from '../shared/monitor.mjs'
 
 const CLUSTER = process.env.REDIS_TOPOLOGY === 'cluster'
@@ -219,11 +219,13 @@ test('idleTtlSeconds refuses and ends a rid not rotated in time; expAt is the de
   assert.deepEqual(await s.scanRids('u'), [c1.newRid.rid])
   await events()
   assert.deepEqual(seen, [{ rid: c2.rid }])
-  // At its lower limit: one second.
+  // At its lower limit: one second, started on a second's boundary so that Redis does not
+  // remove the session before the late rotation reaches it.
   const strict = newStore({ idleTtlSeconds: 1 })
-  const x = await strict.issueInitial('u', { now: t })
-  await assert.rejects(strict.verifyAndRotateRefresh({ rid: x.rid, now: t + 2 }), /ERR_IDLE/)
-  await assert.rejects(strict.verifyAndRotateRefresh({ rid: x.rid, now: t + 2 }), isReplay)
+  const t1 = await startOfNextSecond()
+  const x = await strict.issueInitial('u', { now: t1 })
+  await assert.rejects(strict.verifyAndRotateRefresh({ rid: x.rid, now: t1 + 2 }), /ERR_IDLE/)
+  await assert.rejects(strict.verifyAndRotateRefresh({ rid: x.rid, now: t1 + 2 }), isReplay)
 })
 
 test('maxSessionsPerUser ends the least recently rotated sessions, or refuses', async () => {

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRedisStore } from '../../index.mjs'
-import { dump, isCluster, keys, nowSeconds, rawClient, redisUrl, sleep, storeConfig, uniquePrefix, userTag } from '../shared/helpers.mjs'
+import { dump, isCluster, keys, nowSeconds, rawClient, redisUrl, sleep, startOfNextSecond, storeConfig, uniquePrefix, userTag } from '../shared/helpers.mjs'
 
 await redisUrl()
 const admin = await rawClient()
@@ -68,7 +68,9 @@ test('logout of an active rid ends that session alone', async () => {
 test('an idle session is gone everywhere once its deadline passes (real clock)', async () => {
   const idle = 1
   const { store: s } = newStore({ idleTtlSeconds: idle, maxSessionsPerUser: 2, sessionLimitPolicy: 'refuse' })
-  const t = nowSeconds()
+  // Started on a second's boundary: each phase has the whole second before Redis removes
+  // what it wrote.
+  const t = await startOfNextSecond()
   const a = await s.issueInitial('sleepy', { now: t, deviceId: 'd1' })
   await s.issueInitial('sleepy', { now: t, deviceId: 'd2' })
   await assert.rejects(s.issueInitial('sleepy', { now: t }), code('ERR_SESSION_LIMIT'))
@@ -79,7 +81,7 @@ test('an idle session is gone everywhere once its deadline passes (real clock)',
   const stats = await s.keyspaceStats()
   assert.equal(stats.sessionsByStatus.active ?? 0, 0, JSON.stringify(stats))
   // The limit counts only live sessions: the user can sign in again at once.
-  const now = nowSeconds()
+  const now = await startOfNextSecond()
   await s.issueInitial('sleepy', { now, deviceId: 'd3' })
   await s.issueInitial('sleepy', { now, deviceId: 'd4' })
   assert.equal((await s.scanRids('sleepy')).length, 2)

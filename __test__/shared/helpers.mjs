@@ -275,6 +275,14 @@ export const nowSeconds = () => Math.floor(Date.now() / 1000)
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
+/** Waits until a new second begins and returns it. Deadlines are whole seconds taken from
+ * `now`, so a session written at `now` with a one-second idle deadline lives only what is
+ * left of the current second; starting on the boundary gives such a test the whole second. */
+export async function startOfNextSecond() {
+  await sleep(1000 - (Date.now() % 1000) + 5)
+  return nowSeconds()
+}
+
 /** Settles a promise into { ok: true, value } or { ok: false, error }. */
 export const settle = (promise) =>
   Promise.resolve(promise).then(
