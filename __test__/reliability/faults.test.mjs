@@ -63,6 +63,29 @@ const full = makeStore(server.url)
 const auditKey = (user) => (isCluster ? `${PREFIX}:audit:{${userTag(user)}}` : `${PREFIX}:audit`)
 const k = keys(PREFIX)
 
+/** Setup: one active session of `user` on device 'd'. */
+async function oneSession(s, user) {
+  const now = nowSeconds()
+  const a = await s.issueInitial(user, { now, deviceId: 'd' })
+  return { user, now, rid: a.rid }
+}
+
+/** Setup: a session of `user` on device 'd' rotated once: `rid` is used, `child` active. */
+async function rotatedOnce(s, user) {
+  const now = nowSeconds()
+  const a = await s.issueInitial(user, { now, deviceId: 'd' })
+  const b = await s.verifyAndRotateRefresh({ rid: a.rid, now, deviceId: 'd' })
+  return { user, now, rid: a.rid, child: b.newRid.rid }
+}
+
+/** Done: the rid in the state's `field` has `status`, and where given, the user has `sessions` sessions. */
+function ridHasStatus(field, status, { sessions } = {}) {
+  return async (st, s) => {
+    assert.equal((await s.getRid(st[field])).status, status)
+    if (sessions !== undefined) assert.equal((await s.scanRids(st.user)).length, sessions)
+  }
+}
+
 /**
  * Each scenario: `setup(store, user)` writes its starting state with the full store and
  * returns what `call` needs; `call(store, state)` is the change under test; `expect` the
@@ -79,58 +102,32 @@ const SCENARIOS = [
       return { user, now, oldest: a.rid }
     },
     call: (s, st) => s.issueInitial(st.user, { now: st.now, deviceId: 'new' }),
-    async done(st, s) {
-      assert.equal((await s.getRid(st.oldest)).status, 'tombstoned')
-      assert.equal((await s.scanRids(st.user)).length, 2)
-    },
+    done: ridHasStatus('oldest', 'tombstoned', { sessions: 2 }),
   },
   {
     name: 'rotation',
-    async setup(s, user) {
-      const now = nowSeconds()
-      const a = await s.issueInitial(user, { now, deviceId: 'd' })
-      return { user, now, rid: a.rid }
-    },
+    setup: oneSession,
     call: (s, st) => s.verifyAndRotateRefresh({ rid: st.rid, now: st.now, deviceId: 'd' }),
-    async done(st, s) {
-      assert.equal((await s.getRid(st.rid)).status, 'used')
-      assert.equal((await s.scanRids(st.user)).length, 1)
-    },
+    done: ridHasStatus('rid', 'used', { sessions: 1 }),
   },
   {
     name: 'a replay ending its lineage (onReuse revoke-lineage)',
-    async setup(s, user) {
-      const now = nowSeconds()
-      const a = await s.issueInitial(user, { now, deviceId: 'd' })
-      const b = await s.verifyAndRotateRefresh({ rid: a.rid, now, deviceId: 'd' })
-      return { user, now, rid: a.rid, child: b.newRid.rid }
-    },
+    setup: rotatedOnce,
     // Another binding: not the grace window's answer, a reuse.
     call: (s, st) => s.verifyAndRotateRefresh({ rid: st.rid, now: st.now, deviceId: 'thief' }),
     expect: ['ERR_REPLAY'],
-    async done(st, s) {
-      assert.equal((await s.getRid(st.child)).status, 'tombstoned')
-    },
+    done: ridHasStatus('child', 'tombstoned'),
   },
   {
     name: 'an idle session ended on rotation (ERR_IDLE)',
-    async setup(s, user) {
-      const now = nowSeconds()
-      const a = await s.issueInitial(user, { now, deviceId: 'd' })
-      return { user, now, rid: a.rid }
-    },
+    setup: oneSession,
     call: (s, st) => s.verifyAndRotateRefresh({ rid: st.rid, now: st.now + IDLE + 5, deviceId: 'd' }),
     expect: ['ERR_IDLE'],
-    async done(st, s) {
-      assert.equal((await s.getRid(st.rid)).status, 'tombstoned')
-    },
+    done: ridHasStatus('rid', 'tombstoned'),
   },
   {
     name: 'logout of an active session',
-    async setup(s, user) {
-      const a = await s.issueInitial(user, { now: nowSeconds(), deviceId: 'd' })
-      return { user, rid: a.rid }
-    },
+    setup: oneSession,
     call: (s, st) => s.logout(st.rid),
     async done(st, s) {
       assert.equal((await s.getRid(st.rid)).status, 'tombstoned')
@@ -139,29 +136,16 @@ const SCENARIOS = [
   },
   {
     name: 'logout of a used rid (its lineage ends)',
-    async setup(s, user) {
-      const now = nowSeconds()
-      const a = await s.issueInitial(user, { now, deviceId: 'd' })
-      const b = await s.verifyAndRotateRefresh({ rid: a.rid, now, deviceId: 'd' })
-      return { user, rid: a.rid, child: b.newRid.rid }
-    },
+    setup: rotatedOnce,
     call: (s, st) => s.logout(st.rid),
-    async done(st, s) {
-      assert.equal((await s.getRid(st.child)).status, 'tombstoned')
-    },
+    done: ridHasStatus('child', 'tombstoned'),
   },
   {
     name: 'tombstoneLineage',
-    async setup(s, user) {
-      const now = nowSeconds()
-      const a = await s.issueInitial(user, { now, deviceId: 'd' })
-      const b = await s.verifyAndRotateRefresh({ rid: a.rid, now, deviceId: 'd' })
-      return { user, rid: b.newRid.rid, root: a.rid }
-    },
-    call: (s, st) => s.tombstoneLineage(st.root),
-    async done(st, s) {
-      assert.equal((await s.getRid(st.rid)).status, 'tombstoned')
-    },
+    // From the lineage's root: its active end is ended too.
+    setup: rotatedOnce,
+    call: (s, st) => s.tombstoneLineage(st.rid),
+    done: ridHasStatus('child', 'tombstoned'),
   },
   {
     name: 'logoutDevice',
