@@ -16,6 +16,30 @@ after(() => Promise.all(stores.map((s) => s.close())))
 /** A session's id as the store derives it from its lineage's first rid (stored name). */
 const sessionIdOf = (rid) => createHash('sha256').update(`session-id\0${rid}`).digest('hex').slice(0, 40)
 
+/**
+ * What listSessions lists for an active session of alice's issued with absTtlSeconds 3600,
+ * no ua or ip hash and no idle deadline: its rid was created at the lineage's last
+ * rotation, and it expires at the lineage's absolute expiry.
+ */
+function listedOfAlice({ rid, parentRid, deviceId, signedInAt, lastRotatedAt, firstRid }) {
+  const absExpAt = signedInAt + 3600
+  return {
+    rid,
+    userId: 'alice',
+    parentRid,
+    createdAt: lastRotatedAt,
+    expAt: absExpAt,
+    absExpAt,
+    deviceId,
+    uaHash: '',
+    ipHash: '',
+    status: 'active',
+    signedInAt,
+    lastRotatedAt,
+    sessionId: sessionIdOf(firstRid),
+  }
+}
+
 function store(name) {
   const prefix = uniquePrefix(name)
   const s = createRedisStore(storeConfig({ prefix, absTtlSeconds: 3600 }))
@@ -34,37 +58,9 @@ test('listSessions, inspectLineage and keyspaceStats read what the store wrote, 
 
   const listed = await s.listSessions('alice')
   assert.deepEqual(listed, [
-    {
-      rid: a1.rid,
-      userId: 'alice',
-      parentRid: a.rid,
-      createdAt: t - 50,
-      expAt: t - 100 + 3600,
-      absExpAt: t - 100 + 3600,
-      deviceId: 'laptop',
-      uaHash: '',
-      ipHash: '',
-      status: 'active',
-      signedInAt: t - 100,
-      lastRotatedAt: t - 50,
-      // The lineage's id, from its first session's rid: the same after every rotation.
-      sessionId: sessionIdOf(a.rid),
-    },
-    {
-      rid: b.rid,
-      userId: 'alice',
-      parentRid: '',
-      createdAt: t - 10,
-      expAt: t - 10 + 3600,
-      absExpAt: t - 10 + 3600,
-      deviceId: 'phone',
-      uaHash: '',
-      ipHash: '',
-      status: 'active',
-      signedInAt: t - 10,
-      lastRotatedAt: t - 10,
-      sessionId: sessionIdOf(b.rid),
-    },
+    // The lineage's id is from its first session's rid: the same after every rotation.
+    listedOfAlice({ rid: a1.rid, parentRid: a.rid, deviceId: 'laptop', signedInAt: t - 100, lastRotatedAt: t - 50, firstRid: a.rid }),
+    listedOfAlice({ rid: b.rid, parentRid: '', deviceId: 'phone', signedInAt: t - 10, lastRotatedAt: t - 10, firstRid: b.rid }),
   ])
 
   const lineage = await s.inspectLineage(a1.rid)
