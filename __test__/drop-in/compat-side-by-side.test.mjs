@@ -19,6 +19,16 @@ async function duo() {
   return new Duo(pair, nowSeconds())
 }
 
+/** A duo where `user` has the lineage R0 → R1 (rotated at base + 1) and a second one, S0. */
+async function duoWithTwoLineages(user) {
+  const d = await duo()
+  const t = d.base
+  await d.run((s) => s.issueInitial(user, { now: t, absTtlSeconds: 3600 }), { newToken: 'R0' })
+  await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), now: t + 1 }), { newToken: 'R1' })
+  await d.run((s) => s.issueInitial(user, { now: t, absTtlSeconds: 3600 }), { newToken: 'S0' })
+  return d
+}
+
 /** Both sides gave the same result (or error message); returns it. */
 function same(r, expected) {
   assert.deepEqual(r.nat, r.orig, 'same result on both sides')
@@ -302,11 +312,7 @@ test('tombstoneLineage: the original tombstones one rid, this package the whole 
 })
 
 test('scanRids: the original lists full keys of active and used sessions, this package bare active rids', async () => {
-  const d = await duo()
-  const t = d.base
-  await d.run((s) => s.issueInitial('ivy', { now: t, absTtlSeconds: 3600 }), { newToken: 'R0' })
-  await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), now: t + 1 }), { newToken: 'R1' })
-  await d.run((s) => s.issueInitial('ivy', { now: t, absTtlSeconds: 3600 }), { newToken: 'S0' })
+  const d = await duoWithTwoLineages('ivy')
   const r = await d.run((s) => s.scanRids('ivy'))
   assert.deepEqual([...r.orig.ok].sort(), ['rid:R0', 'rid:R1', 'rid:S0'])
   assert.deepEqual([...r.nat.ok].sort(), ['R1', 'S0'])
@@ -416,11 +422,8 @@ test('getRid: same hash and field order, null for unknown', async () => {
 })
 
 test('gcOrphans: same counts and effects; the report is the superset of both documented shapes', async () => {
-  const d = await duo()
+  const d = await duoWithTwoLineages('ned')
   const t = d.base
-  await d.run((s) => s.issueInitial('ned', { now: t, absTtlSeconds: 3600 }), { newToken: 'R0' })
-  await d.run((s, rid) => s.verifyAndRotateRefresh({ rid: rid('R0'), now: t + 1 }), { newToken: 'R1' })
-  await d.run((s) => s.issueInitial('ned', { now: t, absTtlSeconds: 3600 }), { newToken: 'S0' })
   await d.run((s) => s.issueInitial('ola', { now: t, absTtlSeconds: 3600 }), { newToken: 'T0' })
   // Orphans made by hand on both sides: an index member whose hash is gone, a hash
   // without userId, an active session missing from its index, and a used session past
