@@ -42,6 +42,15 @@ function stores(prefix, count = 3) {
   return list
 }
 
+/** Runs `body` for each of `count` rounds, each with a prefix, three stores and a user `u<round>` of its own. */
+async function roundsOnOwnPrefix(name, count, body) {
+  const base = uniquePrefix(name)
+  for (let round = 0; round < count; round++) {
+    const prefix = `${base}-${round}`
+    await body({ round, prefix, pool: stores(prefix, 3), user: `u${round}` })
+  }
+}
+
 /** Every rid hash under a prefix, as { rid: hash }. */
 async function allSessions(prefix) {
   const k = keys(prefix)
@@ -149,12 +158,8 @@ test('logout racing rotations of the same rid: the rid ends, the outcome is a se
   assert.ok(rotatedFirst > 0, 'some rounds had a rotation win')
 })
 
-test('logoutDevice racing rotation chains leaves no active session of that user on that device', async () => {
-  const base = uniquePrefix('race-dev')
-  for (let round = 0; round < 40; round++) {
-    const prefix = `${base}-${round}`
-    const pool = stores(prefix, 3)
-    const user = `u${round}`
+test('logoutDevice racing rotation chains leaves no active session of that user on that device', () =>
+  roundsOnOwnPrefix('race-dev', 40, async ({ round, prefix, pool, user }) => {
     const other = `u${round}:d` // an id that aliases the device key of the original
     const onDevice = []
     for (let i = 0; i < 3; i++) onDevice.push((await pool[0].issueInitial(user, { now: nowSeconds(), deviceId: 'd' })).rid)
@@ -190,8 +195,7 @@ test('logoutDevice racing rotation chains leaves no active session of that user 
     sessions = await allSessions(prefix)
     assert.equal(activeOf(sessions, (h) => h.userId === user && h.deviceId === 'e').length, 1)
     assert.equal(sessions[otherUser].status, 'active')
-  }
-})
+  }))
 
 test('logoutAll racing rotation chains (more sessions than one script batch) leaves none active', async () => {
   const prefix = uniquePrefix('race-all')
@@ -224,12 +228,8 @@ test('logoutAll racing rotation chains (more sessions than one script batch) lea
   }
 })
 
-test('tombstoneLineage racing a rotation chain ends the whole lineage, the active end included', async () => {
-  const base = uniquePrefix('race-tomb')
-  for (let round = 0; round < 60; round++) {
-    const prefix = `${base}-${round}`
-    const pool = stores(prefix, 3)
-    const user = `u${round}`
+test('tombstoneLineage racing a rotation chain ends the whole lineage, the active end included', () =>
+  roundsOnOwnPrefix('race-tomb', 60, async ({ round, prefix, pool, user }) => {
     const { rid: root } = await pool[0].issueInitial(user, { now: nowSeconds(), deviceId: 'd' })
     const { rid: sibling } = await pool[0].issueInitial(user, { now: nowSeconds(), deviceId: 'd' })
     // Rotate a few times first so that the target is an ancestor, then race.
@@ -262,8 +262,7 @@ test('tombstoneLineage racing a rotation chain ends the whole lineage, the activ
     // The user's other lineage keeps exactly one active session.
     assert.ok((await siblingChain).every((r) => r.ok))
     assert.equal(activeOf(await allSessions(prefix), (h) => h.userId === user).length, 1)
-  }
-})
+  }))
 
 test('gcOrphans racing rotations and logouts never deletes a live session nor re-indexes an ended one', async () => {
   const prefix = uniquePrefix('race-gc')
