@@ -5,7 +5,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{bind, expire_time, hash, issue, now, redis, rid_named, rotate, store};
+use common::{
+    bind, expire_time, hash, issue, now, redis, rid_named, rotate, store, store_with_one_session, OneSession,
+};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
 use session_store_core::{scripts, SessionStore, StoreError};
@@ -139,9 +141,7 @@ async fn binding_is_checked_only_for_given_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn collisions_are_refused_without_writing() {
-    let (s, _) = store("collision");
-    let t = now();
-    let r0 = issue(&s, "u", t, Binding::default(), Some(100)).await;
+    let OneSession { store: s, at: t, rid: r0, .. } = store_with_one_session("collision", 100).await;
     let mut r = redis().await;
     let taken = s.layout().rid_key(&rid_named(&s, "u", "taken"));
     let _: () = r.hset(&taken, "userId", "someone").await.unwrap();
@@ -300,9 +300,7 @@ async fn libraries(r: &mut common::Raw) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scripts_reload_after_a_script_and_function_flush() {
-    let (s, _) = store("noscript");
-    let t = now();
-    let rid = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let OneSession { store: s, at: t, rid, .. } = store_with_one_session("noscript", 1000).await;
     let mut r = redis().await;
     // Where the server has functions, the store runs its scripts as its library.
     let functions = libraries(&mut r).await.is_some();
