@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{config, is_cluster, issue, now, redis, rid_named, store, unique_prefix};
+use common::{
+    config, is_cluster, issue, now, redis, rid_named, store, store_with_one_session, unique_prefix, OneSession,
+};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions};
 use session_store_core::{GcReport, SessionStore};
@@ -98,9 +100,7 @@ async fn gc_reports_progress_after_each_page() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gc_passes_over_keys_of_another_type_or_outside_its_key_kinds() {
-    let (s, p) = store("gc-types");
-    let t = now();
-    let live = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let OneSession { store: s, prefix: p, rid: live, .. } = store_with_one_session("gc-types", 1000).await;
     let mut r = redis().await;
     let string_index = s.layout().user_key("odd");
     let set_rid = s.layout().rid_key(&rid_named(&s, "odd", "r"));

@@ -8,7 +8,7 @@ mod common;
 use common::strategies::string;
 use proptest::prelude::*;
 use session_store_core::input::{self, Arg, MAX_EPOCH_SECONDS};
-use session_store_core::StoreConfig;
+use session_store_core::{StoreConfig, StoreError};
 
 const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
 
@@ -224,7 +224,7 @@ fn the_reference_rules_state_the_contract_limits() {
 }
 
 /// A refusal is a TypeError naming `arg`, in the documented shape, not echoing the value.
-fn assert_refusal(err: session_store_core::StoreError, arg: &str) {
+fn assert_refusal(err: StoreError, arg: &str) {
     assert!(err.is_type_error(), "{err}");
     assert_eq!(err.code(), "ERR_INVALID_ARG");
     let text = err.to_string();
@@ -233,25 +233,33 @@ fn assert_refusal(err: session_store_core::StoreError, arg: &str) {
     assert!(text.len() < 200, "the value is not echoed: {} bytes", text.len());
 }
 
+/// `parse` agrees with its `rule` on `a`: it returns the rule's value where the rule
+/// accepts `a`, and a refusal naming `arg` where the rule refuses it.
+fn agrees_with_rule<T: PartialEq + std::fmt::Debug>(
+    parse: fn(&str, &Arg) -> Result<T, StoreError>,
+    arg: &str,
+    rule: fn(&Arg) -> Option<T>,
+    a: &Arg,
+) -> Result<(), TestCaseError> {
+    match (parse(arg, a), rule(a)) {
+        (Ok(got), Some(want)) => prop_assert_eq!(got, want),
+        (Err(e), None) => assert_refusal(e, arg),
+        (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn id_accepts_exactly_non_empty_strings_up_to_1024_bytes(a in leaf()) {
-        match (input::id("rid", &a), id_ok(&a)) {
-            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
-            (Err(e), None) => assert_refusal(e, "rid"),
-            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
-        }
+        agrees_with_rule(input::id, "rid", id_ok, &a)?;
     }
 
     #[test]
     fn binding_value_accepts_exactly_undefined_and_strings_up_to_1024_bytes(a in leaf()) {
-        match (input::binding_value("input.deviceId", &a), binding_ok(&a)) {
-            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
-            (Err(e), None) => assert_refusal(e, "input.deviceId"),
-            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
-        }
+        agrees_with_rule(input::binding_value, "input.deviceId", binding_ok, &a)?;
     }
 
     #[test]
@@ -273,11 +281,7 @@ proptest! {
             }
             (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
         }
-        match (input::seconds("opts.graceSeconds", &a), grace_ok(&a)) {
-            (Ok(got), Some(want)) => prop_assert_eq!(got, want),
-            (Err(e), None) => assert_refusal(e, "opts.graceSeconds"),
-            (got, want) => prop_assert!(false, "{a:?}: got {got:?}, rule says {want:?}"),
-        }
+        agrees_with_rule(input::seconds, "opts.graceSeconds", grace_ok, &a)?;
     }
 
     #[test]

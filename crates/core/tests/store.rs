@@ -5,10 +5,12 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{bind, expire_time, hash, issue, now, redis, rid_named, rotate, store};
+use common::{
+    bind, expire_time, hash, issue, now, redis, rid_named, rotate, store, store_with_one_session, OneSession,
+};
 use redis::AsyncCommands;
 use session_store_core::input::{Binding, GcOptions, IssueInput, RotateInput};
-use session_store_core::{scripts, StoreError};
+use session_store_core::{scripts, SessionStore, StoreError};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue_writes_the_original_data_model() {
@@ -139,9 +141,7 @@ async fn binding_is_checked_only_for_given_values() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn collisions_are_refused_without_writing() {
-    let (s, _) = store("collision");
-    let t = now();
-    let r0 = issue(&s, "u", t, Binding::default(), Some(100)).await;
+    let OneSession { store: s, at: t, rid: r0, .. } = store_with_one_session("collision", 100).await;
     let mut r = redis().await;
     let taken = s.layout().rid_key(&rid_named(&s, "u", "taken"));
     let _: () = r.hset(&taken, "userId", "someone").await.unwrap();
@@ -204,19 +204,30 @@ async fn logout_ends_one_session_and_ignores_unknown_rids() {
     assert!(keys.is_empty());
 }
 
+/// Issues one session per `(user, device)` in order, each lasting 1000 seconds; their rids.
+async fn issue_on_devices<const N: usize>(s: &SessionStore, at: u64, sessions: [(&str, &str); N]) -> [String; N] {
+    let mut rids = Vec::with_capacity(N);
+    for (user, device) in sessions {
+        rids.push(issue(s, user, at, bind(device, "", ""), Some(1000)).await);
+    }
+    rids.try_into().unwrap()
+}
+
+/// Asserts each session's stored status.
+async fn assert_statuses(s: &SessionStore, expected: &[(&str, &str)]) {
+    for (rid, status) in expected {
+        assert_eq!(hash(s, rid).await["status"], *status, "{rid}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_device_ends_every_session_of_that_device_only() {
     let (s, _) = store("logout-device");
     let t = now();
-    let a = issue(&s, "u", t, bind("phone", "", ""), Some(1000)).await;
-    let b = issue(&s, "u", t, bind("phone", "", ""), Some(1000)).await;
-    let c = issue(&s, "u", t, bind("laptop", "", ""), Some(1000)).await;
-    let other = issue(&s, "v", t, bind("phone", "", ""), Some(1000)).await;
+    let [a, b, c, other] =
+        issue_on_devices(&s, t, [("u", "phone"), ("u", "phone"), ("u", "laptop"), ("v", "phone")]).await;
     assert_eq!(s.logout_device("u", "phone").await.unwrap(), 2);
-    assert_eq!(hash(&s, &a).await["status"], "tombstoned");
-    assert_eq!(hash(&s, &b).await["status"], "tombstoned");
-    assert_eq!(hash(&s, &c).await["status"], "active");
-    assert_eq!(hash(&s, &other).await["status"], "active");
+    assert_statuses(&s, &[(&a, "tombstoned"), (&b, "tombstoned"), (&c, "active"), (&other, "active")]).await;
     assert_eq!(s.scan_rids("u").await.unwrap(), [c]);
     let mut r = redis().await;
     let exists: bool = r.exists(s.layout().device_key("u", "phone")).await.unwrap();
@@ -228,14 +239,10 @@ async fn colons_in_ids_never_reach_another_user() {
     let (s, _) = store("alias");
     let t = now();
     // In the original's layout both write the device key "{prefix}:device:a:b:c".
-    let victim = issue(&s, "a", t, bind("b:c", "", ""), Some(1000)).await;
-    let attacker = issue(&s, "a:b", t, bind("c", "", ""), Some(1000)).await;
-    let victim2 = issue(&s, "a", t, bind("b:c", "", ""), Some(1000)).await;
+    let [victim, attacker, victim2] = issue_on_devices(&s, t, [("a", "b:c"), ("a:b", "c"), ("a", "b:c")]).await;
     // The shared device key now points at the victim's newest session.
     assert_eq!(s.logout_device("a:b", "c").await.unwrap(), 1);
-    assert_eq!(hash(&s, &attacker).await["status"], "tombstoned");
-    assert_eq!(hash(&s, &victim).await["status"], "active");
-    assert_eq!(hash(&s, &victim2).await["status"], "active");
+    assert_statuses(&s, &[(&attacker, "tombstoned"), (&victim, "active"), (&victim2, "active")]).await;
     let mut r = redis().await;
     let device: String = r.get(s.layout().device_key("a", "b:c")).await.unwrap();
     assert_eq!(device, s.layout().rid_key(&victim2), "another user's device key is left alone");
@@ -293,9 +300,7 @@ async fn libraries(r: &mut common::Raw) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scripts_reload_after_a_script_and_function_flush() {
-    let (s, _) = store("noscript");
-    let t = now();
-    let rid = issue(&s, "u", t, Binding::default(), Some(1000)).await;
+    let OneSession { store: s, at: t, rid, .. } = store_with_one_session("noscript", 1000).await;
     let mut r = redis().await;
     // Where the server has functions, the store runs its scripts as its library.
     let functions = libraries(&mut r).await.is_some();

@@ -29,6 +29,15 @@ async fn rotate(s: &SessionStore, rid: &str, at: u64) -> String {
         .rid
 }
 
+/// A lineage of three generations for user "u": issued at `t - 30`, rotated at `t - 20`
+/// and again at `t - 10`; its rids, oldest first.
+async fn three_generations(s: &SessionStore, t: u64) -> [String; 3] {
+    let r0 = issue(s, "u", t - 30, device("d")).await;
+    let r1 = rotate(s, &r0, t - 20).await;
+    let r2 = rotate(s, &r1, t - 10).await;
+    [r0, r1, r2]
+}
+
 fn rids(l: &LineageInfo) -> Vec<&str> {
     l.sessions.iter().map(|s| s.rid.as_str()).collect()
 }
@@ -87,9 +96,7 @@ async fn list_sessions_lists_active_sessions_with_their_fields_oldest_first() {
 async fn lineage_is_the_same_tree_from_any_of_its_rids() {
     let (s, p) = store("admin-lineage");
     let t = now();
-    let r0 = issue(&s, "u", t - 30, device("d")).await;
-    let r1 = rotate(&s, &r0, t - 20).await;
-    let r2 = rotate(&s, &r1, t - 10).await;
+    let [r0, r1, r2] = three_generations(&s, t).await;
     let other = issue(&s, "u", t - 25, device("d")).await; // a second lineage of the same user
     rotate(&s, &other, t - 15).await;
 
@@ -113,9 +120,7 @@ async fn lineage_is_the_same_tree_from_any_of_its_rids() {
 async fn lineage_finds_logged_out_descendants_with_scan() {
     let (s, _) = store("admin-scan");
     let t = now();
-    let r0 = issue(&s, "u", t - 30, device("d")).await;
-    let r1 = rotate(&s, &r0, t - 20).await;
-    let r2 = rotate(&s, &r1, t - 10).await;
+    let [r0, r1, r2] = three_generations(&s, t).await;
     s.logout(&r2).await.unwrap(); // r2 leaves the index: r0 and r1 have no indexed descendant
     issue(&s, "u", t, Binding::default()).await; // an unrelated indexed session
 
@@ -137,9 +142,7 @@ async fn lineage_finds_logged_out_descendants_with_scan() {
 async fn lineage_of_a_revoked_lineage_keeps_its_rotations() {
     let (s, _) = store("admin-revoked");
     let t = now();
-    let r0 = issue(&s, "u", t - 30, device("d")).await;
-    let r1 = rotate(&s, &r0, t - 20).await;
-    let r2 = rotate(&s, &r1, t - 10).await;
+    let [r0, r1, r2] = three_generations(&s, t).await;
     s.tombstone_lineage(&r2).await.unwrap(); // the active leaf: every session leaves the index
     for asked in [&r0, &r1, &r2] {
         let l = s.inspect_lineage(asked).await.unwrap().unwrap();

@@ -188,6 +188,23 @@ pub fn store(test: &str) -> (SessionStore, String) {
     (SessionStore::new(config(&prefix).build().expect("valid test config")), prefix)
 }
 
+/// A fresh store holding one session of user "u", issued without a binding.
+pub struct OneSession {
+    pub store: SessionStore,
+    pub prefix: String,
+    /// When the session was issued.
+    pub at: u64,
+    pub rid: String,
+}
+
+/// A fresh store for `test` with one session of user "u", issued now to last `ttl` seconds.
+pub async fn store_with_one_session(test: &str, ttl: u64) -> OneSession {
+    let (store, prefix) = store(test);
+    let at = now();
+    let rid = issue(&store, "u", at, Binding::default(), Some(ttl)).await;
+    OneSession { store, prefix, at, rid }
+}
+
 /// A plain connection for looking at what the store wrote (a cluster connection, which
 /// routes each command by its key, when the tests run against a cluster).
 pub async fn redis() -> Raw {
