@@ -8,6 +8,8 @@
 -- index keys that hold another type, which are left alone).
 
 local dry_run = ARGV[6] == '1'
+-- What the batch may write, for preflight (a dry run writes nothing).
+local writes = REGISTRY and { { 'SADD', REGISTRY }, { 'SREM', REGISTRY } } or {}
 local indexes, seen = {}, 0
 for i = 1, tonumber(ARGV[7]) do
   -- A set has at least one member: an empty reply is a key gone by now. pcall: a key of
@@ -15,27 +17,17 @@ for i = 1, tonumber(ARGV[7]) do
   local members = tolerant_read('SMEMBERS', KEYS[i])
   -- Of another type: passed over, and left in the registry (it may be a passing fault).
   if members.err ~= nil then members = { other_type = true } end
-  if #members > 0 then seen = seen + 1 end
   for _, member in ipairs(members) do declared(member) end
   indexes[i] = members
-end
-local need = need_reply()
-if need then return need end
-if not dry_run then
-  local writes = {}
-  if REGISTRY then
-    writes[#writes + 1] = { 'SADD', REGISTRY }
-    writes[#writes + 1] = { 'SREM', REGISTRY }
+  if #members > 0 then
+    seen = seen + 1
+    writes[#writes + 1] = { 'SREM', KEYS[i] }
+    writes[#writes + 1] = { 'EXISTS', members[1] }
   end
-  for i, members in ipairs(indexes) do
-    if #members > 0 then
-      writes[#writes + 1] = { 'SREM', KEYS[i] }
-      writes[#writes + 1] = { 'EXISTS', members[1] }
-    end
-  end
-  local refusal = preflight(writes)
-  if refusal then return refusal end
 end
+if #NEEDED_LIST > 0 then return need_reply() end
+local refusal = not dry_run and preflight(writes)
+if refusal then return refusal end
 
 local removed = 0
 for i, members in ipairs(indexes) do

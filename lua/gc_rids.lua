@@ -9,6 +9,7 @@
 -- Returns {deleted, added to indexes, rid hashes seen}.
 
 local now, grace, dry_run = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
+local writes = {} -- what the batch may write, for preflight (a dry run writes nothing)
 local hashes, seen = {}, 0
 for i = 1, tonumber(ARGV[9]) do
   -- A hash has at least one field: an empty reply is a key gone by now. pcall: a key of
@@ -17,29 +18,22 @@ for i = 1, tonumber(ARGV[9]) do
   local h = false
   if flat.err == nil and #flat > 0 then
     h = hash_table(flat)
-    if h.userId ~= nil and h.userId ~= '' then declared(user_key(h.userId)) end
     seen = seen + 1
+    writes[#writes + 1] = { 'DEL', KEYS[i] }
+    if h.userId ~= nil and h.userId ~= '' then
+      local index = user_key(h.userId)
+      declared(index)
+      writes[#writes + 1] = { 'SREM', index }
+      writes[#writes + 1] = { 'SISMEMBER', index }
+      index_writes(writes, index)
+    end
   end
   hashes[i] = h
 end
 local need = need_reply()
 if need then return need end
-if not dry_run then
-  local writes = {}
-  for i, h in ipairs(hashes) do
-    if h then
-      writes[#writes + 1] = { 'DEL', KEYS[i] }
-      if h.userId ~= nil and h.userId ~= '' then
-        local index = user_key(h.userId)
-        writes[#writes + 1] = { 'SREM', index }
-        writes[#writes + 1] = { 'SISMEMBER', index }
-        index_writes(writes, index)
-      end
-    end
-  end
-  local refusal = preflight(writes)
-  if refusal then return refusal end
-end
+local refusal = not dry_run and preflight(writes)
+if refusal then return refusal end
 
 local deleted, added = 0, 0
 for i, h in ipairs(hashes) do

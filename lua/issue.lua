@@ -20,10 +20,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 'ERR_COLLISION' end
 -- session's createdAt is when it was issued or last rotated).
 local evict = {}
 if OPTIONS.max > 0 then
-  local members = redis.call('SMEMBERS', KEYS[2])
-  for _, key in ipairs(members) do declared(key) end
-  local need = need_reply()
-  if need then return need end
+  local members = declared_members(KEYS[2])
+  if members == nil then return need_reply() end
   local active = {}
   for _, key in ipairs(members) do
     local f = redis.call('HMGET', key, 'userId', 'status', 'createdAt', 'deviceId')

@@ -8,10 +8,8 @@
 -- found (the session's id derives from it); the rest is the session's hash.
 
 local user_id, max_hops = ARGV[6], tonumber(ARGV[7])
-local members = redis.call('SMEMBERS', KEYS[1])
-for _, key in ipairs(members) do declared(key) end
-local need = need_reply()
-if need then return need end
+local members = declared_members(KEYS[1])
+if members == nil then return need_reply() end
 
 -- A read that tolerates a key of another type (it then reads as missing).
 local function read(cmd, key, ...)
@@ -23,8 +21,7 @@ end
 local sessions = {}
 for _, key in ipairs(members) do
   local flat = read('HGETALL', key) or {}
-  local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  local h = hash_table(flat)
   local rid = rid_of_key(key)
   if rid and h.userId == user_id and (h.status == nil or h.status == 'active') then
     local signed_in, parent, hops, root = '', h.parentRid, 0, rid
@@ -42,6 +39,6 @@ for _, key in ipairs(members) do
     sessions[#sessions + 1] = entry
   end
 end
-need = need_reply()
+local need = need_reply()
 if need then return need end
 return sessions

@@ -111,6 +111,15 @@ local function need_reply()
   return reply
 end
 
+-- The members of a user's index (session keys), each declared; nil when one was not
+-- (need_reply() then names them).
+local function declared_members(index)
+  local members = redis.call('SMEMBERS', index)
+  for _, key in ipairs(members) do declared(key) end
+  if #NEEDED_LIST > 0 then return nil end
+  return members
+end
+
 -- Cluster layout: a user's fence. A call that reads the keys it needs from the data
 -- (logoutDevice, tombstoneLineage) sets it when it has to ask for more keys; rotations of
 -- that user then wait (answer BUSY, having written nothing) until the call's last round
@@ -469,11 +478,7 @@ local function lineage_of(start_key, start, max_hops, ending)
         return nil
       end
       local flat = tolerant_read('HGETALL', key)
-      local h = {}
-      if not flat.err then
-        for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-      end
-      hashes[key] = h
+      hashes[key] = flat.err and {} or hash_table(flat)
     end
     return hashes[key]
   end

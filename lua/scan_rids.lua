@@ -4,10 +4,8 @@
 -- Returns an array of rids without the key prefix. Indexes written by the original also
 -- hold used sessions; only active ones of this user are listed.
 
-local members = redis.call('SMEMBERS', KEYS[1])
-for _, key in ipairs(members) do declared(key) end
-local need = need_reply()
-if need then return need end
+local members = declared_members(KEYS[1])
+if members == nil then return need_reply() end
 
 local rids = {}
 for _, key in ipairs(members) do
