@@ -272,11 +272,15 @@ local READ_FORMS = { GET = {}, PTTL = {}, TIME = {}, EXISTS = {}, SISMEMBER = { 
 -- The read that tells a key's type, for the commands that need one.
 local TYPE_PROBES = { SADD = 'SCARD', SREM = 'SCARD', XADD = 'XLEN' }
 
+-- The kind of key the ACL is asked about once per command, as a short string: a session,
+-- a user's index, a device key, no key; any other key stands for itself. Found without
+-- copying the key: preflight runs on every call.
 local function key_class(key)
-  if string.sub(key, 1, #RID_PREFIX) == RID_PREFIX then return RID_PREFIX end
-  if string.sub(key, 1, #USER_PREFIX) == USER_PREFIX then return USER_PREFIX end
-  if string.sub(key, 1, #DEVICE_PREFIX) == DEVICE_PREFIX then return DEVICE_PREFIX end
-  return key
+  if key == nil then return '' end
+  if string.find(key, RID_PREFIX, 1, true) == 1 then return '\1' end
+  if string.find(key, USER_PREFIX, 1, true) == 1 then return '\2' end
+  if string.find(key, DEVICE_PREFIX, 1, true) == 1 then return '\3' end
+  return '\0' .. key
 end
 
 -- Whether the server's ACL refused the probe (the error texts of Redis 6.2 and later, and
@@ -297,18 +301,46 @@ local function tolerant_read(cmd, ...)
   return reply
 end
 
+-- Whether this user may run `cmd` on `key` (nil: a command without a key): the ACL asked
+-- with arguments that change nothing (see ACL_FORMS).
+local function may_run(cmd, key)
+  if cmd == 'TIME' then
+    -- The clock the script reads later anyway: read now instead of asked about.
+    local reply = redis.pcall('TIME')
+    if reply.err then return false end
+    server_now = tonumber(reply[1])
+    return true
+  end
+  local forms = ACL_FORMS[cmd]
+  if redis.acl_check_cmd then
+    local args = forms and forms[1] or READ_FORMS[cmd]
+    if key then return redis.acl_check_cmd(cmd, key, unpack(args)) end
+    return redis.acl_check_cmd(cmd, unpack(args))
+  end
+  local reply
+  if NO_OP_PROBES[cmd] then
+    reply = NO_OP_PROBES[cmd](key)
+  else
+    local args = key and { key } or {}
+    for _, a in ipairs(READ_FORMS[cmd] or forms[2]) do args[#args + 1] = a end
+    reply = redis.pcall(cmd, unpack(args))
+  end
+  return not (type(reply) == 'table' and reply.err and acl_refusal(reply.err))
+end
+
 -- `writes`: a list of {command, key}, or {command, key, true} when the script's first
 -- write, made on the same key right after preflight, already fails on a key of another
 -- type (so its type is not asked). Returns nil when all can succeed, else an error reply.
 -- The ACL is asked once per command and kind of key (session, index, device key, another
 -- key), the type once per key.
 function preflight(writes, user_id)
-  local asked = {}
+  local asked, typed = {}, nil
   for _, w in ipairs(writes) do
     local cmd, key = w[1], w[2]
     local probe = not w[3] and TYPE_PROBES[cmd]
-    if probe and not asked[key .. '\0type'] then
-      asked[key .. '\0type'] = true
+    if probe and not (typed and typed[key]) then
+      typed = typed or {}
+      typed[key] = true
       local reply = redis.pcall(probe, key)
       if type(reply) == 'table' and reply.err then
         if user_id then lift_fence(user_id) end
@@ -318,33 +350,10 @@ function preflight(writes, user_id)
         return redis.error_reply('WRONGTYPE ' .. key .. ' holds a value of another type than the store keeps there; nothing was written')
       end
     end
-    local class = cmd .. '\0' .. (key and key_class(key) or '')
+    local class = cmd .. key_class(key)
     if not asked[class] then
       asked[class] = true
-      local forms, allowed = ACL_FORMS[cmd] or { READ_FORMS[cmd] }, true
-      if cmd == 'TIME' then
-        -- The clock the script reads later anyway: read now instead of asked about.
-        local reply = redis.pcall('TIME')
-        allowed = not reply.err
-        if allowed then server_now = tonumber(reply[1]) end
-      elseif redis.acl_check_cmd then
-        if key then
-          allowed = redis.acl_check_cmd(cmd, key, unpack(forms[1]))
-        else
-          allowed = redis.acl_check_cmd(cmd, unpack(forms[1]))
-        end
-      else
-        local args = key and { key } or {}
-        local reply
-        if NO_OP_PROBES[cmd] then
-          reply = NO_OP_PROBES[cmd](key)
-        else
-          for _, a in ipairs(READ_FORMS[cmd] or forms[2]) do args[#args + 1] = a end
-          reply = redis.pcall(cmd, unpack(args))
-        end
-        allowed = not (type(reply) == 'table' and reply.err and acl_refusal(reply.err))
-      end
-      if not allowed then
+      if not may_run(cmd, key) then
         if user_id then lift_fence(user_id) end
         return redis.error_reply('NOPERM the store may not run ' .. cmd .. (key and (' on ' .. key) or '') .. '; nothing was written')
       end
@@ -418,9 +427,9 @@ local function index_add(set_key, member, abs_exp_at)
   end
 end
 
--- Device key values read during this script call (false: missing). Sessions of one
--- device share a device key, so a batch reads each key once; only the functions below
--- write device keys while one is cached.
+-- Device key values read during this script call (false: missing; the table is made on
+-- first use). Sessions of one device share a device key, so a batch reads each key once;
+-- only the functions below write device keys while one is cached.
 local device_targets
 
 -- Ends one session that is already out of its user's index: status tombstoned, and its
@@ -431,6 +440,7 @@ local function end_unindexed_session(key, user_id, device_id, reason, status)
   redis.call('HSET', key, 'status', 'tombstoned')
   if device_id ~= nil and device_id ~= '' then
     local dkey = device_key(user_id, device_id)
+    device_targets = device_targets or {}
     if device_targets[dkey] == nil then
       -- A device key of another type names no session (and must not fail the script).
       local target = tolerant_read('GET', dkey)
@@ -537,20 +547,24 @@ local function end_lineage(members, reason)
 end
 
 -- Starts a script call: the layout and options from ARGV[1..5], the declared keys, and
--- empty per-call caches. Options are parsed again only when their text changes (a
--- function library serves every store on the server).
+-- empty per-call caches. What derives from the prefix and the options is worked out again
+-- only when they change (a function library serves every store on the server); begin runs
+-- on every call, so it builds no string and no table it can keep.
+local NOTHING_DECLARED = {} -- the original's layout declares nothing (never written)
 local function begin(keys, argv)
-  RID_PREFIX, USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = argv[1], argv[2], argv[3], argv[4]
-  PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
-  if argv[5] ~= OPTIONS_ARG then
-    CLUSTER, OPTIONS = parse_options(argv[5])
-    OPTIONS_ARG = argv[5]
+  USER_PREFIX, USER_SUFFIX, DEVICE_PREFIX = argv[2], argv[3], argv[4]
+  if argv[1] ~= RID_PREFIX or argv[5] ~= OPTIONS_ARG then
+    RID_PREFIX, OPTIONS_ARG = argv[1], argv[5]
+    PREFIX = string.sub(RID_PREFIX, 1, #RID_PREFIX - #':rid:')
+    CLUSTER, OPTIONS = parse_options(OPTIONS_ARG)
+    REGISTRY = OPTIONS.gcScope == 'registry' and PREFIX .. ':registry' or nil
   end
-  REGISTRY = OPTIONS.gcScope == 'registry' and PREFIX .. ':registry' or nil
-  DECLARED, NEEDED, NEEDED_LIST = {}, {}, {}
   if CLUSTER then
+    DECLARED, NEEDED, NEEDED_LIST = {}, {}, {}
     for _, key in ipairs(keys) do DECLARED[key] = true end
+    CALL_TAG = OPTIONS.keyed and keys[1] and string.match(keys[1], '{([^}]*)}')
+  else
+    DECLARED, NEEDED, NEEDED_LIST = NOTHING_DECLARED, NOTHING_DECLARED, NOTHING_DECLARED
   end
-  server_now, device_targets = nil, {}
-  CALL_TAG = keys[1] and string.match(keys[1], '{([^}]*)}')
+  server_now, device_targets = nil, nil
 end
