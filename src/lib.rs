@@ -19,8 +19,8 @@ mod store;
 
 /// The addon's Rust allocations (commands, replies, futures and their wake-ups, several
 /// per call, freed on another thread than the one that made them) go to mimalloc, as in
-/// node-rs's packages: with the system allocator they were about a quarter of the client's
-/// CPU per call under load. JavaScript's own heap is V8's and is not affected.
+/// node-rs's packages: under load the system allocator was a large share of the client's
+/// CPU per call (BENCHMARKS.md). JavaScript's own heap is V8's and is not affected.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
