@@ -48,8 +48,10 @@ local need = need_reply()
 if need then return need end
 
 local expiry = session_expiry(tonumber(now), abs_exp_at)
--- Without evictions, adding to the index is the first write (see index_writes).
-local writes = index_writes({ { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] } }, KEYS[2], #evict == 0 and 'SADD' or nil)
+-- Without evictions, adding to the index is the first write, and the index's expiry is
+-- read before it (see index_writes); an eviction may empty the index first.
+local index_ttl = #evict == 0 and redis.call('PTTL', KEYS[2]) or nil
+local writes = index_writes({ { 'HSET', KEYS[1] }, { 'EXPIREAT', KEYS[1] } }, KEYS[2], index_ttl and 'SADD', index_ttl)
 if device_id ~= '' then writes[#writes + 1] = { 'SET', KEYS[3] } end
 audit_writes(writes, user_id, KEYS[1])
 for _, s in ipairs(evict) do ending_writes(writes, s.key, user_id, s.device) end
@@ -70,7 +72,7 @@ if ARGV[13] ~= '' then
   fields[#fields + 1] = 'sessionId'
   fields[#fields + 1] = ARGV[13]
 end
-index_add(KEYS[2], KEYS[1], expiry)
+index_add(KEYS[2], KEYS[1], expiry, index_ttl)
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIREAT', KEYS[1], expiry)
 if device_id ~= '' then

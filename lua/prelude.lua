@@ -381,8 +381,12 @@ end
 -- first write leaves nothing written, so a script that makes one on the index says which:
 -- `first` 'SADD' (index_add is the script's first write: its reads come before it, and
 -- only the EXPIREAT after it is checked) or 'SREM' (the index's type is then known).
-local function index_writes(writes, index, first)
-  if REGISTRY then writes[#writes + 1] = { 'SADD', REGISTRY } end
+-- `ttl_ms`: the index's PTTL, when the script read it before any write (it then
+-- hands the same value to index_add); the registry is then asked about only for a new
+-- index, the only kind index_add registers. Without it, a write made earlier in the
+-- script may have emptied the index, so the registry is asked about anyway.
+local function index_writes(writes, index, first, ttl_ms)
+  if REGISTRY and (ttl_ms == nil or ttl_ms == -2) then writes[#writes + 1] = { 'SADD', REGISTRY } end
   if first ~= 'SADD' then
     writes[#writes + 1] = { 'SADD', index, first == 'SREM' }
     writes[#writes + 1] = { 'PTTL', index }
@@ -408,9 +412,10 @@ end
 -- expiry keeps none. From Redis 7 (and on Valkey), which tell scripts their version,
 -- EXPIREAT ... GT moves the expiry only later; Redis 6.2 compares the server's clock plus
 -- PTTL itself.
--- Its reads come before its SADD, so that it can be a script's first write.
-local function index_add(set_key, member, abs_exp_at)
-  local ttl_ms = redis.call('PTTL', set_key) -- -2: no index yet; -1: one without expiry
+-- Its reads come before its SADD, so that it can be a script's first write. `ttl_ms`: the
+-- index's PTTL when the script read it already (see index_writes).
+local function index_add(set_key, member, abs_exp_at, ttl_ms)
+  ttl_ms = ttl_ms or redis.call('PTTL', set_key) -- -2: no index yet; -1: one without expiry
   local expires_at -- Redis 6.2: the index's expiry, from the server's clock
   if ttl_ms >= 0 and redis.REDIS_VERSION_NUM == nil then
     local clock = redis.call('TIME')
