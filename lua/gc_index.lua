@@ -29,18 +29,23 @@ if #NEEDED_LIST > 0 then return need_reply() end
 local refusal = not dry_run and preflight(writes)
 if refusal then return refusal end
 
+-- Members leave their index in one SREM per this many (a Lua call takes a bounded number
+-- of arguments).
+local SREM_CHUNK = 1000
 local removed = 0
 for i, members in ipairs(indexes) do
-  local gone = 0
+  local gone = {}
   for _, member in ipairs(members) do
-    if redis.call('EXISTS', member) == 0 then
-      if not dry_run then redis.call('SREM', KEYS[i], member) end
-      gone = gone + 1
+    if redis.call('EXISTS', member) == 0 then gone[#gone + 1] = member end
+  end
+  if not dry_run then
+    for first = 1, #gone, SREM_CHUNK do
+      redis.call('SREM', KEYS[i], unpack(gone, first, math.min(first + SREM_CHUNK - 1, #gone)))
     end
   end
-  removed = removed + gone
+  removed = removed + #gone
   if REGISTRY and not dry_run and not members.other_type then
-    if gone == #members then redis.call('SREM', REGISTRY, KEYS[i]) else redis.call('SADD', REGISTRY, KEYS[i]) end
+    if #gone == #members then redis.call('SREM', REGISTRY, KEYS[i]) else redis.call('SADD', REGISTRY, KEYS[i]) end
   end
 end
 return { removed, seen }

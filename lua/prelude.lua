@@ -183,6 +183,8 @@ local function load_hash(key) return hash_table(redis.call('HGETALL', key)) end
 local MAX_EPOCH = 9007199254740991
 local function seconds(value)
   local n = tonumber(value)
+  -- The common case, a whole number in range, costs no library call.
+  if n ~= nil and n >= 0 and n <= MAX_EPOCH and n % 1 == 0 then return n end
   if n == nil or n ~= n then return 0 end
   return math.max(0, math.min(math.floor(n), MAX_EPOCH))
 end
@@ -272,16 +274,19 @@ local READ_FORMS = { GET = {}, PTTL = {}, TIME = {}, EXISTS = {}, SISMEMBER = { 
 -- The read that tells a key's type, for the commands that need one.
 local TYPE_PROBES = { SADD = 'SCARD', SREM = 'SCARD', XADD = 'XLEN' }
 
--- The kind of key the ACL is asked about once per command, as a short string: a session,
--- a user's index, a device key, no key; any other key stands for itself. Found without
--- copying the key: preflight runs on every call.
-local function key_class(key)
-  if key == nil then return '' end
-  if string.find(key, RID_PREFIX, 1, true) == 1 then return '\1' end
-  if string.find(key, USER_PREFIX, 1, true) == 1 then return '\2' end
-  if string.find(key, DEVICE_PREFIX, 1, true) == 1 then return '\3' end
-  return '\0' .. key
+-- The kind of key the ACL is asked about once per command: 1 a session, 2 a user's index,
+-- 3 a device key, 4 no key; nil for any other key, which stands for itself.
+local function key_kind(key)
+  if key == nil then return 4 end
+  if string.find(key, RID_PREFIX, 1, true) == 1 then return 1 end
+  if string.find(key, USER_PREFIX, 1, true) == 1 then return 2 end
+  if string.find(key, DEVICE_PREFIX, 1, true) == 1 then return 3 end
+  return nil
 end
+-- Per kind of key, the commands asked about, each stamped with the number of the
+-- preflight call that asked: preflight runs on every call, and this way makes no table and
+-- no string for it.
+local ASKED, preflights = { {}, {}, {}, {} }, 0
 
 -- Whether the server's ACL refused the probe (the error texts of Redis 6.2 and later, and
 -- of Valkey).
@@ -334,8 +339,10 @@ end
 -- The ACL is asked once per command and kind of key (session, index, device key, another
 -- key), the type once per key.
 function preflight(writes, user_id)
-  local asked, typed = {}, nil
-  for _, w in ipairs(writes) do
+  local others, typed = nil, nil
+  preflights = preflights + 1
+  for i = 1, #writes do
+    local w = writes[i]
     local cmd, key = w[1], w[2]
     local probe = not w[3] and TYPE_PROBES[cmd]
     if probe and not (typed and typed[key]) then
@@ -350,9 +357,17 @@ function preflight(writes, user_id)
         return redis.error_reply('WRONGTYPE ' .. key .. ' holds a value of another type than the store keeps there; nothing was written')
       end
     end
-    local class = cmd .. key_class(key)
-    if not asked[class] then
-      asked[class] = true
+    local kind, fresh = key_kind(key), nil
+    if kind then
+      fresh = ASKED[kind][cmd] ~= preflights
+      ASKED[kind][cmd] = preflights
+    else
+      others = others or {}
+      local name = cmd .. '\0' .. key
+      fresh = not others[name]
+      others[name] = true
+    end
+    if fresh then
       if not may_run(cmd, key) then
         if user_id then lift_fence(user_id) end
         return redis.error_reply('NOPERM the store may not run ' .. cmd .. (key and (' on ' .. key) or '') .. '; nothing was written')

@@ -4,7 +4,8 @@
 --   rid's tag gives them), built here from the stored userId in the original's; the
 --   cluster layout also declares the audit stream, and what the options below touch,
 --   as asked, and the user's fence (see prelude.lua)
--- ARGV[6] now  ARGV[7] current rid (bare; becomes the child's parentRid)
+-- ARGV[6] now (whole epoch seconds, stored as given)
+-- ARGV[7] current rid (bare; becomes the child's parentRid)
 -- ARGV[8] deviceId  ARGV[9] uaHash  ARGV[10] ipHash   (absent values are "")
 -- ARGV[11] with reuseGraceSeconds: the child's token sealed for the parent's holder, or ""
 -- Returns {'OK', userId, absExpAt} or a one-element array holding the failure, checked
@@ -30,6 +31,7 @@ if fenced(h.userId) then return { 'BUSY' } end
 local abs_exp_at = now
 if h.absExpAt ~= nil then abs_exp_at = seconds(h.absExpAt) end
 if now > abs_exp_at then return { 'expired_abs' } end
+local abs_exp_text = fmt(abs_exp_at)
 
 if redis.call('EXISTS', KEYS[2]) == 1 then return { 'ERR_COLLISION' } end
 
@@ -49,7 +51,7 @@ if h.status ~= 'active' then
     local child = load_hash(child_key)
     if child.userId == h.userId and child.status == 'active' and not idle(child)
         and child.deviceId == device_id and child.uaHash == ua_hash and child.ipHash == ip_hash then
-      return { 'OK', h.userId, fmt(abs_exp_at), h.childRid, h.childSeal or '' }
+      return { 'OK', h.userId, abs_exp_text, h.childRid, h.childSeal or '' }
     end
   end
   if OPTIONS.revoke and h.status == 'used' then
@@ -106,7 +108,7 @@ redis.call('SREM', index, KEYS[1])
 -- Each hash is written by one HSET, whatever the options add to it.
 local parent_fields = { 'status', 'used' }
 if OPTIONS.grace > 0 then
-  for _, v in ipairs({ 'rotatedAt', fmt(now), 'childRid', rid_of_key(KEYS[2]) or KEYS[2] }) do
+  for _, v in ipairs({ 'rotatedAt', ARGV[6], 'childRid', rid_of_key(KEYS[2]) or KEYS[2] }) do
     parent_fields[#parent_fields + 1] = v
   end
   -- A hashed child's token, sealed for the parent's holder (ARGV[11]; see token.rs).
@@ -121,8 +123,8 @@ redis.call('HSET', KEYS[1], unpack(parent_fields))
 if OPTIONS.idle > 0 then redis.call('EXPIREAT', KEYS[1], abs_exp_at) end
 
 local child_fields = {
-  'userId', h.userId, 'parentRid', parent_rid, 'createdAt', fmt(now), 'expAt', fmt(exp_at),
-  'absExpAt', fmt(abs_exp_at), 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
+  'userId', h.userId, 'parentRid', parent_rid, 'createdAt', ARGV[6], 'expAt', fmt(exp_at),
+  'absExpAt', abs_exp_text, 'deviceId', device_id, 'uaHash', ua_hash, 'ipHash', ip_hash,
   'status', 'active' }
 if h.sessionId then
   child_fields[#child_fields + 1] = 'sessionId'
@@ -135,4 +137,4 @@ if device then
   redis.call('SET', device, KEYS[2], 'EXAT', expiry)
 end
 audit('rotated', h.userId, KEYS[1], device_id, '', { 'childRid', rid_of_key(KEYS[2]) or KEYS[2] })
-return { 'OK', h.userId, fmt(abs_exp_at) }
+return { 'OK', h.userId, abs_exp_text }
