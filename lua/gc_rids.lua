@@ -17,7 +17,7 @@ local now, grace, dry_run = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8] == '1'
 local function indexed(index, key)
   local reply = tolerant_read('SISMEMBER', index, key)
   if type(reply) == 'table' then
-    if dry_run then error(reply) end
+    if dry_run then raise(reply) end
     return false
   end
   return reply == 1

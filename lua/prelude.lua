@@ -297,12 +297,20 @@ local function acl_refusal(err)
   return false
 end
 
+-- Fails the script with the error reply `reply` ({err = text}). Redis 6.2, which does not
+-- tell scripts its version, takes only a string to error(); later servers pass a table on
+-- as the reply itself.
+local function raise(reply)
+  if redis.REDIS_VERSION_NUM == nil then error(reply.err) end
+  error(reply)
+end
+
 -- A read that takes a key of another type for a missing one (the error reply is then
 -- returned as a table with .err), but never a refusal of the ACL: that is raised, so that
 -- a user without the read cannot make a call skip what it should do.
 local function tolerant_read(cmd, ...)
   local reply = redis.pcall(cmd, ...)
-  if type(reply) == 'table' and reply.err and acl_refusal(reply.err) then error(reply) end
+  if type(reply) == 'table' and reply.err and acl_refusal(reply.err) then raise(reply) end
   return reply
 end
 
