@@ -17,9 +17,11 @@ local device_id, ua_hash, ip_hash = ARGV[10], ARGV[11], ARGV[12]
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'ERR_COLLISION' end
 
 -- The session limit: the user's active sessions, least recently rotated first (a
--- session's createdAt is when it was issued or last rotated).
+-- session's createdAt is when it was issued or last rotated). An index with fewer members
+-- than the limit leaves room without any session being read (it may still list sessions
+-- that ended, never fewer than are active).
 local evict = {}
-if OPTIONS.max > 0 then
+if OPTIONS.max > 0 and redis.call('SCARD', KEYS[2]) >= OPTIONS.max then
   local members = declared_members(KEYS[2])
   if members == nil then return need_reply() end
   local active = {}
