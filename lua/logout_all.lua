@@ -21,17 +21,11 @@ else
 end
 
 -- The writes, for preflight: the batch leaves the index in one SREM (the first write, so
--- a wrong type or a refusal meets it before anything is written), each session's HSET,
--- and once per device key and audit stream what ending touches there. Sessions of one
--- user share all but their own hash, so each key is listed once.
-local sessions, writes, listed = {}, {}, {}
-local function write_once(cmd, key)
-  local name = cmd .. '\0' .. key
-  if not listed[name] then
-    listed[name] = true
-    writes[#writes + 1] = { cmd, key }
-  end
-end
+-- a wrong type or a refusal meets it before anything is written), the sessions' HSETs,
+-- and once per device key and audit stream what ending touches there. Session keys are
+-- one kind to the ACL (see preflight), so the first one listed stands for the rest; a
+-- member of another kind is listed itself.
+local sessions, writes, audited, devices, session_listed = {}, {}, {}, {}, false
 for i, key in ipairs(batch) do
   -- A member that is not a hash is no session: it only leaves the index.
   local fields = tolerant_read('HMGET', key, 'userId', 'deviceId', 'status')
@@ -40,14 +34,23 @@ for i, key in ipairs(batch) do
   local user_id, device_id = fields[1], fields[2]
   if user_id and user_id ~= '' then
     may_end_session(user_id, device_id)
-    writes[#writes + 1] = { 'HSET', key }
-    if device_id and device_id ~= '' then
-      local dkey = device_key(user_id, device_id)
-      write_once('GET', dkey)
-      write_once('DEL', dkey)
+    local a_session = key_kind(key) == 1
+    if not (a_session and session_listed) then
+      session_listed = session_listed or a_session
+      writes[#writes + 1] = { 'HSET', key }
     end
-    if OPTIONS.audit > 0 and not listed[user_id] then
-      listed[user_id] = true
+    if device_id and device_id ~= '' then
+      local listed = devices[user_id] or {}
+      devices[user_id] = listed
+      if not listed[device_id] then
+        listed[device_id] = true
+        local dkey = device_key(user_id, device_id)
+        writes[#writes + 1] = { 'GET', dkey }
+        writes[#writes + 1] = { 'DEL', dkey }
+      end
+    end
+    if OPTIONS.audit > 0 and not audited[user_id] then
+      audited[user_id] = true
       audit_writes(writes, user_id, key)
     end
   end
