@@ -1,0 +1,166 @@
+// `node bench/lua-ab.mjs <tree> [<tree> ...]`: the server time of the Lua scripts of
+// several checkouts of this repository (each tree's lua/), side by side on one Redis.
+// Each tree's scripts are loaded as a function library of their own, as the store loads
+// them (the prelude, then each script as a function that calls begin first); the trees
+// take turns round by round, with the original's rotate.lua (EVALSHA) after them; a figure
+// is INFO commandstats µs per call, median (min-max) over the rounds. A baseline tree
+// comes from `git worktree add /tmp/base <commit>`.
+//
+//   issue, rotate: 10,000 sessions issued, then each rotated once, at 16 in flight; no
+//     option, the original's layout, a device id (the original: issue is its rotate.lua
+//     without a parent, rotate the same script with one; its client's HGETALL before a
+//     rotation is not counted)
+//   logout_all: 10,000 sessions of one user over 10 devices, ended in batches of 256;
+//     µs per session (no original: it runs no script there)
+//
+//   BENCH_ROUNDS=n   rounds (default 5)
+//   REDIS_URL        a server to use (default: a throwaway one); it is flushed
+
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { randomUUID } from 'node:crypto'
+import { join, resolve } from 'node:path'
+import { startRedis } from '../scripts/redis-server.mjs'
+import { ROOT } from './impls.mjs'
+import { median } from './stats.mjs'
+
+const Redis = createRequire(import.meta.url)('ioredis')
+const ROUNDS = Number.parseInt(process.env.BENCH_ROUNDS ?? '5', 10)
+const CALLS = 10_000
+const INFLIGHT = 16
+const SESSIONS = 10_000
+const LAYOUT = ['auth:rid:', 'auth:user:', ':rids', 'auth:device:', 'standalone']
+const trees = process.argv.slice(2).map((tree) => resolve(tree))
+if (trees.length === 0) {
+  console.error('usage: node bench/lua-ab.mjs <tree> [<tree> ...]   (each a checkout of this repository)')
+  process.exit(2)
+}
+
+const server = process.env.REDIS_URL ? null : await startRedis()
+const redis = new Redis(process.env.REDIS_URL ?? server.url)
+
+/** Loads a tree's scripts as library `lib`; its functions are `${lib}_${script}`. */
+async function loadTree(tree, lib) {
+  const read = (name) => readFileSync(join(tree, 'lua', `${name}.lua`), 'utf8')
+  let code = `#!lua name=${lib}\n${read('prelude')}\n`
+  for (const name of ['issue', 'rotate', 'logout_all']) {
+    code += `redis.register_function{ function_name = '${lib}_${name}', callback = function(KEYS, ARGV)\nbegin(KEYS, ARGV)\n${read(name)}\nend }\n`
+  }
+  await redis.function('LOAD', 'REPLACE', code)
+}
+
+/** Server µs per call of `command` (fcall or evalsha) while `work` runs. */
+async function serverTime(command, work) {
+  await redis.config('RESETSTAT')
+  await work()
+  const stats = new RegExp(`cmdstat_${command}:calls=(\\d+),usec=(\\d+)`).exec(await redis.info('commandstats'))
+  return { calls: Number(stats[1]), usec: Number(stats[2]) }
+}
+
+async function inFlight(calls, call) {
+  let next = 0
+  const lane = async () => {
+    while (next < calls) await call(next++)
+  }
+  await Promise.all(Array.from({ length: INFLIGHT }, lane))
+}
+
+const now = Math.floor(Date.now() / 1000)
+const expect = (ok, reply) => {
+  if (!ok) throw new Error(`unexpected reply ${JSON.stringify(reply)}`)
+}
+
+async function issueAndRotate(lib) {
+  const rids = []
+  const issue = await serverTime('fcall', () =>
+    inFlight(CALLS, async (i) => {
+      const rid = randomUUID()
+      rids[i] = rid
+      const keys = [`auth:rid:${rid}`, `auth:user:u${i}:rids`, `auth:device:u${i}:d`]
+      const reply = await redis.fcall(`${lib}_issue`, 3, ...keys, ...LAYOUT, `u${i}`, now, now + 3600, now + 86400, 'd', '', '', '')
+      expect(reply === 'OK', reply)
+    }),
+  )
+  const rotate = await serverTime('fcall', () =>
+    inFlight(CALLS, async (i) => {
+      const keys = [`auth:rid:${rids[i]}`, `auth:rid:${randomUUID()}`, '', '']
+      const reply = await redis.fcall(`${lib}_rotate`, 4, ...keys, ...LAYOUT, now + 1, rids[i], 'd', '', '', '')
+      expect(reply[0] === 'OK', reply)
+    }),
+  )
+  return { issue: issue.usec / issue.calls, rotate: rotate.usec / rotate.calls }
+}
+
+async function original() {
+  redis.defineCommand('originalRotate', {
+    numberOfKeys: 4,
+    lua: readFileSync(join(ROOT, 'node_modules/@devcoons/redis-session-store/src/lua/rotate.lua'), 'utf8'),
+  })
+  const rids = []
+  const keys = (i, rid) => [`o:rid:${rid ?? '__none__'}`, `o:rid:${rids[i]}`, `o:user:u${i}:rids`, `o:device:u${i}:d`]
+  const issue = await serverTime('evalsha', () =>
+    inFlight(CALLS, async (i) => {
+      rids[i] = randomUUID()
+      const reply = await redis.originalRotate(...keys(i), now, `u${i}`, 'd', '', '', now + 3600, now + 86400, '', '1')
+      expect(reply === 'OK', reply)
+    }),
+  )
+  const rotate = await serverTime('evalsha', () =>
+    inFlight(CALLS, async (i) => {
+      const parent = rids[i]
+      rids[i] = randomUUID()
+      const reply = await redis.originalRotate(...keys(i, parent), now + 1, `u${i}`, 'd', '', '', now + 3600, now + 86400, parent, '0')
+      expect(reply === 'OK', reply)
+    }),
+  )
+  return { issue: issue.usec / issue.calls, rotate: rotate.usec / rotate.calls }
+}
+
+async function logoutAll(lib) {
+  const abs = now + 30 * 86400
+  const pipe = redis.pipeline()
+  for (let i = 0; i < SESSIONS; i++) {
+    const key = `auth:rid:la-${i}`
+    const fields = {
+      userId: 'big',
+      parentRid: '',
+      createdAt: now,
+      expAt: now + 3600,
+      absExpAt: abs,
+      deviceId: `d${i % 10}`,
+      uaHash: '',
+      ipHash: '',
+      status: 'active',
+    }
+    pipe.hset(key, fields).expireat(key, abs).sadd('auth:user:big:rids', key)
+    if (i >= SESSIONS - 10) pipe.set(`auth:device:big:d${i % 10}`, key, 'EXAT', abs)
+  }
+  await pipe.exec()
+  const { usec } = await serverTime('fcall', async () => {
+    let left = 1
+    while (left > 0) [left] = await redis.fcall(`${lib}_logout_all`, 1, 'auth:user:big:rids', ...LAYOUT, 256, 0)
+  })
+  return usec / SESSIONS
+}
+
+const names = [...trees, 'original']
+const figures = Object.fromEntries(names.map((name) => [name, { issue: [], rotate: [], logout_all: [] }]))
+for (const [i, tree] of trees.entries()) await loadTree(tree, `ab${i}`)
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [i, name] of names.entries()) {
+    await redis.flushdb()
+    const lib = `ab${i}`
+    const { issue, rotate } = name === 'original' ? await original() : await issueAndRotate(lib)
+    figures[name].issue.push(issue)
+    figures[name].rotate.push(rotate)
+    if (name !== 'original') figures[name].logout_all.push(await logoutAll(lib))
+  }
+}
+await redis.flushdb()
+
+const cell = (xs) => (xs.length === 0 ? '-' : `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`)
+console.log(`${ROUNDS} rounds, µs per call (logout_all: per session), median (min-max)`)
+console.log('| tree | issue | rotate | logout_all |\n|---|---:|---:|---:|')
+for (const name of names) console.log(`| ${name} | ${cell(figures[name].issue)} | ${cell(figures[name].rotate)} | ${cell(figures[name].logout_all)} |`)
+redis.disconnect()
+await server?.stop()
