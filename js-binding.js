@@ -1,8 +1,10 @@
 'use strict'
 
-// The native binding, resolved in one place: this machine's platform name (as napi-rs
-// names the binary packages under npm/), then the binary built in this directory (a
-// clone's `npm run build`), then the platform's prebuilt package. index.js turns a
+// The native binding, resolved in one place: a binary named by
+// NAPI_RS_NATIVE_LIBRARY_PATH (napi-rs's convention, for a build of one's own), then by
+// this machine's platform name (as napi-rs names the binary packages under npm/) the
+// binary built in this directory (a clone's `npm run build`), then the platform's
+// prebuilt package. index.js turns a
 // failure into the message a user reads; the benchmarks and the prepare step require
 // this file for the bare class.
 
@@ -30,7 +32,8 @@ function platformName() {
 function load() {
   const platform = platformName()
   const loadErrors = []
-  for (const candidate of [`./${BINARY}.${platform}.node`, `${BINARY}-${platform}`]) {
+  const named = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+  for (const candidate of [named, `./${BINARY}.${platform}.node`, `${BINARY}-${platform}`].filter(Boolean)) {
     try {
       return require(candidate)
     } catch (err) {

@@ -3,6 +3,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { redisUrl } from '../shared/helpers.mjs'
 
@@ -27,6 +30,27 @@ test('import from ESM, named and default', () => {
   ])
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'function true')
+})
+
+test('NAPI_RS_NATIVE_LIBRARY_PATH names the binary that loads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rss-binary-'))
+  const copy = join(dir, 'own-build.node')
+  copyFileSync(
+    join(
+      root,
+      readdirSync(root).find((f) => f.endsWith('.node')),
+    ),
+    copy,
+  )
+  const loaded = "console.log(Object.keys(require.cache).filter((f) => f.endsWith('.node')).join(','))"
+  const r = spawnSync(process.execPath, ['-e', `require('./'); ${loaded}`], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: copy },
+  })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), copy)
+  rmSync(dir, { recursive: true })
 })
 
 test('a process with an idle store exits by itself', () => {
