@@ -193,6 +193,12 @@ function addGlobalOptions(program, io, { json }) {
     .option('--url <url>', `Redis URL (default: $REDIS_URL, then ${DEFAULT_URL})`)
     .option('--prefix <prefix>', 'key prefix of the store', 'auth')
     .option('--cluster', 'the URL is a node of a Redis Cluster (the cluster key layout)')
+    .addOption(
+      new Option('--gc-scope <scope>', "the store's gcScope, as the application sets it: 'registry' keeps the registry of users (gc walks it)").choices([
+        'keyspace',
+        'registry',
+      ]),
+    )
     .option('--json', 'print machine-readable JSON instead of text')
     .option('--no-color', 'never colour the output (colour is only used on a TTY anyway)')
     .addOption(new Option('--timeout <ms>', 'command and connect timeout in milliseconds').default(2000).argParser(positiveNumber))
@@ -235,6 +241,7 @@ function storeRunner(io) {
           commandTimeoutMs: opts.timeout,
           connectTimeoutMs: opts.timeout,
           ...(opts.cluster ? { cluster: true } : {}),
+          ...(opts.gcScope ? { gcScope: opts.gcScope } : {}),
         })
       } catch (err) {
         // The store names its `cfg` fields; here they came from options.

@@ -68,6 +68,26 @@ test('--help lists every command, each command has its own help, exit 0', async 
   assert.match(version.stdout, /^\d+\.\d+\.\d+/)
 })
 
+test('--gc-scope registry: a user issued from the CLI joins the registry, and gc walks it', async () => {
+  const { prefix, json } = scoped('cli-gcreg')
+  const redis = await rawClient()
+  const registered = () => redis.smembers(`${prefix}:registry`)
+  await json(['issue', 'alice'])
+  assert.deepEqual(await registered(), [], 'without the option nothing is registered')
+  // The first gc with the option makes the full pass, which registers alice.
+  assert.equal((await json(['--gc-scope', 'registry', 'gc'])).scannedUserSets, 1)
+  assert.deepEqual((await registered()).sort(), ['', `${prefix}:user:alice:rids`])
+  await json(['--gc-scope', 'registry', 'issue', 'bob'])
+  assert.deepEqual((await registered()).sort(), ['', `${prefix}:user:alice:rids`, `${prefix}:user:bob:rids`])
+  // Walking the registry finds bob's stale member; a session hash in no index is the
+  // keyspace pass's to find.
+  await redis.sadd(`${prefix}:user:bob:rids`, `${prefix}:rid:gone`)
+  await redis.hset(`${prefix}:rid:loose`, 'status', 'active')
+  const report = await json(['--gc-scope', 'registry', 'gc'])
+  assert.deepEqual([report.scannedUserSets, report.removedFromSets, report.deletedRidHashes], [2, 1, 0])
+  assert.equal((await json(['gc'])).deletedRidHashes, 1)
+})
+
 test('usage errors exit 2 and say what is wrong', async () => {
   const cases = [
     [['bogus'], /unknown command 'bogus'/],
@@ -82,6 +102,7 @@ test('usage errors exit 2 and say what is wrong', async () => {
     [['rotate', 'r', '--now', String(Date.now())], /^error: --now must be epoch seconds, not milliseconds/],
     [['--url', 'nope', 'list', 'u'], /^error: --url must be a redis:\/\/, rediss:\/\/ or unix:\/\/ URL/],
     [['--prefix', '', 'list', 'u'], /^error: --prefix must be a non-empty string/],
+    [['--gc-scope', 'all', 'gc'], /argument 'all' is invalid\. Allowed choices are keyspace, registry/],
   ]
   for (const [args, message] of cases) {
     const r = await cli(args)
