@@ -133,12 +133,15 @@ function addAclCommand(program, io) {
     .option('--no-functions', 'leave out FCALL and FUNCTION LOAD (Redis 6.2, which has no functions and refuses a rule naming them)')
     .option('--all', 'every option below (and --cluster)')
   for (const f of optional) command.option(`--${f.name}`, `add what ${f.neededFor.replace(/:.*/, '')} needs`)
-  command.addHelpText('after', '\nWith --cluster (a global option) the cluster addition is included.\nThe password is a placeholder: replace <password>.')
+  command.addHelpText(
+    'after',
+    '\nWith --cluster and --gc-scope registry (global options) their additions are included.\nThe password is a placeholder: replace <password>.',
+  )
   command.action((_options, cmd) => {
     const opts = cmd.optsWithGlobals()
     const features = [
       ...(opts.functions ? ['functions'] : []),
-      ...optional.filter((f) => opts.all || opts[f.name]).map((f) => f.name),
+      ...optional.filter((f) => opts.all || opts[f.name] || (f.name === 'registry' && opts.gcScope === 'registry')).map((f) => f.name),
       ...(opts.all || opts.cluster ? ['cluster'] : []),
     ]
     const rule = aclRule(opts.prefix, features)

@@ -86,6 +86,11 @@ test('--gc-scope registry: a user issued from the CLI joins the registry, and gc
   const report = await json(['--gc-scope', 'registry', 'gc'])
   assert.deepEqual([report.scannedUserSets, report.removedFromSets, report.deletedRidHashes], [2, 1, 0])
   assert.equal((await json(['gc'])).deletedRidHashes, 1)
+  // The ACL rule for such a store includes what the registry needs, as `acl --registry` does.
+  const rule = (args) => json(['acl', ...args])
+  assert.ok((await rule(['--gc-scope', 'registry'])).features.includes('registry'))
+  assert.equal((await rule(['--gc-scope', 'registry'])).rule, (await rule(['--registry'])).rule)
+  assert.ok(!(await rule([])).features.includes('registry'))
 })
 
 test('usage errors exit 2 and say what is wrong', async () => {
