@@ -24,21 +24,32 @@ local evict = {}
 if OPTIONS.max > 0 and redis.call('SCARD', KEYS[2]) >= OPTIONS.max then
   local members = declared_members(KEYS[2])
   if members == nil then return need_reply() end
-  local active = {}
+  local active, at = {}, tonumber(now)
   for _, key in ipairs(members) do
     local f = redis.call('HMGET', key, 'userId', 'status', 'createdAt', 'deviceId')
-    local s = { status = f[2] or nil, createdAt = f[3] }
-    if f[1] == user_id and (f[2] == 'active' or f[2] == false) and not idle_at(s, tonumber(now)) then
+    if f[1] == user_id and (f[2] == 'active' or f[2] == false)
+        and not (OPTIONS.idle > 0 and idle_at({ status = f[2] or nil, createdAt = f[3] }, at)) then
       active[#active + 1] = { key = key, created = seconds(f[3]), device = f[4] or '', status = f[2] }
     end
   end
   local excess = #active - OPTIONS.max + 1
   if excess > 0 then
     if OPTIONS.refuse then return 'ERR_SESSION_LIMIT' end
-    table.sort(active, function(a, b)
+    -- Least recently rotated first; equal times by key, so every server ends the same one.
+    local function older(a, b)
       if a.created ~= b.created then return a.created < b.created end
       return a.key < b.key
-    end)
+    end
+    if excess == 1 then
+      -- A new session at the limit ends one: the oldest, found in one pass.
+      local oldest = 1
+      for i = 2, #active do
+        if older(active[i], active[oldest]) then oldest = i end
+      end
+      active[1], active[oldest] = active[oldest], active[1]
+    else
+      table.sort(active, older)
+    end
     for i = 1, excess do
       evict[i] = active[i]
       may_end_session(user_id, active[i].device)

@@ -246,6 +246,31 @@ test('maxSessionsPerUser ends the least recently rotated sessions, or refuses', 
   await Promise.all(Array.from({ length: 10 }, (_, i) => s.issueInitial('u', { now: t + 4 + i })))
   assert.equal((await s.scanRids('u')).length, 2)
 
+  // The oldest is found wherever it sits in the index, and a limit lowered later ends as
+  // many of the oldest as it takes.
+  const shared = uniquePrefix('limit')
+  const wide = newStore({ maxSessionsPerUser: 6, prefix: shared })
+  const order = [3, 0, 5, 1, 4, 2]
+  const issued = []
+  for (const i of order) issued[i] = (await wide.issueInitial('w', { now: t + 10 * i, deviceId: `d${i}` })).rid
+  const oldest = () => issued.shift()
+  const tie = await wide.issueInitial('w', { now: t })
+  assert.equal((await wide.getRid(oldest())).status, 'tombstoned', 'the oldest of six, issued second')
+  const left = [...issued, tie.rid]
+  assert.deepEqual((await wide.scanRids('w')).sort(), [...left].sort())
+  // Now `tie` (created at t) is the oldest: a store limited to 3 ends it and the next three.
+  const narrow = newStore({ maxSessionsPerUser: 3, prefix: shared })
+  const last = await narrow.issueInitial('w', { now: t + 100 })
+  const kept = [issued[3], issued[4], last.rid]
+  assert.deepEqual((await narrow.scanRids('w')).sort(), [...kept].sort())
+  for (const rid of [tie.rid, ...issued.slice(0, 3)]) assert.equal((await narrow.getRid(rid)).status, 'tombstoned')
+  // Of two sessions issued in the same second, the one with the smaller key ends.
+  const tied = newStore({ maxSessionsPerUser: 2 })
+  const pair = [(await tied.issueInitial('v', { now: t })).rid, (await tied.issueInitial('v', { now: t })).rid]
+  await tied.issueInitial('v', { now: t + 1 })
+  const [smaller, larger] = [...pair].sort()
+  assert.deepEqual([(await tied.getRid(smaller)).status, (await tied.getRid(larger)).status], ['tombstoned', 'active'])
+
   const one = newStore({ maxSessionsPerUser: 1, sessionLimitPolicy: 'refuse' })
   const only = await one.issueInitial('u', { now: t })
   await assert.rejects(one.issueInitial('u', { now: t }), (err) => {
