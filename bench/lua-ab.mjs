@@ -12,6 +12,8 @@
 //     rotation is not counted)
 //   logout_all: 10,000 sessions of one user over 10 devices, ended in batches of 256;
 //     µs per session (no original: it runs no script there)
+//   issue at the limit: maxSessionsPerUser 50, 10,000 issues over 100 users, so that from
+//     the 50th of a user on each issue ends that user's oldest session (no original)
 //
 //   BENCH_ROUNDS=n   rounds (default 5)
 //   REDIS_URL        a server to use (default: a throwaway one); it is flushed
@@ -30,6 +32,8 @@ const CALLS = 10_000
 const INFLIGHT = 16
 const SESSIONS = 10_000
 const LAYOUT = ['auth:rid:', 'auth:user:', ':rids', 'auth:device:', 'standalone']
+const LIMIT = 50
+const LIMITED_USERS = 100
 const trees = process.argv.slice(2).map((tree) => resolve(tree))
 if (trees.length === 0) {
   console.error('usage: node bench/lua-ab.mjs <tree> [<tree> ...]   (each a checkout of this repository)')
@@ -143,8 +147,21 @@ async function logoutAll(lib) {
   return usec / SESSIONS
 }
 
+async function issueAtLimit(lib) {
+  const layout = [...LAYOUT.slice(0, 4), `standalone;max=${LIMIT}`]
+  const { calls, usec } = await serverTime('fcall', () =>
+    inFlight(CALLS, async (i) => {
+      const user = `l${i % LIMITED_USERS}`
+      const keys = [`auth:rid:${randomUUID()}`, `auth:user:${user}:rids`, `auth:device:${user}:d`]
+      const reply = await redis.fcall(`${lib}_issue`, 3, ...keys, ...layout, user, now, now + 3600, now + 86400, 'd', '', '', '')
+      expect(reply === 'OK' || reply[0] === 'OK', reply)
+    }),
+  )
+  return usec / calls
+}
+
 const names = [...trees, 'original']
-const figures = Object.fromEntries(names.map((name) => [name, { issue: [], rotate: [], logout_all: [] }]))
+const figures = Object.fromEntries(names.map((name) => [name, { issue: [], rotate: [], logout_all: [], at_limit: [] }]))
 for (const [i, tree] of trees.entries()) await loadTree(tree, `ab${i}`)
 for (let round = 0; round < ROUNDS; round++) {
   for (const [i, name] of names.entries()) {
@@ -153,14 +170,21 @@ for (let round = 0; round < ROUNDS; round++) {
     const { issue, rotate } = name === 'original' ? await original() : await issueAndRotate(lib)
     figures[name].issue.push(issue)
     figures[name].rotate.push(rotate)
-    if (name !== 'original') figures[name].logout_all.push(await logoutAll(lib))
+    if (name !== 'original') {
+      figures[name].logout_all.push(await logoutAll(lib))
+      await redis.flushdb()
+      figures[name].at_limit.push(await issueAtLimit(lib))
+    }
   }
 }
 await redis.flushdb()
 
 const cell = (xs) => (xs.length === 0 ? '-' : `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`)
 console.log(`${ROUNDS} rounds, µs per call (logout_all: per session), median (min-max)`)
-console.log('| tree | issue | rotate | logout_all |\n|---|---:|---:|---:|')
-for (const name of names) console.log(`| ${name} | ${cell(figures[name].issue)} | ${cell(figures[name].rotate)} | ${cell(figures[name].logout_all)} |`)
+console.log(`| tree | issue | rotate | logout_all | issue at the limit (${LIMIT}) |\n|---|---:|---:|---:|---:|`)
+for (const name of names) {
+  const f = figures[name]
+  console.log(`| ${name} | ${cell(f.issue)} | ${cell(f.rotate)} | ${cell(f.logout_all)} | ${cell(f.at_limit)} |`)
+}
 redis.disconnect()
 await server?.stop()
