@@ -25,8 +25,9 @@ end
 
 -- Each key is judged from reads alone, before any write, so that preflight is handed only
 -- the writes the batch will make: most sessions need none.
--- plans[i]: 'drop' (a hash without userId), 'delete' (with its index), 'index', or nil.
-local plans, hashes, judged, writes, seen = {}, {}, {}, {}, 0
+-- plans[i]: {'drop'} (a hash without userId), {'delete', index}, {'index', index,
+-- absExpAt, createdAt}, or nil.
+local plans, judged, writes, seen = {}, {}, {}, 0
 for i = 1, tonumber(ARGV[9]) do
   local key = KEYS[i]
   -- The fields judged. A reply without any of them is a hash without them, or a key gone
@@ -37,9 +38,8 @@ for i = 1, tonumber(ARGV[9]) do
   if f and f.err == nil and (f[1] or f[2] or f[3] or f[4] or #tolerant_read('HGETALL', key) > 0) then
     seen = seen + 1
     local h = { userId = f[1] or nil, status = f[2] or nil, absExpAt = f[3] or nil, createdAt = f[4] or nil }
-    hashes[i] = h
     if h.userId == nil or h.userId == '' then
-      plans[i] = 'drop'
+      plans[i] = { 'drop' }
       writes[#writes + 1] = { 'DEL', key }
     else
       local index = user_key(h.userId)
@@ -48,11 +48,11 @@ for i = 1, tonumber(ARGV[9]) do
         local abs_exp_at = seconds(h.absExpAt)
         if idle_at(h, now)
             or ((status == 'used' or status == 'tombstoned') and abs_exp_at ~= 0 and now > abs_exp_at + grace) then
-          plans[i] = 'delete'
+          plans[i] = { 'delete', index }
           writes[#writes + 1] = { 'DEL', key }
           writes[#writes + 1] = { 'SREM', index }
         elseif status == 'active' and not indexed(index, key) then
-          plans[i] = 'index'
+          plans[i] = { 'index', index, abs_exp_at, h.createdAt }
           index_writes(writes, index)
         end
       end
@@ -66,25 +66,28 @@ if refusal then return refusal end
 
 local deleted, added = 0, 0
 for i = 1, tonumber(ARGV[9]) do
-  local plan, key, h = plans[i], KEYS[i], hashes[i]
-  if plan == 'drop' or plan == 'delete' then
-    if not dry_run then
-      redis.call('DEL', key)
-      if plan == 'delete' then redis.call('SREM', user_key(h.userId), key) end
-    end
-    deleted = deleted + 1
-  elseif plan == 'index' then
-    if not dry_run then
-      -- An index expiring in the past would vanish with its other members: a session
-      -- already past absExpAt is indexed without touching the index's expiry.
-      local index, abs_exp_at = user_key(h.userId), seconds(h.absExpAt)
-      if abs_exp_at > now then
-        index_add(index, key, session_expiry(seconds(h.createdAt), abs_exp_at))
-      else
-        redis.call('SADD', index, key)
+  local plan = plans[i]
+  if plan then
+    local key, action, index = KEYS[i], plan[1], plan[2]
+    if action == 'index' then
+      if not dry_run then
+        -- An index expiring in the past would vanish with its other members: a session
+        -- already past absExpAt is indexed without touching the index's expiry.
+        local abs_exp_at = plan[3]
+        if abs_exp_at > now then
+          index_add(index, key, session_expiry(seconds(plan[4]), abs_exp_at))
+        else
+          redis.call('SADD', index, key)
+        end
       end
+      added = added + 1
+    else
+      if not dry_run then
+        redis.call('DEL', key)
+        if index then redis.call('SREM', index, key) end
+      end
+      deleted = deleted + 1
     end
-    added = added + 1
   end
 end
 return { deleted, added, seen }
