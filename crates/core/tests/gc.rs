@@ -117,6 +117,32 @@ async fn gc_passes_over_keys_of_another_type_or_outside_its_key_kinds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_index_of_another_type_fails_gc_only_where_gc_must_write_it() {
+    let OneSession { store: s, at: t, rid: live, .. } = store_with_one_session("gc-odd-index", 1000).await;
+    let mut r = redis().await;
+    let index = s.layout().user_key("odd");
+    let _: () = r.set(&index, "not an index").await.unwrap();
+    let abs = (t + 1000).to_string();
+    // A used session within its lifetime: gc writes nothing for it, so its index's type
+    // does not matter.
+    let used = s.layout().rid_key(&rid_named(&s, "odd", "used"));
+    let _: () =
+        r.hset_multiple(&used, &[("userId", "odd"), ("status", "used"), ("absExpAt", abs.as_str())]).await.unwrap();
+    let report = s.gc_orphans(GcOptions::default()).await.unwrap();
+    assert_eq!((report.scanned_rids, report.deleted_rid_hashes, report.added_to_sets), (2, 0, 0));
+    // An active session missing from that index: re-indexing it must write the index, so
+    // gc fails, a dry run too, and nothing is written.
+    let active = s.layout().rid_key(&rid_named(&s, "odd", "active"));
+    let _: () =
+        r.hset_multiple(&active, &[("userId", "odd"), ("status", "active"), ("absExpAt", abs.as_str())]).await.unwrap();
+    assert!(s.gc_orphans(GcOptions::default()).await.is_err());
+    assert!(s.gc_orphans(GcOptions { dry_run: true, ..GcOptions::default() }).await.is_err());
+    assert_eq!(r.get::<_, String>(&index).await.unwrap(), "not an index");
+    assert!(r.exists::<_, bool>(&used).await.unwrap() && r.exists::<_, bool>(&active).await.unwrap());
+    assert_eq!(s.scan_rids("u").await.unwrap(), [live]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn gc_escapes_glob_characters_in_the_prefix() {
     let prefix = format!("{}*[x]?", common::unique_prefix("glob"));
     let s = SessionStore::new(common::config(&prefix).build().unwrap());
