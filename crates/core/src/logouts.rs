@@ -76,26 +76,32 @@ impl SessionStore {
     }
 
     /// `logout_all` in the cluster layout, where the script must be given its sessions:
-    /// read a batch of the index, end those still in it, until the index is empty.
+    /// the index is read and its members handed out in batches, sent together; a member
+    /// ended meanwhile is skipped. The last reply says whether rotations meanwhile added
+    /// sessions, and then it reads the index again.
     async fn logout_all_declared(&self, user_id: &str, user_key: &str, batch: &str) -> Result<u64> {
         let audit = self.audit_key_to_declare(user_id);
-        let mut link = self.connection().await?;
         let mut ended = 0;
         loop {
-            let members: Vec<String> = redis::cmd("SRANDMEMBER")
+            let members: Vec<String> = redis::cmd("SMEMBERS")
                 .arg(user_key)
-                .arg(LOGOUT_ALL_BATCH)
-                .query_async(&mut link)
+                .query_async(&mut self.connection().await?)
                 .await
                 .map_err(|e| self.error(e))?;
             if members.is_empty() {
                 return Ok(ended);
             }
-            let count = members.len().to_string();
-            let keys: Vec<&str> =
-                std::iter::once(user_key).chain(members.iter().map(String::as_str)).chain(audit.as_deref()).collect();
-            let (_, batch_ended) = self.run::<(u64, u64), &str>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await?;
-            ended += batch_ended;
+            let replies = futures_util::future::try_join_all(members.chunks(LOGOUT_ALL_BATCH as usize).map(|chunk| {
+                let count = chunk.len().to_string();
+                let keys: Vec<&str> =
+                    std::iter::once(user_key).chain(chunk.iter().map(String::as_str)).chain(audit.as_deref()).collect();
+                async move { self.run::<(u64, u64), &str>(&scripts::LOGOUT_ALL, &keys, &[batch, &count]).await }
+            }))
+            .await?;
+            ended += replies.iter().map(|(_, n)| n).sum::<u64>();
+            if replies.last().is_none_or(|(left, _)| *left == 0) {
+                return Ok(ended);
+            }
         }
     }
 
