@@ -175,7 +175,8 @@ export type Cfg = {
   /**
    * TLS material as PEM text, with a `rediss://` URL: `ca` is trusted instead of the
    * system's roots; `cert` and `key` (together) are the client certificate for servers
-   * that require one. Without it, the system's roots and `SSL_CERT_FILE` are used.
+   * that require one; with `sentinel`, for the Sentinels named with `rediss://` too.
+   * Without it, the system's roots and `SSL_CERT_FILE` are used.
    */
   tls?: { ca?: string; cert?: string; key?: string }
   /**

@@ -50,13 +50,37 @@ function processHandle(binary, args, port, auth) {
  * A primary, a replica and three Sentinels watching them as `masterName`.
  * `password`: the data nodes' requirepass (and masterauth, and the Sentinels' auth-pass).
  * `dataArgs`: more redis-server arguments for both data nodes.
- * Returns { masterName, password, sentinels: [{ port, url }], sentinelUrls, nodes: [primary, replica],
+ * `tls`: { cert, key, ca } files: every process also listens with TLS (a `tlsPort`) and
+ *   requires a client certificate signed by `ca` there; replication, the Sentinels' checks
+ *   and their talk among themselves go over TLS, so the Sentinels name TLS ports. The plain
+ *   ports stay, for the harness's own commands.
+ * Returns { masterName, password, sentinels: [{ port, url, tlsPort }], sentinelUrls,
+ *   sentinelTlsUrls, nodes: [primary, replica],
  *   primaryPort(), nodeByPort(port), waitForNewPrimary(oldPort), failover(), stop() }.
  */
-export async function startSentinels({ masterName = 'mymaster', password, dataArgs = [], downAfterMs = 1000, failoverTimeoutMs = 3000 } = {}) {
+export async function startSentinels({ masterName = 'mymaster', password, dataArgs = [], downAfterMs = 1000, failoverTimeoutMs = 3000, tls } = {}) {
   const binary = serverBinary(kindFromEnv())
   const dir = mkdtempSync(join(tmpdir(), 'rss-sentinel-'))
   const [primaryPort, replicaPort] = [await freePort(), await freePort()]
+  const tlsPorts = new Map() // plain port -> TLS port
+  const tlsPortOf = async (port) => {
+    if (tls) tlsPorts.set(port, await freePort())
+    return tlsPorts.get(port)
+  }
+  const tlsSettings = tls
+    ? [
+        ['tls-cert-file', tls.cert],
+        ['tls-key-file', tls.key],
+        ['tls-ca-cert-file', tls.ca],
+        ['tls-auth-clients', 'yes'],
+        ['tls-replication', 'yes'],
+      ]
+    : []
+  const tlsArgs = (port) => (tls ? ['--tls-port', String(tlsPorts.get(port)), ...tlsSettings.flatMap(([name, value]) => [`--${name}`, value])] : [])
+  await tlsPortOf(primaryPort)
+  await tlsPortOf(replicaPort)
+  // The port the others reach the primary on: its TLS one with `tls`.
+  const primaryAddress = tls ? tlsPorts.get(primaryPort) : primaryPort
   const dataNode = (port, more) =>
     processHandle(
       binary,
@@ -69,6 +93,7 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
         '--repl-diskless-sync-delay',
         '0',
         ...(password ? ['--requirepass', password, '--masterauth', password] : []),
+        ...tlsArgs(port),
         ...dataArgs,
         ...more,
       ],
@@ -76,11 +101,12 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
       password,
     )
   const primary = dataNode(primaryPort, [])
-  const replica = dataNode(replicaPort, ['--replicaof', '127.0.0.1', String(primaryPort)])
+  const replica = dataNode(replicaPort, ['--replicaof', '127.0.0.1', String(primaryAddress)])
   const nodes = [primary, replica]
   const sentinels = []
   for (let i = 0; i < 3; i++) {
     const port = await freePort()
+    const tlsPort = await tlsPortOf(port)
     const file = join(dir, `sentinel-${port}.conf`)
     writeFileSync(
       file,
@@ -88,7 +114,8 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
         `port ${port}`,
         'bind 127.0.0.1',
         `dir ${dir}`,
-        `sentinel monitor ${masterName} 127.0.0.1 ${primaryPort} 2`,
+        ...(tls ? [`tls-port ${tlsPort}`, ...tlsSettings.map(([name, value]) => `${name} ${value}`)] : []),
+        `sentinel monitor ${masterName} 127.0.0.1 ${primaryAddress} 2`,
         `sentinel down-after-milliseconds ${masterName} ${downAfterMs}`,
         `sentinel failover-timeout ${masterName} ${failoverTimeoutMs}`,
         `sentinel parallel-syncs ${masterName} 1`,
@@ -96,12 +123,14 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
         '',
       ].join('\n'),
     )
-    sentinels.push(processHandle(binary, [file, '--sentinel'], port))
+    sentinels.push(Object.assign(processHandle(binary, [file, '--sentinel'], port), { tlsPort }))
   }
   const stop = async () => {
     await Promise.all([...nodes, ...sentinels].map((n) => n.kill('SIGCONT').then(() => n.kill('SIGKILL'))))
     rmSync(dir, { recursive: true, force: true })
   }
+  // A data node by the port the Sentinels name (its TLS one with `tls`).
+  const nodeByPort = (port) => nodes.find((n) => n.port === port || tlsPorts.get(n.port) === port)
   const primaryPortNow = async (sentinel = sentinels[0]) => {
     const reply = await cli(sentinel.port, ['SENTINEL', 'get-master-addr-by-name', masterName])
     return Number(reply.split('\n')[1])
@@ -137,9 +166,10 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
     password,
     sentinels,
     sentinelUrls: sentinels.map((s) => s.url),
+    sentinelTlsUrls: sentinels.map((s) => `rediss://127.0.0.1:${s.tlsPort}`),
     nodes,
     primaryPort: primaryPortNow,
-    nodeByPort: (port) => nodes.find((n) => n.port === port),
+    nodeByPort,
     /** Waits until every Sentinel names a primary other than `oldPort`, and it says it is one. */
     async waitForNewPrimary(oldPort, deadlineMs = 30_000) {
       let port
@@ -148,7 +178,7 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
           const ports = await Promise.all(sentinels.filter((s) => s.running).map((s) => primaryPortNow(s)))
           if (ports.some((p) => p !== ports[0]) || ports[0] === oldPort) return false
           port = ports[0]
-          return (await cli(port, ['ROLE'], password)).startsWith('master')
+          return (await cli(nodeByPort(port).port, ['ROLE'], password)).startsWith('master')
         },
         `a primary other than ${oldPort}`,
         deadlineMs,

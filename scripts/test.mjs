@@ -72,7 +72,7 @@ const TOPOLOGY_AWARE = ['store', 'views', 'reliability-input', 'reliability-race
 /** The files about clusters (they start their own), run by the cluster targets only. */
 const CLUSTER_ONLY = ['cluster', 'cluster-migration']
 /** The files that need a server built with TLS: run by the target whose binary has it. */
-const TLS_ONLY = ['tls', 'cluster-tls', 'tls-client-cert']
+const TLS_ONLY = ['tls', 'cluster-tls', 'tls-client-cert', 'sentinel-tls']
 const SENTINEL_ONLY = ['sentinel']
 /** The files about containers (they pause and stop their own), run by the container targets. */
 const CONTAINER_ONLY = ['containers']

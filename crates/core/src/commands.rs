@@ -90,9 +90,8 @@ pub const FEATURES: &[Feature] = &[
 ];
 
 /// The rule for the user the store logs in to the Sentinels with (`cfg.sentinel.username`):
-/// it checks that a node is a Sentinel (ROLE), asks for the primaries and listens for
-/// failovers.
-pub const SENTINEL_USER_RULE: &str = "resetkeys resetchannels &+switch-master -@all +role +sentinel|masters +subscribe";
+/// it asks for the primaries and listens for failovers.
+pub const SENTINEL_USER_RULE: &str = "resetkeys resetchannels &+switch-master -@all +sentinel|masters +subscribe";
 
 pub fn feature(name: &str) -> Option<&'static Feature> {
     FEATURES.iter().find(|f| f.name == name)

@@ -21,20 +21,20 @@
 //! command by the command timeout, so no call waits longer than their sum (twice, for a
 //! command resent after READONLY).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline,
-    RedisError, RedisFuture, RedisResult, Role, ServerErrorKind, TlsMode, Value,
+    RedisError, RedisFuture, RedisResult, Role, ServerErrorKind, Value,
 };
 use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout, timeout_at, Instant};
 
-use crate::config::{StoreConfig, Topology};
+use crate::config::{StoreConfig, TlsMaterial, Topology};
 
 /// A failed lookup is answered again, without asking the Sentinels, to calls that come
 /// within this long after it: during a failover the Sentinels are asked about twenty
@@ -45,6 +45,8 @@ const FAILED_LOOKUP_REUSE: Duration = Duration::from_millis(50);
 const SWITCH_CHANNEL: &str = "+switch-master";
 /// The pause before listening on the next Sentinel when one could not be reached.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(200);
+/// How many Sentinels a lookup asks at once.
+const SENTINELS_ASKED_AT_ONCE: usize = 3;
 
 #[derive(Clone)]
 pub(crate) struct SentinelLink {
@@ -58,18 +60,22 @@ struct Shared {
     primary: Mutex<Primary>,
     connection_config: AsyncConnectionConfig,
     lookup_timeout: Duration,
-    /// The data nodes' settings, for an address a `+switch-master` announced.
+    /// The Sentinels, each with its credentials and `cfg.tls`.
+    sentinels: Vec<ConnectionInfo>,
+    /// The data nodes' settings, for the address a Sentinel names.
     data_node: ConnectionInfo,
+    /// `cfg.tls`: the CA and client certificate for every TLS connection, to the Sentinels
+    /// and to the data nodes.
+    tls: Option<TlsMaterial>,
     /// Dropped with the link, which ends the listener.
     _stop_listener: oneshot::Sender<()>,
 }
 
 struct Lookup {
-    sentinels: SentinelClient,
     /// When the last lookup failed, and why.
     failed: Option<(Instant, RedisError)>,
-    /// What the `+switch-master` listener needs, until the first lookup starts it.
-    listener: Option<(Vec<ConnectionInfo>, oneshot::Receiver<()>)>,
+    /// What ends the `+switch-master` listener, until the first lookup starts it.
+    listener: Option<oneshot::Receiver<()>>,
 }
 
 /// The connection to the primary, if there is one, and a number that changes each time
@@ -100,17 +106,9 @@ impl SentinelLink {
                 if let Some(password) = password {
                     auth = auth.set_password(password);
                 }
-                info.clone().set_redis_settings(auth)
+                with_tls(info.clone().set_redis_settings(auth), config.tls.as_ref())
             })
-            .collect();
-        let data_node = &config.connection;
-        let mut node = SentinelNodeConnectionInfo::default()
-            .set_redis_connection_info(data_node.redis_settings().clone())
-            .set_tcp_settings(data_node.tcp_settings().clone());
-        if matches!(data_node.addr(), ConnectionAddr::TcpTls { .. }) {
-            node = node.set_tls_mode(TlsMode::Secure);
-        }
-        let client = SentinelClient::build(sentinels.clone(), master_name, Some(node), SentinelServerType::Master)?;
+            .collect::<RedisResult<_>>()?;
         let (stop_listener, listener_stopped) = oneshot::channel();
         let connection_config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(config.connect_timeout))
@@ -118,18 +116,16 @@ impl SentinelLink {
         Ok(SentinelLink {
             shared: Arc::new(Shared {
                 master_name: master_name.clone(),
-                lookup: tokio::sync::Mutex::new(Lookup {
-                    sentinels: client,
-                    failed: None,
-                    listener: Some((sentinels, listener_stopped)),
-                }),
+                lookup: tokio::sync::Mutex::new(Lookup { failed: None, listener: Some(listener_stopped) }),
                 primary: Mutex::new(Primary::default()),
                 connection_config,
                 lookup_timeout: config.connect_timeout,
-                data_node: data_node.clone(),
+                sentinels,
+                data_node: config.connection.clone(),
+                tls: config.tls.clone(),
                 _stop_listener: stop_listener,
             }),
-            db: data_node.redis_settings().db(),
+            db: config.connection.redis_settings().db(),
         })
     }
 
@@ -167,19 +163,20 @@ impl SentinelLink {
         let config = &self.shared.connection_config;
         let announced = self.shared.primary.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).announced.take();
         let found = timeout_at(deadline, async {
-            if let Some(connection) = confirmed_primary(announced, config).await {
-                return Ok(connection);
+            if let Some(node) = announced {
+                if let Ok(connection) = confirmed_primary(node, config).await {
+                    return Ok(connection);
+                }
             }
-            let client = lookup.sentinels.async_get_client().await?;
-            client.get_multiplexed_async_connection_with_config(config).await
+            self.shared.ask_sentinels().await
         })
         .await
         .unwrap_or_else(|_| Err(self.no_primary()));
         match found {
             Ok(connection) => {
                 lookup.failed = None;
-                if let Some((sentinels, stopped)) = lookup.listener.take() {
-                    let listener = listen_for_switches(Arc::downgrade(&self.shared), sentinels);
+                if let Some(stopped) = lookup.listener.take() {
+                    let listener = listen_for_switches(Arc::downgrade(&self.shared), self.shared.sentinels.clone());
                     tokio::spawn(futures_util::future::select(Box::pin(listener), stopped));
                 }
                 let mut primary = self.shared.primary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -249,32 +246,89 @@ impl Shared {
         primary.announced = announced;
     }
 
-    /// The data node at `host:port` of a `+switch-master` announcement, with the settings
-    /// of `cfg.url`.
-    fn announced_node(&self, host: &str, port: &str) -> Option<ConnectionInfo> {
-        let port: u16 = port.parse().ok()?;
+    /// The data node at `host:port`, as a Sentinel or its announcement names it, with the
+    /// settings of `cfg.url` and `cfg.tls`.
+    fn data_node_at(&self, host: &str, port: &str) -> RedisResult<ConnectionInfo> {
+        let port: u16 = port.parse().map_err(|_| {
+            RedisError::from((ErrorKind::UnexpectedReturnType, "a Sentinel named a primary without a valid port"))
+        })?;
         let addr = match self.data_node.addr() {
             ConnectionAddr::TcpTls { .. } => {
                 ConnectionAddr::TcpTls { host: host.to_string(), port, insecure: false, tls_params: None }
             }
             _ => ConnectionAddr::Tcp(host.to_string(), port),
         };
-        let info = addr.into_connection_info().ok()?;
-        Some(
-            info.set_redis_settings(self.data_node.redis_settings().clone())
-                .set_tcp_settings(self.data_node.tcp_settings().clone()),
-        )
+        let info = addr
+            .into_connection_info()?
+            .set_redis_settings(self.data_node.redis_settings().clone())
+            .set_tcp_settings(self.data_node.tcp_settings().clone());
+        with_tls(info, self.tls.as_ref())
+    }
+
+    /// Asks the Sentinels for the primary: up to three at once, their answers taken in the
+    /// order of `cfg.sentinel.nodes`. The first Sentinel that names a primary it has not
+    /// flagged down, which then confirms with `ROLE` that it is one, gives the connection.
+    /// An error about a named primary outranks one about a Sentinel.
+    async fn ask_sentinels(&self) -> RedisResult<MultiplexedConnection> {
+        let lookups: Vec<_> = self.sentinels.iter().map(|sentinel| self.primary_named_by(sentinel)).collect();
+        let mut lookups = futures_util::stream::iter(lookups).buffered(SENTINELS_ASKED_AT_ONCE);
+        let (mut primary_err, mut sentinel_err) = (None, None);
+        while let Some(lookup) = lookups.next().await {
+            match lookup {
+                Ok(Ok(connection)) => return Ok(connection),
+                Ok(Err(err)) if err.kind() != ErrorKind::MasterNameNotFoundBySentinel => primary_err = Some(err),
+                Ok(Err(err)) | Err(err) => sentinel_err = Some(err),
+            }
+        }
+        Err(primary_err.or(sentinel_err).unwrap_or_else(|| self.not_named()))
+    }
+
+    /// The outer result is the Sentinel's answer, the inner one the check of the primary
+    /// it names.
+    async fn primary_named_by(&self, sentinel: &ConnectionInfo) -> RedisResult<RedisResult<MultiplexedConnection>> {
+        let config = &self.connection_config;
+        let mut connection =
+            Client::open(sentinel.clone())?.get_multiplexed_async_connection_with_config(config).await?;
+        let masters: Vec<HashMap<String, String>> =
+            redis::cmd("SENTINEL").arg("MASTERS").query_async(&mut connection).await?;
+        let usable = |m: &HashMap<String, String>| {
+            m.get("flags").is_some_and(|f| f.contains("master") && !f.contains("s_down") && !f.contains("o_down"))
+        };
+        let named = masters.iter().find(|m| m.get("name") == Some(&self.master_name) && usable(m));
+        let (Some(host), Some(port)) = (named.and_then(|m| m.get("ip")), named.and_then(|m| m.get("port"))) else {
+            return Ok(Err(self.not_named()));
+        };
+        Ok(match self.data_node_at(host, port) {
+            Ok(node) => confirmed_primary(node, config).await,
+            Err(err) => Err(err),
+        })
+    }
+
+    fn not_named(&self) -> RedisError {
+        RedisError::from((
+            ErrorKind::MasterNameNotFoundBySentinel,
+            "primary not found in Sentinel",
+            format!("no Sentinel names a primary {:?} that it has not flagged down", self.master_name),
+        ))
     }
 }
 
-/// A connection to `node` if it says (`ROLE`) that it is a primary.
-async fn confirmed_primary(
-    node: Option<ConnectionInfo>,
-    config: &AsyncConnectionConfig,
-) -> Option<MultiplexedConnection> {
-    let mut connection = Client::open(node?).ok()?.get_multiplexed_async_connection_with_config(config).await.ok()?;
-    let role: Role = redis::cmd("ROLE").query_async(&mut connection).await.ok()?;
-    matches!(role, Role::Primary { .. }).then_some(connection)
+/// `info` with `cfg.tls` applied (see [`TlsMaterial::applied_to`]), or as it is without it.
+fn with_tls(info: ConnectionInfo, tls: Option<&TlsMaterial>) -> RedisResult<ConnectionInfo> {
+    match tls {
+        Some(tls) => tls.applied_to(info),
+        None => Ok(info),
+    }
+}
+
+/// A connection to `node`, once it says (`ROLE`) that it is a primary.
+async fn confirmed_primary(node: ConnectionInfo, config: &AsyncConnectionConfig) -> RedisResult<MultiplexedConnection> {
+    let mut connection = Client::open(node)?.get_multiplexed_async_connection_with_config(config).await?;
+    let role: Role = redis::cmd("ROLE").query_async(&mut connection).await?;
+    match role {
+        Role::Primary { .. } => Ok(connection),
+        _ => Err(RedisError::from((ErrorKind::InvalidClientConfig, "the node a Sentinel named is not a primary"))),
+    }
 }
 
 /// Listens on one Sentinel after another for `+switch-master` of this link's primary,
@@ -305,7 +359,7 @@ async fn listen_for_switches(shared: Weak<Shared>, sentinels: Vec<ConnectionInfo
                 if let [name, _, _, host, port] = words.as_slice() {
                     if *name == master_name {
                         let Some(shared) = shared.upgrade() else { return };
-                        shared.forget_primary(shared.announced_node(host, port));
+                        shared.forget_primary(shared.data_node_at(host, port).ok());
                     }
                 }
             }

@@ -31,6 +31,16 @@ impl TlsMaterial {
             root_cert: self.ca.clone(),
         }
     }
+
+    /// `info` with this CA and client certificate when it is a TLS address (rediss://),
+    /// else as it is: for connections the store makes to addresses it learns or is given
+    /// besides `cfg.url` (Sentinels, and the primary they name).
+    pub fn applied_to(&self, info: ConnectionInfo) -> redis::RedisResult<ConnectionInfo> {
+        if !matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            return Ok(info);
+        }
+        Ok(redis::Client::build_with_tls(info, self.certificates())?.get_connection_info().clone())
+    }
 }
 
 /// `cfg.tls`: `{ ca?, cert?, key? }`, PEM text; only with a rediss:// URL.
