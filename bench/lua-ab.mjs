@@ -15,6 +15,12 @@
 //   issue at the limit: maxSessionsPerUser 50, 10,000 issues over 100 users, so that from
 //     the 50th of a user on each issue ends that user's oldest session (no original)
 //
+//   floor: the commands this package's issue, rotate and logout_all run in those
+//     workloads, and nothing else: no check before the first write, no option, no
+//     validation beyond what picks the reply. What a tree costs above the floor is its
+//     checks and its Lua; what the floor costs above the original is the contract's extra
+//     commands (the index expiry that only grows, the parent leaving the index).
+//
 //   BENCH_ROUNDS=n   rounds (default 5)
 //   REDIS_URL        a server to use (default: a throwaway one); it is flushed
 
@@ -52,6 +58,62 @@ async function loadTree(tree, lib) {
   }
   await redis.function('LOAD', 'REPLACE', code)
 }
+
+/**
+ * The floor library: as a tree's library, with the same KEYS and ARGV, in the original's
+ * layout ("auth:" keys) and for these workloads only (a device id, Redis 7 or later).
+ */
+const FLOOR = `#!lua name=floor
+redis.register_function('floor_issue', function(KEYS, ARGV)
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 'ERR_COLLISION' end
+  local ttl = redis.call('PTTL', KEYS[2])
+  redis.call('SADD', KEYS[2], KEYS[1])
+  if ttl == -2 then redis.call('EXPIREAT', KEYS[2], ARGV[9]) else redis.call('EXPIREAT', KEYS[2], ARGV[9], 'GT') end
+  redis.call('HSET', KEYS[1], 'userId', ARGV[6], 'parentRid', '', 'createdAt', ARGV[7], 'expAt', ARGV[8],
+    'absExpAt', ARGV[9], 'deviceId', ARGV[10], 'uaHash', ARGV[11], 'ipHash', ARGV[12], 'status', 'active')
+  redis.call('EXPIREAT', KEYS[1], ARGV[9])
+  redis.call('SET', KEYS[3], KEYS[1], 'EXAT', ARGV[9])
+  return 'OK'
+end)
+redis.register_function('floor_rotate', function(KEYS, ARGV)
+  local flat = redis.call('HGETALL', KEYS[1])
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  if h.userId == nil then return { 'not_found' } end
+  if redis.call('EXISTS', KEYS[2]) == 1 then return { 'ERR_COLLISION' } end
+  if h.status ~= 'active' then return { 'ERR_REPLAY' } end
+  local index = 'auth:user:' .. h.userId .. ':rids'
+  local abs = tonumber(h.absExpAt)
+  redis.call('SREM', index, KEYS[1])
+  redis.call('HSET', KEYS[1], 'status', 'used')
+  redis.call('HSET', KEYS[2], 'userId', h.userId, 'parentRid', ARGV[7], 'createdAt', ARGV[6],
+    'expAt', math.min(tonumber(ARGV[6]) + 7 * 86400, abs), 'absExpAt', h.absExpAt, 'deviceId', ARGV[8],
+    'uaHash', ARGV[9], 'ipHash', ARGV[10], 'status', 'active')
+  redis.call('EXPIREAT', KEYS[2], abs)
+  redis.call('PTTL', index)
+  redis.call('SADD', index, KEYS[2])
+  redis.call('EXPIREAT', index, abs, 'GT')
+  redis.call('SET', 'auth:device:' .. h.userId .. ':' .. ARGV[8], KEYS[2], 'EXAT', abs)
+  return { 'OK', h.userId, h.absExpAt }
+end)
+redis.register_function('floor_logout_all', function(KEYS, ARGV)
+  local batch = redis.call('SRANDMEMBER', KEYS[1], tonumber(ARGV[6]))
+  local devices = {}
+  for _, key in ipairs(batch) do
+    local f = redis.call('HMGET', key, 'userId', 'deviceId', 'status')
+    redis.call('HSET', key, 'status', 'tombstoned')
+    local device = 'auth:device:' .. f[1] .. ':' .. f[2]
+    if devices[device] == nil then devices[device] = redis.call('GET', device) end
+    if devices[device] == key then
+      redis.call('DEL', device)
+      devices[device] = false
+    end
+  end
+  local remaining = redis.call('SCARD', KEYS[1]) - #batch
+  if #batch > 0 then redis.call('SREM', KEYS[1], unpack(batch)) end
+  return { remaining, #batch }
+end)
+`
 
 /** Server µs per call of `command` (fcall or evalsha) while `work` runs. */
 async function serverTime(command, work) {
@@ -160,18 +222,19 @@ async function issueAtLimit(lib) {
   return usec / calls
 }
 
-const names = [...trees, 'original']
+const names = [...trees, 'floor', 'original']
 const figures = Object.fromEntries(names.map((name) => [name, { issue: [], rotate: [], logout_all: [], at_limit: [] }]))
 for (const [i, tree] of trees.entries()) await loadTree(tree, `ab${i}`)
+await redis.function('LOAD', 'REPLACE', FLOOR)
 for (let round = 0; round < ROUNDS; round++) {
   for (const [i, name] of names.entries()) {
     await redis.flushdb()
-    const lib = `ab${i}`
+    const lib = name === 'floor' ? 'floor' : `ab${i}`
     const { issue, rotate } = name === 'original' ? await original() : await issueAndRotate(lib)
     figures[name].issue.push(issue)
     figures[name].rotate.push(rotate)
-    if (name !== 'original') {
-      figures[name].logout_all.push(await logoutAll(lib))
+    if (name !== 'original') figures[name].logout_all.push(await logoutAll(lib))
+    if (name !== 'original' && name !== 'floor') {
       await redis.flushdb()
       figures[name].at_limit.push(await issueAtLimit(lib))
     }
