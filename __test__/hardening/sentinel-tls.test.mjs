@@ -5,27 +5,13 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createRedisStore } from '../../index.mjs'
 import { cli, startSentinels } from '../../scripts/redis-sentinel.mjs'
-import { eventually, makeCa, nowSeconds, signCertificate } from '../shared/helpers.mjs'
+import { eventually, makeTlsMaterial, nowSeconds } from '../shared/helpers.mjs'
 
-const dir = mkdtempSync(join(tmpdir(), 'rss-sentinel-tls-'))
-makeCa(dir)
-signCertificate(dir, 'server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1')
-signCertificate(dir, 'client', 'session-store', 'extendedKeyUsage=clientAuth')
-const pem = (file) => readFileSync(join(dir, file), 'utf8')
-const tls = { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') }
-
-const deployment = await startSentinels({
-  tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), ca: join(dir, 'ca.pem') },
-})
-after(async () => {
-  await deployment.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+const { serverFiles, tls } = makeTlsMaterial('rss-sentinel-tls-')
+const deployment = await startSentinels({ tls: serverFiles })
+after(() => deployment.stop())
 
 function sentinelStore({ nodes = deployment.sentinelTlsUrls, ...extra } = {}) {
   const store = createRedisStore({

@@ -4,25 +4,13 @@
 
 import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createRedisStore } from '../../index.mjs'
 import { startCluster } from '../../scripts/redis-cluster.mjs'
-import { nowSeconds, makeCa, signCertificate, startTlsRedis } from '../shared/helpers.mjs'
+import { nowSeconds, makeTlsMaterial, startTlsRedis } from '../shared/helpers.mjs'
 
-const dir = mkdtempSync(join(tmpdir(), 'rss-mtls-'))
-makeCa(dir)
-signCertificate(dir, 'server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1')
-signCertificate(dir, 'client', 'session-store', 'extendedKeyUsage=clientAuth')
-const pem = (file) => readFileSync(join(dir, file), 'utf8')
-const tls = { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') }
-
+const { dir, serverFiles, clientFiles, tls } = makeTlsMaterial('rss-mtls-')
 const { server, tlsPort } = await startTlsRedis(dir, { authClients: true })
-after(async () => {
-  await server.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+after(() => server.stop())
 const url = `rediss://127.0.0.1:${tlsPort}`
 
 async function roundTrip(cfg) {
@@ -63,9 +51,9 @@ test('cfg.tls is checked when the store is created', () => {
 
 test('a TLS-only cluster requiring client certificates works with cfg.tls', async () => {
   const cluster = await startCluster({
-    tls: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), ca: join(dir, 'ca.pem') },
+    tls: serverFiles,
     extraArgs: ['--tls-auth-clients', 'yes'],
-    clientCert: { cert: join(dir, 'client.pem'), key: join(dir, 'client.key') },
+    clientCert: clientFiles,
   })
   try {
     assert.equal(await roundTrip({ url: cluster.url, cluster: true, tls }), 'active')

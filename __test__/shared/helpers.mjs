@@ -10,7 +10,8 @@ import { after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID, createHash } from 'node:crypto'
 import { execFileSync, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import { freePort, startRedis } from '../../scripts/redis-server.mjs'
@@ -350,6 +351,28 @@ export function signCertificate(dir, name, cn, extension) {
     '-extfile',
     `${name}.cnf`,
   )
+}
+
+/**
+ * A private CA in a new temporary directory (`dir`, removed after the file's tests), with a
+ * server certificate for 127.0.0.1 and a client certificate signed by it. `serverFiles`:
+ * the server's certificate, key and the CA, as files for redis-server; `clientFiles`: the
+ * client's certificate and key; `tls`: cfg.tls with the CA and the client certificate, as
+ * PEM text.
+ */
+export function makeTlsMaterial(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  after(() => rmSync(dir, { recursive: true, force: true }))
+  makeCa(dir)
+  signCertificate(dir, 'server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1')
+  signCertificate(dir, 'client', 'session-store', 'extendedKeyUsage=clientAuth')
+  const pem = (file) => readFileSync(join(dir, file), 'utf8')
+  return {
+    dir,
+    serverFiles: { cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), ca: join(dir, 'ca.pem') },
+    clientFiles: { cert: join(dir, 'client.pem'), key: join(dir, 'client.key') },
+    tls: { ca: pem('ca.pem'), cert: pem('client.pem'), key: pem('client.key') },
+  }
 }
 
 /**
