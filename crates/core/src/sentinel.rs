@@ -327,7 +327,13 @@ async fn confirmed_primary(node: ConnectionInfo, config: &AsyncConnectionConfig)
     let role: Role = redis::cmd("ROLE").query_async(&mut connection).await?;
     match role {
         Role::Primary { .. } => Ok(connection),
-        _ => Err(RedisError::from((ErrorKind::InvalidClientConfig, "the node a Sentinel named is not a primary"))),
+        // Not a primary (yet, or any more): a Sentinel that has not caught up with a
+        // failover, answered as a Sentinel naming none would be.
+        _ => Err(RedisError::from((
+            ErrorKind::MasterNameNotFoundBySentinel,
+            "primary not found in Sentinel",
+            "the node a Sentinel named is not a primary".to_string(),
+        ))),
     }
 }
 
