@@ -224,23 +224,29 @@ async function issueAtLimit(lib) {
 
 const names = [...trees, 'floor', 'original']
 const figures = Object.fromEntries(names.map((name) => [name, { issue: [], rotate: [], logout_all: [], at_limit: [] }]))
-for (const [i, tree] of trees.entries()) await loadTree(tree, `ab${i}`)
-await redis.function('LOAD', 'REPLACE', FLOOR)
-for (let round = 0; round < ROUNDS; round++) {
-  for (const [i, name] of names.entries()) {
-    await redis.flushdb()
-    const lib = name === 'floor' ? 'floor' : `ab${i}`
-    const { issue, rotate } = name === 'original' ? await original() : await issueAndRotate(lib)
-    figures[name].issue.push(issue)
-    figures[name].rotate.push(rotate)
-    if (name !== 'original') figures[name].logout_all.push(await logoutAll(lib))
-    if (name !== 'original' && name !== 'floor') {
+// The throwaway server is stopped whatever happens: it would outlive this process.
+try {
+  for (const [i, tree] of trees.entries()) await loadTree(tree, `ab${i}`)
+  await redis.function('LOAD', 'REPLACE', FLOOR)
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, name] of names.entries()) {
       await redis.flushdb()
-      figures[name].at_limit.push(await issueAtLimit(lib))
+      const lib = name === 'floor' ? 'floor' : `ab${i}`
+      const { issue, rotate } = name === 'original' ? await original() : await issueAndRotate(lib)
+      figures[name].issue.push(issue)
+      figures[name].rotate.push(rotate)
+      if (name !== 'original') figures[name].logout_all.push(await logoutAll(lib))
+      if (name !== 'original' && name !== 'floor') {
+        await redis.flushdb()
+        figures[name].at_limit.push(await issueAtLimit(lib))
+      }
     }
   }
+  await redis.flushdb()
+} finally {
+  redis.disconnect()
+  await server?.stop()
 }
-await redis.flushdb()
 
 const cell = (xs) => (xs.length === 0 ? '-' : `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)})`)
 console.log(`${ROUNDS} rounds, µs per call (logout_all: per session), median (min-max)`)
@@ -249,5 +255,3 @@ for (const name of names) {
   const f = figures[name]
   console.log(`| ${name} | ${cell(f.issue)} | ${cell(f.rotate)} | ${cell(f.logout_all)} | ${cell(f.at_limit)} |`)
 }
-redis.disconnect()
-await server?.stop()
