@@ -55,7 +55,7 @@ function processHandle(binary, args, port, auth) {
  *   and their talk among themselves go over TLS, so the Sentinels name TLS ports. The plain
  *   ports stay, for the harness's own commands.
  * Returns { masterName, password, sentinels: [{ port, url, tlsPort }], sentinelUrls,
- *   sentinelTlsUrls, nodes: [primary, replica],
+ *   sentinelTlsUrls (with `tls`), nodes: [primary, replica],
  *   primaryPort(), nodeByPort(port), waitForNewPrimary(oldPort), failover(), stop() }.
  */
 export async function startSentinels({ masterName = 'mymaster', password, dataArgs = [], downAfterMs = 1000, failoverTimeoutMs = 3000, tls } = {}) {
@@ -166,7 +166,7 @@ export async function startSentinels({ masterName = 'mymaster', password, dataAr
     password,
     sentinels,
     sentinelUrls: sentinels.map((s) => s.url),
-    sentinelTlsUrls: sentinels.map((s) => `rediss://127.0.0.1:${s.tlsPort}`),
+    sentinelTlsUrls: tls ? sentinels.map((s) => `rediss://127.0.0.1:${s.tlsPort}`) : [],
     nodes,
     primaryPort: primaryPortNow,
     nodeByPort,
